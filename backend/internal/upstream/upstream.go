@@ -1,0 +1,45 @@
+// Package upstream calls model providers and relays their streamed output.
+package upstream
+
+import (
+	"context"
+	"errors"
+
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// Request is one model call. Every content field is a wire.Text, which never prints.
+type Request struct {
+	Op         string           // wire.OpCompletion or wire.OpEdit
+	Model      string           // the provider's own model id, after alias resolution
+	Completion *wire.Completion // set for wire.OpCompletion
+	Edit       *wire.Edit       // set for wire.OpEdit
+	MaxTokens  int              // 0 means the model's configured default
+	Stop       []wire.Text
+}
+
+// Result is how a stream ended.
+type Result struct {
+	FinishReason string // wire.FinishStop or wire.FinishLength
+	Usage        wire.Usage
+}
+
+// Sink receives each piece of model output as soon as it arrives. The slice is only valid
+// during the call. An error from the sink ends the stream with that error.
+type Sink func(text []byte) error
+
+// Provider streams one model call.
+type Provider interface {
+	Stream(ctx context.Context, req *Request, sink Sink) (Result, error)
+}
+
+// Errors a provider returns, wrapped with detail that never holds content. The gateway maps
+// them to wire codes.
+var (
+	// ErrUnavailable: the provider could not be reached, refused the connection, timed out
+	// before answering, or said it is overloaded (upstream_unavailable).
+	ErrUnavailable = errors.New("model provider unavailable")
+	// ErrFailed: the provider answered with an error, broke off the stream, or sent
+	// something this package cannot parse (upstream_error).
+	ErrFailed = errors.New("model provider failed")
+)

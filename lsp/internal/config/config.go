@@ -1,0 +1,60 @@
+// Package config holds the language server's settings: their defaults, and how they are read
+// from initializationOptions, workspace/didChangeConfiguration and the environment.
+//
+// Settings is the one place a setting is declared. The editors' settings (the VS Code
+// extension's contributes.configuration, the Neovim plugin's defaults) and docs/configuration.md
+// are checked against it by tests.
+package config
+
+import (
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// Settings are the language server's settings, under the "codingplan" section.
+type Settings struct {
+	// BackendURL is the backend's websocket endpoint.
+	BackendURL string `json:"backendUrl"`
+	// Token is the bearer token (a JWT) for the backend. Empty means the CODINGPLAN_TOKEN
+	// environment variable, then signed out.
+	Token wire.Secret `json:"token"`
+	// Enable turns AI completions on or off. Code actions stay available.
+	Enable bool `json:"enable"`
+	// Model asks for a model by name or alias; empty means the backend's default.
+	Model string `json:"model"`
+	// DebounceMS is how long to wait after a keystroke before asking the backend, in
+	// milliseconds. -1 means automatic: none for clients that debounce themselves (VS Code,
+	// Neovim), 75 ms for others.
+	DebounceMS int `json:"debounceMs"`
+	// Multiline chooses multi-line suggestions: "auto" (from the cursor's context), "always"
+	// or "never".
+	Multiline string `json:"multiline"`
+	// MaxTokens caps the length of a completion.
+	MaxTokens int `json:"maxTokens"`
+	// PrefixChars and SuffixChars bound the text sent before and after the cursor.
+	PrefixChars int `json:"prefixChars"`
+	SuffixChars int `json:"suffixChars"`
+	// SnippetChars bounds the excerpts of other open documents sent as context; 0 sends none.
+	SnippetChars int `json:"snippetChars"`
+	// Ignore lists glob patterns (matched against the file name and the workspace-relative
+	// path) of files that are never sent to the backend.
+	Ignore []string `json:"ignore"`
+	// Trace logs the protocol to the editor's log: "off", "messages" (text fields redacted)
+	// or "content" (everything, for debugging on your own machine).
+	Trace string `json:"trace"`
+}
+
+// Default returns the settings used where nothing else is said.
+func Default() Settings {
+	return Settings{
+		BackendURL:   "ws://127.0.0.1:8787" + wire.Path,
+		Enable:       true,
+		DebounceMS:   -1,
+		Multiline:    "auto",
+		MaxTokens:    256,
+		PrefixChars:  8000,
+		SuffixChars:  2000,
+		SnippetChars: 3000,
+		Ignore:       []string{".env", ".env.*", "*.pem", "*.key", "id_*", "*.p12", "*.pfx", ".netrc", ".npmrc", "credentials*"},
+		Trace:        "off",
+	}
+}

@@ -1,0 +1,252 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+var update = flag.Bool("update", false, "rewrite golden frames from what Marshal writes")
+
+func goldens(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no golden frames in testdata/%s: %v", dir, err)
+	}
+	out := make(map[string][]byte, len(paths))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[p] = bytes.TrimSuffix(b, []byte{'\n'})
+	}
+	return out
+}
+
+// TestClientGoldens decodes each golden client frame, checks it is valid, and encodes it back
+// to the same bytes.
+func TestClientGoldens(t *testing.T) {
+	for path, data := range goldens(t, "client") {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, err := DecodeClient(data)
+			if err != nil {
+				t.Fatalf("DecodeClient: %v", err)
+			}
+			got, err := Marshal(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *update {
+				if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !bytes.Equal(got, data) {
+				t.Errorf("round trip changed the frame\ngot:  %s\nwant: %s", got, data)
+			}
+		})
+	}
+}
+
+// TestServerGoldens decodes each golden server frame and encodes it back to the same bytes.
+func TestServerGoldens(t *testing.T) {
+	for path, data := range goldens(t, "server") {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, err := DecodeServer(data)
+			if err != nil {
+				t.Fatalf("DecodeServer: %v", err)
+			}
+			got, err := Marshal(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *update {
+				if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !bytes.Equal(got, data) {
+				t.Errorf("round trip changed the frame\ngot:  %s\nwant: %s", got, data)
+			}
+			if f.Type == TypeDelta {
+				if fast := AppendDelta(nil, f.ID, []byte(f.Text)); !bytes.Equal(fast, data) {
+					t.Errorf("AppendDelta\ngot:  %s\nwant: %s", fast, data)
+				}
+			}
+		})
+	}
+}
+
+// TestInvalidFrames checks each invalid frame is refused with the code its file name starts with.
+func TestInvalidFrames(t *testing.T) {
+	for path, data := range goldens(t, "invalid") {
+		want := Code(strings.SplitN(filepath.Base(path), "-", 2)[0])
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			_, err := DecodeClient(data)
+			if err == nil {
+				t.Fatal("DecodeClient accepted an invalid frame")
+			}
+			if got := CodeOf(err); got != want {
+				t.Errorf("code = %s, want %s (%v)", got, want, err)
+			}
+		})
+	}
+}
+
+func TestDecodeClientLimits(t *testing.T) {
+	big := []byte(`{"type":"request","id":"c","op":"completion","completion":{"prefix":"` +
+		strings.Repeat("a", MaxFrameBytes) + `"}}`)
+	if _, err := DecodeClient(big); CodeOf(err) != CodeTooLarge {
+		t.Errorf("oversized frame: got %v, want too_large", err)
+	}
+	stops := `["a","b","c","d","e","f","g","h","i"]`
+	f, err := DecodeClient([]byte(`{"type":"request","id":"s1","op":"completion","stop":` + stops + `,"completion":{"prefix":"a"}}`))
+	if CodeOf(err) != CodeBadRequest || f.ID != "s1" {
+		t.Errorf("too many stop sequences: got id %q, err %v; want id s1 and bad_request", f.ID, err)
+	}
+}
+
+// TestErrorMessagesCarryNoContent makes sure a refused frame's message does not quote the
+// content it carried.
+func TestErrorMessagesCarryNoContent(t *testing.T) {
+	const canary = "CANARY-7f3a"
+	frames := []string{
+		`{"type":"request","id":"c","op":"completion","completion":{"prefix":"` + canary + `"`,
+		`{"type":"request","id":"c","op":"completion","max_tokens":"` + canary + `","completion":{"prefix":"a"}}`,
+		`{"type":"request","id":"c","op":"edit","edit":{"selection":"` + canary + `"}}`,
+		`{"type":"request","id":"c","op":"completion","completion":{"prefix":` + canary + `}}`,
+		`{"type":"request","id":"c","op":"completion","completion":{"prefix":["` + canary + `"]}}`,
+	}
+	for _, fr := range frames {
+		_, err := DecodeClient([]byte(fr))
+		if err == nil {
+			t.Fatalf("accepted %s", fr)
+		}
+		if strings.Contains(err.Error(), canary) {
+			t.Errorf("error %q quotes content", err)
+		}
+	}
+}
+
+func TestTextRedacts(t *testing.T) {
+	const canary = "CANARY-91bc"
+	c := ClientFrame{Type: TypeRequest, ID: "c", Op: OpCompletion, Token: canary,
+		Completion: &Completion{Prefix: canary, Suffix: canary}}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log.Debug("frame", "prefix", c.Completion.Prefix, "token", c.Token, "text", Text(canary))
+	outputs := []string{
+		fmt.Sprint(c.Completion.Prefix), fmt.Sprintf("%v %+v %#v %s %q %x", c.Token, c.Completion, c.Completion, c.Completion.Suffix, c.Completion.Prefix, c.Token),
+		logs.String(),
+	}
+	for _, out := range outputs {
+		if strings.Contains(out, canary) {
+			t.Errorf("content printed: %s", out)
+		}
+	}
+	if !strings.Contains(logs.String(), redacted) {
+		t.Errorf("log %s does not say %s", logs.String(), redacted)
+	}
+}
+
+func TestErrorFrame(t *testing.T) {
+	tests := []struct {
+		err  error
+		want ServerFrame
+	}{
+		{&Error{Code: CodeRateLimited, Message: "busy", RetryAfterMS: 5},
+			ServerFrame{Type: TypeError, ID: "x", Code: CodeRateLimited, Message: "busy", RetryAfterMS: 5}},
+		{fmt.Errorf("wrapped: %w", Errorf(CodeUpstreamError, "boom")),
+			ServerFrame{Type: TypeError, ID: "x", Code: CodeUpstreamError, Message: "boom"}},
+		{errors.New("some internal detail"),
+			ServerFrame{Type: TypeError, ID: "x", Code: CodeInternal, Message: "internal error"}},
+		{&Error{Code: "made_up"}, ServerFrame{Type: TypeError, ID: "x", Code: CodeInternal}},
+	}
+	for _, tt := range tests {
+		if got := ErrorFrame("x", tt.err); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ErrorFrame(%v) = %+v, want %+v", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestAppendDeltaMatchesMarshal(t *testing.T) {
+	texts := []string{"", "plain", "\x00\x1f\x7f", "a\"b\\c", "\xff\xfe", "\u2028\u2029", "é😀", "a\xc3", "<>&"}
+	for _, s := range texts {
+		checkDelta(t, "id-1", s)
+	}
+}
+
+func checkDelta(t *testing.T, id, text string) {
+	t.Helper()
+	want, err := Marshal(ServerFrame{Type: TypeDelta, ID: id, Text: Text(text)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := AppendDelta(nil, id, []byte(text))
+	if text == "" { // Marshal omits an empty text; the fast path always writes it.
+		var f ServerFrame
+		if err := json.Unmarshal(got, &f); err != nil || f.Text != "" || f.ID != id {
+			t.Errorf("AppendDelta(%q) = %s", text, got)
+		}
+		return
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("AppendDelta(%q)\ngot:  %s\nwant: %s", text, got, want)
+	}
+}
+
+func FuzzDecodeClient(f *testing.F) {
+	for _, dir := range []string{"client", "invalid"} {
+		paths, _ := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
+		for _, p := range paths {
+			b, _ := os.ReadFile(p)
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, err := DecodeClient(data)
+		if err != nil {
+			if !CodeOf(err).Known() {
+				t.Fatalf("error without a known code: %v", err)
+			}
+			return
+		}
+		// A frame that decodes must survive a round trip unchanged.
+		b, err := Marshal(fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := DecodeClient(b)
+		if err != nil {
+			t.Fatalf("re-decoding %s: %v", b, err)
+		}
+		b2, err := Marshal(again)
+		if err != nil || !bytes.Equal(b, b2) {
+			t.Fatalf("round trip changed the frame: %s vs %s (%v)", b, b2, err)
+		}
+	})
+}
+
+func FuzzAppendDelta(f *testing.F) {
+	f.Add("c1", []byte("a + b"))
+	f.Add("", []byte("\xff\u2028\x00\""))
+	f.Fuzz(func(t *testing.T, id string, text []byte) {
+		if id == "" || !utf8.ValidString(id) || len(text) == 0 {
+			return
+		}
+		checkDelta(t, id, string(text))
+	})
+}
