@@ -1,0 +1,82 @@
+# codingplan: build, run and check. `make help` lists the targets.
+
+# Every go command below runs with this exact toolchain (fetched through the module proxy on first
+# use), whatever go is on PATH; scripts/ and .ci/run pin the same version.
+export GOTOOLCHAIN := go1.27.3
+
+GO ?= go
+# $(shell) does not see exported variables in make 4.3, hence GOTOOLCHAIN again.
+GOFMT = $(shell GOTOOLCHAIN=$(GOTOOLCHAIN) $(GO) env GOROOT)/bin/gofmt
+GOTESTSUM = $(shell GOTOOLCHAIN=$(GOTOOLCHAIN) scripts/gotool.sh gotest.tools/gotestsum@v1.13.0)
+
+# Every main package under lsp/cmd/ and backend/cmd/, so a new command is built without edits here.
+CMDS := $(sort $(patsubst %/,./%,$(dir $(wildcard lsp/cmd/*/*.go backend/cmd/*/*.go))))
+# Go files for gofmt: the whole tree but editors' node_modules and testdata.
+GOFILES = $(shell find . \( -name node_modules -o -name testdata -o -name '.?*' \) -prune -o -name '*.go' -print)
+
+# Fuzz time per target: FUZZTIME for `make fuzz`, TEST_FUZZTIME for the fuzz phase of `make test`.
+FUZZTIME ?= 60s
+TEST_FUZZTIME ?= 5s
+
+# The phases of `make test`, in order; each is a target below. Add a phase with `TEST_PHASES += x`.
+TEST_PHASES := fmt-check vet test-go fuzz vuln
+
+.DEFAULT_GOAL := build
+.PHONY: help build run test test-go vet fmt fmt-check fuzz bench vuln clean valkey-up valkey-down
+
+help:
+	@echo 'make build        (default) build every command into bin/'
+	@echo 'make run          build, then run the backend (with a private Valkey on 6390 when installed)'
+	@echo 'make test         everything CI runs: $(TEST_PHASES), with Valkey started for the tests'
+	@echo 'make test-go      go test -race (Valkey tests skip unless CODINGPLAN_TEST_VALKEY is set)'
+	@echo 'make vet          go vet'
+	@echo 'make fmt          gofmt -s -w every Go file; fmt-check only lists unformatted files'
+	@echo 'make fuzz         every Go fuzz target for FUZZTIME (default 60s) each'
+	@echo 'make bench        every Go benchmark'
+	@echo 'make vuln         govulncheck against a local copy of the Go vulnerability database'
+	@echo 'make valkey-up    start the dev Valkey (6390) and cluster (7001-7003); valkey-down stops them'
+	@echo 'make clean        remove build output'
+
+build:
+	@mkdir -p bin
+	$(if $(CMDS),$(GO) build -o bin/ $(CMDS),@echo 'build: no commands yet')
+
+run: build
+	scripts/run.sh $(ARGS)
+
+test:
+	MAKE="$(MAKE)" FUZZTIME=$(TEST_FUZZTIME) scripts/test.sh $(TEST_PHASES)
+
+test-go:
+	$(GOTESTSUM) --format pkgname --format-hide-empty-pkg -- -race -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	$(if $(GOFILES),$(GOFMT) -s -w $(GOFILES))
+
+fmt-check:
+	@out=$$($(if $(GOFILES),$(GOFMT) -s -l $(GOFILES))); \
+	if [ -n "$$out" ]; then echo "not gofmt -s formatted (run make fmt):"; echo "$$out"; exit 1; fi
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+vuln:
+	scripts/vuln.sh
+
+valkey-up:
+	scripts/valkey.sh install
+	scripts/valkey.sh start
+	scripts/valkey.sh cluster-start
+
+valkey-down:
+	scripts/valkey.sh stop
+	scripts/valkey.sh cluster-stop
+
+clean:
+	rm -rf bin dist coverage.out coverage.html
