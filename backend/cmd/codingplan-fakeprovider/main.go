@@ -1,0 +1,61 @@
+// Command codingplan-fakeprovider runs the test model provider (package providertest) as a
+// process, for end-to-end tests driven from other languages and processes: editors, the
+// backend binary, benchmark scripts. It speaks the OpenAI chat completions, OpenAI
+// completions and Anthropic Messages streaming APIs; the model name selects special
+// behaviours (echo, slow, hang, cut, error-429, ...: see providertest.Behaviour), other
+// models get the reply set by the flags.
+//
+//	codingplan-fakeprovider --listen 127.0.0.1:0 --reply "hello world" --delay-per-chunk 10ms
+//
+// The first line on stdout is the server's URL (use URL+"/v1" as an OpenAI base URL, URL as
+// an Anthropic one). GET /_events streams request start and end events as newline-delimited
+// JSON ({"kind":"end","id":1,"api":"openai-chat","model":"m","reason":"client-gone"}).
+// SIGINT or SIGTERM stops it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/codingplan/codingplan/backend/internal/upstream/providertest"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "codingplan-fakeprovider:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
+	reply := flag.String("reply", "", "text streamed to models with no special behaviour, word by word (default: a short line of code)")
+	chunkBytes := flag.Int("chunk-bytes", 0, "split --reply into chunks of this many bytes instead of words")
+	delay := flag.Duration("delay-per-chunk", 0, "wait before each chunk")
+	noUsage := flag.Bool("no-usage", false, "send no usage data")
+	flag.Parse()
+
+	srv, err := providertest.Listen(*listen)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	def := providertest.Reply{Chunks: providertest.DefaultChunks, Delay: *delay, NoUsage: *noUsage}
+	switch {
+	case *reply != "" && *chunkBytes > 0:
+		def.Chunks = providertest.Split(*reply, *chunkBytes)
+	case *reply != "":
+		def.Chunks = providertest.SplitWords(*reply)
+	}
+	srv.SetDefault(def)
+	fmt.Println(srv.URL)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,261 @@
+// Package config is the one settings struct of codingplan-backend, with its defaults, and the
+// loader that fills it from a TOML file, CODINGPLAN_* environment variables and flags, in
+// increasing precedence. docs/configuration.md documents every field; a test keeps the two in
+// step.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/codingplan/codingplan/backend/internal/upstream"
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// Config is every setting of codingplan-backend. Scalar fields can also be set by environment
+// variable (CODINGPLAN_ + the TOML key in upper case) and by flag (-- + the TOML key with '-'
+// for '_'); tables only in the file.
+type Config struct {
+	// Listen is the TCP address of the HTTP server: /v1/ws, /healthz, /readyz, /metrics.
+	Listen string `toml:"listen" usage:"address to listen on"`
+	// StateDir holds the development signing key and its jwks.json. Default
+	// $XDG_STATE_HOME/codingplan, or ~/.local/state/codingplan.
+	StateDir string `toml:"state_dir" usage:"directory for the development signing key"`
+	// LogLevel is debug, info, warn or error. Logs never hold content at any level.
+	LogLevel string `toml:"log_level" usage:"debug, info, warn or error"`
+
+	// JWKS is where token verification keys come from: a file path or an https URL of a JWKS
+	// document. Empty means the development key in StateDir, created on first run.
+	JWKS string `toml:"jwks" usage:"JWKS file or https URL (default: the dev key in the state dir)"`
+	// Issuer is the iss every token must carry.
+	Issuer string `toml:"issuer" usage:"required token issuer (iss)"`
+	// Audience is the aud every token must carry.
+	Audience string `toml:"audience" usage:"required token audience (aud)"`
+	// TokenLeeway is the clock skew allowed when checking exp and nbf.
+	TokenLeeway time.Duration `toml:"token_leeway" usage:"clock skew allowed on exp and nbf"`
+	// JWKSRefetch is the least time between two reloads of JWKS caused by an unknown kid.
+	JWKSRefetch time.Duration `toml:"jwks_refetch" usage:"least time between JWKS reloads on an unknown kid"`
+	// AllowedOrigins lists the Origin header values a websocket upgrade may carry, e.g.
+	// "https://app.example.com". Requests without Origin (editors, the language server) are
+	// always allowed; "*" allows every origin.
+	AllowedOrigins []string `toml:"allowed_origins" usage:"comma-separated Origin values browsers may connect from"`
+
+	// Valkey is the address of the Valkey server (or a cluster seed) holding leases and usage
+	// counts. Empty: an in-process limiter for a single node, and no usage metering.
+	Valkey string `toml:"valkey" usage:"Valkey address; empty = in-process limiter for one node"`
+	// ValkeyCluster selects Valkey Cluster: "true" uses Valkey as the seed; a comma-separated
+	// list gives the seeds; empty or "false" means a single server.
+	ValkeyCluster string `toml:"valkey_cluster" usage:"Valkey Cluster: true, or comma-separated seed addresses" boolflag:"true"`
+	// ValkeyPrefix starts every Valkey key: <prefix>:{<user>}:...
+	ValkeyPrefix string `toml:"valkey_prefix" usage:"prefix of every Valkey key"`
+
+	// Plans maps each plan name (the token's plan claim) to its limits. A token whose plan is
+	// not here is refused.
+	Plans map[string]Plan `toml:"plans"`
+	// NodeCap caps the model streams this node runs for all users together; 0 means no cap.
+	NodeCap int `toml:"node_cap" usage:"streams this node runs at once for all users; 0 = no cap"`
+	// LeaseTTL is how long a lease lives in Valkey without renewal; it renews every TTL/3.
+	LeaseTTL time.Duration `toml:"lease_ttl" usage:"lease lifetime in Valkey without renewal"`
+	// LeaseMaxWait is how long a request over its plan's limit waits in line before it gets
+	// rate_limited; 0 rejects at once.
+	LeaseMaxWait time.Duration `toml:"lease_max_wait" usage:"longest FIFO wait for a free slot before rate_limited"`
+	// FallbackLimit is each user's limit on this node while Valkey is unreachable (capped at
+	// the plan's limit).
+	FallbackLimit int `toml:"fallback_limit" usage:"per-user streams per node while Valkey is unreachable"`
+
+	// MaxInFlight is how many streams one connection may have open at once, at most
+	// wire.MaxInFlight (16).
+	MaxInFlight int `toml:"max_in_flight" usage:"streams one connection may have open at once"`
+	// SendQueue is how many outgoing frames one connection may buffer.
+	SendQueue int `toml:"send_queue" usage:"outgoing frames buffered per connection"`
+	// SlowConsumer is how long a stream may wait for room in a full send queue before it is
+	// cancelled.
+	SlowConsumer time.Duration `toml:"slow_consumer" usage:"wait for send queue room before a stream is cancelled"`
+	// PingInterval is how often the server pings each connection.
+	PingInterval time.Duration `toml:"ping_interval" usage:"websocket ping interval"`
+	// IdleTimeout closes a connection that sent nothing, not even a pong, for this long.
+	IdleTimeout time.Duration `toml:"idle_timeout" usage:"close a connection silent for this long"`
+	// WriteTimeout bounds one websocket write.
+	WriteTimeout time.Duration `toml:"write_timeout" usage:"bound on one websocket write"`
+	// DrainTimeout is how long a SIGTERM lets running streams finish before cancelling them.
+	DrainTimeout time.Duration `toml:"drain_timeout" usage:"time streams get to finish on SIGTERM"`
+
+	// Models, default model, per-plan models and retries (upstream.Config): [[models]] tables,
+	// default_model, plan_models, max_attempts, retry_backoff.
+	upstream.Config
+}
+
+// Plan is one [plans.<name>] table.
+type Plan struct {
+	// Concurrency is how many model streams the plan runs at once, across all connections and
+	// nodes.
+	Concurrency int `toml:"concurrency"`
+}
+
+// Default returns the configuration used when nothing is set. Models stay empty here: Load
+// fills in the local model (or the CODINGPLAN_OPENAI_* model) when none is configured.
+func Default() *Config {
+	return &Config{
+		Listen:        "127.0.0.1:8787",
+		StateDir:      defaultStateDir(),
+		LogLevel:      "info",
+		Issuer:        "codingplan",
+		Audience:      "codingplan-backend",
+		TokenLeeway:   30 * time.Second,
+		JWKSRefetch:   30 * time.Second,
+		ValkeyPrefix:  "codingplan",
+		Plans:         map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
+		NodeCap:       0,
+		LeaseTTL:      15 * time.Second,
+		LeaseMaxWait:  2 * time.Second,
+		FallbackLimit: 1,
+		MaxInFlight:   wire.MaxInFlight,
+		SendQueue:     256,
+		SlowConsumer:  2 * time.Second,
+		PingInterval:  20 * time.Second,
+		IdleTimeout:   60 * time.Second,
+		WriteTimeout:  10 * time.Second,
+		DrainTimeout:  30 * time.Second,
+	}
+}
+
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "codingplan")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "codingplan")
+	}
+	return filepath.Join(os.TempDir(), "codingplan-state")
+}
+
+// Names of the local model and of the model the CODINGPLAN_OPENAI_* shortcut configures.
+const (
+	LocalModel  = "local"
+	OpenAIModel = "openai"
+	// DefaultAlias is an alias of the default model, so clients can always ask for "default".
+	DefaultAlias = "default"
+	// OpenAIKeyEnv is the variable the shortcut's API key is read from.
+	OpenAIKeyEnv = "CODINGPLAN_OPENAI_API_KEY"
+)
+
+// applyModelDefaults fills in models when the file configured none: one openai-chat model from
+// CODINGPLAN_OPENAI_BASE_URL and CODINGPLAN_OPENAI_MODEL when both are set, and the local
+// model.
+func (c *Config) applyModelDefaults(getenv func(string) string) {
+	if len(c.Models) > 0 {
+		return
+	}
+	base, model := getenv("CODINGPLAN_OPENAI_BASE_URL"), getenv("CODINGPLAN_OPENAI_MODEL")
+	local := upstream.ModelConfig{Name: LocalModel, Provider: upstream.KindLocal}
+	if base != "" && model != "" {
+		m := upstream.ModelConfig{Name: OpenAIModel, Aliases: []string{DefaultAlias}, Provider: upstream.KindOpenAIChat, BaseURL: base, Model: model}
+		if getenv(OpenAIKeyEnv) != "" {
+			m.APIKeyEnv = OpenAIKeyEnv
+		}
+		c.Models = []upstream.ModelConfig{m, local}
+		if c.DefaultModel == "" {
+			c.DefaultModel = OpenAIModel
+		}
+		return
+	}
+	local.Aliases = []string{DefaultAlias}
+	c.Models = []upstream.ModelConfig{local}
+	if c.DefaultModel == "" {
+		c.DefaultModel = LocalModel
+	}
+}
+
+// Validate checks the settings this package owns; the upstream part is checked when the router
+// is built from it.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen is empty"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q is not debug, info, warn or error", c.LogLevel))
+	}
+	if c.JWKS == "" && c.StateDir == "" {
+		errs = append(errs, errors.New("state_dir is empty and no jwks is set"))
+	}
+	if len(c.Plans) == 0 {
+		errs = append(errs, errors.New("no plans configured"))
+	}
+	for name, p := range c.Plans {
+		if p.Concurrency < 1 {
+			errs = append(errs, fmt.Errorf("plan %q: concurrency must be at least 1", name))
+		}
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > wire.MaxInFlight {
+		errs = append(errs, fmt.Errorf("max_in_flight must be between 1 and %d", wire.MaxInFlight))
+	}
+	if c.SendQueue < 8 {
+		errs = append(errs, errors.New("send_queue must be at least 8"))
+	}
+	if c.NodeCap < 0 || c.FallbackLimit < 1 {
+		errs = append(errs, errors.New("node_cap must be >= 0 and fallback_limit >= 1"))
+	}
+	durations := map[string]time.Duration{
+		"lease_ttl": c.LeaseTTL, "slow_consumer": c.SlowConsumer, "ping_interval": c.PingInterval,
+		"idle_timeout": c.IdleTimeout, "write_timeout": c.WriteTimeout, "drain_timeout": c.DrainTimeout,
+		"jwks_refetch": c.JWKSRefetch, "token_leeway": c.TokenLeeway,
+	}
+	for k, d := range durations {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", k))
+		}
+	}
+	if c.LeaseMaxWait < 0 {
+		errs = append(errs, errors.New("lease_max_wait must not be negative"))
+	}
+	if c.PingInterval >= c.IdleTimeout {
+		errs = append(errs, errors.New("ping_interval must be shorter than idle_timeout"))
+	}
+	if _, _, err := c.ValkeyAddrs(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// ValkeyAddrs returns the Valkey addresses to connect to and whether they are cluster seeds.
+// No addresses means no Valkey.
+func (c *Config) ValkeyAddrs() (addrs []string, cluster bool, err error) {
+	switch v := strings.TrimSpace(c.ValkeyCluster); v {
+	case "", "false":
+		if c.Valkey == "" {
+			return nil, false, nil
+		}
+		return []string{c.Valkey}, false, nil
+	case "true":
+		if c.Valkey == "" {
+			return nil, false, errors.New("valkey_cluster is true but valkey (the seed) is empty")
+		}
+		return []string{c.Valkey}, true, nil
+	default:
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+		return addrs, true, nil
+	}
+}
+
+// PlanLimits returns each plan's concurrency.
+func (c *Config) PlanLimits() map[string]int {
+	m := make(map[string]int, len(c.Plans))
+	for name, p := range c.Plans {
+		m[name] = p.Concurrency
+	}
+	return m
+}

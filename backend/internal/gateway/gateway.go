@@ -1,0 +1,382 @@
+// Package gateway serves the websocket endpoint GET /v1/ws: it authenticates the upgrade, then
+// runs one session per connection (one reader and one writer goroutine) that turns request
+// frames into model streams under the caller's plan limit and relays their output as delta
+// frames.
+//
+// The dependencies are small interfaces declared here: a token verifier, a lease pool, a model
+// router, a usage meter and a metrics observer. main wires the real ones; tests use fakes.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/codingplan/codingplan/backend/internal/auth"
+	"github.com/codingplan/codingplan/backend/internal/upstream"
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// Verifier checks a bearer token (auth.Verifier). Errors wrap auth.ErrInvalid or
+// auth.ErrExpired.
+type Verifier interface {
+	Verify(ctx context.Context, token string) (*auth.Claims, error)
+}
+
+// Leaser admits model streams under a user's concurrency limit (lease.Pool, through a small
+// adapter in main). Acquire may wait, calling onQueued with the request's place in line; over
+// the limit its error wraps lease.ErrLimit.
+type Leaser interface {
+	Acquire(ctx context.Context, user string, limit int, onQueued func(position int)) (Lease, error)
+	InUse(ctx context.Context, user string) (int, error)
+}
+
+// Lease is one admitted stream. Release is idempotent and survives cancellation.
+type Lease interface {
+	Release()
+}
+
+// Router resolves a plan's requested model ("" for the default) to the provider that streams
+// it (upstream.Router.Resolve, through an adapter). Errors wrap upstream.ErrUnknownModel or
+// upstream.ErrNotAllowed.
+type Router interface {
+	Resolve(plan, model string) (upstream.Provider, error)
+}
+
+// Meter counts usage per user and day (usage.Meter). It never sees content.
+type Meter interface {
+	Record(ctx context.Context, user string, u wire.Usage)
+}
+
+// Observer receives anonymous events for metrics; it never gets a user id. Implementations
+// must be fast and safe for concurrent use.
+type Observer interface {
+	Connection(delta int)
+	StreamStarted()
+	StreamEnded(s StreamStats)
+}
+
+// StreamStats describe one finished stream.
+type StreamStats struct {
+	Outcome    string        // "ok", or the wire error code that ended the stream
+	FirstToken time.Duration // from the request frame to the first delta; 0 when there was none
+	Duration   time.Duration // from the request frame to the end
+	Usage      wire.Usage
+}
+
+// Clock is time as the gateway sees it; tests inject one to expire tokens on demand.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc runs f in its own goroutine after d; stop cancels it and reports whether it did.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// Config tunes the gateway. Zero fields take the defaults in brackets.
+type Config struct {
+	// Plans maps a plan name (the token's plan claim) to its concurrency. Required.
+	Plans map[string]int
+	// AllowedOrigins are the Origin values allowed to upgrade; "*" allows all. Upgrades
+	// without an Origin header are always allowed. [none]
+	AllowedOrigins []string
+	// MaxInFlight caps the open streams of one connection. [wire.MaxInFlight]
+	MaxInFlight int
+	// SendQueue is the outgoing frames buffered per connection. [256]
+	SendQueue int
+	// SlowConsumer is how long a delta waits for room in a full send queue before its stream
+	// is cancelled. [2s]
+	SlowConsumer time.Duration
+	// PingInterval is the websocket ping period. [20s]
+	PingInterval time.Duration
+	// IdleTimeout closes a connection that sent nothing, pongs included, for this long. [60s]
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one websocket write. [10s]
+	WriteTimeout time.Duration
+	// Server names the server in hello frames. ["codingplan-backend"]
+	Server string
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.MaxInFlight <= 0 || c.MaxInFlight > wire.MaxInFlight {
+		c.MaxInFlight = wire.MaxInFlight
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = 256
+	}
+	def(&c.SlowConsumer, 2*time.Second)
+	def(&c.PingInterval, 20*time.Second)
+	def(&c.IdleTimeout, 60*time.Second)
+	def(&c.WriteTimeout, 10*time.Second)
+	if c.Server == "" {
+		c.Server = "codingplan-backend"
+	}
+	return c
+}
+
+// Deps are the gateway's collaborators. Verifier, Leases and Router are required.
+type Deps struct {
+	Verifier Verifier
+	Leases   Leaser
+	Router   Router
+	Meter    Meter    // nil: no metering
+	Observer Observer // nil: no metrics
+	Clock    Clock    // nil: the real clock
+}
+
+// Server is the websocket endpoint. It is an http.Handler for wire.Path.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	draining bool
+	wg       sync.WaitGroup // one per session
+}
+
+// New returns a Server.
+func New(cfg Config, deps Deps, log *slog.Logger) *Server {
+	if deps.Observer == nil {
+		deps.Observer = nopObserver{}
+	}
+	if deps.Meter == nil {
+		deps.Meter = nopMeter{}
+	}
+	if deps.Clock == nil {
+		deps.Clock = realClock{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg.withDefaults(), deps: deps, log: log, sessions: map[*session]struct{}{}}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+		WriteBufferPool:  &sync.Pool{},
+		Subprotocols:     []string{wire.Subprotocol},
+		CheckOrigin:      func(*http.Request) bool { return true }, // checked in ServeHTTP, before auth
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			writeReject(w, status, wire.CodeBadRequest, "websocket upgrade failed: "+reason.Error())
+		},
+	}
+	return s
+}
+
+// ServeHTTP authenticates the upgrade request and runs the connection's session until it ends.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.isDraining() {
+		w.Header().Set("Retry-After", "1")
+		writeReject(w, http.StatusServiceUnavailable, wire.CodeInternal, "the server is shutting down; connect again")
+		return
+	}
+	if !s.originAllowed(r.Header.Get("Origin")) {
+		writeReject(w, http.StatusForbidden, wire.CodeUnauthorized, "origin not allowed")
+		return
+	}
+	token, problem := bearer(r)
+	if problem != "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="codingplan"`)
+		writeReject(w, http.StatusUnauthorized, wire.CodeUnauthorized, problem)
+		return
+	}
+	claims, err := s.deps.Verifier.Verify(r.Context(), token)
+	if err != nil {
+		e := toWire(err, "")
+		s.log.Info("upgrade rejected", "code", e.Code, "err", err)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="codingplan", error="invalid_token"`)
+		writeReject(w, http.StatusUnauthorized, e.Code, e.Message)
+		return
+	}
+	limit, ok := s.cfg.Plans[claims.Plan]
+	if !ok {
+		s.log.Info("upgrade rejected", "code", wire.CodeQuotaExceeded, "user", claims.Subject, "reason", "unknown plan")
+		writeReject(w, http.StatusForbidden, wire.CodeQuotaExceeded, "the token's plan is not offered by this server")
+		return
+	}
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.Debug("upgrade failed", "err", err) // the upgrader answered already
+		return
+	}
+	sess := newSession(s, conn, claims, limit)
+	if !s.add(sess) {
+		sess.closeWith(nil, websocket.CloseGoingAway, "shutdown")
+	}
+	defer s.remove(sess)
+	// Serving the session on the handler's goroutine keeps ownership simple: the handler
+	// returns when the session's goroutines have ended.
+	sess.run(context.WithoutCancel(r.Context()))
+}
+
+// bearer finds the token in the Authorization header or in a subprotocol. problem is set when
+// there is none, or the subprotocols do not include wire.Subprotocol.
+func bearer(r *http.Request) (token, problem string) {
+	protos := websocket.Subprotocols(r)
+	offered := false
+	for _, p := range protos {
+		switch {
+		case p == wire.Subprotocol:
+			offered = true
+		case strings.HasPrefix(p, wire.TokenSubprotocolPrefix) && token == "":
+			token = strings.TrimPrefix(p, wire.TokenSubprotocolPrefix)
+		}
+	}
+	if len(protos) > 0 && !offered {
+		return "", "offer the " + wire.Subprotocol + " subprotocol"
+	}
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, value, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", "the Authorization header must be Bearer"
+		}
+		token = strings.TrimSpace(value)
+	}
+	if token == "" {
+		return "", "no token: send Authorization: Bearer <token> or the " + wire.TokenSubprotocolPrefix + "<token> subprotocol"
+	}
+	return token, ""
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	if origin == "" {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// rejectBody is the JSON body of a refused upgrade.
+type rejectBody struct {
+	Code    wire.Code `json:"code"`
+	Message string    `json:"message"`
+}
+
+func writeReject(w http.ResponseWriter, status int, code wire.Code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(rejectBody{Code: code, Message: msg})
+}
+
+func (s *Server) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// add registers a session; false when the server is draining.
+func (s *Server) add(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(1)
+	s.deps.Observer.Connection(1)
+	return !s.draining
+}
+
+func (s *Server) remove(sess *session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+	s.deps.Observer.Connection(-1)
+	s.wg.Done()
+}
+
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.isDraining() }
+
+// Shutdown drains: new upgrades get 503, every connection gets a goaway frame and takes no
+// new requests, and each closes once its streams have finished. When ctx ends first, the
+// remaining streams are cancelled (their clients get an error frame, their leases are
+// released) and the connections closed. Shutdown returns when every session has ended, or
+// ctx's error when it had to cancel streams.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	list := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		list = append(list, sess)
+	}
+	s.mu.Unlock()
+	s.log.Info("draining", "connections", len(list))
+	for _, sess := range list {
+		sess.goaway()
+	}
+	done := make(chan struct{})
+	go func() { // owned by Shutdown: it waits for done below in every path
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	list = list[:0]
+	for sess := range s.sessions {
+		list = append(list, sess)
+	}
+	s.mu.Unlock()
+	s.log.Warn("drain deadline passed; cancelling streams", "connections", len(list))
+	for _, sess := range list {
+		sess.abort(errGoingAway)
+	}
+	// Cancelled streams end promptly; a stuck write ends within WriteTimeout.
+	t := time.NewTimer(s.cfg.WriteTimeout + closeGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Error("connections still open after drain", "connections", len(list))
+		for _, sess := range list {
+			sess.kill()
+		}
+		<-done
+	}
+	return ctx.Err()
+}
+
+func newConnID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Connection(int)          {}
+func (nopObserver) StreamStarted()          {}
+func (nopObserver) StreamEnded(StreamStats) {}
+
+type nopMeter struct{}
+
+func (nopMeter) Record(context.Context, string, wire.Usage) {}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
+var errGoingAway = errors.New("server going away")

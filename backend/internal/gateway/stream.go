@@ -1,0 +1,227 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/codingplan/codingplan/backend/internal/upstream"
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// Causes a stream's context is cancelled with, besides errDisconnected and errGoingAway.
+var (
+	errClientCanceled = errors.New("cancelled by the client")
+	errSlowConsumer   = errors.New("client too slow to read the stream")
+)
+
+// stream is one running request.
+type stream struct {
+	id     string
+	cancel context.CancelCauseFunc
+}
+
+// startStream admits a request frame and runs it on its own goroutine.
+func (s *session) startStream(ctx context.Context, f wire.ClientFrame) {
+	s.mu.Lock()
+	var e *wire.Error
+	id := f.ID
+	switch _, dup := s.streams[f.ID]; {
+	case dup:
+		// Naming the id would end the stream that owns it, so this error names none.
+		e, id = wire.Errorf(wire.CodeBadRequest, "id %q is in use by an open stream", f.ID), ""
+	case s.draining:
+		e = toWire(errGoingAway, "")
+	case len(s.streams) >= s.srv.cfg.MaxInFlight:
+		e = wire.Errorf(wire.CodeBadRequest, "%d streams are open on this connection, the limit (max_in_flight) is %d", len(s.streams), s.srv.cfg.MaxInFlight)
+	}
+	if e != nil {
+		s.mu.Unlock()
+		s.log.Debug("request refused", "id", f.ID, "code", e.Code)
+		s.enqueue(marshal(wire.ErrorFrame(id, e)))
+		return
+	}
+	sctx, cancel := context.WithCancelCause(ctx)
+	st := &stream{id: f.ID, cancel: cancel}
+	s.streams[f.ID] = st
+	s.active++
+	plan, limit := s.plan, s.limit
+	s.streamsWG.Add(1)
+	s.mu.Unlock()
+	go func() { // owned by run, through streamsWG
+		defer s.streamsWG.Done()
+		defer cancel(nil)
+		s.runStream(sctx, st, f, plan, limit)
+	}()
+}
+
+// cancelStream handles a cancel frame. An unknown id is ignored: the stream may have ended
+// while the cancel was on its way, and its done or error frame is then already sent.
+func (s *session) cancelStream(id string) {
+	s.mu.Lock()
+	st := s.streams[id]
+	s.mu.Unlock()
+	if st != nil {
+		st.cancel(errClientCanceled)
+	}
+}
+
+// runStream resolves the model, takes a lease, streams the model's output as delta frames and
+// ends with exactly one done or error frame (none when the client has gone).
+func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame, plan string, limit int) {
+	deps := &s.srv.deps
+	start := time.Now()
+	var firstToken time.Duration
+	deps.Observer.StreamStarted()
+	s.log.Debug("stream started", "id", st.id, "op", f.Op, "model", f.Model, "bytes", requestBytes(&f))
+
+	res, err := func() (upstream.Result, error) {
+		provider, err := deps.Router.Resolve(plan, f.Model)
+		if err != nil {
+			return upstream.Result{}, err
+		}
+		lease, err := deps.Leases.Acquire(ctx, s.user, limit, func(position int) {
+			s.enqueue(marshal(wire.ServerFrame{
+				Type: wire.TypeQueued, ID: st.id, Position: position,
+				Plan: &wire.Plan{Name: plan, Concurrency: limit, InUse: limit},
+			}))
+		})
+		if err != nil {
+			return upstream.Result{}, err
+		}
+		// Released before the last frame is queued, so a client that sends its next request
+		// on receiving done finds the slot free.
+		defer lease.Release()
+		req := &upstream.Request{Op: f.Op, Model: f.Model, Completion: f.Completion, Edit: f.Edit, MaxTokens: f.MaxTokens, Stop: f.Stop}
+		return provider.Stream(ctx, req, func(text []byte) error {
+			if len(text) == 0 {
+				return nil
+			}
+			if firstToken == 0 {
+				firstToken = time.Since(start)
+			}
+			return s.sendDelta(ctx, st, text)
+		})
+	}()
+	if err != nil && ctx.Err() != nil {
+		// Whatever the provider made of the cancellation, the cause is what counts.
+		err = context.Cause(ctx)
+	}
+
+	s.mu.Lock()
+	delete(s.streams, st.id)
+	s.mu.Unlock()
+
+	stats := StreamStats{Outcome: "ok", FirstToken: firstToken, Duration: time.Since(start), Usage: res.Usage}
+	if err == nil {
+		s.enqueue(marshal(wire.ServerFrame{Type: wire.TypeDone, ID: st.id, FinishReason: res.FinishReason, Usage: &res.Usage}))
+	} else {
+		e := toWire(err, plan)
+		stats.Outcome = string(e.Code)
+		if !errors.Is(err, errDisconnected) {
+			s.enqueue(marshal(wire.ErrorFrame(st.id, e)))
+		}
+	}
+	deps.Observer.StreamEnded(stats)
+	s.log.Info("stream ended", "id", st.id, "outcome", stats.Outcome, "err", errOrNil(err),
+		"first_token_ms", firstToken.Milliseconds(), "duration_ms", stats.Duration.Milliseconds(),
+		"prompt_tokens", res.Usage.PromptTokens, "completion_tokens", res.Usage.CompletionTokens)
+	if err == nil || res.Usage != (wire.Usage{}) {
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		deps.Meter.Record(mctx, s.user, res.Usage)
+		cancel()
+	}
+
+	s.mu.Lock()
+	s.active--
+	closeNow := s.draining && s.active == 0
+	s.mu.Unlock()
+	if closeNow {
+		s.closeWith(nil, websocket.CloseGoingAway, "shutdown")
+	}
+}
+
+// sendDelta queues one delta frame. When the queue stays full for SlowConsumer, the stream is
+// cancelled instead of buffering more: memory per connection stays bounded.
+func (s *session) sendDelta(ctx context.Context, st *stream, text []byte) error {
+	b := getBuf()
+	b.b = wire.AppendDelta(b.b, st.id, text)
+	select {
+	case s.send <- b:
+		return nil
+	default:
+	}
+	t := time.NewTimer(s.srv.cfg.SlowConsumer)
+	defer t.Stop()
+	select {
+	case s.send <- b:
+		return nil
+	case <-ctx.Done():
+		putBuf(b)
+		return context.Cause(ctx)
+	case <-s.dead:
+		putBuf(b)
+		return errDisconnected
+	case <-t.C:
+		putBuf(b)
+		s.log.Info("slow consumer: cancelling stream", "id", st.id, "queued", len(s.send))
+		st.cancel(errSlowConsumer)
+		return errSlowConsumer
+	}
+}
+
+// requestBytes is the size of a request's content, for logs.
+func requestBytes(f *wire.ClientFrame) int {
+	n := 0
+	if c := f.Completion; c != nil {
+		n += len(c.Prefix) + len(c.Suffix)
+		for _, sn := range c.Snippets {
+			n += len(sn.Text)
+		}
+	}
+	if e := f.Edit; e != nil {
+		n += len(e.Instruction) + len(e.Selection) + len(e.Prefix) + len(e.Suffix)
+	}
+	return n
+}
+
+func errOrNil(err error) any {
+	if err == nil {
+		return nil
+	}
+	return err.Error()
+}
+
+// frameBuf is an outgoing frame's bytes, pooled.
+type frameBuf struct{ b []byte }
+
+var bufPool = sync.Pool{New: func() any { return &frameBuf{b: make([]byte, 0, 512)} }}
+
+func getBuf() *frameBuf { return bufPool.Get().(*frameBuf) }
+
+// putBuf clears a buffer (it held content) and pools it unless it grew large.
+func putBuf(f *frameBuf) {
+	clear(f.b)
+	if cap(f.b) > 64<<10 {
+		return
+	}
+	f.b = f.b[:0]
+	bufPool.Put(f)
+}
+
+// marshal encodes a non-delta frame into a pooled buffer.
+func marshal(f wire.ServerFrame) *frameBuf {
+	data, err := wire.Marshal(f)
+	if err != nil {
+		// ServerFrame has no field that can fail to encode.
+		panic(fmt.Sprintf("gateway: marshal %s frame: %v", f.Type, err))
+	}
+	b := getBuf()
+	b.b = append(b.b, data...)
+	clear(data)
+	return b
+}

@@ -1,0 +1,220 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// waiter is one Acquire call: its id (the lease id and its queue ticket) and where it is queued.
+type waiter struct {
+	user          string
+	id            string
+	position      int  // last position reported to onQueued
+	inValkeyQueue bool // its ticket may be in the user's Valkey queue
+	inLocalQueue  bool // its ticket is in the node-local queue
+	watching      bool // registered for this node's wake-ups
+}
+
+// Acquire admits one stream of user under limit. If the user is at the limit it waits, in FIFO
+// order with the user's other waiters on every node, for at most Config.MaxWait; onQueued (may be
+// nil) gets the 1-based queue position when the request is queued and whenever it moves. On
+// timeout it returns a *LimitError wrapping ErrLimit; when the node cap rather than the user
+// limit kept it out, one wrapping ErrNodeBusy. Cancelling ctx leaves the queue at once.
+//
+// The caller must Release the lease when the stream ends, however it ends.
+func (p *Pool) Acquire(ctx context.Context, user string, limit int, onQueued func(position int)) (*Lease, error) {
+	if user == "" {
+		return nil, errors.New("lease: acquire: empty user")
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if limit < 1 {
+		p.cfg.Observer.Rejected()
+		return nil, &LimitError{Limit: max(limit, 0), RetryAfter: p.cfg.RetryAfter, Err: ErrLimit}
+	}
+	start := time.Now()
+	deadline := start.Add(p.cfg.MaxWait)
+	w := &waiter{user: user, id: p.newID()}
+	defer p.leave(ctx, w)
+	for {
+		var wake <-chan struct{}
+		if w.watching {
+			wake = p.wakeChan(user) // before the look, so no release after it goes unnoticed
+		}
+		remaining := time.Until(deadline)
+		a, err := p.try(ctx, w, limit, remaining)
+		if err != nil {
+			return nil, err
+		}
+		if a.admitted {
+			if w.position > 0 {
+				p.notify(user) // the queue moved for the others
+			}
+			return p.admit(ctx, w, a, start, deadline)
+		}
+		if a.position == 0 || remaining <= 0 {
+			p.cfg.Observer.Rejected()
+			return nil, &LimitError{Limit: a.limit, InUse: a.inUse, RetryAfter: p.cfg.RetryAfter, Err: ErrLimit}
+		}
+		if a.position != w.position {
+			w.position = a.position
+			if onQueued != nil {
+				onQueued(a.position)
+			}
+		}
+		if !w.watching {
+			p.watch(user)
+			w.watching = true
+			continue // look again now that wake-ups reach us
+		}
+		wait := remaining
+		if !a.local {
+			wait = min(wait, p.pollDelay()) // releases on other nodes are only seen by looking
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("lease: acquire: %w", ctx.Err())
+		case <-p.quit:
+			t.Stop()
+			return nil, ErrClosed
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// pollDelay is PollInterval with ±25% jitter, so waiters on many nodes do not look in step.
+func (p *Pool) pollDelay() time.Duration {
+	d := p.cfg.PollInterval
+	return d*3/4 + rand.N(d/2+1)
+}
+
+// try looks once at the limiter in force: Valkey, or the node-local one when there is no Valkey
+// or it does not answer. remaining > 0 queues the waiter.
+func (p *Pool) try(ctx context.Context, w *waiter, limit int, remaining time.Duration) (attempt, error) {
+	if p.useValkey() {
+		if w.inLocalQueue { // Valkey is back: leave the local queue
+			p.leaveLocal(w.user, w.id)
+			w.inLocalQueue = false
+			p.notify(w.user)
+		}
+		var life time.Duration
+		if remaining > 0 {
+			// The ticket outlives the wait by a grace period and is refreshed by each look,
+			// so a crashed node's waiters leave the queue on their own.
+			life = remaining + p.cfg.OpTimeout + p.cfg.PollInterval
+		}
+		a, err := p.tryValkey(ctx, w.user, w.id, limit, life)
+		if err == nil {
+			w.inValkeyQueue = a.position > 0
+			return a, nil
+		}
+		if ctx.Err() != nil {
+			return attempt{}, fmt.Errorf("lease: acquire: %w", ctx.Err())
+		}
+		p.valkeyFailed(err)
+		w.inValkeyQueue = false // tryValkey already asked to forget the id everywhere
+	}
+	lim := limit
+	if p.client != nil {
+		lim = min(limit, p.cfg.FallbackLimit)
+	}
+	a := p.tryLocal(w.user, w.id, lim, remaining > 0)
+	a.local = true
+	w.inLocalQueue = a.position > 0
+	return a, nil
+}
+
+// leave removes what is left of a finished Acquire call: its queue tickets and its wake-up
+// registration. The Valkey ticket goes on a context that survives ctx's cancellation.
+func (p *Pool) leave(ctx context.Context, w *waiter) {
+	moved := false
+	if w.inValkeyQueue {
+		p.leaveValkey(ctx, w.user, w.id)
+		moved = true
+	}
+	if w.inLocalQueue {
+		moved = p.leaveLocal(w.user, w.id) || moved
+	}
+	if w.watching {
+		p.unwatch(w.user)
+	}
+	if moved {
+		p.notify(w.user)
+	}
+}
+
+// admit turns an admitted attempt into a Lease, then takes a node slot within the same deadline.
+func (p *Pool) admit(ctx context.Context, w *waiter, a attempt, start, deadline time.Time) (*Lease, error) {
+	w.inValkeyQueue, w.inLocalQueue = false, false // admission took the ticket out
+	l := &Lease{
+		pool:  p,
+		user:  w.user,
+		id:    w.id,
+		local: a.local,
+		stop:  make(chan struct{}),
+		lost:  make(chan struct{}),
+	}
+	if !a.local {
+		l.done = make(chan struct{})
+		go l.renew() // owned by l: Release stops it and waits
+	}
+	if p.node != nil {
+		if err := p.takeNodeSlot(ctx, deadline); err != nil {
+			l.Release()
+			if !errors.Is(err, ErrNodeBusy) {
+				return nil, err
+			}
+			p.cfg.Observer.Rejected()
+			return nil, &LimitError{Limit: a.limit, InUse: a.inUse - 1, RetryAfter: p.cfg.RetryAfter, Err: ErrNodeBusy}
+		}
+		l.node = true
+	}
+	// Registered only now, complete, so Close never sees a lease still being set up.
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		l.Release()
+		return nil, ErrClosed
+	}
+	p.leases[l] = struct{}{}
+	p.mu.Unlock()
+	p.cfg.Observer.Acquired(time.Since(start))
+	return l, nil
+}
+
+// takeNodeSlot waits for a node slot until deadline. Blocked senders on a channel are served in
+// arrival order, so the node-wide wait is FIFO too.
+func (p *Pool) takeNodeSlot(ctx context.Context, deadline time.Time) error {
+	select {
+	case p.node <- struct{}{}:
+		return nil
+	default:
+	}
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return ErrNodeBusy
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case p.node <- struct{}{}:
+		return nil
+	case <-t.C:
+		return ErrNodeBusy
+	case <-ctx.Done():
+		return fmt.Errorf("lease: acquire: %w", ctx.Err())
+	case <-p.quit:
+		return ErrClosed
+	}
+}

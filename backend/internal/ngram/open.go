@@ -1,0 +1,115 @@
+package ngram
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Open returns the model for cfg: the one saved in cfg.StateDir when it was
+// built from the same corpus and settings by this format version, else a
+// new one trained on the corpus and saved there. Training reads only the
+// corpus directories, never request content.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Model, error) {
+	cfg = cfg.withDefaults()
+	if cfg.StateDir == "" {
+		return nil, errors.New("ngram: no state dir")
+	}
+	dirs, err := corpusDirs(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	files, err := listCorpus(ctx, dirs)
+	if err != nil {
+		return nil, fmt.Errorf("ngram: %w", err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%w: no source files in %s", ErrNoCorpus, strings.Join(dirs, ", "))
+	}
+	fp := fingerprint(cfg, files)
+	path := filepath.Join(cfg.StateDir, fileName)
+
+	start := time.Now()
+	m, err := load(path, fp)
+	switch {
+	case err == nil:
+		log.Info("ngram: model loaded", "path", path, "bytes", m.info.FileBytes,
+			"elapsed", time.Since(start).Round(time.Millisecond))
+		return m, nil
+	case errors.Is(err, fs.ErrNotExist):
+		log.Info("ngram: no model yet, training", "path", path)
+	default:
+		log.Info("ngram: retraining", "path", path, "reason", err.Error())
+	}
+
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("ngram: state dir: %w", err)
+	}
+	tf := trainingFiles(cfg, files)
+	log.Info("ngram: training", "dirs", strings.Join(dirs, ", "), "files", len(tf),
+		"held_out", len(files)-len(tf), "order", cfg.Order)
+	m, st, err := train(ctx, cfg, tf, log)
+	if err != nil {
+		return nil, fmt.Errorf("ngram: train: %w", err)
+	}
+	m.info.Fingerprint = fp
+	m.derive()
+	if err := m.save(path); err != nil {
+		return nil, fmt.Errorf("ngram: %w", err)
+	}
+	log.Info("ngram: model trained", "files", st.Files, "skipped", st.Skipped, "bytes", st.Bytes,
+		"tokens", st.Tokens, "vocab", m.vocabSize(), "file_bytes", m.info.FileBytes,
+		"elapsed", st.Duration.Round(time.Millisecond))
+	return m, nil
+}
+
+// corpusDirs returns the directories to learn from: the Go toolchain's
+// source tree unless cfg.NoGoroot, then cfg.CorpusDirs.
+func corpusDirs(ctx context.Context, cfg Config, log *slog.Logger) ([]string, error) {
+	var dirs []string
+	if !cfg.NoGoroot {
+		if root := goroot(ctx); root != "" {
+			dirs = append(dirs, filepath.Join(root, "src"))
+		} else {
+			log.Warn("ngram: Go toolchain not found; training on the corpus dirs only")
+		}
+	}
+	dirs = append(dirs, cfg.CorpusDirs...)
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("%w: no Go toolchain found and no corpus dirs configured", ErrNoCorpus)
+	}
+	return dirs, nil
+}
+
+// goroot finds the Go toolchain's root: `go env GOROOT`, else the GOROOT
+// environment variable, else the root this binary was built with, if it
+// still exists.
+func goroot(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output(); err == nil {
+		if root := string(bytes.TrimSpace(out)); isDir(filepath.Join(root, "src")) {
+			return root
+		}
+	}
+	for _, root := range []string{os.Getenv("GOROOT"), runtime.GOROOT()} { //nolint:staticcheck // a fallback only
+		if root != "" && isDir(filepath.Join(root, "src")) {
+			return root
+		}
+	}
+	return ""
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}

@@ -1,0 +1,136 @@
+package upstream
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/codingplan/codingplan/backend/internal/upstream/providertest"
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+const (
+	testKey    = "sk-test-0123"
+	testKeyEnv = "CODINGPLAN_TEST_UPSTREAM_KEY"
+	canary     = "CANARY-5e1f"
+)
+
+var httpKinds = []string{KindOpenAIChat, KindOpenAICompletions, KindAnthropic}
+
+// newServer starts a fake provider closed at the end of the test.
+func newServer(t testing.TB) *providertest.Server {
+	t.Helper()
+	srv := providertest.New()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// baseURL is the base URL of kind at srv.
+func baseURL(srv *providertest.Server, kind string) string {
+	if kind == KindAnthropic {
+		return srv.URL
+	}
+	return srv.URL + "/v1"
+}
+
+// testEnv is an Env with the test key and a transport pool closed at the end of the test.
+func testEnv(t testing.TB) Env {
+	pool := newTransports()
+	t.Cleanup(pool.closeIdle)
+	return Env{Transport: pool.get, Getenv: func(k string) string {
+		if k == testKeyEnv {
+			return testKey
+		}
+		return ""
+	}}
+}
+
+// modelConfig is a model of kind served by srv, changed by edit when not nil.
+func modelConfig(srv *providertest.Server, kind, model string, edit func(*ModelConfig)) ModelConfig {
+	mc := ModelConfig{Name: kind + "-" + model, Provider: kind, BaseURL: baseURL(srv, kind), APIKeyEnv: testKeyEnv, Model: model}
+	if edit != nil {
+		edit(&mc)
+	}
+	return mc
+}
+
+// newProvider builds a provider of kind served by srv.
+func newProvider(t testing.TB, srv *providertest.Server, kind, model string, edit func(*ModelConfig)) Provider {
+	t.Helper()
+	p, err := builtinFactories[kind](modelConfig(srv, kind, model, edit), testEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// completion is a completion request around canary content.
+func completion() *Request {
+	return &Request{Op: wire.OpCompletion, Completion: &wire.Completion{
+		Prefix: "func add(a, b int) int {\n\t// " + canary + "\n\t", Suffix: "\n}\n", Language: "go", Path: "add.go",
+	}}
+}
+
+// collector is a Sink that records each piece of output.
+type collector struct {
+	mu     sync.Mutex
+	chunks []string
+	onText func(n int) // called after the n-th piece (from 0), if set
+}
+
+func (c *collector) sink(p []byte) error {
+	c.mu.Lock()
+	c.chunks = append(c.chunks, string(p))
+	n := len(c.chunks) - 1
+	c.mu.Unlock()
+	if c.onText != nil {
+		c.onText(n)
+	}
+	return nil
+}
+
+func (c *collector) text() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.chunks, "")
+}
+
+// waitCtx is a context for waiting on the fake's events.
+func waitCtx(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitEnd waits for the end of request id at srv and returns its reason.
+func waitEnd(t testing.TB, srv *providertest.Server, id int64) string {
+	t.Helper()
+	ev, err := srv.Wait(waitCtx(t), providertest.Ended(id))
+	if err != nil {
+		t.Fatalf("request %d did not end at the provider: %v", id, err)
+	}
+	return ev.Reason
+}
+
+// starts counts the requests srv received.
+func starts(srv *providertest.Server) int {
+	n := 0
+	for _, e := range srv.Events() {
+		if e.Kind == providertest.EventStart {
+			n++
+		}
+	}
+	return n
+}
+
+// blockUntilGone is a Pace that lets chunk 0 out and then waits for the client to leave.
+func blockUntilGone(ctx context.Context, i int) error {
+	if i == 0 {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}

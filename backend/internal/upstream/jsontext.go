@@ -1,0 +1,208 @@
+package upstream
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// jsonText decodes a JSON string (or null, as empty) into a byte slice whose capacity it
+// keeps from one decode to the next, so that reading a chunk's text does not allocate.
+type jsonText []byte
+
+var errBadString = errors.New("bad JSON string")
+
+// UnmarshalJSON implements json.Unmarshaler. encoding/json has already checked that data is
+// valid JSON.
+func (t *jsonText) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		*t = (*t)[:0]
+		return nil
+	}
+	b, err := appendUnquote((*t)[:0], data)
+	*t = b
+	return err
+}
+
+// appendUnquote appends the JSON string literal q (with its quotes) to dst, unescaped.
+func appendUnquote(dst, q []byte) ([]byte, error) {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+		return dst, errBadString
+	}
+	s := q[1 : len(q)-1]
+	for {
+		i := bytes.IndexByte(s, '\\')
+		if i < 0 {
+			return append(dst, s...), nil
+		}
+		dst = append(dst, s[:i]...)
+		s = s[i:]
+		if len(s) < 2 {
+			return dst, errBadString
+		}
+		switch c := s[1]; c {
+		case '"', '\\', '/':
+			dst = append(dst, c)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := hex4(s[2:])
+			if !ok {
+				return dst, errBadString
+			}
+			n := 6
+			if utf16.IsSurrogate(r) {
+				r2, ok := rune(0), false
+				if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
+					r2, ok = hex4(s[8:])
+				}
+				if r = utf16.DecodeRune(r, r2); ok && r != utf8.RuneError {
+					n = 12
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			dst = utf8.AppendRune(dst, r)
+			s = s[n:]
+			continue
+		default:
+			return dst, errBadString
+		}
+		s = s[2:]
+	}
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// body builds a JSON request body by appending, so that content goes straight from the
+// request's strings into one byte slice that Stream clears after use.
+type body struct {
+	b      []byte
+	prompt int // bytes of content written, for the usage estimate
+}
+
+// raw appends JSON text as is.
+func (w *body) raw(s string) { w.b = append(w.b, s...) }
+
+// str appends the parts as one JSON string.
+func (w *body) str(parts ...string) {
+	w.open()
+	for _, p := range parts {
+		w.text(p)
+	}
+	w.close()
+}
+
+// open starts a JSON string; text appends to it; close ends it.
+func (w *body) open()  { w.b = append(w.b, '"') }
+func (w *body) close() { w.b = append(w.b, '"') }
+
+// text appends s escaped, inside a string started with open.
+func (w *body) text(s string) {
+	w.prompt += len(s)
+	w.b = appendEscaped(w.b, s)
+}
+
+// int appends a JSON number.
+func (w *body) int(n int) { w.b = strconv.AppendInt(w.b, int64(n), 10) }
+
+// strs appends a JSON array of strings.
+func (w *body) strs(list []string) {
+	w.b = append(w.b, '[')
+	for i, s := range list {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.str(s)
+	}
+	w.b = append(w.b, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendEscaped appends s escaped for a JSON string: quotes, backslashes and control
+// characters escaped, invalid UTF-8 replaced by U+FFFD.
+func appendEscaped(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, s[start:]...)
+}
+
+// jsonProblem describes a decoding error by kind and offset only: encoding/json's messages
+// can quote the input.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
+	case errors.As(err, &te):
+		return "field " + safeToken([]byte(te.Field)) + " has the wrong type"
+	case errors.Is(err, errBadString):
+		return "bad string"
+	}
+	return "not a JSON object"
+}

@@ -1,0 +1,304 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// codec is what differs between the HTTP provider kinds. A codec serves one stream.
+type codec interface {
+	// encode returns the request body for req and the size of the prompt text in it, for the
+	// usage estimate when the provider reports none.
+	encode(req *Request, m *ModelConfig) (body []byte, promptBytes int, err error)
+	// event handles one SSE event, passing output text to st.emit. It returns true at the
+	// stream's end marker ([DONE], message_stop).
+	event(name, data []byte, st *streamState) (end bool, err error)
+}
+
+// httpProvider streams from an HTTP API through its codec. It implements Provider.
+type httpProvider struct {
+	kind     string
+	model    ModelConfig
+	url      string
+	client   *http.Client
+	key      wire.Secret
+	header   func(h http.Header, key wire.Secret)
+	newCodec func() codec
+	log      *slog.Logger
+}
+
+// Causes of an attempt's context ending, told apart to pick the error class.
+var (
+	errFirstToken = errors.New("no output before the first-token timeout")
+	errIdle       = errors.New("no event within the idle timeout")
+	errTotal      = errors.New("the total timeout passed")
+)
+
+// streamState is what a codec sees of the stream it decodes.
+type streamState struct {
+	res        Result
+	usageSeen  bool // the provider reported usage
+	outBytes   int
+	out        Sink // the output filter chain, ending at the caller's sink
+	dog        *watchdog
+	sinkFailed error
+}
+
+// emit passes output text on. A sink error is kept so Stream can return it unwrapped by the
+// provider's error classes.
+func (st *streamState) emit(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	st.dog.token()
+	st.outBytes += len(p)
+	if err := st.out(p); err != nil {
+		st.sinkFailed = err
+		return err
+	}
+	return nil
+}
+
+// Stream implements Provider.
+func (p *httpProvider) Stream(ctx context.Context, req *Request, sink Sink) (Result, error) {
+	m := &p.model
+	t := m.Timeouts
+	total, cancelTotal := context.WithTimeoutCause(ctx, t.Total, errTotal)
+	defer cancelTotal()
+	actx, cancel := context.WithCancelCause(total)
+	defer cancel(nil)
+	dog := startWatchdog(t, cancel)
+	defer dog.stop()
+
+	c := p.newCodec()
+	body, promptBytes, err := c.encode(req, m)
+	defer clear(body)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w: %w", p.kind, ErrFailed, err)
+	}
+	hreq, err := http.NewRequestWithContext(actx, http.MethodPost, p.url, bytes.NewReader(body))
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w: %w", p.kind, ErrFailed, err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "text/event-stream")
+	p.header(hreq.Header, p.key)
+
+	resp, err := p.client.Do(hreq)
+	if err != nil {
+		return Result{}, p.fail(ctx, actx, dog, false, fmt.Errorf("request: %w", netDetail(err)))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Result{}, fmt.Errorf("%s: %w", p.kind, statusError(resp))
+	}
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") {
+		return Result{}, fmt.Errorf("%s: %w: a JSON reply instead of an event stream%s", p.kind, ErrFailed, errorDetail(readSome(resp.Body)))
+	}
+
+	st := &streamState{out: sink, dog: dog}
+	var fence *fenceStripper
+	if p.kind == KindOpenAIChat {
+		fence = &fenceStripper{sink: sink}
+		st.out = fence.write
+		defer fence.clear()
+	}
+	sse := newSSEReader(resp.Body, MaxLineBytes)
+	defer sse.clear()
+	for {
+		name, data, err := sse.next()
+		if err != nil {
+			switch {
+			case errors.Is(err, ErrFailed):
+				return Result{}, fmt.Errorf("%s: %w", p.kind, err)
+			case err == io.EOF && actx.Err() == nil:
+				return Result{}, fmt.Errorf("%s: %w: the stream ended before its end marker", p.kind, ErrFailed)
+			}
+			return Result{}, p.fail(ctx, actx, dog, true, fmt.Errorf("reading the stream: %w", netDetail(err)))
+		}
+		dog.event()
+		end, err := c.event(name, data, st)
+		if st.sinkFailed != nil {
+			return Result{}, st.sinkFailed
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: %w", p.kind, err)
+		}
+		if end {
+			break
+		}
+	}
+	// Read the little that follows the end marker, so the connection goes back to the pool.
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	if fence != nil {
+		if err := fence.finish(); err != nil {
+			return Result{}, err
+		}
+	}
+	res := st.res
+	if res.FinishReason == "" {
+		res.FinishReason = wire.FinishStop
+	}
+	if !st.usageSeen {
+		// The provider sent no usage: estimate about four bytes per token.
+		res.Usage = wire.Usage{PromptTokens: (promptBytes + 3) / 4, CompletionTokens: (st.outBytes + 3) / 4}
+	}
+	return res, nil
+}
+
+// fail picks the error for an attempt whose request or stream ended early. The caller's own
+// cancellation comes back as its context error; a timeout before the first token and a
+// failure to connect are ErrUnavailable; a stream broken after it started is ErrFailed.
+func (p *httpProvider) fail(ctx, actx context.Context, dog *watchdog, answered bool, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", p.kind, context.Cause(ctx))
+	}
+	started := dog.started.Load()
+	switch cause := context.Cause(actx); cause {
+	case errFirstToken, errTotal:
+		if !started {
+			return fmt.Errorf("%s: %w: %w", p.kind, ErrUnavailable, cause)
+		}
+		return fmt.Errorf("%s: %w: %w", p.kind, ErrFailed, cause)
+	case errIdle:
+		return fmt.Errorf("%s: %w: %w", p.kind, ErrFailed, cause)
+	}
+	if !answered {
+		return fmt.Errorf("%s: %w: %w", p.kind, ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w: %w", p.kind, ErrFailed, err)
+}
+
+// netDetail strips a *url.Error's URL-and-method wrapper down to the network error: the URL
+// names only the configured base, but the operation text adds nothing.
+func netDetail(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("timeout: %w", err)
+	}
+	return err
+}
+
+// watchdog cancels an attempt when no output arrives within the first-token timeout, or no
+// event within the idle timeout after output started.
+type watchdog struct {
+	timer   *time.Timer
+	idle    time.Duration
+	started atomic.Bool
+}
+
+func startWatchdog(t Timeouts, cancel context.CancelCauseFunc) *watchdog {
+	d := &watchdog{idle: t.Idle}
+	d.timer = time.AfterFunc(t.FirstToken, func() {
+		if d.started.Load() {
+			cancel(errIdle)
+		} else {
+			cancel(errFirstToken)
+		}
+	})
+	return d
+}
+
+// event notes that the stream is alive: after the first token it restarts the idle timer.
+func (d *watchdog) event() {
+	if d.started.Load() {
+		d.timer.Reset(d.idle)
+	}
+}
+
+// token notes a piece of output.
+func (d *watchdog) token() {
+	if !d.started.Load() {
+		d.started.Store(true)
+		d.timer.Reset(d.idle)
+	}
+}
+
+func (d *watchdog) stop() { d.timer.Stop() }
+
+// statusError turns a non-200 answer into ErrUnavailable (429, 502, 503, 504, 529: the
+// provider is busy or away) or ErrFailed, with the status and the provider's error type and
+// code. The provider's message is never included: it may quote the prompt.
+func statusError(resp *http.Response) error {
+	class := ErrFailed
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable,
+		http.StatusGatewayTimeout, 529:
+		class = ErrUnavailable
+	}
+	body := readSome(resp.Body)
+	defer clear(body)
+	return fmt.Errorf("%w: status %d%s", class, resp.StatusCode, errorDetail(body))
+}
+
+// readSome reads at most 64 KiB of an error body.
+func readSome(r io.Reader) []byte {
+	b, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+	return b
+}
+
+// apiError is the error object of OpenAI ({"error":{"type","code","message"}}) and Anthropic
+// ({"type":"error","error":{"type","message"}}). Only type and code are read.
+type apiError struct {
+	Type jsonText        `json:"type"`
+	Code json.RawMessage `json:"code"`
+}
+
+// errorDetail returns " (type: x, code: y)" from an error body, or "".
+func errorDetail(body []byte) string {
+	var e struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil || len(e.Error) == 0 || e.Error[0] != '{' {
+		return ""
+	}
+	var ae apiError
+	if json.Unmarshal(e.Error, &ae) != nil {
+		return ""
+	}
+	return ae.detail()
+}
+
+func (e *apiError) detail() string {
+	var parts []string
+	if t := safeToken(e.Type); t != "" {
+		parts = append(parts, "type: "+t)
+	}
+	code := []byte(e.Code)
+	if len(code) > 0 && code[0] == '"' {
+		code, _ = appendUnquote(nil, code)
+	}
+	if c := safeToken(code); c != "" && c != "null" {
+		parts = append(parts, "code: "+c)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// safeToken returns b when it looks like an identifier (letters, digits, _ . -, at most 64
+// bytes), else "": only such values go into error messages.
+func safeToken(b []byte) string {
+	if len(b) == 0 || len(b) > 64 {
+		return ""
+	}
+	for _, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return ""
+		}
+	}
+	return string(b)
+}

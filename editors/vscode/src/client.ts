@@ -1,0 +1,105 @@
+// The language client: starts codingplan-lsp over stdio and keeps the server's settings current.
+
+import * as vscode from 'vscode';
+import {
+	DidChangeConfigurationNotification,
+	ExecuteCommandRequest,
+	LanguageClient,
+	LanguageClientOptions,
+	ServerOptions,
+	TransportKind,
+} from 'vscode-languageclient/node';
+import * as config from './config';
+import { statusNotification, Status } from './protocol';
+
+/**
+ * Commands that the extension registers itself (they prompt or update the UI first, then call the
+ * server command of the same name): the client must not register them a second time from the
+ * server's executeCommandProvider.
+ */
+export const ownCommands = new Set([
+	'codingplan.signIn',
+	'codingplan.signOut',
+	'codingplan.enable',
+	'codingplan.disable',
+	'codingplan.toggle',
+]);
+
+export interface ClientHooks {
+	onStatus(status: Status): void;
+	token(): Promise<string | undefined>;
+}
+
+/** createClient builds (does not start) a client for the server at serverPath. */
+export async function createClient(
+	context: vscode.ExtensionContext,
+	serverPath: string,
+	outputChannel: vscode.LogOutputChannel,
+	hooks: ClientHooks,
+): Promise<LanguageClient> {
+	const serverOptions: ServerOptions = {
+		command: serverPath,
+		args: [],
+		transport: TransportKind.stdio,
+		options: { env: process.env },
+	};
+	const token = await hooks.token();
+	const clientOptions: LanguageClientOptions = {
+		documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+		outputChannel,
+		initializationOptions: { [config.section]: config.serverSettings(context, token) },
+		middleware: {
+			// Inline completions go straight through: the server decides, VS Code renders.
+			provideInlineCompletionItems: (document, position, ctx, cancel, next) => next(document, position, ctx, cancel),
+			workspace: {
+				// If the server pulls its settings, the token (kept out of settings.json) goes with them.
+				configuration: async (params, cancel, next) => {
+					const result = await next(params, cancel);
+					if (!Array.isArray(result)) {
+						return result;
+					}
+					const secret = await hooks.token();
+					return result.map((value, i) =>
+						params.items[i]?.section === config.section && secret && value && typeof value === 'object'
+							? { ...value, token: secret }
+							: value,
+					);
+				},
+			},
+		},
+	};
+	const client = new LanguageClient('codingplan', 'codingplan', serverOptions, clientOptions);
+	client.onNotification(statusNotification, (status) => hooks.onStatus(status));
+
+	// Register every server command except the ones the extension wraps.
+	const feature = client.getFeature(ExecuteCommandRequest.method);
+	const register = feature.register.bind(feature);
+	feature.register = (data) =>
+		register({
+			...data,
+			registerOptions: {
+				...data.registerOptions,
+				commands: (data.registerOptions.commands ?? []).filter((c) => !ownCommands.has(c)),
+			},
+		});
+	return client;
+}
+
+/** pushSettings sends the current settings (with the token) to a running client. */
+export async function pushSettings(
+	context: vscode.ExtensionContext,
+	client: LanguageClient,
+	token: string | undefined,
+): Promise<void> {
+	if (!client.isRunning()) {
+		return;
+	}
+	await client.sendNotification(DidChangeConfigurationNotification.type, {
+		settings: { [config.section]: config.serverSettings(context, token) },
+	});
+}
+
+/** executeServerCommand runs one of the server's workspace/executeCommand commands. */
+export async function executeServerCommand<T>(client: LanguageClient, command: string, ...args: unknown[]): Promise<T> {
+	return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args })) as T;
+}

@@ -1,0 +1,140 @@
+// The extension's commands. Each one that changes the server's state calls the server command of
+// the same name (see protocol.ts) and shows the result.
+
+import * as vscode from 'vscode';
+import type { LanguageClient } from 'vscode-languageclient/node';
+import { executeServerCommand } from './client';
+import { Enabled, RewriteArgs, ServerCommand, Status } from './protocol';
+import { menuCommand } from './status';
+
+/** What the commands need from the running extension. */
+export interface Host {
+	/** The running client, or undefined with the reason already shown to the user. */
+	client(): LanguageClient | undefined;
+	status(): Status;
+	onStatus(status: Status): void;
+	setToken(token: string | undefined): Promise<void>;
+	showOutput(): void;
+	restart(): Promise<void>;
+}
+
+export function registerCommands(host: Host): vscode.Disposable[] {
+	const withClient =
+		<A extends unknown[]>(run: (client: LanguageClient, ...args: A) => Promise<unknown>) =>
+		async (...args: A) => {
+			const client = host.client();
+			if (!client) {
+				void vscode.window.showErrorMessage('codingplan: the language server is not running. See the output for why.', 'Show Output')
+					.then((pick) => pick && host.showOutput());
+				return;
+			}
+			try {
+				await run(client, ...args);
+			} catch (err) {
+				void vscode.window.showErrorMessage(`codingplan: ${errorText(err)}`);
+			}
+		};
+
+	const signIn = async (client: LanguageClient, token?: unknown) => {
+		let value = typeof token === 'string' ? token : undefined;
+		if (value === undefined) {
+			value = await vscode.window.showInputBox({
+				title: 'codingplan: Sign In',
+				prompt: 'Paste your codingplan token or API key',
+				password: true,
+				ignoreFocusOut: true,
+				validateInput: (v) => (v.trim() === '' ? 'The token cannot be empty' : undefined),
+			});
+		}
+		if (value === undefined) {
+			return;
+		}
+		value = value.trim();
+		await host.setToken(value);
+		host.onStatus(await executeServerCommand<Status>(client, ServerCommand.signIn, value));
+	};
+
+	const setEnabled = (command: string) => async (client: LanguageClient) => {
+		const result = await executeServerCommand<Enabled>(client, command);
+		host.onStatus({ ...host.status(), enabled: result.enabled });
+		vscode.window.setStatusBarMessage(`codingplan: completions ${result.enabled ? 'enabled' : 'disabled'}`, 3000);
+	};
+
+	const showStatus = async (client: LanguageClient) => {
+		const s = await executeServerCommand<Status>(client, ServerCommand.status);
+		host.onStatus(s);
+		const parts = [`codingplan: ${s.state}`, s.message];
+		if (s.plan) {
+			parts.push(`plan ${s.plan.name}, ${s.plan.inUse}/${s.plan.concurrency} streams in use`);
+		}
+		parts.push(`completions ${s.enabled ? 'enabled' : 'disabled'}`);
+		void vscode.window.showInformationMessage(parts.filter(Boolean).join(' · '));
+	};
+
+	const rewriteSelection = async (client: LanguageClient) => {
+		const editor = vscode.window.activeTextEditor;
+		if (!editor || editor.selection.isEmpty) {
+			void vscode.window.showInformationMessage('codingplan: select the code to rewrite first');
+			return;
+		}
+		const instruction = await vscode.window.showInputBox({
+			title: 'codingplan: Rewrite Selection',
+			prompt: 'How should the selection change?',
+			placeHolder: 'e.g. use a table-driven test',
+			ignoreFocusOut: true,
+		});
+		if (!instruction?.trim()) {
+			return;
+		}
+		const args: RewriteArgs = {
+			uri: client.code2ProtocolConverter.asUri(editor.document.uri),
+			range: client.code2ProtocolConverter.asRange(editor.selection),
+			instruction: instruction.trim(),
+		};
+		await vscode.window.withProgress(
+			{ location: vscode.ProgressLocation.Notification, title: 'codingplan: rewriting', cancellable: false },
+			() => executeServerCommand(client, ServerCommand.rewrite, args),
+		);
+	};
+
+	const menu = async () => {
+		const s = host.status();
+		if (s.state === 'signedOut') {
+			await vscode.commands.executeCommand('codingplan.signIn');
+			return;
+		}
+		const items: (vscode.QuickPickItem & { command: string })[] = [
+			{ label: s.enabled ? '$(circle-slash) Disable Completions' : '$(check) Enable Completions', command: 'codingplan.toggle' },
+			{ label: '$(info) Show Status', command: 'codingplan.showStatus' },
+			{ label: '$(output) Show Output', command: 'codingplan.showOutput' },
+			{ label: '$(sign-out) Sign Out', command: 'codingplan.signOut' },
+		];
+		const pick = await vscode.window.showQuickPick(items, { title: `codingplan: ${s.message || s.state}` });
+		if (pick) {
+			await vscode.commands.executeCommand(pick.command);
+		}
+	};
+
+	return [
+		vscode.commands.registerCommand('codingplan.signIn', withClient(signIn)),
+		vscode.commands.registerCommand(
+			'codingplan.signOut',
+			withClient(async (client) => {
+				await host.setToken(undefined);
+				host.onStatus(await executeServerCommand<Status>(client, ServerCommand.signOut));
+			}),
+		),
+		vscode.commands.registerCommand('codingplan.enable', withClient(setEnabled(ServerCommand.enable))),
+		vscode.commands.registerCommand('codingplan.disable', withClient(setEnabled(ServerCommand.disable))),
+		vscode.commands.registerCommand('codingplan.toggle', withClient(setEnabled(ServerCommand.toggle))),
+		vscode.commands.registerCommand('codingplan.showStatus', withClient(showStatus)),
+		vscode.commands.registerCommand('codingplan.rewriteSelection', withClient(rewriteSelection)),
+		vscode.commands.registerCommand('codingplan.showOutput', () => host.showOutput()),
+		vscode.commands.registerCommand('codingplan.restart', () => host.restart()),
+		vscode.commands.registerCommand(menuCommand, menu),
+	];
+}
+
+export function errorText(err: unknown): string {
+	return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,391 @@
+// End-to-end test of the VS Code extension in the real VS Code workbench (code-server), driven by
+// playwright-core in Debian's Chromium, against the real codingplan-lsp, backend and test provider.
+// scripts/e2e.sh starts the backend and sets the environment:
+//
+//   CODINGPLAN_E2E_CODE_SERVER   code-server binary (scripts/install-code-server.sh)
+//   CODINGPLAN_E2E_VSIX          the package to install (make vsix)
+//   CODINGPLAN_E2E_BACKEND_URL   ws://.../v1/ws
+//   CODINGPLAN_E2E_TOKEN         a token for a user on a plan with one concurrent stream
+//   CODINGPLAN_E2E_EXPECT        what the test provider completes after "fmt.Pr"
+//   CODINGPLAN_E2E_LSP           codingplan-lsp, for the second connection that holds the slot
+//   CODINGPLAN_E2E_HOLD_MODEL    the model on which the test provider hangs (default "hang")
+//   CODINGPLAN_E2E_FAKEPROVIDER  the test provider's URL (its /_events tell when the slot is held)
+//   CODINGPLAN_E2E_ARTIFACTS     where screenshots and logs go on failure (default: a temp dir)
+//
+// Run with: node --test editors/vscode/test/e2e/vscode.test.mjs
+
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+import { LspProcess } from './lsp.mjs';
+
+const env = (name, fallback) => {
+	const v = process.env[name] ?? fallback;
+	if (v === undefined || v === '') throw new Error(`${name} is not set (run make test-e2e)`);
+	return v;
+};
+
+const codeServer = env('CODINGPLAN_E2E_CODE_SERVER');
+const vsix = env('CODINGPLAN_E2E_VSIX');
+const backendUrl = env('CODINGPLAN_E2E_BACKEND_URL');
+const token = env('CODINGPLAN_E2E_TOKEN');
+const expect = env('CODINGPLAN_E2E_EXPECT');
+const lspBin = process.env.CODINGPLAN_E2E_LSP ?? '';
+const holdModel = process.env.CODINGPLAN_E2E_HOLD_MODEL || 'hang';
+const fakeProvider = process.env.CODINGPLAN_E2E_FAKEPROVIDER ?? '';
+const chromiumPath = process.env.CODINGPLAN_E2E_CHROMIUM || '/usr/bin/chromium';
+
+// Every wait ends on what it waits for; these bounds only turn a hang into a failure.
+const LOAD_TIMEOUT = 90_000;
+const WAIT = 30_000;
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'codingplan-vscode-e2e-'));
+const artifacts = process.env.CODINGPLAN_E2E_ARTIFACTS || path.join(tmp, 'artifacts');
+fs.mkdirSync(artifacts, { recursive: true });
+const dirs = {
+	home: path.join(tmp, 'home'),
+	userData: path.join(tmp, 'user-data'),
+	extensions: path.join(tmp, 'extensions'),
+	workspace: path.join(tmp, 'workspace'),
+	browser: path.join(tmp, 'browser'),
+};
+for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+const mainGo = path.join(dirs.workspace, 'main.go');
+
+let server; // code-server child (own process group)
+let serverLog = '';
+let browser; // a persistent browser context
+let page;
+let failed = false;
+const timings = {};
+
+function childEnv(extra = {}) {
+	return {
+		PATH: process.env.PATH,
+		HOME: dirs.home,
+		XDG_CONFIG_HOME: path.join(dirs.home, '.config'),
+		XDG_DATA_HOME: path.join(dirs.home, '.local/share'),
+		XDG_CACHE_HOME: path.join(dirs.home, '.cache'),
+		XDG_STATE_HOME: path.join(dirs.home, '.local/state'),
+		TMPDIR: tmp,
+		LANG: 'C.UTF-8',
+		...extra,
+	};
+}
+
+async function freePort() {
+	const srv = net.createServer();
+	srv.listen(0, '127.0.0.1');
+	await once(srv, 'listening');
+	const { port } = srv.address();
+	srv.close();
+	await once(srv, 'close');
+	return port;
+}
+
+/** poll calls f until it returns a truthy value or the deadline passes; returns that value. */
+async function poll(what, f, timeout = WAIT, every = 50) {
+	const end = Date.now() + timeout;
+	let last;
+	for (;;) {
+		try {
+			last = await f();
+			if (last) return last;
+		} catch (err) {
+			last = err;
+		}
+		if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last})`);
+		await new Promise((r) => setTimeout(r, every));
+	}
+}
+
+async function statusLabel() {
+	return page.evaluate(() => {
+		for (const el of document.querySelectorAll('.statusbar [aria-label]')) {
+			const label = el.getAttribute('aria-label');
+			if (label.startsWith('codingplan: ')) return label;
+		}
+		return '';
+	});
+}
+
+async function waitStatus(label, timeout = WAIT) {
+	return poll(`status bar "codingplan: ${label}"`, async () => (await statusLabel()) === `codingplan: ${label}`, timeout);
+}
+
+async function ghostText() {
+	return page.evaluate(() =>
+		[...document.querySelectorAll('.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text')]
+			.map((e) => e.textContent)
+			.join(''),
+	);
+}
+
+async function runCommand(title) {
+	await page.keyboard.press('F1');
+	const input = page.locator('.quick-input-widget input');
+	await input.waitFor({ state: 'visible', timeout: WAIT });
+	await input.fill(`>${title}`);
+	await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: WAIT });
+	await page.keyboard.press('Enter');
+}
+
+/** screenshot saves the page as NAME.png in the artifacts dir. */
+async function screenshot(name) {
+	if (!page) return;
+	const file = path.join(artifacts, `${name}.png`);
+	await page.screenshot({ path: file }).catch(() => {});
+	return file;
+}
+
+/** step runs one part; a failure keeps a screenshot and the logs. */
+async function step(t, name, f) {
+	await t.test(name, async () => {
+		const start = Date.now();
+		try {
+			await f();
+			timings[name] = Date.now() - start;
+		} catch (err) {
+			failed = true;
+			const shot = await screenshot(name.replace(/\W+/g, '-'));
+			console.error(`vscode e2e: "${name}" failed; screenshot ${shot}`);
+			throw err;
+		}
+	});
+}
+
+before(async () => {
+	try {
+		await setUp();
+	} catch (err) {
+		failed = true;
+		console.error(`vscode e2e: setup failed; screenshot ${await screenshot('setup')}`);
+		throw err;
+	}
+});
+
+async function setUp() {
+	fs.writeFileSync(path.join(dirs.workspace, 'go.mod'), 'module example.com/e2e\n\ngo 1.22\n');
+	fs.writeFileSync(mainGo, 'package main\n\nimport "fmt"\n\nfunc main() {\n\t\n}\n');
+	const userDir = path.join(dirs.userData, 'User');
+	fs.mkdirSync(userDir, { recursive: true });
+	fs.writeFileSync(
+		path.join(userDir, 'settings.json'),
+		JSON.stringify(
+			{
+				'telemetry.telemetryLevel': 'off',
+				'update.mode': 'none',
+				'extensions.autoUpdate': false,
+				'extensions.autoCheckUpdates': false,
+				'chat.disableAIFeatures': true,
+				'security.workspace.trust.enabled': false,
+				'workbench.startupEditor': 'none',
+				'workbench.tips.enabled': false,
+				'workbench.enableExperiments': false,
+				'editor.inlineSuggest.enabled': true,
+				// The suggest widget would take Tab: this test is about ghost text.
+				'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' },
+				'editor.suggestOnTriggerCharacters': false,
+				'files.autoSave': 'off',
+				'codingplan.backendUrl': backendUrl,
+			},
+			null,
+			2,
+		),
+	);
+
+	let start = Date.now();
+	await promisify(execFile)(
+		codeServer,
+		['--install-extension', vsix, '--extensions-dir', dirs.extensions, '--user-data-dir', dirs.userData],
+		{ env: childEnv() },
+	);
+	timings['install extension'] = Date.now() - start;
+
+	start = Date.now();
+	const port = await freePort();
+	const closed = await freePort(); // nothing listens here: the gallery is unreachable on purpose
+	server = spawn(
+		codeServer,
+		[
+			'--bind-addr', `127.0.0.1:${port}`,
+			'--auth', 'none',
+			'--disable-telemetry',
+			'--disable-update-check',
+			'--disable-workspace-trust',
+			'--user-data-dir', dirs.userData,
+			'--extensions-dir', dirs.extensions,
+			dirs.workspace,
+		],
+		{
+			env: childEnv({ EXTENSIONS_GALLERY: JSON.stringify({ serviceUrl: `http://127.0.0.1:${closed}/` }) }),
+			detached: true, // its own process group: extension hosts outlive the browser
+			stdio: ['ignore', 'pipe', 'pipe'],
+		},
+	);
+	const collect = (d) => {
+		serverLog = (serverLog + d.toString()).slice(-65536);
+	};
+	server.stdout.on('data', collect);
+	server.stderr.on('data', collect);
+	await poll('code-server to listen', () => serverLog.includes('HTTP server listening'), LOAD_TIMEOUT);
+
+	browser = await chromium.launchPersistentContext(dirs.browser, {
+		executablePath: chromiumPath,
+		headless: true,
+		viewport: { width: 1400, height: 900 },
+		args: [
+			'--no-sandbox',
+			'--disable-gpu',
+			'--disable-quic',
+			'--no-first-run',
+			'--disable-background-networking',
+			'--disable-component-update',
+			'--disable-sync',
+		],
+	});
+	page = browser.pages()[0] ?? (await browser.newPage());
+	await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}`);
+	await page.locator('.monaco-workbench').waitFor({ timeout: LOAD_TIMEOUT });
+	await poll('the codingplan status bar item', statusLabel, LOAD_TIMEOUT);
+	timings['workbench load'] = Date.now() - start;
+}
+
+after(async () => {
+	await browser?.close().catch(() => {});
+	if (server?.pid) {
+		try {
+			process.kill(-server.pid, 'SIGTERM');
+		} catch {}
+		await Promise.race([once(server, 'exit'), new Promise((r) => setTimeout(r, 5000))]);
+		try {
+			process.kill(-server.pid, 'SIGKILL');
+		} catch {}
+	}
+	if (failed) {
+		fs.writeFileSync(path.join(artifacts, 'code-server.log'), serverLog);
+		// The extension's output channel: the client's and the server's stderr.
+		const logs = path.join(dirs.userData, 'logs');
+		if (fs.existsSync(logs)) fs.cpSync(logs, path.join(artifacts, 'vscode-logs'), { recursive: true });
+		console.error(`vscode e2e: artifacts in ${artifacts}`);
+	}
+	console.log(`vscode e2e timings (ms): ${JSON.stringify(timings)}`);
+	if (!failed && !process.env.CODINGPLAN_E2E_ARTIFACTS) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('VS Code (code-server) with the codingplan extension', async (t) => {
+	await step(t, 'sign in through the command and the status bar says ready', async () => {
+		await runCommand('codingplan: Sign In');
+		const input = page.locator('.quick-input-widget input[type="password"]');
+		await input.waitFor({ state: 'visible', timeout: WAIT });
+		await input.fill(token);
+		await page.keyboard.press('Enter');
+		await waitStatus('ready');
+	});
+
+	await step(t, 'typing shows ghost text and Tab inserts it', async () => {
+		await page.keyboard.press('Control+P');
+		const input = page.locator('.quick-input-widget input');
+		await input.waitFor({ state: 'visible', timeout: WAIT });
+		await input.fill('main.go');
+		await page.locator('.quick-input-list .monaco-list-row', { hasText: 'main.go' }).first().waitFor({ timeout: WAIT });
+		await page.keyboard.press('Enter');
+		await page.locator('.monaco-editor .view-lines', { hasText: 'package main' }).waitFor({ timeout: WAIT });
+		// Line 6 is the empty line inside main().
+		await page.keyboard.press('Control+G');
+		await page.keyboard.type('6');
+		await page.keyboard.press('Enter');
+		await page.keyboard.press('End');
+		const typed = Date.now();
+		// The first keystroke after load is sometimes lost: type, and retype if the line lacks it.
+		await page.keyboard.type('fmt.Pr', { delay: 30 });
+		await poll('ghost text', async () => {
+			const g = await ghostText();
+			if (g) return g;
+			const line = await page.locator('.monaco-editor .view-line', { hasText: 'fmt.' }).count();
+			if (line === 0) await page.keyboard.type('fmt.Pr', { delay: 30 });
+			return '';
+		});
+		timings['ghost text after typing'] = Date.now() - typed;
+		await page.keyboard.press('Tab');
+		await page.keyboard.press('Control+S');
+		await poll('main.go saved with the completion', () => fs.readFileSync(mainGo, 'utf8').includes(`fmt.Pr${expect}`));
+	});
+
+	await step(t, 'a code action from the light bulb applies its edit', async () => {
+		const before = fs.readFileSync(mainGo, 'utf8');
+		await page.keyboard.press('Escape');
+		await page.keyboard.press('Control+G');
+		await page.keyboard.type('5');
+		await page.keyboard.press('Enter');
+		const bulb = page.locator('.lightBulbWidget, .monaco-editor .codicon-light-bulb, .monaco-editor .codicon-lightbulb-sparkle').first();
+		await bulb.waitFor({ state: 'visible', timeout: WAIT });
+		await bulb.click();
+		const row = page.locator('.action-widget .monaco-list-row', { hasText: /documentation/i }).first();
+		await row.waitFor({ state: 'visible', timeout: WAIT });
+		await row.click();
+		await poll('the code action edit', async () => {
+			await page.keyboard.press('Control+S');
+			const now = fs.readFileSync(mainGo, 'utf8');
+			return now !== before && now.includes('func main()') ? now : '';
+		});
+	});
+
+	await step(t, 'the status bar shows rate limited while another connection holds the only slot', async (st) => {
+		if (!lspBin || !fakeProvider) {
+			throw new Error('CODINGPLAN_E2E_LSP and CODINGPLAN_E2E_FAKEPROVIDER are needed for this step');
+		}
+		const events = await fetch(`${fakeProvider}/_events`);
+		const reader = events.body.getReader();
+		let seen = '';
+		const holder = new LspProcess(lspBin, ['--stdio'], { ...process.env, CODINGPLAN_TOKEN: '' });
+		try {
+			await holder.request('initialize', {
+				processId: process.pid,
+				rootUri: null,
+				capabilities: { textDocument: { inlineCompletion: {} } },
+				clientInfo: { name: 'codingplan-e2e-holder' },
+				initializationOptions: { codingplan: { backendUrl, token, model: holdModel } },
+			});
+			holder.notify('initialized', {});
+			const uri = `file://${path.join(dirs.workspace, 'hold.go')}`;
+			holder.notify('textDocument/didOpen', {
+				textDocument: { uri, languageId: 'go', version: 1, text: 'package main\n\nfunc hold() {\n\t\n}\n' },
+			});
+			void holder
+				.request('textDocument/inlineCompletion', {
+					textDocument: { uri },
+					position: { line: 3, character: 1 },
+					context: { triggerKind: 1 },
+				})
+				.catch(() => {});
+			// The provider reports the hanging request's start: from then on the slot is taken.
+			await poll(`the test provider to start a "${holdModel}" request`, async () => {
+				const { value, done } = await Promise.race([
+					reader.read(),
+					new Promise((r) => setTimeout(() => r({ value: undefined, done: false }), 500)),
+				]);
+				if (value) seen += new TextDecoder().decode(value);
+				if (done) throw new Error('event stream ended');
+				return seen.split('\n').some((l) => l.includes('"start"') && l.includes(`"${holdModel}"`));
+			});
+			await page.keyboard.press('Control+G');
+			await page.keyboard.type('7');
+			await page.keyboard.press('Enter');
+			await page.keyboard.press('End');
+			await page.keyboard.type('fmt.Pr', { delay: 30 });
+			await waitStatus('rate limited');
+		} finally {
+			await reader.cancel().catch(() => {});
+			if (holder.stderr && failed) fs.writeFileSync(path.join(artifacts, 'holder.stderr'), holder.stderr);
+			await holder.kill();
+		}
+	});
+});

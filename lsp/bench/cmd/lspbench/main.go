@@ -1,0 +1,93 @@
+// Command lspbench measures codingplan-lsp (through the real backend and an instant provider)
+// beside tabby-agent (against an instant fake Tabby server) in one run, and codingplan-lsp's
+// memory with many open documents. It prints a markdown report; scripts/bench-lsp.sh runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/codingplan/codingplan/lsp/bench"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "lspbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var cfg bench.Config
+	var providerArgs, lspArgs, docsFile, command string
+	var deadline time.Duration
+	flag.StringVar(&cfg.Node, "node", "node", "node binary for tabby-agent")
+	flag.StringVar(&cfg.TabbyPkg, "tabby", "", "tabby-agent package directory (holds dist/cli.js); empty skips it")
+	flag.StringVar(&cfg.BinDir, "bin", "bin", "directory of the codingplan binaries; empty skips codingplan")
+	flag.StringVar(&cfg.Valkey, "valkey", "", "Valkey address for the backend; empty uses its in-process limiter")
+	flag.StringVar(&providerArgs, "provider-args", "", "space-separated arguments of codingplan-fakeprovider")
+	flag.StringVar(&lspArgs, "lsp-args", "", "space-separated extra arguments of the measured codingplan-lsp")
+	flag.IntVar(&cfg.Rounds, "rounds", 10, "rounds; each runs every target -per-round times")
+	flag.IntVar(&cfg.PerRound, "per-round", 30, "iterations per target per round (a miss and a hit each)")
+	flag.IntVar(&cfg.Warmup, "warmup", 30, "warm-up iterations per target")
+	flag.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "bound of one request")
+	flag.DurationVar(&deadline, "deadline", 10*time.Minute, "bound of the whole run")
+	flag.IntVar(&cfg.MemDocs, "mem-docs", 100, "documents opened for the memory measurement; 0 skips it")
+	flag.IntVar(&cfg.MemBytes, "mem-bytes", 10<<20, "total size of those documents")
+	flag.StringVar(&cfg.WorkDir, "work", "", "scratch directory (default: a new temporary one, removed after)")
+	flag.StringVar(&docsFile, "docs", "", "also write the report between the bench-lsp markers of this markdown file")
+	flag.StringVar(&command, "command", "", "the command line to print in the report (default: this one)")
+	flag.Parse()
+	if cfg.Rounds < 1 || cfg.PerRound < 1 || cfg.Warmup < 0 || cfg.MemDocs < 0 {
+		return errors.New("-rounds and -per-round must be at least 1, -warmup and -mem-docs at least 0")
+	}
+	cfg.ProviderArgs = strings.Fields(providerArgs)
+	cfg.LSPArgs = strings.Fields(lspArgs)
+	if command == "" {
+		command = strings.Join(os.Args, " ")
+	}
+	if cfg.WorkDir == "" {
+		dir, err := os.MkdirTemp("", "lspbench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.WorkDir = dir
+	}
+	cfg.Progress = os.Stderr
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+
+	machine := bench.Machine(cfg.Node)
+	when := time.Now()
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	md := rep.Markdown(machine, command, when)
+	fmt.Print(md)
+	if docsFile != "" {
+		doc, err := os.ReadFile(docsFile)
+		if err != nil {
+			return err
+		}
+		out, err := bench.ReplaceSection(doc, md)
+		if err != nil {
+			return fmt.Errorf("%s: %w", docsFile, err)
+		}
+		if err := os.WriteFile(docsFile, out, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,248 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Chain is codingplan's full chain: the instant test provider, the backend in front of it, and
+// the code to start language servers connected to that backend.
+type Chain struct {
+	BinDir     string
+	WorkDir    string
+	ProviderURL string
+	BackendURL string // websocket endpoint
+	Token      string
+
+	provider *Proc
+	backend  *Proc
+	drains   sync.WaitGroup
+}
+
+// ChainConfig says how to start the chain.
+type ChainConfig struct {
+	BinDir       string   // holds codingplan-backend, codingplan-lsp, codingplan-fakeprovider
+	WorkDir      string   // state dir, logs
+	Valkey       string   // Valkey address; empty: the backend's in-process limiter
+	ProviderArgs []string // arguments of codingplan-fakeprovider
+	// ProviderEnv configures the backend's model from the provider's URL.
+	ProviderEnv func(url string) []string
+	BackendArgs []string // extra serve flags
+}
+
+// DefaultProviderEnv points the backend's default model (an OpenAI chat one) at the provider.
+func DefaultProviderEnv(url string) []string {
+	return []string{
+		"CODINGPLAN_OPENAI_BASE_URL=" + strings.TrimSuffix(url, "/") + "/v1",
+		"CODINGPLAN_OPENAI_MODEL=bench-instant",
+		"CODINGPLAN_OPENAI_API_KEY=bench-key",
+	}
+}
+
+// StartChain starts the provider and the backend, waits for the backend to be ready, and mints
+// a token.
+func StartChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
+	c := &Chain{BinDir: cfg.BinDir, WorkDir: cfg.WorkDir}
+	ok := false
+	defer func() {
+		if !ok {
+			c.Close()
+		}
+	}()
+
+	out, outW := io.Pipe()
+	p, err := StartProc(filepath.Join(cfg.BinDir, "codingplan-fakeprovider"), cfg.ProviderArgs, nil, nil, outW,
+		filepath.Join(cfg.WorkDir, "fakeprovider.stderr"))
+	if err != nil {
+		return nil, err
+	}
+	c.provider = p
+	c.drains.Go(func() {
+		<-p.Exited()
+		outW.Close()
+	})
+	first, err := FirstLine(ctx, out, &c.drains)
+	if err != nil {
+		return nil, fmt.Errorf("codingplan-fakeprovider: %w (see %s)", err, filepath.Join(cfg.WorkDir, "fakeprovider.stderr"))
+	}
+	c.ProviderURL = strings.TrimSpace(first)
+	if !strings.HasPrefix(c.ProviderURL, "http") {
+		return nil, fmt.Errorf("codingplan-fakeprovider: first line %q is not a URL", first)
+	}
+
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	state := filepath.Join(cfg.WorkDir, "state")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return nil, err
+	}
+	env := DefaultProviderEnv
+	if cfg.ProviderEnv != nil {
+		env = cfg.ProviderEnv
+	}
+	args := append([]string{"serve", "--listen", addr, "--valkey", cfg.Valkey, "--state-dir", state, "--log-level", "warn"}, cfg.BackendArgs...)
+	// The backend prints a development token and hints on stdout: drop them.
+	b, err := StartProc(filepath.Join(cfg.BinDir, "codingplan-backend"), args, env(c.ProviderURL), nil, io.Discard,
+		filepath.Join(cfg.WorkDir, "backend.stderr"))
+	if err != nil {
+		return nil, err
+	}
+	c.backend = b
+	if err := waitReady(ctx, "http://"+addr+"/readyz", b); err != nil {
+		return nil, fmt.Errorf("codingplan-backend: %w (see %s)", err, filepath.Join(cfg.WorkDir, "backend.stderr"))
+	}
+	c.BackendURL = "ws://" + addr + "/v1/ws"
+
+	cmd := exec.CommandContext(ctx, filepath.Join(cfg.BinDir, "codingplan-backend"),
+		"token", "--sub", "bench-user", "--plan", "max", "--ttl", "2h", "--state-dir", state)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	tok, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("codingplan-backend token: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	c.Token = strings.TrimSpace(string(tok))
+	if c.Token == "" || strings.ContainsAny(c.Token, " \n") {
+		return nil, errors.New("codingplan-backend token: stdout is not one token")
+	}
+	ok = true
+	return c, nil
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitReady polls url until it answers 200, the process exits, or ctx ends.
+func waitReady(ctx context.Context, url string, p *Proc) error {
+	client := &http.Client{Timeout: time.Second}
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Errorf("%s: %s", url, resp.Status)
+		} else {
+			last = err
+		}
+		select {
+		case <-p.Exited():
+			return fmt.Errorf("exited before it was ready (last: %v)", last)
+		case <-ctx.Done():
+			return fmt.Errorf("not ready (last: %v): %w", last, ctx.Err())
+		case <-time.After(20 * time.Millisecond): // polling a port that is coming up
+		}
+	}
+}
+
+// Settings are the language server settings the benchmark uses: no debounce (the client sends
+// each request when it wants it, as tabby-agent's fixed 0 ms debounce does).
+func (c *Chain) Settings() map[string]any {
+	return map[string]any{"backendUrl": c.BackendURL, "token": c.Token, "debounceMs": 0}
+}
+
+// StartLSP starts codingplan-lsp connected to the chain's backend, initializes it with rootURI
+// and waits for its codingplan/status "ready" notification (or ctx). extraArgs go to the binary.
+func (c *Chain) StartLSP(ctx context.Context, name, rootURI string, extraArgs ...string) (*Server, error) {
+	ready := make(chan struct{})
+	var once sync.Once
+	settings := c.Settings()
+	srv, err := StartServer(ServerSpec{
+		Name: name,
+		Path: filepath.Join(c.BinDir, "codingplan-lsp"),
+		Args: append([]string{"--stdio", "--log-level", "warn"}, extraArgs...),
+		Env: []string{
+			"CODINGPLAN_TOKEN=" + c.Token,
+			"CODINGPLAN_BACKEND_URL=" + c.BackendURL,
+		},
+		StderrPath: filepath.Join(c.WorkDir, name+".stderr"),
+		Options: ClientOptions{
+			OnRequest: func(method string, params json.RawMessage) (any, error) {
+				if method != "workspace/configuration" {
+					return nil, nil
+				}
+				var p struct {
+					Items []struct {
+						Section string `json:"section"`
+					} `json:"items"`
+				}
+				_ = json.Unmarshal(params, &p)
+				out := make([]any, len(p.Items))
+				for i, it := range p.Items {
+					if it.Section == "codingplan" {
+						out[i] = settings
+					}
+				}
+				return out, nil
+			},
+			OnNotify: func(method string, params json.RawMessage) {
+				if method != "codingplan/status" {
+					return
+				}
+				var st struct {
+					State string `json:"state"`
+				}
+				if json.Unmarshal(params, &st) == nil && st.State == "ready" {
+					once.Do(func() { close(ready) })
+				}
+			},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := srv.Initialize(ctx, InitParams(rootURI, map[string]any{"codingplan": settings})); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	select {
+	case <-ready:
+	case <-srv.Client.Done():
+		srv.Close()
+		return nil, fmt.Errorf("%s exited before it was ready", name)
+	case <-wait.Done():
+		// Not fatal: a server that never says "ready" still gets measured; WaitUseful decides.
+	}
+	return srv, nil
+}
+
+// Close stops the backend and the provider.
+func (c *Chain) Close() {
+	if c.backend != nil {
+		_ = c.backend.Stop(3 * time.Second)
+	}
+	if c.provider != nil {
+		_ = c.provider.Stop(3 * time.Second)
+	}
+	c.drains.Wait()
+}

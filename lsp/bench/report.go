@@ -1,0 +1,170 @@
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Targets the issue sets.
+const (
+	SpeedupTarget = 5.0      // our full chain's p50 at least this many times tabby-agent's
+	MemoryTarget  = 30 << 20 // RSS with the documents open, bytes
+)
+
+// Machine describes where the run happened.
+func Machine(node string) string {
+	cpu := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	load := ""
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	kernel := ""
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(b))
+	}
+	nodeVersion := "-"
+	if out, err := exec.Command(node, "--version").Output(); err == nil {
+		nodeVersion = strings.TrimSpace(string(out))
+	}
+	return fmt.Sprintf("%d CPUs (nproc), %s; Linux %s; %s; node %s; load average at start %s",
+		runtime.NumCPU(), cpu, kernel, runtime.Version(), nodeVersion, load)
+}
+
+// Markdown renders the report: latency table, memory table, verdicts and problems.
+func (r *Report) Markdown(machine, command string, when time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run %s, %s in total. Machine: %s.\n\n", when.UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second), machine)
+	fmt.Fprintf(&b, "Command: `%s`\n\n", command)
+	fmt.Fprintf(&b, "%d rounds x %d iterations per target (each iteration: one request in a new context = miss, "+
+		"then the same request again = hit), targets interleaved in a rotating order, after %d warm-up iterations. "+
+		"Latency is from writing the request to stdin to reading the whole response from stdout. Times in ms.\n\n",
+		r.Config.Rounds, r.Config.PerRound, r.Config.Warmup)
+
+	var peerMiss, peerHit time.Duration
+	for _, t := range r.Targets {
+		if t.Name != "codingplan" && peerMiss == 0 {
+			peerMiss, peerHit = Summarize(t.Samples.Miss).P50, Summarize(t.Samples.Hit).P50
+		}
+	}
+	b.WriteString("| server | request | context | n | p50 | p90 | p99 | mean | min | max | round p50s | peer p50 / this p50 | empty | errors | upstream calls |\n")
+	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, t := range r.Targets {
+		for _, row := range []struct {
+			ctx      string
+			samples  []time.Duration
+			peer     time.Duration
+			round    func(RoundP50) time.Duration
+			upstream int64
+		}{
+			{"miss (new)", t.Samples.Miss, peerMiss, func(p RoundP50) time.Duration { return p.Miss }, t.Samples.UpstreamMis},
+			{"hit (repeat)", t.Samples.Hit, peerHit, func(p RoundP50) time.Duration { return p.Hit }, t.Samples.UpstreamHit},
+		} {
+			s := Summarize(row.samples)
+			var rounds []time.Duration
+			for _, p := range r.Rounds[t] {
+				rounds = append(rounds, row.round(p))
+			}
+			rs := Summarize(rounds)
+			upstream := "-"
+			if t.Upstream != nil {
+				upstream = fmt.Sprint(row.upstream)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s-%s | %s | %d | %d | %s |\n",
+				t.Name, strings.TrimPrefix(t.Method, "textDocument/"), row.ctx, s.N,
+				Ms(s.P50), Ms(s.P90), Ms(s.P99), Ms(s.Mean), Ms(s.Min), Ms(s.Max),
+				Ms(rs.Min), Ms(rs.Max), Ratio(row.peer, s.P50), t.Samples.Empty, t.Samples.Errors, upstream)
+		}
+	}
+	b.WriteString("\n")
+	b.WriteString(r.verdicts(peerMiss))
+
+	if len(r.Memory) > 0 {
+		b.WriteString("\nMemory (VmRSS / VmHWM from /proc/PID/status, process and children, MiB):\n\n")
+		b.WriteString("| server | idle after initialize: RSS | HWM | after didOpen of docs: RSS | HWM | documents | total size (MiB) | open + first answer (ms) |\n")
+		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, m := range r.Memory {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %s | %s |\n", m.Name, MiB(m.Idle.RSS), MiB(m.Idle.HWM),
+				MiB(m.Loaded.RSS), MiB(m.Loaded.HWM), m.Docs, MiB(int64(m.DocBytes)), Ms(m.LoadedTime))
+		}
+	}
+	if len(r.Problems) > 0 {
+		b.WriteString("\nNot measured:\n\n")
+		for _, p := range r.Problems {
+			fmt.Fprintf(&b, "- %s\n", oneLine(p))
+		}
+	}
+	return b.String()
+}
+
+func (r *Report) verdicts(peerMiss time.Duration) string {
+	var b strings.Builder
+	for _, t := range r.Targets {
+		if t.Name != "codingplan" || peerMiss == 0 {
+			continue
+		}
+		p50 := Summarize(t.Samples.Miss).P50
+		if p50 == 0 {
+			continue
+		}
+		x := float64(peerMiss) / float64(p50)
+		verdict := "meets"
+		if x < SpeedupTarget {
+			verdict = "MISSES"
+		}
+		fmt.Fprintf(&b, "- codingplan %s, cache miss: p50 %s ms vs tabby-agent's %s ms = %.1fx faster: %s the %.0fx target.\n",
+			strings.TrimPrefix(t.Method, "textDocument/"), Ms(p50), Ms(peerMiss), x, verdict, SpeedupTarget)
+	}
+	for _, m := range r.Memory {
+		if !strings.HasPrefix(m.Name, "codingplan") {
+			continue
+		}
+		verdict := "meets"
+		if m.Loaded.RSS > MemoryTarget {
+			verdict = "MISSES"
+		}
+		fmt.Fprintf(&b, "- codingplan-lsp RSS with %d documents (%s MiB) open: %s MiB: %s the %d MiB target.\n",
+			m.Docs, MiB(int64(m.DocBytes)), MiB(m.Loaded.RSS), verdict, MemoryTarget>>20)
+	}
+	return b.String()
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Markers around the generated part of the docs section.
+const (
+	BeginMarker = "<!-- bench-lsp:begin (generated by scripts/bench-lsp.sh) -->"
+	EndMarker   = "<!-- bench-lsp:end -->"
+)
+
+// ErrNoSection is returned when the docs file has no generated section to replace.
+var ErrNoSection = errors.New("no bench-lsp markers in the file")
+
+// ReplaceSection puts body between the markers of file, leaving the rest of it untouched.
+func ReplaceSection(doc []byte, body string) ([]byte, error) {
+	begin := bytes.Index(doc, []byte(BeginMarker))
+	end := bytes.Index(doc, []byte(EndMarker))
+	if begin < 0 || end < begin {
+		return nil, ErrNoSection
+	}
+	var out bytes.Buffer
+	out.Write(doc[:begin+len(BeginMarker)])
+	out.WriteString("\n")
+	out.WriteString(strings.TrimSpace(body))
+	out.WriteString("\n")
+	out.Write(doc[end:])
+	return out.Bytes(), nil
+}

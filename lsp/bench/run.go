@@ -1,0 +1,223 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	WorkDir string // scratch space: homes, state, logs
+
+	Node     string // node binary
+	TabbyPkg string // the tabby-agent package directory; empty skips the peer
+
+	BinDir       string   // codingplan binaries; empty skips codingplan
+	Valkey       string   // Valkey address for the backend; empty: in-process limiter
+	ProviderArgs []string // arguments of codingplan-fakeprovider
+	LSPArgs      []string // extra arguments of the measured codingplan-lsp (a profile flag, say)
+
+	Rounds   int           // rounds; each runs every target PerRound times, in a rotating order
+	PerRound int           // iterations per target per round (one miss and one hit each)
+	Warmup   int           // iterations per target before measuring
+	Timeout  time.Duration // bound of one request
+
+	MemDocs  int // documents opened for the memory measurement
+	MemBytes int // their total size
+
+	Progress io.Writer // progress lines; nil for none
+}
+
+// Report is what a run measured, and what it could not.
+type Report struct {
+	Config   Config
+	Targets  []*Target
+	Rounds   map[*Target][]RoundP50
+	Memory   []MemoryResult
+	Problems []string
+	Elapsed  time.Duration
+}
+
+// RoundP50 is the median miss and hit latency of one target in one round.
+type RoundP50 struct{ Miss, Hit time.Duration }
+
+func (c *Config) logf(format string, args ...any) {
+	if c.Progress != nil {
+		fmt.Fprintf(c.Progress, format+"\n", args...)
+	}
+}
+
+// Run starts the servers, measures latency side by side, then memory, and stops everything.
+// Problems with one side are recorded in the report and the other side is still measured.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	start := time.Now()
+	rep := &Report{Config: cfg, Rounds: map[*Target][]RoundP50{}}
+	root := filepath.Join(cfg.WorkDir, "workspace")
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	rootURI := "file://" + root
+	problem := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		rep.Problems = append(rep.Problems, msg)
+		cfg.logf("problem: %s", msg)
+	}
+	setupCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 60*time.Second) }
+
+	var closers []func()
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+
+	if cfg.TabbyPkg != "" {
+		cfg.logf("starting tabby-agent")
+		sctx, cancel := setupCtx()
+		t, err := startTabbyTarget(sctx, cfg, filepath.Join(cfg.WorkDir, "tabby"), rootURI)
+		cancel()
+		if t != nil {
+			closers = append(closers, func() { _ = t.Close() })
+		}
+		if err != nil {
+			problem("tabby-agent: %v", err)
+		} else {
+			rep.Targets = append(rep.Targets, &Target{
+				Name: "tabby-agent 1.5.0", Server: t.Server, Method: MethodCompletion,
+				Doc: NewDoc(rootURI + "/tabby.go"), Upstream: t.Fake.Completions,
+			})
+		}
+	}
+
+	var chain *Chain
+	if cfg.BinDir != "" {
+		cfg.logf("starting codingplan: provider, backend, language server")
+		sctx, cancel := setupCtx()
+		var err error
+		chain, err = StartChain(sctx, ChainConfig{BinDir: cfg.BinDir, WorkDir: cfg.WorkDir, Valkey: cfg.Valkey, ProviderArgs: cfg.ProviderArgs})
+		if err != nil {
+			problem("codingplan chain: %v", err)
+			chain = nil
+		} else {
+			closers = append(closers, chain.Close)
+			srv, err := chain.StartLSP(sctx, "codingplan-lsp", rootURI, cfg.LSPArgs...)
+			if err != nil {
+				problem("codingplan-lsp: %v", err)
+			} else {
+				closers = append(closers, func() { _ = srv.Close() })
+				rep.Targets = append(rep.Targets,
+					&Target{Name: "codingplan", Server: srv, Method: MethodInlineCompletion, Doc: NewDoc(rootURI + "/ours_inline.go")},
+					&Target{Name: "codingplan", Server: srv, Method: MethodCompletion, Doc: NewDoc(rootURI + "/ours_completion.go")},
+				)
+			}
+		}
+		cancel()
+	}
+
+	// Open the documents and wait until each target answers with a suggestion.
+	var ready []*Target
+	for _, t := range rep.Targets {
+		if err := t.Doc.Open(t.Server.Client); err != nil {
+			problem("%s %s: didOpen: %v", t.Name, t.Method, err)
+			continue
+		}
+		sctx, cancel := setupCtx()
+		err := t.WaitUseful(sctx, cfg.Timeout)
+		cancel()
+		if err != nil {
+			problem("%s %s: %v", t.Name, t.Method, err)
+			continue
+		}
+		ready = append(ready, t)
+	}
+	rep.Targets = ready
+
+	cfg.logf("warm-up: %d iterations per target", cfg.Warmup)
+	for _, t := range rep.Targets {
+		if err := t.Measure(ctx, cfg.Warmup, cfg.Timeout, false); err != nil {
+			return rep, err
+		}
+	}
+	for r := range cfg.Rounds {
+		cfg.logf("round %d/%d", r+1, cfg.Rounds)
+		n := len(rep.Targets)
+		for i := range n {
+			t := rep.Targets[(i+r)%n]
+			m, h := len(t.Samples.Miss), len(t.Samples.Hit)
+			if err := t.Measure(ctx, cfg.PerRound, cfg.Timeout, true); err != nil {
+				return rep, err
+			}
+			rep.Rounds[t] = append(rep.Rounds[t], RoundP50{Miss: Median(t.Samples.Miss[m:]), Hit: Median(t.Samples.Hit[h:])})
+		}
+	}
+
+	if cfg.MemDocs > 0 {
+		if chain != nil {
+			cfg.logf("memory: codingplan-lsp with %d documents", cfg.MemDocs)
+			m, err := measureOursMemory(ctx, cfg, chain, rootURI)
+			if err != nil {
+				problem("codingplan-lsp memory: %v", err)
+			} else {
+				rep.Memory = append(rep.Memory, m)
+			}
+		}
+		if cfg.TabbyPkg != "" {
+			cfg.logf("memory: tabby-agent with %d documents", cfg.MemDocs)
+			m, err := measureTabbyMemory(ctx, cfg, rootURI)
+			if err != nil {
+				problem("tabby-agent memory: %v", err)
+			} else {
+				rep.Memory = append(rep.Memory, m)
+			}
+		}
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+func startTabbyTarget(ctx context.Context, cfg Config, dir, rootURI string) (*Tabby, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return StartTabby(ctx, cfg.Node, cfg.TabbyPkg, dir, rootURI)
+}
+
+func measureOursMemory(ctx context.Context, cfg Config, chain *Chain, rootURI string) (MemoryResult, error) {
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	srv, err := chain.StartLSP(sctx, "codingplan-lsp-memory", rootURI)
+	if err != nil {
+		return MemoryResult{}, err
+	}
+	m, err := MeasureMemory(sctx, srv, MethodInlineCompletion, MemoryDocs(rootURI, cfg.MemDocs, cfg.MemBytes))
+	m.Name = "codingplan-lsp"
+	return m, errors.Join(err, srv.Close())
+}
+
+func measureTabbyMemory(ctx context.Context, cfg Config, rootURI string) (MemoryResult, error) {
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	t, err := startTabbyTarget(sctx, cfg, filepath.Join(cfg.WorkDir, "tabby-memory"), rootURI)
+	if t != nil {
+		defer t.Close()
+	}
+	if err != nil {
+		return MemoryResult{}, err
+	}
+	// Let the agent connect first, as in the latency run, so the memory is a working agent's.
+	warm := &Target{Name: "tabby-agent", Server: t.Server, Method: MethodCompletion, Doc: NewDoc(rootURI + "/tabby-memory.go")}
+	if err := warm.Doc.Open(t.Server.Client); err != nil {
+		return MemoryResult{}, err
+	}
+	if err := warm.WaitUseful(sctx, cfg.Timeout); err != nil {
+		return MemoryResult{}, err
+	}
+	m, err := MeasureMemory(sctx, t.Server, MethodCompletion, MemoryDocs(rootURI, cfg.MemDocs, cfg.MemBytes))
+	m.Name = "tabby-agent 1.5.0 (node)"
+	return m, err
+}

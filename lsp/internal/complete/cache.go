@@ -1,0 +1,159 @@
+package complete
+
+import (
+	"container/list"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Bytes of context that key the cache: the end of the prefix and the start of the suffix.
+const (
+	keyPrefixBytes = 2048
+	keySuffixBytes = 512
+)
+
+// cache is an LRU of raw suggestions with a time to live, keyed by a hash of their context.
+// It holds no context, only the hash and the suggestion.
+type cache struct {
+	seed maphash.Seed
+	max  int
+	ttl  time.Duration
+
+	mu  sync.Mutex
+	ll  *list.List // of *entry, most recent first
+	idx map[uint64]*list.Element
+}
+
+type entry struct {
+	key  uint64
+	text string
+	at   time.Time
+}
+
+func newCache(max int, ttl time.Duration) *cache {
+	return &cache{seed: maphash.MakeSeed(), max: max, ttl: ttl, ll: list.New(), idx: map[uint64]*list.Element{}}
+}
+
+// key hashes what decides a suggestion: the text near the cursor, the language, the model and
+// the mode.
+func (c *cache) key(prefix, suffix, language, model string, multiline bool) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	writeField(&h, prefix[max(0, len(prefix)-keyPrefixBytes):])
+	writeField(&h, suffix[:min(len(suffix), keySuffixBytes)])
+	writeField(&h, language)
+	writeField(&h, model)
+	if multiline {
+		h.WriteByte(1)
+	}
+	return h.Sum64()
+}
+
+// writeField writes s and its length, so that fields cannot run into each other.
+func writeField(h *maphash.Hash, s string) {
+	n := len(s)
+	h.Write([]byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)})
+	h.WriteString(s)
+}
+
+func (c *cache) get(key uint64, now time.Time) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el := c.idx[key]
+	if el == nil {
+		return "", false
+	}
+	e := el.Value.(*entry)
+	if now.Sub(e.at) > c.ttl {
+		c.ll.Remove(el)
+		delete(c.idx, key)
+		return "", false
+	}
+	c.ll.MoveToFront(el)
+	return e.text, true
+}
+
+func (c *cache) put(key uint64, text string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el := c.idx[key]; el != nil {
+		e := el.Value.(*entry)
+		e.text, e.at = text, now
+		c.ll.MoveToFront(el)
+		return
+	}
+	c.idx[key] = c.ll.PushFront(&entry{key: key, text: text, at: now})
+	for c.ll.Len() > c.max {
+		old := c.ll.Back()
+		c.ll.Remove(old)
+		delete(c.idx, old.Value.(*entry).key)
+	}
+}
+
+// ahead is the last suggestion shown for a document, for typed-ahead reuse: if the user types
+// its start, the rest is still the answer.
+type ahead struct {
+	off    int    // where the suggestion was made
+	before uint64 // hash of the text just before off
+	after  uint64 // hash of the text just after off
+	text   string // the post-processed suggestion
+	at     time.Time
+}
+
+const (
+	aheadContext = 256 // bytes hashed on each side
+	maxAhead     = 512 // documents remembered
+)
+
+func (e *Engine) hashAround(text string, off int) (before, after uint64) {
+	return maphash.String(e.cache.seed, text[max(0, off-aheadContext):off]),
+		maphash.String(e.cache.seed, text[off:min(len(text), off+aheadContext)])
+}
+
+// remember keeps the suggestion just made at in's cursor.
+func (e *Engine) remember(in Input, text string, now time.Time) {
+	before, after := e.hashAround(in.Text, in.Offset)
+	a := &ahead{off: in.Offset, before: before, after: after, text: text, at: now}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.ahead[in.DocKey]; !ok && len(e.ahead) >= maxAhead {
+		for k := range e.ahead {
+			delete(e.ahead, k)
+			break
+		}
+	}
+	e.ahead[in.DocKey] = a
+}
+
+// typedAhead answers from the document's last suggestion when the user has typed its start
+// and changed nothing else around the cursor.
+func (e *Engine) typedAhead(in Input, now time.Time) (Result, bool) {
+	if in.Selected != nil {
+		return Result{}, false
+	}
+	e.mu.Lock()
+	a := e.ahead[in.DocKey]
+	e.mu.Unlock()
+	if a == nil || now.Sub(a.at) > e.cfg.CacheTTL {
+		return Result{}, false
+	}
+	typed := in.Offset - a.off
+	if typed <= 0 || typed >= len(a.text) || a.off > len(in.Text) {
+		return Result{}, false
+	}
+	if in.Text[a.off:in.Offset] != a.text[:typed] {
+		return Result{}, false
+	}
+	rest := a.text[typed:]
+	if strings.TrimSpace(rest) == "" {
+		return Result{}, false
+	}
+	before, _ := e.hashAround(in.Text, a.off)
+	_, after := e.hashAround(in.Text, in.Offset)
+	if before != a.before || after != a.after {
+		return Result{}, false
+	}
+	return Result{FromCache: true, Items: []Item{{InsertText: rest, Start: in.Offset, End: in.Offset, ID: e.newID()}}}, true
+}

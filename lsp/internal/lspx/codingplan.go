@@ -1,0 +1,116 @@
+package lspx
+
+import "go.lsp.dev/protocol"
+
+// codingplan's LSP extensions: the status notification, the commands and their arguments, the
+// Copilot-shaped telemetry notifications, and the code action kinds. The VS Code extension and
+// the Neovim plugin mirror these declarations.
+
+// MethodStatus is the server-to-client notification carrying a Status.
+const MethodStatus = "codingplan/status"
+
+// Status states.
+const (
+	StateSignedOut     = "signedOut"
+	StateConnecting    = "connecting"
+	StateReady         = "ready"
+	StateBusy          = "busy"
+	StateRateLimited   = "rateLimited"
+	StateQuotaExceeded = "quotaExceeded"
+	StateDisabled      = "disabled"
+	StateError         = "error"
+)
+
+// Status is what a status bar shows: the codingplan/status notification's params and the
+// codingplan.status command's result.
+type Status struct {
+	State        string      `json:"state"`
+	Message      string      `json:"message"`
+	RetryAfterMS int64       `json:"retryAfterMs,omitempty"`
+	Plan         *PlanStatus `json:"plan,omitempty"`
+	Enabled      bool        `json:"enabled"`
+}
+
+// PlanStatus is the caller's plan as the backend last reported it.
+type PlanStatus struct {
+	Name        string `json:"name"`
+	Concurrency int    `json:"concurrency"`
+	InUse       int    `json:"inUse"`
+}
+
+// Commands (workspace/executeCommand).
+const (
+	CommandStatus           = "codingplan.status"
+	CommandSignIn           = "codingplan.signIn"
+	CommandSignOut          = "codingplan.signOut"
+	CommandEnable           = "codingplan.enable"
+	CommandDisable          = "codingplan.disable"
+	CommandToggle           = "codingplan.toggle"
+	CommandAcceptCompletion = "codingplan.acceptCompletion"
+	CommandRewrite          = "codingplan.rewrite"
+	CommandRunAction        = "codingplan.runAction"
+)
+
+// Commands lists every command, for executeCommandProvider.
+var Commands = []string{
+	CommandStatus, CommandSignIn, CommandSignOut, CommandEnable, CommandDisable, CommandToggle,
+	CommandAcceptCompletion, CommandRewrite, CommandRunAction,
+}
+
+// EnabledResult is the result of codingplan.enable, .disable and .toggle.
+type EnabledResult struct {
+	Enabled bool `json:"enabled"`
+}
+
+// AcceptCompletionArgs is codingplan.acceptCompletion's argument, carried by every suggestion.
+type AcceptCompletionArgs struct {
+	URI string `json:"uri"`
+	ID  string `json:"id"`
+}
+
+// RewriteArgs is codingplan.rewrite's argument.
+type RewriteArgs struct {
+	URI         string         `json:"uri"`
+	Range       protocol.Range `json:"range"`
+	Instruction string         `json:"instruction"`
+}
+
+// RunActionArgs is codingplan.runAction's argument: a code action by kind, for clients that do
+// not resolve code actions.
+type RunActionArgs struct {
+	URI   string         `json:"uri"`
+	Range protocol.Range `json:"range"`
+	Kind  string         `json:"kind"`
+	// Instruction is used by the rewrite kind only.
+	Instruction string `json:"instruction,omitempty"`
+}
+
+// Client-to-server notifications in the shapes GitHub Copilot's language server uses.
+const (
+	MethodDidShowCompletion            = "textDocument/didShowCompletion"
+	MethodDidPartiallyAcceptCompletion = "textDocument/didPartiallyAcceptCompletion"
+)
+
+// DidShowCompletionParams says the client showed a suggestion.
+type DidShowCompletionParams struct {
+	Item InlineCompletionItem `json:"item"`
+}
+
+// DidPartiallyAcceptCompletionParams says the user accepted part of a suggestion.
+type DidPartiallyAcceptCompletionParams struct {
+	Item           InlineCompletionItem `json:"item"`
+	AcceptedLength int                  `json:"acceptedLength"`
+}
+
+// Code action kinds.
+const (
+	KindFix      = "quickfix.codingplan.fix"
+	KindDocument = "refactor.rewrite.codingplan.document"
+	KindExplain  = "refactor.codingplan.explain"
+	KindTests    = "refactor.codingplan.tests"
+	KindSimplify = "refactor.rewrite.codingplan.simplify"
+	KindRewrite  = "refactor.rewrite.codingplan.rewrite"
+)
+
+// ActionKinds lists every code action kind, for codeActionProvider.
+var ActionKinds = []string{KindFix, KindDocument, KindExplain, KindTests, KindSimplify, KindRewrite}

@@ -1,0 +1,468 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// conn is one websocket. Its reader goroutine routes frames to streams; its writer goroutine
+// owns every write. Others hand frames to the writer through out, which never blocks: requests
+// are bounded by slots, and each stream adds at most one cancel.
+type conn struct {
+	c        *Client
+	ws       *websocket.Conn
+	maxFrame int
+	slots    chan struct{} // one per stream in flight, up to the hello's max_in_flight
+
+	mu       sync.Mutex
+	token    wire.Secret // the last token sent on this connection
+	streams  map[string]*stream
+	out      [][]byte
+	draining bool
+	reason   error // why the connection is closing, for its streams
+	ended    bool
+
+	kick      chan struct{} // cap 1: out has frames, or draining began
+	closing   chan struct{} // closed to ask the writer to close the connection
+	closeOnce sync.Once
+	dead      chan struct{} // closed when the reader has ended
+	goaway    chan time.Duration
+}
+
+func newConn(c *Client, ws *websocket.Conn, token wire.Secret, limits *wire.Limits) *conn {
+	maxFrame, inFlight := wire.MaxFrameBytes, wire.MaxInFlight
+	if limits != nil {
+		if limits.MaxFrameBytes > 0 {
+			maxFrame = min(maxFrame, limits.MaxFrameBytes)
+		}
+		if limits.MaxInFlight > 0 {
+			inFlight = min(inFlight, limits.MaxInFlight)
+		}
+	}
+	return &conn{
+		c:        c,
+		ws:       ws,
+		maxFrame: maxFrame,
+		slots:    make(chan struct{}, inFlight),
+		token:    token,
+		streams:  map[string]*stream{},
+		kick:     make(chan struct{}, 1),
+		closing:  make(chan struct{}),
+		dead:     make(chan struct{}),
+		goaway:   make(chan time.Duration, 1),
+	}
+}
+
+// stream is one request's inbox, filled by the reader.
+type stream struct {
+	mu     sync.Mutex
+	frames []wire.ServerFrame
+	err    error
+	ready  chan struct{} // cap 1
+}
+
+func (st *stream) push(f wire.ServerFrame) {
+	st.mu.Lock()
+	st.frames = append(st.frames, f)
+	st.mu.Unlock()
+	select {
+	case st.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (st *stream) fail(err error) {
+	st.mu.Lock()
+	st.err = err
+	st.mu.Unlock()
+	select {
+	case st.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (st *stream) take(buf []wire.ServerFrame) ([]wire.ServerFrame, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	buf = append(buf[:0], st.frames...)
+	clear(st.frames)
+	st.frames = st.frames[:0]
+	return buf, st.err
+}
+
+// Stream sends req as a new stream and relays its answer: onDelta gets each delta's text in
+// order, and Stream returns the done frame. It returns a *wire.Error for the backend's error
+// frame (rate_limited with RetryAfterMS, ...), ErrDisconnected or ErrSignedOut (wrapped) when
+// there is no connection or it breaks, and ctx.Err() (wrapped) as soon as ctx ends, after
+// queueing a cancel frame for the stream. req's Type and ID are set here.
+func (c *Client) Stream(ctx context.Context, req wire.ClientFrame, onDelta func(text []byte)) (wire.ServerFrame, error) {
+	cn, err := c.connection(ctx)
+	if err != nil {
+		return wire.ServerFrame{}, err
+	}
+	select {
+	case cn.slots <- struct{}{}:
+	case <-ctx.Done():
+		return wire.ServerFrame{}, fmt.Errorf("remote: waiting for a free stream: %w", ctx.Err())
+	case <-cn.dead:
+		return wire.ServerFrame{}, fmt.Errorf("%w: connection lost", ErrDisconnected)
+	}
+	defer func() { <-cn.slots }()
+
+	c.mu.Lock()
+	c.nextID++
+	id := "c" + strconv.FormatUint(c.nextID, 36)
+	c.mu.Unlock()
+	req.Type, req.ID = wire.TypeRequest, id
+	data, err := wire.Marshal(req)
+	if err != nil {
+		return wire.ServerFrame{}, fmt.Errorf("remote: encode request: %w", err)
+	}
+	if len(data) > cn.maxFrame {
+		return wire.ServerFrame{}, wire.Errorf(wire.CodeTooLarge, "the request is %d bytes, the backend takes %d", len(data), cn.maxFrame)
+	}
+
+	st := &stream{ready: make(chan struct{}, 1)}
+	if err := cn.open(id, st, data); err != nil {
+		return wire.ServerFrame{}, err
+	}
+	c.streamStarted()
+	defer c.streamEnded()
+
+	var frames []wire.ServerFrame
+	for {
+		select {
+		case <-ctx.Done():
+			cn.cancel(id)
+			return wire.ServerFrame{}, fmt.Errorf("remote: stream canceled: %w", ctx.Err())
+		case <-st.ready:
+		}
+		var end error
+		frames, end = st.take(frames)
+		for _, f := range frames {
+			switch f.Type {
+			case wire.TypeDelta:
+				if onDelta != nil {
+					onDelta([]byte(f.Text))
+				}
+				if ctx.Err() != nil { // onDelta may end the stream early
+					cn.cancel(id)
+					return wire.ServerFrame{}, fmt.Errorf("remote: stream canceled: %w", ctx.Err())
+				}
+			case wire.TypeDone:
+				c.noteStreamDone()
+				return f, nil
+			case wire.TypeError:
+				return wire.ServerFrame{}, f.AsError()
+			}
+		}
+		if end != nil {
+			return wire.ServerFrame{}, end
+		}
+	}
+}
+
+// connection returns the connection for a new stream. With none, it fails at once, except
+// while one is being set up after start or sign-in: then it waits up to ConnectWait.
+func (c *Client) connection(ctx context.Context) (*conn, error) {
+	var deadline <-chan time.Time
+	for {
+		c.mu.Lock()
+		cn, token, state, msg, starting, changed := c.cur, c.token, c.link.state, c.link.message, c.starting, c.changed
+		rejected := token != "" && token == c.rejected
+		c.mu.Unlock()
+		switch {
+		case token == "":
+			return nil, ErrSignedOut
+		case rejected:
+			return nil, fmt.Errorf("%w: %s", ErrSignedOut, msg)
+		case cn != nil:
+			return cn, nil
+		case !starting || state != StateConnecting:
+			return nil, fmt.Errorf("%w: %s", ErrDisconnected, msg)
+		}
+		if deadline == nil {
+			t := time.NewTimer(c.cfg.ConnectWait)
+			defer t.Stop()
+			deadline = t.C
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return nil, fmt.Errorf("%w: still connecting", ErrDisconnected)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("remote: waiting for the connection: %w", ctx.Err())
+		}
+	}
+}
+
+// open registers stream id and queues its request.
+func (cn *conn) open(id string, st *stream, data []byte) error {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.ended || cn.draining {
+		reason := cn.reason
+		if reason == nil || cn.draining {
+			reason = ErrDisconnected
+		}
+		return fmt.Errorf("%w: connection closing", reason)
+	}
+	cn.streams[id] = st
+	cn.queueLocked(data)
+	return nil
+}
+
+// cancel forgets stream id and tells the backend, unless the stream already ended.
+func (cn *conn) cancel(id string) {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if _, ok := cn.streams[id]; !ok {
+		return
+	}
+	delete(cn.streams, id)
+	if !cn.ended {
+		data, _ := wire.Marshal(wire.ClientFrame{Type: wire.TypeCancel, ID: id})
+		cn.queueLocked(data)
+	}
+	cn.closeIfDrainedLocked()
+}
+
+// sendAuthLocked queues an auth frame; c.mu is held.
+func (cn *conn) sendAuthLocked(token wire.Secret) {
+	data, err := wire.Marshal(wire.ClientFrame{Type: wire.TypeAuth, Token: token})
+	if err != nil {
+		return
+	}
+	cn.mu.Lock()
+	cn.token = token
+	cn.queueLocked(data)
+	cn.mu.Unlock()
+}
+
+func (cn *conn) queueLocked(data []byte) {
+	cn.out = append(cn.out, data)
+	cn.c.poke(cn.kick)
+}
+
+// drainLocked stops new streams on the connection and closes it once the running ones end.
+func (cn *conn) drainLocked() {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.draining {
+		return
+	}
+	cn.draining = true
+	cn.c.poke(cn.kick) // the writer arms the drain timeout
+	cn.closeIfDrainedLocked()
+}
+
+func (cn *conn) closeIfDrainedLocked() {
+	if cn.draining && len(cn.streams) == 0 {
+		cn.closeReasonLocked(ErrDisconnected)
+	}
+}
+
+// close asks the writer to close the connection; running streams fail with reason.
+func (cn *conn) close(reason error) {
+	cn.mu.Lock()
+	cn.closeReasonLocked(reason)
+	cn.mu.Unlock()
+}
+
+func (cn *conn) closeReasonLocked(reason error) {
+	if cn.reason == nil {
+		cn.reason = reason
+	}
+	cn.closeOnce.Do(func() { close(cn.closing) })
+}
+
+// readLoop reads frames until the connection fails, then fails the streams left.
+func (cn *conn) readLoop() {
+	defer cn.c.connWG.Done()
+	cn.ws.SetPongHandler(func(string) error {
+		return cn.ws.SetReadDeadline(time.Now().Add(cn.c.cfg.ReadTimeout))
+	})
+	var cause error
+	for {
+		_, data, err := cn.ws.ReadMessage()
+		if err != nil {
+			cause = err
+			break
+		}
+		_ = cn.ws.SetReadDeadline(time.Now().Add(cn.c.cfg.ReadTimeout))
+		f, err := wire.DecodeServer(data)
+		if err != nil {
+			cn.c.log.Warn("ignoring a malformed frame from the backend", "err", err)
+			continue
+		}
+		cn.handle(f)
+	}
+	cn.end(cause)
+}
+
+func (cn *conn) end(cause error) {
+	cn.mu.Lock()
+	cn.ended = true
+	reason := cn.reason
+	if reason == nil {
+		reason = ErrDisconnected
+	}
+	streams := cn.streams
+	cn.streams = nil
+	cn.closeReasonLocked(reason)
+	cn.mu.Unlock()
+	_ = cn.ws.Close()
+	for _, st := range streams {
+		st.fail(fmt.Errorf("%w: connection closed", reason))
+	}
+	if cause != nil && !errors.Is(reason, ErrSignedOut) && !websocket.IsCloseError(cause, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+		cn.c.log.Debug("backend connection ended", "err", cause)
+	}
+	c := cn.c
+	c.mu.Lock()
+	delete(c.conns, cn)
+	if c.cur == cn {
+		c.cur = nil
+		c.broadcastLocked()
+	}
+	c.mu.Unlock()
+	close(cn.dead)
+}
+
+func (cn *conn) handle(f wire.ServerFrame) {
+	c := cn.c
+	switch f.Type {
+	case wire.TypeHello: // again after an accepted auth frame
+		c.mu.Lock()
+		c.updatePlanLocked(f.Plan)
+		cn.mu.Lock()
+		accepted := cn.token
+		cn.mu.Unlock()
+		if c.rejected == accepted {
+			c.rejected = ""
+		}
+		if c.cur == cn && c.link.state != StateReady {
+			c.setLinkLocked(link{state: StateReady, message: "connected"})
+		}
+		c.mu.Unlock()
+	case wire.TypeQueued:
+		c.mu.Lock()
+		c.updatePlanLocked(f.Plan)
+		c.mu.Unlock()
+	case wire.TypeDelta, wire.TypeDone:
+		cn.deliver(f)
+	case wire.TypeError:
+		if f.ID != "" {
+			c.noteStreamError(f.AsError())
+			cn.deliver(f)
+			return
+		}
+		cn.connectionError(f.AsError())
+	case wire.TypeGoaway:
+		c.mu.Lock()
+		if c.cur == cn {
+			c.cur = nil
+			c.broadcastLocked()
+		}
+		c.mu.Unlock()
+		cn.mu.Lock()
+		cn.draining = true
+		cn.closeIfDrainedLocked()
+		cn.mu.Unlock()
+		cn.c.poke(cn.kick)
+		select {
+		case cn.goaway <- time.Duration(f.RetryAfterMS) * time.Millisecond:
+		default:
+		}
+	}
+}
+
+// connectionError handles an error frame that ends no stream: a token the backend no longer
+// accepts, or a complaint about the connection.
+func (cn *conn) connectionError(e *wire.Error) {
+	c := cn.c
+	switch e.Code {
+	case wire.CodeTokenExpired, wire.CodeUnauthorized:
+		out := authOutcome(e)
+		cn.mu.Lock()
+		token := cn.token
+		cn.mu.Unlock()
+		c.mu.Lock()
+		if c.token == token {
+			c.rejected = token
+		}
+		c.setLinkLocked(link{state: out.state, message: out.message})
+		c.mu.Unlock()
+	default:
+		c.log.Warn("error from the backend", "code", string(e.Code), "message", clip(e.Message))
+	}
+}
+
+// deliver routes a stream's frame; frames of streams no longer here (cancelled) are dropped.
+func (cn *conn) deliver(f wire.ServerFrame) {
+	cn.mu.Lock()
+	st := cn.streams[f.ID]
+	if st != nil && (f.Type == wire.TypeDone || f.Type == wire.TypeError) {
+		delete(cn.streams, f.ID)
+		cn.closeIfDrainedLocked()
+	}
+	cn.mu.Unlock()
+	if st != nil {
+		st.push(f)
+	}
+}
+
+// writeLoop owns every write: queued frames, pings, the drain timeout and the close.
+func (cn *conn) writeLoop() {
+	defer cn.c.connWG.Done()
+	cfg := &cn.c.cfg
+	ping := time.NewTicker(cfg.PingInterval)
+	defer ping.Stop()
+	var drain <-chan time.Time
+	var out [][]byte
+	for {
+		select {
+		case <-cn.kick:
+			cn.mu.Lock()
+			out, cn.out = cn.out, out[:0]
+			draining := cn.draining
+			cn.mu.Unlock()
+			for i, data := range out {
+				_ = cn.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+				err := cn.ws.WriteMessage(websocket.TextMessage, data)
+				out[i] = nil
+				if err != nil {
+					_ = cn.ws.Close() // the reader ends and fails the streams
+					return
+				}
+			}
+			if draining && drain == nil {
+				t := time.NewTimer(cfg.DrainTimeout)
+				defer t.Stop()
+				drain = t.C
+			}
+		case <-ping.C:
+			if err := cn.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
+				_ = cn.ws.Close()
+				return
+			}
+		case <-drain:
+			cn.close(fmt.Errorf("%w: the backend is going away", ErrDisconnected))
+		case <-cn.closing:
+			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+			_ = cn.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			_ = cn.ws.Close()
+			return
+		case <-cn.dead:
+			return
+		}
+	}
+}

@@ -1,0 +1,539 @@
+// Package remote is the language server's websocket client: one connection to the backend that
+// carries every stream, authenticated with a bearer token, kept alive with pings, re-established
+// with exponential backoff and jitter, drained on goaway, and re-authenticated in band when the
+// token changes.
+//
+// Run owns the connection; Stream sends one request on it and relays the answer. A request made
+// while there is no connection fails at once with ErrDisconnected or ErrSignedOut rather than
+// waiting, so an editor never piles up spinners; only right after start-up or a sign-in does
+// Stream wait briefly (Config.ConnectWait) for the connection being set up.
+//
+// Status reports the connection's state for status bars; Config.OnStatus is told of each change.
+package remote
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// Errors a Stream returns without a server's answer. Both are retryable in the sense that the
+// same request may succeed once the connection is back.
+var (
+	// ErrDisconnected: there is no connection to the backend, or it broke during the stream.
+	ErrDisconnected = errors.New("remote: not connected to the backend")
+	// ErrSignedOut: there is no token, or the backend refused it.
+	ErrSignedOut = errors.New("remote: signed out")
+)
+
+// States of Status.State; the values are those of the codingplan/status notification.
+const (
+	StateSignedOut     = "signedOut"
+	StateConnecting    = "connecting"
+	StateReady         = "ready"
+	StateBusy          = "busy"
+	StateRateLimited   = "rateLimited"
+	StateQuotaExceeded = "quotaExceeded"
+	StateError         = "error"
+)
+
+// Status is the connection's state as a status bar shows it. It marshals as the
+// codingplan/status notification (without "enabled", which the server adds).
+type Status struct {
+	State        string `json:"state"`
+	Message      string `json:"message"`
+	RetryAfterMS int64  `json:"retryAfterMs,omitempty"`
+	Plan         *Plan  `json:"plan,omitempty"`
+}
+
+// Plan is wire.Plan with the JSON names of the codingplan/status notification.
+type Plan struct {
+	Name        string `json:"name"`
+	Concurrency int    `json:"concurrency"`
+	InUse       int    `json:"inUse"`
+}
+
+// Config configures a Client. Zero durations take the defaults in their comments.
+type Config struct {
+	// URL is the backend's websocket endpoint, e.g. ws://127.0.0.1:8787/v1/ws.
+	URL string
+	// Token is the bearer token; empty means signed out until SetToken.
+	Token wire.Secret
+	// Version goes into the User-Agent header as codingplan-lsp/<Version>.
+	Version string
+	// OnStatus, when set, is called with each new status, in order, from one goroutine that
+	// Run owns. It must not block for long.
+	OnStatus func(Status)
+
+	DialTimeout  time.Duration // connect and read the hello frame; 10s
+	MinBackoff   time.Duration // first reconnect delay; 250ms
+	MaxBackoff   time.Duration // longest reconnect delay; 30s
+	AuthRetry    time.Duration // delay after the backend refused the token, unless it changes; 10m
+	ConnectWait  time.Duration // how long Stream waits for a connection being set up; 2s
+	PingInterval time.Duration // websocket ping period; 20s
+	ReadTimeout  time.Duration // the connection is dead after this long without a frame or pong; 50s
+	WriteTimeout time.Duration // deadline of each write; 10s
+	DrainTimeout time.Duration // how long streams may finish on a connection after goaway; 60s
+}
+
+func (cfg *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.DialTimeout, 10*time.Second)
+	def(&cfg.MinBackoff, 250*time.Millisecond)
+	def(&cfg.MaxBackoff, 30*time.Second)
+	def(&cfg.AuthRetry, 10*time.Minute)
+	def(&cfg.ConnectWait, 2*time.Second)
+	def(&cfg.PingInterval, 20*time.Second)
+	def(&cfg.ReadTimeout, 50*time.Second)
+	def(&cfg.WriteTimeout, 10*time.Second)
+	def(&cfg.DrainTimeout, 60*time.Second)
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = cfg.MinBackoff
+	}
+}
+
+// maxServerFrame bounds a frame read from the backend.
+const maxServerFrame = 4 << 20
+
+// Client is the connection to the backend. Its methods are safe for concurrent use.
+type Client struct {
+	cfg    Config
+	log    *slog.Logger
+	dialer websocket.Dialer
+
+	running atomic.Bool
+	wake    chan struct{} // token or URL changed: Run looks again
+	notify  chan struct{} // status may have changed: the notifier looks again
+	connWG  sync.WaitGroup
+
+	mu       sync.Mutex
+	url      string
+	token    wire.Secret
+	rejected wire.Secret // the token the backend refused, if it is still the current one
+	cur      *conn       // the connection new streams go to, nil while there is none
+	conns    map[*conn]struct{}
+	link     link
+	starting bool          // a connection is being set up after start or sign-in: Stream may wait
+	changed  chan struct{} // closed and replaced when cur or link changes
+	plan     *Plan
+	streams  int
+	limited  time.Time // rate limited until
+	limitMsg string
+	quota    string // the quota_exceeded message, until a stream succeeds
+	nextID   uint64
+	lastKey  statusKey
+
+	// pauseHook, set by tests, sees each delay Run is about to wait.
+	pauseHook func(d time.Duration)
+}
+
+// link is the state of the connection itself.
+type link struct {
+	state   string
+	message string
+	retryAt time.Time
+}
+
+// New returns a client; nothing happens until Run.
+func New(cfg Config, log *slog.Logger) *Client {
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{
+		cfg: cfg,
+		log: log,
+		dialer: websocket.Dialer{
+			Proxy:            http.ProxyFromEnvironment,
+			HandshakeTimeout: cfg.DialTimeout,
+			Subprotocols:     []string{wire.Subprotocol},
+			ReadBufferSize:   16 << 10,
+			WriteBufferSize:  16 << 10,
+		},
+		wake:     make(chan struct{}, 1),
+		notify:   make(chan struct{}, 1),
+		url:      cfg.URL,
+		token:    cfg.Token,
+		conns:    map[*conn]struct{}{},
+		changed:  make(chan struct{}),
+		starting: true,
+	}
+	c.link = c.idleLinkLocked()
+	return c
+}
+
+func (c *Client) idleLinkLocked() link {
+	if c.token == "" {
+		return link{state: StateSignedOut, message: "signed out: sign in with a token (codingplan.signIn or CODINGPLAN_TOKEN)"}
+	}
+	return link{state: StateConnecting, message: "connecting to the backend"}
+}
+
+// SetToken sets the bearer token. With a connection open, the token goes to the backend in an
+// auth frame; otherwise the client connects now. An empty token signs out: every connection
+// closes and running streams fail with ErrSignedOut.
+func (c *Client) SetToken(token wire.Secret) {
+	c.mu.Lock()
+	if token == c.token && c.rejected != token {
+		c.mu.Unlock()
+		return
+	}
+	c.token = token
+	c.rejected = ""
+	if token == "" {
+		c.cur = nil
+		for cn := range c.conns {
+			cn.close(ErrSignedOut)
+		}
+		c.setLinkLocked(c.idleLinkLocked())
+	} else if c.cur != nil {
+		c.cur.sendAuthLocked(token)
+	} else {
+		c.starting = true
+		c.setLinkLocked(c.idleLinkLocked())
+	}
+	c.mu.Unlock()
+	c.poke(c.wake)
+}
+
+// SetURL changes the backend's endpoint. Streams running on the old connection finish there;
+// new ones wait for the new connection.
+func (c *Client) SetURL(url string) {
+	c.mu.Lock()
+	if url == c.url {
+		c.mu.Unlock()
+		return
+	}
+	c.url = url
+	if c.cur != nil {
+		c.cur.drainLocked()
+		c.cur = nil
+	}
+	c.starting = true
+	c.setLinkLocked(c.idleLinkLocked())
+	c.mu.Unlock()
+	c.poke(c.wake)
+}
+
+// Status returns the current status.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, _, _ := c.statusLocked(time.Now())
+	return s
+}
+
+// Run connects and keeps the connection up until ctx ends, then closes every connection and
+// waits for their goroutines. It returns nil when ctx ends; it is an error to call it twice.
+func (c *Client) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("remote: Run called twice")
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { c.notifyLoop(ctx) })
+	defer func() {
+		c.mu.Lock()
+		c.cur = nil
+		for cn := range c.conns {
+			cn.close(ErrDisconnected)
+		}
+		c.mu.Unlock()
+		c.connWG.Wait()
+		wg.Wait()
+	}()
+
+	attempt := 0
+	for ctx.Err() == nil {
+		c.mu.Lock()
+		url, token := c.url, c.token
+		rejected := token != "" && token == c.rejected
+		if token == "" {
+			c.setLinkLocked(c.idleLinkLocked())
+		}
+		c.mu.Unlock()
+		if token == "" {
+			c.pause(ctx, -1)
+			continue
+		}
+		if rejected {
+			// The backend refused this token; try it again only now and then.
+			c.pause(ctx, c.cfg.AuthRetry)
+			c.mu.Lock()
+			if c.token == token && c.rejected == token {
+				c.rejected = "" // retry once; a new refusal sets it again
+			}
+			c.mu.Unlock()
+			continue
+		}
+		c.mu.Lock()
+		if c.link.state != StateConnecting || !c.link.retryAt.IsZero() {
+			c.setLinkLocked(link{state: StateConnecting, message: "connecting to the backend"})
+		}
+		c.mu.Unlock()
+
+		out := c.session(ctx, url, token)
+		if ctx.Err() != nil {
+			break
+		}
+		var delay time.Duration
+		switch {
+		case out.replaced:
+			attempt = 0
+			continue
+		case out.authFailed:
+			c.mu.Lock()
+			if c.token == token {
+				c.rejected = token
+			}
+			c.starting = false
+			c.setLinkLocked(link{state: out.state, message: out.message})
+			c.mu.Unlock()
+			attempt = 0
+			continue
+		case out.goaway:
+			attempt = 0
+			delay = out.retryAfter + jitter(out.retryAfter/10)
+			c.setLink(link{state: StateConnecting, message: "the backend asked to reconnect", retryAt: time.Now().Add(delay)})
+		case out.connected:
+			attempt = 0
+			delay = jitter(c.cfg.MinBackoff)
+			c.setLink(link{state: StateConnecting, message: "connection lost; reconnecting", retryAt: time.Now().Add(delay)})
+		default:
+			delay = c.backoff(attempt)
+			attempt++
+			c.mu.Lock()
+			c.starting = false
+			c.setLinkLocked(link{
+				state:   StateError,
+				message: fmt.Sprintf("cannot reach the backend (%s); retrying in %s", out.message, delay.Round(time.Millisecond)),
+				retryAt: time.Now().Add(delay),
+			})
+			c.mu.Unlock()
+		}
+		c.pause(ctx, delay)
+	}
+	return nil
+}
+
+// backoff is the delay before reconnect attempt n (0-based): exponential, capped, with jitter
+// over its upper half.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.cfg.MinBackoff
+	for i := 0; i < n && d < c.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.MaxBackoff)
+	return d/2 + jitter(d/2)
+}
+
+// jitter returns a random duration in [0, d].
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d + 1)
+}
+
+// pause waits d (forever when d < 0), until a token or URL change, or until ctx ends.
+func (c *Client) pause(ctx context.Context, d time.Duration) {
+	if c.pauseHook != nil {
+		c.pauseHook(d)
+	}
+	var timeout <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ctx.Done():
+	case <-c.wake:
+	case <-timeout:
+	}
+}
+
+func (c *Client) poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// outcome is how one session ended.
+type outcome struct {
+	connected  bool // the backend said hello
+	replaced   bool // the URL or token changed: connect again now
+	goaway     bool
+	retryAfter time.Duration
+	authFailed bool
+	state      string // for authFailed
+	message    string // what went wrong, no content
+}
+
+// session dials, waits for hello and serves the connection until it ends or stops taking new
+// streams.
+func (c *Client) session(ctx context.Context, url string, token wire.Secret) outcome {
+	header := http.Header{}
+	header.Set("Authorization", "Bearer "+string(token))
+	if c.cfg.Version != "" {
+		header.Set("User-Agent", "codingplan-lsp/"+c.cfg.Version)
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	ws, resp, err := c.dialer.DialContext(dctx, url, header)
+	cancel()
+	if err != nil {
+		return c.dialFailure(err, resp)
+	}
+	ws.SetReadLimit(maxServerFrame)
+	_ = ws.SetReadDeadline(time.Now().Add(c.cfg.DialTimeout))
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		_ = ws.Close()
+		return outcome{message: "no hello from the backend: " + err.Error()}
+	}
+	hello, err := wire.DecodeServer(data)
+	if err == nil && hello.Type == wire.TypeError {
+		_ = ws.Close()
+		return authOutcome(hello.AsError())
+	}
+	if err != nil || hello.Type != wire.TypeHello {
+		_ = ws.Close()
+		return outcome{message: "the backend did not start with hello"}
+	}
+	if hello.Protocol != 0 && hello.Protocol != wire.Version {
+		_ = ws.Close()
+		return outcome{message: fmt.Sprintf("the backend speaks protocol %d, this client %d", hello.Protocol, wire.Version)}
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(c.cfg.ReadTimeout))
+
+	cn := newConn(c, ws, token, hello.Limits)
+	c.mu.Lock()
+	c.conns[cn] = struct{}{}
+	c.cur = cn
+	c.starting = false
+	c.updatePlanLocked(hello.Plan)
+	if c.token != token && c.token != "" {
+		cn.sendAuthLocked(c.token) // the token changed while dialing
+	}
+	c.setLinkLocked(link{state: StateReady, message: "connected"})
+	c.mu.Unlock()
+	c.connWG.Add(2)
+	go cn.readLoop()
+	go cn.writeLoop()
+	c.log.Debug("connected to the backend", "server", hello.Server)
+
+	for {
+		select {
+		case <-ctx.Done():
+			cn.close(ErrDisconnected)
+			return outcome{connected: true}
+		case <-cn.dead:
+			c.mu.Lock()
+			if c.cur == cn {
+				c.cur = nil
+			}
+			c.mu.Unlock()
+			return outcome{connected: true, message: "connection lost"}
+		case d := <-cn.goaway:
+			c.mu.Lock()
+			if c.cur == cn {
+				c.cur = nil
+				c.broadcastLocked()
+			}
+			c.mu.Unlock()
+			return outcome{connected: true, goaway: true, retryAfter: d}
+		case <-c.wake:
+			c.mu.Lock()
+			same := c.url == url && c.cur == cn
+			c.mu.Unlock()
+			if !same {
+				return outcome{replaced: true}
+			}
+		}
+	}
+}
+
+// dialFailure classifies a failed dial. A 401 or 403 is a refused token, with the JSON body's
+// message when it has one.
+func (c *Client) dialFailure(err error, resp *http.Response) outcome {
+	if resp == nil {
+		return outcome{message: dialProblem(err)}
+	}
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+		return outcome{message: fmt.Sprintf("HTTP %d at the upgrade", resp.StatusCode)}
+	}
+	e := &wire.Error{Code: wire.CodeUnauthorized, Message: "the backend refused the token"}
+	var body struct {
+		Code    wire.Code `json:"code"`
+		Message string    `json:"message"`
+		Error   string    `json:"error"`
+	}
+	if resp.Body != nil && json.NewDecoder(resp.Body).Decode(&body) == nil {
+		if body.Code.Known() {
+			e.Code = body.Code
+		}
+		if msg := firstNonEmpty(body.Message, body.Error); msg != "" {
+			e.Message = clip(msg)
+		}
+	}
+	if resp.StatusCode == http.StatusForbidden && e.Code == wire.CodeUnauthorized {
+		out := authOutcome(e)
+		out.state = StateError
+		return out
+	}
+	return authOutcome(e)
+}
+
+// authOutcome is the outcome of a connection refused for its token.
+func authOutcome(e *wire.Error) outcome {
+	out := outcome{authFailed: true, state: StateSignedOut, message: "signed out: " + e.Message}
+	switch e.Code {
+	case wire.CodeTokenExpired:
+		out.state, out.message = StateError, "token expired, sign in again"
+	case wire.CodeUnauthorized:
+	default:
+		out.state, out.message = StateError, e.Error()
+	}
+	return out
+}
+
+func dialProblem(err error) string {
+	msg := err.Error()
+	// Dial errors name the address, not content; keep them short.
+	if i := strings.LastIndex(msg, ": "); i >= 0 && len(msg) > 120 {
+		msg = msg[i+2:]
+	}
+	return clip(msg)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func clip(s string) string {
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return strings.ToValidUTF8(s, "?")
+}

@@ -1,0 +1,150 @@
+package remote
+
+import (
+	"context"
+	"time"
+
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// statusKey is what makes two statuses different for OnStatus; RetryAfterMS counts down, so
+// the deadline stands in for it.
+type statusKey struct {
+	state, message string
+	retryAt        time.Time
+	plan           Plan
+	hasPlan        bool
+}
+
+// statusLocked computes the status at now, its key, and when it changes by itself (zero when
+// it does not).
+func (c *Client) statusLocked(now time.Time) (Status, statusKey, time.Time) {
+	s := Status{State: c.link.state, Message: c.link.message}
+	var retryAt, next time.Time
+	if c.link.state == StateReady {
+		switch {
+		case now.Before(c.limited):
+			s.State, s.Message = StateRateLimited, c.limitMsg
+			retryAt, next = c.limited, c.limited
+		case c.quota != "":
+			s.State, s.Message = StateQuotaExceeded, c.quota
+		case c.streams > 0:
+			s.State, s.Message = StateBusy, "completing"
+		}
+	} else if now.Before(c.link.retryAt) {
+		retryAt = c.link.retryAt
+	}
+	if !retryAt.IsZero() {
+		s.RetryAfterMS = max(1, retryAt.Sub(now).Milliseconds())
+	}
+	key := statusKey{state: s.State, message: s.Message, retryAt: retryAt}
+	if c.plan != nil {
+		p := *c.plan
+		s.Plan = &p
+		key.plan, key.hasPlan = p, true
+	}
+	return s, key, next
+}
+
+func (c *Client) setLink(l link) {
+	c.mu.Lock()
+	c.setLinkLocked(l)
+	c.mu.Unlock()
+}
+
+func (c *Client) setLinkLocked(l link) {
+	c.link = l
+	c.broadcastLocked()
+}
+
+// broadcastLocked wakes Streams waiting for a connection and the status notifier.
+func (c *Client) broadcastLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.poke(c.notify)
+}
+
+func (c *Client) updatePlanLocked(p *wire.Plan) {
+	if p == nil {
+		return
+	}
+	c.plan = &Plan{Name: p.Name, Concurrency: p.Concurrency, InUse: p.InUse}
+	c.poke(c.notify)
+}
+
+func (c *Client) streamStarted() {
+	c.mu.Lock()
+	c.streams++
+	c.mu.Unlock()
+	c.poke(c.notify)
+}
+
+func (c *Client) streamEnded() {
+	c.mu.Lock()
+	c.streams--
+	c.mu.Unlock()
+	c.poke(c.notify)
+}
+
+// noteStreamError records what a stream's error frame says about the plan.
+func (c *Client) noteStreamError(e *wire.Error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.updatePlanLocked(e.Plan)
+	switch e.Code {
+	case wire.CodeRateLimited:
+		wait := time.Duration(e.RetryAfterMS) * time.Millisecond
+		if wait <= 0 {
+			wait = time.Second
+		}
+		c.limited = time.Now().Add(wait)
+		c.limitMsg = "rate limited"
+		if e.Message != "" {
+			c.limitMsg = "rate limited: " + clip(e.Message)
+		}
+	case wire.CodeQuotaExceeded:
+		c.quota = "quota exceeded"
+		if e.Message != "" {
+			c.quota = "quota exceeded: " + clip(e.Message)
+		}
+	}
+	c.poke(c.notify)
+}
+
+// noteStreamDone records a stream that succeeded: the quota is evidently not exhausted.
+func (c *Client) noteStreamDone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.quota != "" {
+		c.quota = ""
+		c.poke(c.notify)
+	}
+}
+
+// notifyLoop calls OnStatus with each new status, coalescing bursts, and wakes itself when a
+// rate limit runs out.
+func (c *Client) notifyLoop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.notify:
+		case <-timer.C:
+		}
+		now := time.Now()
+		c.mu.Lock()
+		s, key, next := c.statusLocked(now)
+		changed := key != c.lastKey
+		c.lastKey = key
+		c.mu.Unlock()
+		if !next.IsZero() {
+			timer.Reset(next.Sub(now))
+		}
+		if changed && c.cfg.OnStatus != nil {
+			c.cfg.OnStatus(s)
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"go.lsp.dev/protocol"
+
+	"github.com/codingplan/codingplan/lsp/internal/complete"
+	"github.com/codingplan/codingplan/lsp/internal/document"
+	"github.com/codingplan/codingplan/lsp/internal/lspx"
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// Completer is the completion engine (complete.Engine).
+type Completer interface {
+	Complete(ctx context.Context, in complete.Input) (complete.Result, error)
+	// Forget drops what the engine keeps about a closed document.
+	Forget(docKey string)
+}
+
+// Feedback counts what the user did with suggestions (numbers only). complete.Engine
+// implements it; a Completer that does not is simply not told.
+type Feedback interface {
+	Shown(id string)
+	Accepted(id string)
+	PartiallyAccepted(id string)
+}
+
+// maxOtherDocuments bounds the documents passed to the engine as context.
+const maxOtherDocuments = 8
+
+// prepareInline handles textDocument/inlineCompletion (LSP 3.18).
+func (s *Server) prepareInline(_ context.Context, raw json.RawMessage) (runFunc, error) {
+	var p lspx.InlineCompletionParams
+	if err := decodeParams(lspx.MethodInlineCompletion, raw, &p); err != nil {
+		return nil, err
+	}
+	trigger := complete.Automatic
+	switch p.Context.TriggerKind {
+	case lspx.InlineCompletionTriggerInvoked:
+		trigger = complete.Invoked
+	case lspx.InlineCompletionTriggerAutomatic, 0:
+	default:
+		return nil, invalidParams("%s: context.triggerKind must be 1 (invoked) or 2 (automatic)", lspx.MethodInlineCompletion)
+	}
+	in, doc, enc, err := s.completionInput(lspx.MethodInlineCompletion, string(p.TextDocument.URI), p.Position, trigger)
+	if err != nil {
+		return nil, err
+	}
+	if sel := p.Context.SelectedCompletionInfo; sel != nil {
+		start, end, err := doc.Range(enc, sel.Range)
+		if err != nil {
+			return nil, invalidParams("%s: context.selectedCompletionInfo.range: %v", lspx.MethodInlineCompletion, err)
+		}
+		in.Selected = &complete.Selected{Start: start, End: end, Text: sel.Text}
+	}
+	return func(ctx context.Context) (any, error) {
+		list := lspx.InlineCompletionList{Items: []lspx.InlineCompletionItem{}}
+		res := s.complete(ctx, in)
+		for _, it := range res.Items {
+			r := doc.RangeOf(enc, it.Start, it.End)
+			list.Items = append(list.Items, lspx.InlineCompletionItem{
+				InsertText: it.InsertText,
+				Range:      &r,
+				Command:    acceptCommand(in.DocKey, it.ID),
+			})
+		}
+		return list, nil
+	}, nil
+}
+
+// completionInput checks a completion request's document and position and builds the
+// engine's input from the snapshot the request refers to.
+func (s *Server) completionInput(method, uri string, pos protocol.Position, trigger complete.Trigger) (complete.Input, *document.Doc, document.Encoding, error) {
+	if uri == "" {
+		return complete.Input{}, nil, 0, invalidParams("%s: textDocument.uri is required", method)
+	}
+	doc := s.docs.Get(uri)
+	if doc == nil {
+		return complete.Input{}, nil, 0, invalidParams("%s: document is not open: %s", method, clip(uri))
+	}
+	settings, enc, _ := s.snapshot()
+	off, err := doc.Offset(enc, pos)
+	if err != nil {
+		return complete.Input{}, nil, 0, invalidParams("%s: position: %v", method, err)
+	}
+	s.mu.Lock()
+	debounces := clientDebounces(s.clientName)
+	s.mu.Unlock()
+	in := complete.Input{
+		DocKey: uri, Text: doc.Text, Offset: off, Language: doc.LanguageID, RelPath: s.relPath(uri),
+		Version: doc.Version, Trigger: trigger, Settings: settings, ClientDebounces: debounces,
+	}
+	if settings.SnippetChars > 0 {
+		for _, o := range s.docs.Recent(uri, maxOtherDocuments) {
+			in.Others = append(in.Others, complete.Other{RelPath: s.relPath(o.URI), Language: o.LanguageID, Text: o.Text})
+		}
+	}
+	return in, doc, enc, nil
+}
+
+// complete asks the engine, unless completions are off, the file is ignored or there is no
+// engine. An engine error gives no suggestions: the status notification tells the user about
+// the connection, and a failed suggestion is not worth an error popup.
+func (s *Server) complete(ctx context.Context, in complete.Input) complete.Result {
+	_, _, enabled := s.snapshot()
+	if !enabled || s.cfg.Engine == nil || complete.Ignored(in.Settings.Ignore, in.RelPath) {
+		return complete.Result{}
+	}
+	res, err := s.cfg.Engine.Complete(ctx, in)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			s.log.Debug("completion failed", "code", string(wire.CodeOf(err)), "err", err)
+		}
+		return complete.Result{}
+	}
+	return res
+}
+
+func acceptCommand(uri, id string) *protocol.Command {
+	return &protocol.Command{
+		Title:     "codingplan: accepted",
+		Command:   lspx.CommandAcceptCompletion,
+		Arguments: []any{lspx.AcceptCompletionArgs{URI: uri, ID: id}},
+	}
+}
+
+// didShowCompletion counts a suggestion shown (a number; nothing else is kept).
+func (s *Server) didShowCompletion(_ context.Context, raw json.RawMessage) error {
+	var p lspx.DidShowCompletionParams
+	if err := decodeParams(lspx.MethodDidShowCompletion, raw, &p); err != nil {
+		return err
+	}
+	if f := s.feedback(); f != nil {
+		f.Shown(itemID(p.Item))
+	}
+	return nil
+}
+
+// didPartiallyAccept counts a suggestion partly accepted.
+func (s *Server) didPartiallyAccept(_ context.Context, raw json.RawMessage) error {
+	var p lspx.DidPartiallyAcceptCompletionParams
+	if err := decodeParams(lspx.MethodDidPartiallyAcceptCompletion, raw, &p); err != nil {
+		return err
+	}
+	if f := s.feedback(); f != nil {
+		f.PartiallyAccepted(itemID(p.Item))
+	}
+	return nil
+}
+
+// feedback returns the engine's Feedback side, if it has one.
+func (s *Server) feedback() Feedback {
+	f, _ := s.cfg.Engine.(Feedback)
+	return f
+}
+
+// itemID finds a suggestion's id in the accept command it carries.
+func itemID(it lspx.InlineCompletionItem) string {
+	if it.Command == nil || len(it.Command.Arguments) == 0 {
+		return ""
+	}
+	var a lspx.AcceptCompletionArgs
+	b, _ := json.Marshal(it.Command.Arguments[0])
+	if json.Unmarshal(b, &a) != nil {
+		return ""
+	}
+	return a.ID
+}

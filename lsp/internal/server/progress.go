@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.lsp.dev/protocol"
+
+	"github.com/codingplan/codingplan/lsp/internal/lspx"
+)
+
+// progressEvery is the shortest time between two progress reports.
+const progressEvery = 200 * time.Millisecond
+
+// progress reports one run's work-done progress ($/progress begin, report, end) on a token
+// the client gave or the server created (window/workDoneProgress/create). The user can cancel
+// it (window/workDoneProgress/cancel), which ends the context beginProgress returned. A zero
+// progress, for clients without progress support, does nothing.
+type progress struct {
+	s      *Server
+	token  lspx.ProgressToken
+	key    string
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	last  time.Time
+	ended bool
+}
+
+// beginProgress starts progress titled title. token is the client's work-done token, or nil
+// for one the server creates when the client supports that.
+func (s *Server) beginProgress(ctx context.Context, token lspx.ProgressToken, title string) (context.Context, *progress) {
+	pctx, cancel := context.WithCancel(ctx)
+	p := &progress{s: s, cancel: cancel}
+	if len(token) == 0 || string(token) == "null" {
+		s.mu.Lock()
+		ok := s.caps.Window != nil && s.caps.Window.WorkDoneProgress
+		s.nextToken++
+		n := s.nextToken
+		s.mu.Unlock()
+		if !ok {
+			return pctx, p
+		}
+		token = json.RawMessage(strconv.Quote("codingplan-" + strconv.Itoa(n)))
+		if err := s.call(ctx, "window/workDoneProgress/create", lspx.WorkDoneProgressCreateParams{Token: token}, nil); err != nil {
+			s.log.Debug("progress not created", "err", err)
+			return pctx, p
+		}
+	}
+	p.token, p.key = token, normalizeID(token)
+	s.mu.Lock()
+	s.runs[p.key] = cancel
+	s.mu.Unlock()
+	s.notify(ctx, "$/progress", lspx.ProgressParams{Token: token, Value: protocol.WorkDoneProgressBegin{
+		Kind: protocol.WorkDoneProgressKindBegin, Title: title, Cancellable: true, Message: "asking the model",
+	}})
+	return pctx, p
+}
+
+// report sends a progress message, at most every progressEvery.
+func (p *progress) report(msg string) {
+	if p.token == nil {
+		return
+	}
+	p.mu.Lock()
+	now := time.Now()
+	if p.ended || now.Sub(p.last) < progressEvery {
+		p.mu.Unlock()
+		return
+	}
+	p.last = now
+	p.mu.Unlock()
+	p.s.notify(context.Background(), "$/progress", lspx.ProgressParams{Token: p.token, Value: protocol.WorkDoneProgressReport{
+		Kind: protocol.WorkDoneProgressKindReport, Message: msg,
+	}})
+}
+
+// end ends the progress with msg; only the first call counts.
+func (p *progress) end(msg string) {
+	p.mu.Lock()
+	ended := p.ended
+	p.ended = true
+	p.mu.Unlock()
+	if ended {
+		return
+	}
+	p.cancel()
+	if p.token == nil {
+		return
+	}
+	p.s.mu.Lock()
+	delete(p.s.runs, p.key)
+	p.s.mu.Unlock()
+	p.s.notify(context.Background(), "$/progress", lspx.ProgressParams{Token: p.token, Value: protocol.WorkDoneProgressEnd{
+		Kind: protocol.WorkDoneProgressKindEnd, Message: msg,
+	}})
+}
+
+// progressCancel handles window/workDoneProgress/cancel: the user cancelled a run.
+func (s *Server) progressCancel(_ context.Context, raw json.RawMessage) error {
+	var p lspx.WorkDoneProgressCancelParams
+	if err := decodeParams("window/workDoneProgress/cancel", raw, &p); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	cancel := s.runs[normalizeID(p.Token)]
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	return nil
+}

@@ -1,0 +1,211 @@
+// Package server is the language server's protocol side: it reads LSP over a stream, keeps
+// the open documents, and answers inline completion, completion, code actions and commands,
+// asking the completion engine and the backend connection for the AI parts.
+//
+// Dispatch is its own (over go.lsp.dev/jsonrpc2's Conn): each request runs on its own
+// goroutine with its own context, cancelled by $/cancelRequest (numeric or string ids) and
+// answered RequestCancelled; notifications run in order on the read loop, so document changes
+// apply in the order they were sent and a request sees every change sent before it.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"go.lsp.dev/jsonrpc2"
+
+	"github.com/codingplan/codingplan/lsp/internal/config"
+	"github.com/codingplan/codingplan/lsp/internal/document"
+	"github.com/codingplan/codingplan/lsp/internal/lspx"
+	"github.com/codingplan/codingplan/lsp/internal/remote"
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// Streamer runs one request on the backend, calling onDelta with each piece of the answer,
+// and returns the done frame. Errors are *wire.Error or remote's sentinels.
+type Streamer interface {
+	Stream(ctx context.Context, req wire.ClientFrame, onDelta func(text []byte)) (wire.ServerFrame, error)
+}
+
+// Connection is the backend connection's control side.
+type Connection interface {
+	SetToken(wire.Secret)
+	SetURL(string)
+	Status() remote.Status
+}
+
+// Backend is the connection to the backend: remote.Client.
+type Backend interface {
+	Streamer
+	Connection
+	// Run keeps the connection up until ctx ends.
+	Run(ctx context.Context) error
+}
+
+// Config configures a Server.
+type Config struct {
+	// Name and Version go into initialize's serverInfo.
+	Name, Version string
+	// Backend is the backend connection; nil runs without one (completions and actions fail
+	// fast). The server runs it from initialize until exit.
+	Backend Backend
+	// Engine completes code; nil offers no completions.
+	Engine Completer
+	// Env is what the environment says about settings.
+	Env config.Env
+}
+
+// Errors Run returns.
+var (
+	// ErrNoShutdown: the client sent exit without shutdown first (exit code 1).
+	ErrNoShutdown = errors.New("server: exit without shutdown")
+	// ErrClosed: the input ended before exit.
+	ErrClosed = errors.New("server: connection closed before exit")
+)
+
+// Server is one language server session. Run it once.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	docs *document.Store
+
+	conn   jsonrpc2.Conn
+	exited chan struct{} // closed by the exit notification
+	wg     sync.WaitGroup
+
+	mu              sync.Mutex
+	state           int
+	sawShutdown     bool
+	enc             document.Encoding
+	caps            lspx.ClientCapabilities
+	clientName      string
+	folders         []folder
+	initOpts        json.RawMessage // the initializationOptions layer of the settings
+	settings        config.Settings
+	enabled         bool
+	signedIn        *wire.Secret // a token set by codingplan.signIn / signOut, overriding the settings
+	initializedSeen bool         // the initialized notification came: the server may notify
+	calls           map[string]*inflight
+	runs            map[string]context.CancelFunc // code action runs by progress token
+	nextToken       int
+	configSeq       uint64       // the latest workspace/configuration pull; older answers are dropped
+	trace           atomic.Value // string: config.Trace*
+	backendDone     chan struct{}
+}
+
+// Session states.
+const (
+	stateNew = iota
+	stateRunning
+	stateShutdown
+)
+
+// inflight is a request being handled.
+type inflight struct {
+	cancel context.CancelCauseFunc
+}
+
+// New returns a server.
+func New(cfg Config, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Name == "" {
+		cfg.Name = "codingplan-lsp"
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		docs:     document.NewStore(),
+		exited:   make(chan struct{}),
+		calls:    map[string]*inflight{},
+		runs:     map[string]context.CancelFunc{},
+		settings: cfg.Env.Apply(config.Default()),
+		enabled:  true,
+	}
+	s.trace.Store(config.TraceOff)
+	return s
+}
+
+// Run serves LSP on rwc until the exit notification, the end of the input, or ctx's end. It
+// returns nil after shutdown then exit, ErrNoShutdown after exit alone, ErrClosed when the
+// input ends first, or ctx's error. Every goroutine it started has ended when it returns.
+func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	conn := jsonrpc2.NewConn(newStream(rwc, s.traceMessage))
+	s.mu.Lock()
+	s.conn = conn
+	s.mu.Unlock()
+	conn.Go(ctx, s.handle)
+
+	var err error
+	select {
+	case <-s.exited:
+		s.mu.Lock()
+		if !s.sawShutdown {
+			err = ErrNoShutdown
+		}
+		s.mu.Unlock()
+	case <-conn.Done():
+		err = ErrClosed
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	cancel()
+	_ = conn.Close()
+	s.wg.Wait()
+	<-conn.Done()
+	return err
+}
+
+// goBackground runs f on a goroutine that Run waits for; ctx ends at exit.
+func (s *Server) goBackground(ctx context.Context, name string, f func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("background task panicked", "task", name, "panic", panicValue(r))
+			}
+		}()
+		f(ctx)
+	}()
+}
+
+// notify sends a notification to the client; failures are logged.
+func (s *Server) notify(ctx context.Context, method string, params any) {
+	s.mu.Lock()
+	conn := s.conn
+	s.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	if err := conn.Notify(context.WithoutCancel(ctx), method, params); err != nil {
+		s.log.Debug("notification not sent", "method", method, "err", err)
+	}
+}
+
+// call sends a request to the client and decodes its result into result.
+func (s *Server) call(ctx context.Context, method string, params, result any) error {
+	s.mu.Lock()
+	conn := s.conn
+	s.mu.Unlock()
+	if conn == nil {
+		return ErrClosed
+	}
+	_, err := conn.Call(ctx, method, params, result)
+	return err
+}
+
+// snapshot returns what a request needs of the session's state, read together.
+func (s *Server) snapshot() (config.Settings, document.Encoding, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.settings, s.enc, s.enabled
+}

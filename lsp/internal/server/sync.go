@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+
+	"go.lsp.dev/protocol"
+
+	"github.com/codingplan/codingplan/lsp/internal/document"
+)
+
+// Document sync (incremental). These run on the read loop, in the order the client sent them.
+
+func (s *Server) didOpen(_ context.Context, raw json.RawMessage) error {
+	var p protocol.DidOpenTextDocumentParams
+	if err := decodeParams("textDocument/didOpen", raw, &p); err != nil {
+		return err
+	}
+	if p.TextDocument.URI == "" {
+		return invalidParams("textDocument/didOpen: textDocument.uri is required")
+	}
+	s.docs.Open(document.New(string(p.TextDocument.URI), string(p.TextDocument.LanguageID), p.TextDocument.Version, p.TextDocument.Text))
+	return nil
+}
+
+// didChangeParams is decoded here rather than with protocol's type, whose change Range is not
+// a pointer: a change without a range (a full replacement) would read as an insert at 0:0.
+type didChangeParams struct {
+	TextDocument struct {
+		URI     string `json:"uri"`
+		Version int32  `json:"version"`
+	} `json:"textDocument"`
+	ContentChanges []struct {
+		Range *protocol.Range `json:"range"`
+		Text  string          `json:"text"`
+	} `json:"contentChanges"`
+}
+
+func (s *Server) didChange(ctx context.Context, raw json.RawMessage) error {
+	var p didChangeParams
+	if err := decodeParams("textDocument/didChange", raw, &p); err != nil {
+		return err
+	}
+	changes := make([]document.Change, len(p.ContentChanges))
+	for i, c := range p.ContentChanges {
+		changes[i] = document.Change{Range: c.Range, Text: c.Text}
+	}
+	_, enc, _ := s.snapshot()
+	if _, err := s.docs.Change(p.TextDocument.URI, enc, p.TextDocument.Version, changes); err != nil {
+		// The server's copy no longer matches the editor's: forget it rather than complete
+		// against the wrong text. The next didOpen brings it back.
+		s.docs.Close(p.TextDocument.URI)
+		s.notify(ctx, "window/logMessage", protocol.LogMessageParams{Type: protocol.MessageTypeWarning,
+			Message: "codingplan: a change to an open document could not be applied, so the document is ignored until it is opened again: " + err.Error()})
+		return err
+	}
+	return nil
+}
+
+func (s *Server) didClose(_ context.Context, raw json.RawMessage) error {
+	var p protocol.DidCloseTextDocumentParams
+	if err := decodeParams("textDocument/didClose", raw, &p); err != nil {
+		return err
+	}
+	s.docs.Close(string(p.TextDocument.URI))
+	if s.cfg.Engine != nil {
+		s.cfg.Engine.Forget(string(p.TextDocument.URI))
+	}
+	return nil
+}
