@@ -39,8 +39,9 @@ type Client struct {
 	onRequest func(method string, params json.RawMessage) (any, error)
 	onNotify  func(method string, params json.RawMessage)
 
-	done chan struct{}
-	err  error // why the reader stopped; read after done is closed
+	answers sync.WaitGroup // replies to the server's requests, written off the reader
+	done    chan struct{}
+	err     error // why the reader stopped; read after done is closed
 }
 
 type response struct {
@@ -65,8 +66,9 @@ type RPCError struct {
 
 func (e *RPCError) Error() string { return fmt.Sprintf("jsonrpc error %d: %s", e.Code, e.Message) }
 
-// ClientOptions are the callbacks of a Client. Both run on the reader goroutine (OnRequest's reply
-// is written from there too), so they must be quick; nil OnRequest answers null, nil OnNotify drops.
+// ClientOptions are the callbacks of a Client. OnNotify runs on the reader goroutine, so it must be
+// quick; OnRequest runs on a goroutine of its own per request. nil OnRequest answers null, nil
+// OnNotify drops notifications.
 type ClientOptions struct {
 	OnRequest func(method string, params json.RawMessage) (any, error)
 	OnNotify  func(method string, params json.RawMessage)
@@ -95,7 +97,10 @@ func (c *Client) Err() error {
 }
 
 func (c *Client) read(r *bufio.Reader) {
-	defer close(c.done)
+	defer func() {
+		c.answers.Wait()
+		close(c.done)
+	}()
 	tp := textproto.NewReader(r)
 	for {
 		h, err := tp.ReadMIMEHeader()
@@ -123,7 +128,8 @@ func (c *Client) read(r *bufio.Reader) {
 		}
 		switch {
 		case m.Method != "" && m.ID != nil:
-			c.answer(m)
+			// Not on the reader: the server may be blocked writing to us until we read on.
+			c.answers.Go(func() { c.answer(m) })
 		case m.Method != "":
 			if c.onNotify != nil {
 				c.onNotify(m.Method, m.Params)

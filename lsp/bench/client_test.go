@@ -24,8 +24,9 @@ type fakeServer struct {
 
 	mu       sync.Mutex
 	docs     map[string]string
-	received []string         // methods, in order
+	received []string          // methods, in order
 	replies  map[string][]byte // replies to the server's own requests, by id
+	replied  chan string       // ids of those replies, as they come
 	cancels  []json.RawMessage
 }
 
@@ -33,7 +34,7 @@ func startFake(t *testing.T, opts ClientOptions) (*Client, *fakeServer) {
 	t.Helper()
 	cr, sw := io.Pipe() // server -> client
 	sr, cw := io.Pipe() // client -> server
-	s := &fakeServer{in: bufio.NewReader(sr), out: sw, docs: map[string]string{}, replies: map[string][]byte{}}
+	s := &fakeServer{in: bufio.NewReader(sr), out: sw, docs: map[string]string{}, replies: map[string][]byte{}, replied: make(chan string, 16)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -79,6 +80,7 @@ func (s *fakeServer) serve() {
 		if m.Method == "" {
 			s.replies[string(m.ID)] = m.Result
 			s.mu.Unlock()
+			s.replied <- string(m.ID)
 			continue
 		}
 		s.received = append(s.received, m.Method)
@@ -116,7 +118,7 @@ func (s *fakeServer) serve() {
 // applyChange applies incremental changes whose ranges lie within one line (all Doc sends).
 func (s *fakeServer) applyChange(raw json.RawMessage) {
 	var p struct {
-		TextDocument struct{ URI string }
+		TextDocument   struct{ URI string }
 		ContentChanges []struct {
 			Range struct{ Start, End Position }
 			Text  string
@@ -162,14 +164,21 @@ func TestClientCall(t *testing.T) {
 		},
 	})
 	ctx := testCtx(t)
-	res, err := c.Call(ctx, "initialize", InitParams("file:///w", nil))
+	res, err := c.Call(ctx, "initialize", InitParams("file:///w", true, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Latency <= 0 || res.Bytes == 0 || !strings.Contains(string(res.Raw), "capabilities") {
 		t.Errorf("initialize result %+v: want a positive latency and the capabilities", res)
 	}
-	// The server's request and notification came before the response, on the same reader.
+	select {
+	case id := <-s.replied:
+		if id != `"srv-1"` {
+			t.Errorf("reply to %s, want to \"srv-1\"", id)
+		}
+	case <-ctx.Done():
+		t.Fatal("the client never answered the server's request")
+	}
 	mu.Lock()
 	if want := "workspace/configuration"; len(gotReq) != 1 || gotReq[0] != want {
 		t.Errorf("server requests seen: %v, want [%s]", gotReq, want)
@@ -183,11 +192,6 @@ func TestClientCall(t *testing.T) {
 	var rpcErr *RPCError
 	if !errors.As(err, &rpcErr) || rpcErr.Code != -32601 {
 		t.Errorf("test/error: err = %v, want RPCError -32601", err)
-	}
-
-	// The reply to the server's request went back before we called again.
-	if _, err := c.Call(ctx, MethodCompletion, nil); err != nil {
-		t.Fatal(err)
 	}
 	s.mu.Lock()
 	reply := string(s.replies[`"srv-1"`])

@@ -14,21 +14,67 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Chain is codingplan's full chain: the instant test provider, the backend in front of it, and
 // the code to start language servers connected to that backend.
 type Chain struct {
-	BinDir     string
-	WorkDir    string
+	BinDir      string
+	WorkDir     string
 	ProviderURL string
-	BackendURL string // websocket endpoint
-	Token      string
+	BackendURL  string // websocket endpoint
+	Token       string
+
+	state       string                   // the backend's state dir (its dev signing key)
+	env         func(url string) []string // backend environment for the provider
+	backendArgs []string
 
 	provider *Proc
-	backend  *Proc
+	backends []*Proc
 	drains   sync.WaitGroup
+	upstream atomic.Int64 // model requests the provider received
+}
+
+// DefaultProviderArgs make the provider answer at once with one chunk, as the fake Tabby server
+// does, with text that fits the benchmark's cursor line.
+var DefaultProviderArgs = []string{"--reply", "total, 1)", "--chunk-bytes", "64"}
+
+// Upstream returns how many model requests the provider has received so far.
+func (c *Chain) Upstream() int64 { return c.upstream.Load() }
+
+// countUpstream follows the provider's event stream and counts request starts, until the
+// provider ends. It returns once the stream is open, so no later request goes uncounted.
+func (c *Chain) countUpstream(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodGet, c.ProviderURL+"/_events", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("provider events: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return fmt.Errorf("provider events: %s", resp.Status)
+	}
+	c.drains.Go(func() {
+		defer resp.Body.Close()
+		dec := json.NewDecoder(resp.Body)
+		for {
+			var ev struct {
+				Kind string `json:"kind"`
+			}
+			if err := dec.Decode(&ev); err != nil {
+				return // the provider ended
+			}
+			if ev.Kind == "start" {
+				c.upstream.Add(1)
+			}
+		}
+	})
+	return nil
 }
 
 // ChainConfig says how to start the chain.
@@ -36,7 +82,7 @@ type ChainConfig struct {
 	BinDir       string   // holds codingplan-backend, codingplan-lsp, codingplan-fakeprovider
 	WorkDir      string   // state dir, logs
 	Valkey       string   // Valkey address; empty: the backend's in-process limiter
-	ProviderArgs []string // arguments of codingplan-fakeprovider
+	ProviderArgs []string // arguments of codingplan-fakeprovider; nil: DefaultProviderArgs
 	// ProviderEnv configures the backend's model from the provider's URL.
 	ProviderEnv func(url string) []string
 	BackendArgs []string // extra serve flags
@@ -63,7 +109,11 @@ func StartChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 	}()
 
 	out, outW := io.Pipe()
-	p, err := StartProc(filepath.Join(cfg.BinDir, "codingplan-fakeprovider"), cfg.ProviderArgs, nil, nil, outW,
+	pargs := cfg.ProviderArgs
+	if pargs == nil {
+		pargs = DefaultProviderArgs
+	}
+	p, err := StartProc(filepath.Join(cfg.BinDir, "codingplan-fakeprovider"), pargs, nil, nil, outW,
 		filepath.Join(cfg.WorkDir, "fakeprovider.stderr"))
 	if err != nil {
 		return nil, err
@@ -81,31 +131,23 @@ func StartChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 	if !strings.HasPrefix(c.ProviderURL, "http") {
 		return nil, fmt.Errorf("codingplan-fakeprovider: first line %q is not a URL", first)
 	}
+	if err := c.countUpstream(ctx); err != nil {
+		return nil, err
+	}
 
-	addr, err := freeAddr()
-	if err != nil {
+	c.state = filepath.Join(cfg.WorkDir, "state")
+	if err := os.MkdirAll(c.state, 0o700); err != nil {
 		return nil, err
 	}
-	state := filepath.Join(cfg.WorkDir, "state")
-	if err := os.MkdirAll(state, 0o700); err != nil {
-		return nil, err
-	}
-	env := DefaultProviderEnv
+	c.env = DefaultProviderEnv
 	if cfg.ProviderEnv != nil {
-		env = cfg.ProviderEnv
+		c.env = cfg.ProviderEnv
 	}
-	args := append([]string{"serve", "--listen", addr, "--valkey", cfg.Valkey, "--state-dir", state, "--log-level", "warn"}, cfg.BackendArgs...)
-	// The backend prints a development token and hints on stdout: drop them.
-	b, err := StartProc(filepath.Join(cfg.BinDir, "codingplan-backend"), args, env(c.ProviderURL), nil, io.Discard,
-		filepath.Join(cfg.WorkDir, "backend.stderr"))
-	if err != nil {
+	c.backendArgs = cfg.BackendArgs
+	if c.BackendURL, err = c.StartBackend(ctx, "backend", cfg.Valkey); err != nil {
 		return nil, err
 	}
-	c.backend = b
-	if err := waitReady(ctx, "http://"+addr+"/readyz", b); err != nil {
-		return nil, fmt.Errorf("codingplan-backend: %w (see %s)", err, filepath.Join(cfg.WorkDir, "backend.stderr"))
-	}
-	c.BackendURL = "ws://" + addr + "/v1/ws"
+	state := c.state
 
 	cmd := exec.CommandContext(ctx, filepath.Join(cfg.BinDir, "codingplan-backend"),
 		"token", "--sub", "bench-user", "--plan", "max", "--ttl", "2h", "--state-dir", state)
@@ -121,6 +163,28 @@ func StartChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 	}
 	ok = true
 	return c, nil
+}
+
+// StartBackend starts a backend (another one after the first: they share the dev key) with the
+// given Valkey address (empty: the in-process limiter), waits until it is ready, and returns its
+// websocket endpoint. name labels its stderr file.
+func (c *Chain) StartBackend(ctx context.Context, name, valkey string) (string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return "", err
+	}
+	args := append([]string{"serve", "--listen", addr, "--valkey", valkey, "--state-dir", c.state, "--log-level", "warn"}, c.backendArgs...)
+	stderr := filepath.Join(c.WorkDir, name+".stderr")
+	// The backend prints a development token and hints on stdout: drop them.
+	b, err := StartProc(filepath.Join(c.BinDir, "codingplan-backend"), args, c.env(c.ProviderURL), nil, io.Discard, stderr)
+	if err != nil {
+		return "", err
+	}
+	c.backends = append(c.backends, b)
+	if err := waitReady(ctx, "http://"+addr+"/readyz", b); err != nil {
+		return "", fmt.Errorf("codingplan-backend: %w (see %s)", err, stderr)
+	}
+	return "ws://" + addr + "/v1/ws", nil
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
@@ -170,8 +234,9 @@ func (c *Chain) Settings() map[string]any {
 }
 
 // StartLSP starts codingplan-lsp connected to the chain's backend, initializes it with rootURI
-// and waits for its codingplan/status "ready" notification (or ctx). extraArgs go to the binary.
-func (c *Chain) StartLSP(ctx context.Context, name, rootURI string, extraArgs ...string) (*Server, error) {
+// as an inline or a classic client (see InitParams) and waits for its codingplan/status "ready"
+// notification (or ctx). extraArgs go to the binary.
+func (c *Chain) StartLSP(ctx context.Context, name, rootURI string, inline bool, extraArgs ...string) (*Server, error) {
 	ready := make(chan struct{})
 	var once sync.Once
 	settings := c.Settings()
@@ -219,7 +284,7 @@ func (c *Chain) StartLSP(ctx context.Context, name, rootURI string, extraArgs ..
 	if err != nil {
 		return nil, err
 	}
-	if _, err := srv.Initialize(ctx, InitParams(rootURI, map[string]any{"codingplan": settings})); err != nil {
+	if _, err := srv.Initialize(ctx, InitParams(rootURI, inline, map[string]any{"codingplan": settings})); err != nil {
 		srv.Close()
 		return nil, err
 	}
@@ -238,8 +303,8 @@ func (c *Chain) StartLSP(ctx context.Context, name, rootURI string, extraArgs ..
 
 // Close stops the backend and the provider.
 func (c *Chain) Close() {
-	if c.backend != nil {
-		_ = c.backend.Stop(3 * time.Second)
+	for _, b := range c.backends {
+		_ = b.Stop(3 * time.Second)
 	}
 	if c.provider != nil {
 		_ = c.provider.Stop(3 * time.Second)

@@ -92,6 +92,23 @@ func (r *Report) Markdown(machine, command string, when time.Time) string {
 	b.WriteString("\n")
 	b.WriteString(r.verdicts(peerMiss))
 
+	if len(r.Probes) > 0 {
+		b.WriteString("\nWhere codingplan's miss time goes: each component measured on its own in the same rounds " +
+			"(every call a new prompt, one call at a time, ms):\n\n")
+		b.WriteString("| component | n | p50 | p90 | p99 | mean | errors |\n|---|--:|--:|--:|--:|--:|--:|\n")
+		for _, p := range r.Probes {
+			s := Summarize(p.Samples)
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %d |\n", p.Name, s.N, Ms(s.P50), Ms(s.P90), Ms(s.P99), Ms(s.Mean), p.Errors)
+		}
+		for _, t := range r.Targets {
+			if t.Name == "codingplan" {
+				s := Summarize(t.Samples.Miss)
+				fmt.Fprintf(&b, "| full chain: codingplan-lsp %s miss | %d | %s | %s | %s | %s | %d |\n",
+					strings.TrimPrefix(t.Method, "textDocument/"), s.N, Ms(s.P50), Ms(s.P90), Ms(s.P99), Ms(s.Mean), t.Samples.Errors)
+			}
+		}
+	}
+
 	if len(r.Memory) > 0 {
 		b.WriteString("\nMemory (VmRSS / VmHWM from /proc/PID/status, process and children, MiB):\n\n")
 		b.WriteString("| server | idle after initialize: RSS | HWM | after didOpen of docs: RSS | HWM | documents | total size (MiB) | open + first answer (ms) |\n")

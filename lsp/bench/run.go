@@ -19,7 +19,7 @@ type Config struct {
 
 	BinDir       string   // codingplan binaries; empty skips codingplan
 	Valkey       string   // Valkey address for the backend; empty: in-process limiter
-	ProviderArgs []string // arguments of codingplan-fakeprovider
+	ProviderArgs []string // arguments of codingplan-fakeprovider; nil: DefaultProviderArgs
 	LSPArgs      []string // extra arguments of the measured codingplan-lsp (a profile flag, say)
 
 	Rounds   int           // rounds; each runs every target PerRound times, in a rotating order
@@ -37,6 +37,7 @@ type Config struct {
 type Report struct {
 	Config   Config
 	Targets  []*Target
+	Probes   []*Probe // the chain's components on their own
 	Rounds   map[*Target][]RoundP50
 	Memory   []MemoryResult
 	Problems []string
@@ -67,7 +68,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Problems = append(rep.Problems, msg)
 		cfg.logf("problem: %s", msg)
 	}
-	setupCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 60*time.Second) }
+	setupCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 30*time.Second) }
 
 	var closers []func()
 	defer func() {
@@ -105,15 +106,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			chain = nil
 		} else {
 			closers = append(closers, chain.Close)
-			srv, err := chain.StartLSP(sctx, "codingplan-lsp", rootURI, cfg.LSPArgs...)
-			if err != nil {
-				problem("codingplan-lsp: %v", err)
-			} else {
+			// One server per kind of client: a server answers classic completion only to
+			// clients that cannot show inline completions.
+			for _, k := range []struct {
+				name, method, file string
+				inline             bool
+			}{
+				{"codingplan-lsp-inline", MethodInlineCompletion, "/ours_inline.go", true},
+				{"codingplan-lsp-classic", MethodCompletion, "/ours_completion.go", false},
+			} {
+				srv, err := chain.StartLSP(sctx, k.name, rootURI, k.inline, cfg.LSPArgs...)
+				if err != nil {
+					problem("%s: %v", k.name, err)
+					continue
+				}
 				closers = append(closers, func() { _ = srv.Close() })
-				rep.Targets = append(rep.Targets,
-					&Target{Name: "codingplan", Server: srv, Method: MethodInlineCompletion, Doc: NewDoc(rootURI + "/ours_inline.go")},
-					&Target{Name: "codingplan", Server: srv, Method: MethodCompletion, Doc: NewDoc(rootURI + "/ours_completion.go")},
-				)
+				rep.Targets = append(rep.Targets, &Target{Name: "codingplan", Server: srv, Method: k.method,
+					Doc: NewDoc(rootURI + k.file), Upstream: chain.Upstream})
 			}
 		}
 		cancel()
@@ -136,10 +145,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		ready = append(ready, t)
 	}
 	rep.Targets = ready
+	if chain != nil {
+		sctx, cancel := setupCtx()
+		rep.Probes = startProbes(sctx, cfg, chain, problem)
+		cancel()
+		for _, p := range rep.Probes {
+			closers = append(closers, p.Close)
+		}
+	}
 
 	cfg.logf("warm-up: %d iterations per target", cfg.Warmup)
 	for _, t := range rep.Targets {
 		if err := t.Measure(ctx, cfg.Warmup, cfg.Timeout, false); err != nil {
+			return rep, err
+		}
+	}
+	for _, p := range rep.Probes {
+		if err := p.Measure(ctx, cfg.Warmup, cfg.Timeout, false); err != nil {
 			return rep, err
 		}
 	}
@@ -153,6 +175,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				return rep, err
 			}
 			rep.Rounds[t] = append(rep.Rounds[t], RoundP50{Miss: Median(t.Samples.Miss[m:]), Hit: Median(t.Samples.Hit[h:])})
+		}
+		for _, p := range rep.Probes {
+			if err := p.Measure(ctx, cfg.PerRound, cfg.Timeout, true); err != nil {
+				return rep, err
+			}
 		}
 	}
 
@@ -180,6 +207,35 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+// startProbes sets up the component probes: the provider alone, the backend with the provider
+// (with the run's limiter), and, when the run uses Valkey, a second backend with the in-process
+// limiter to show what Valkey costs.
+func startProbes(ctx context.Context, cfg Config, chain *Chain, problem func(string, ...any)) []*Probe {
+	probes := []*Probe{NewProviderProbe(chain.ProviderURL, "bench-instant")}
+	limiter := "in-process limiter"
+	if cfg.Valkey != "" {
+		limiter = "Valkey limiter"
+	}
+	backends := []struct{ name, url string }{{"backend + provider (websocket, " + limiter + ")", chain.BackendURL}}
+	if cfg.Valkey != "" {
+		url, err := chain.StartBackend(ctx, "backend-inprocess", "")
+		if err != nil {
+			problem("second backend (in-process limiter): %v", err)
+		} else {
+			backends = append(backends, struct{ name, url string }{"backend + provider (websocket, in-process limiter)", url})
+		}
+	}
+	for _, b := range backends {
+		p, err := NewBackendProbe(ctx, b.name, b.url, chain.Token)
+		if err != nil {
+			problem("%s: %v", b.name, err)
+			continue
+		}
+		probes = append(probes, p)
+	}
+	return probes
+}
+
 func startTabbyTarget(ctx context.Context, cfg Config, dir, rootURI string) (*Tabby, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -190,7 +246,7 @@ func startTabbyTarget(ctx context.Context, cfg Config, dir, rootURI string) (*Ta
 func measureOursMemory(ctx context.Context, cfg Config, chain *Chain, rootURI string) (MemoryResult, error) {
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	srv, err := chain.StartLSP(sctx, "codingplan-lsp-memory", rootURI)
+	srv, err := chain.StartLSP(sctx, "codingplan-lsp-memory", rootURI, true)
 	if err != nil {
 		return MemoryResult{}, err
 	}

@@ -75,9 +75,19 @@ func (s *Server) Close() error {
 	return err
 }
 
-// InitParams returns initialize params for a client with the given root, offering what both
-// inline and classic completion clients offer, plus initializationOptions (may be nil).
-func InitParams(rootURI string, initOptions any) map[string]any {
+// InitParams returns initialize params for a client with the given root and
+// initializationOptions (may be nil). An inline client declares textDocument.inlineCompletion
+// (LSP 3.18); a classic one only textDocument.completion, as editors without inline support do.
+func InitParams(rootURI string, inline bool, initOptions any) map[string]any {
+	td := map[string]any{
+		"synchronization": map[string]any{"dynamicRegistration": false},
+		"completion": map[string]any{
+			"completionItem": map[string]any{"snippetSupport": false},
+		},
+	}
+	if inline {
+		td["inlineCompletion"] = map[string]any{"dynamicRegistration": false}
+	}
 	p := map[string]any{
 		"processId":  nil,
 		"clientInfo": map[string]any{"name": "lspbench", "version": "1"},
@@ -86,16 +96,10 @@ func InitParams(rootURI string, initOptions any) map[string]any {
 			{"uri": rootURI, "name": "bench"},
 		},
 		"capabilities": map[string]any{
-			"general": map[string]any{"positionEncodings": []string{"utf-16"}},
-			"textDocument": map[string]any{
-				"synchronization": map[string]any{"dynamicRegistration": false},
-				"completion": map[string]any{
-					"completionItem": map[string]any{"snippetSupport": false},
-				},
-				"inlineCompletion": map[string]any{"dynamicRegistration": false},
-			},
-			"workspace": map[string]any{"configuration": true, "workspaceFolders": true},
-			"window":    map[string]any{"workDoneProgress": false},
+			"general":      map[string]any{"positionEncodings": []string{"utf-16"}},
+			"textDocument": td,
+			"workspace":    map[string]any{"configuration": true, "workspaceFolders": true},
+			"window":       map[string]any{"workDoneProgress": false},
 		},
 	}
 	if initOptions != nil {

@@ -81,7 +81,7 @@ func StartTabby(ctx context.Context, node, pkgDir, workDir, rootURI string) (*Ta
 		return nil, err
 	}
 	t.Server = srv
-	if _, err := srv.Initialize(ctx, InitParams(rootURI, nil)); err != nil {
+	if _, err := srv.Initialize(ctx, InitParams(rootURI, false, nil)); err != nil {
 		t.Close()
 		return nil, err
 	}

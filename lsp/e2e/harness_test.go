@@ -61,13 +61,15 @@ func repoRoot() (string, error) {
 type proc struct {
 	cmd    *exec.Cmd
 	stderr string // path of the captured standard error
+	// errLines holds standard error's lines as they come.
+	errLines *lineWaiter
 	exited chan struct{}
 	err    error
 }
 
-// startProc starts a binary from binDir. Its standard error goes to logDir/name.stderr; stdin and
-// stdout are the caller's to wire (nil means none). The process is killed when the test ends, if it
-// is still running.
+// startProc starts a binary from binDir. Its standard error goes to logDir/name.stderr and to
+// p.errLines; stdin and stdout are the caller's to wire (nil means none). The process is killed
+// when the test ends, if it is still running.
 func startProc(t *testing.T, logDir, name string, env []string, stdin io.Reader, stdout io.Writer, args ...string) *proc {
 	t.Helper()
 	errPath := filepath.Join(logDir, name+".stderr")
@@ -75,16 +77,18 @@ func startProc(t *testing.T, logDir, name string, env []string, stdin io.Reader,
 	if err != nil {
 		t.Fatal(err)
 	}
+	pr, pw := io.Pipe()
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, errFile
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, io.MultiWriter(errFile, pw)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	p := &proc{cmd: cmd, stderr: errPath, exited: make(chan struct{})}
+	p := &proc{cmd: cmd, stderr: errPath, exited: make(chan struct{}), errLines: newLineWaiter(pr)}
 	go func() {
 		p.err = cmd.Wait()
 		errFile.Close()
+		pw.Close()
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
@@ -135,13 +139,23 @@ func newLineWaiter(r io.Reader) *lineWaiter {
 
 // wait returns the first line, from the start, for which match is true.
 func (w *lineWaiter) wait(ctx context.Context, match func(string) bool) (string, error) {
-	for i := 0; ; {
+	i, err := w.waitFrom(ctx, 0, match)
+	if err != nil {
+		return "", err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lines[i], nil
+}
+
+// waitFrom returns the index of the first line at or after from for which match is true.
+func (w *lineWaiter) waitFrom(ctx context.Context, from int, match func(string) bool) (int, error) {
+	for i := from; ; {
 		w.mu.Lock()
 		for ; i < len(w.lines); i++ {
 			if match(w.lines[i]) {
-				l := w.lines[i]
 				w.mu.Unlock()
-				return l, nil
+				return i, nil
 			}
 		}
 		cond := w.cond
@@ -149,7 +163,7 @@ func (w *lineWaiter) wait(ctx context.Context, match func(string) bool) (string,
 		select {
 		case <-cond:
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return 0, ctx.Err()
 		}
 	}
 }

@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/codingplan/codingplan/backend/internal/ngram"
@@ -35,6 +37,8 @@ func run() error {
 		minCount = flag.Int("min-count", 0, "prune n-grams seen fewer times (0: default)")
 		maxFiles = flag.Int("max-files", 0, "evaluate at most this many held-out files (0: all)")
 		verbose  = flag.Bool("v", false, "log progress")
+
+		measureLoad = flag.Bool("measure-load", false, "only load the model and print the cost (used by the command itself)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -58,28 +62,34 @@ func run() error {
 		cfg.CorpusDirs = strings.Split(*corpus, ",")
 	}
 
-	start := time.Now()
-	if _, err := ngram.Open(ctx, cfg, log); err != nil {
-		return err
+	if *measureLoad {
+		return measure(ctx, cfg, log)
 	}
-	fmt.Printf("open (train or load):  %v\n", time.Since(start).Round(time.Millisecond))
-	runtime.GC()
 
-	// Load again, now from the file, and measure what that costs.
-	before := rss()
-	start = time.Now()
+	cpu0, start := cpuTime(), time.Now()
 	m, err := ngram.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	loadTime := time.Since(start)
-	runtime.GC()
+	fmt.Printf("open (train or load):  %v wall, %v CPU\n", time.Since(start).Round(time.Millisecond),
+		(cpuTime() - cpu0).Round(time.Millisecond))
 	info := m.Info()
-	fmt.Printf("load:                  %v\n", loadTime.Round(time.Millisecond))
 	fmt.Printf("file size:             %.1f MiB\n", float64(info.FileBytes)/(1<<20))
 	fmt.Printf("vocabulary:            %d tokens\n", info.Vocab)
 	fmt.Printf("n-grams per order:     %v\n", info.Nodes)
-	fmt.Printf("RSS after load:        %d MiB (process, %d MiB before this load)\n", rss()>>20, before>>20)
+
+	// Measure loading in a fresh process, so training's garbage does not count.
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := append([]string{"-measure-load"}, os.Args[1:]...)
+	args = append(args[:len(args):len(args)], "-state", *stateDir)
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("measuring the load: %w", err)
+	}
 
 	res, err := ngram.Evaluate(ctx, cfg, m, ngram.EvalOptions{MaxFiles: *maxFiles}, log)
 	if err != nil {
@@ -87,14 +97,46 @@ func run() error {
 	}
 	pct := func(a, b int) string { return fmt.Sprintf("%.1f%%", 100*float64(a)/float64(max(b, 1))) }
 	fmt.Printf("held-out Go files:     %d\n", res.Files)
-	fmt.Printf("next token, top-1:     model %s, baseline %s (%d tokens, %s out of vocabulary)\n",
-		pct(res.Top1, res.Tokens), pct(res.BaselineTop1, res.Tokens), res.Tokens, pct(res.OOV, res.Tokens))
-	fmt.Printf("rest of line, exact:   model %s, baseline %s (%d lines; model declined %s)\n",
-		pct(res.LineExact, res.Lines), pct(res.BaselineExact, res.Lines), res.Lines, pct(res.LineEmpty, res.Lines))
+	fmt.Printf("next token, top-1:     model %s (without cache %s), baseline %s (%d tokens, %s out of vocabulary)\n",
+		pct(res.Top1, res.Tokens), pct(res.Top1NoCache, res.Tokens), pct(res.BaselineTop1, res.Tokens),
+		res.Tokens, pct(res.OOV, res.Tokens))
+	fmt.Printf("rest of line, exact:   model %s (without cache %s), baseline %s (%d lines)\n",
+		pct(res.LineExact, res.Lines), pct(res.LineExactNoCache, res.Lines), pct(res.BaselineExact, res.Lines), res.Lines)
+	fmt.Printf("model's line answers:  %s a correct start of the line (exact included), %s empty, %s wrong\n",
+		pct(res.LineExact+res.LinePrefix, res.Lines), pct(res.LineEmpty, res.Lines),
+		pct(res.Lines-res.LineExact-res.LinePrefix-res.LineEmpty, res.Lines))
 	fmt.Printf("time per prediction:   %v per token, %v per line (model and baseline)\n",
 		(res.TokenDuration / time.Duration(max(res.Tokens, 1))).Round(100*time.Nanosecond),
 		(res.LineDuration / time.Duration(max(res.Lines, 1))).Round(time.Microsecond))
 	return nil
+}
+
+// measure loads the model and prints what that cost: wall and CPU time,
+// and the process's memory afterwards.
+func measure(ctx context.Context, cfg ngram.Config, log *slog.Logger) error {
+	cpu0, start := cpuTime(), time.Now()
+	m, err := ngram.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	wall, cpu := time.Since(start), cpuTime()-cpu0
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("load (fresh process):  %v wall, %v CPU (listing the corpus for the fingerprint included)\n",
+		wall.Round(time.Millisecond), cpu.Round(time.Millisecond))
+	fmt.Printf("memory after load:     RSS %d MiB, Go heap %d MiB\n", rss()>>20, ms.HeapAlloc>>20)
+	runtime.KeepAlive(m)
+	return nil
+}
+
+// cpuTime is the CPU time this process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rss returns the resident set size of this process, from /proc on Linux,

@@ -88,7 +88,8 @@ type Verifier struct {
 	log    *slog.Logger
 }
 
-// NewVerifier loads the key set once (failing when it cannot) and returns a verifier.
+// NewVerifier loads the key set once (failing when it cannot) and returns a verifier. log may
+// be nil.
 func NewVerifier(ctx context.Context, cfg Config, log *slog.Logger) (*Verifier, error) {
 	if cfg.Issuer == "" {
 		cfg.Issuer = DefaultIssuer
@@ -104,6 +105,9 @@ func NewVerifier(ctx context.Context, cfg Config, log *slog.Logger) (*Verifier, 
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	ks, err := newKeySet(cfg.JWKS, cfg.Refetch, cfg.Now, log)
 	if err != nil {

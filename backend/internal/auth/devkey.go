@@ -29,6 +29,8 @@ const (
 type DevKey struct {
 	Private ed25519.PrivateKey
 	KID     string
+	// Issuer and Audience go into minted tokens; DefaultIssuer and DefaultAudience when empty.
+	Issuer, Audience string
 }
 
 // DevJWKSPath is where LoadOrCreateDevKey writes the JWKS document of the dev key.
@@ -142,12 +144,19 @@ func Thumbprint(pub ed25519.PublicKey) string {
 
 // Mint signs a token for sub on plan, valid from now for ttl, with the dev key.
 func (k *DevKey) Mint(sub, plan string, now time.Time, ttl time.Duration) (string, error) {
+	iss, aud := k.Issuer, k.Audience
+	if iss == "" {
+		iss = DefaultIssuer
+	}
+	if aud == "" {
+		aud = DefaultAudience
+	}
 	return Sign(k.Private, k.KID, &Claims{
 		Plan: plan,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   sub,
-			Issuer:    DefaultIssuer,
-			Audience:  jwt.ClaimStrings{DefaultAudience},
+			Issuer:    iss,
+			Audience:  jwt.ClaimStrings{aud},
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),

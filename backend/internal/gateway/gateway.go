@@ -54,7 +54,7 @@ type Router interface {
 
 // Meter counts usage per user and day (usage.Meter). It never sees content.
 type Meter interface {
-	Record(ctx context.Context, user string, u wire.Usage)
+	Record(ctx context.Context, user string, u wire.Usage) error
 }
 
 // Observer receives anonymous events for metrics; it never gets a user id. Implementations
@@ -275,7 +275,9 @@ func writeReject(w http.ResponseWriter, status int, code wire.Code, msg string) 
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(rejectBody{Code: code, Message: msg})
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(rejectBody{Code: code, Message: msg})
 }
 
 func (s *Server) isDraining() bool {
@@ -319,9 +321,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.log.Info("draining", "connections", len(list))
+	var told sync.WaitGroup // a session with a full send queue must not hold up the others
 	for _, sess := range list {
-		sess.goaway()
+		told.Go(sess.goaway)
 	}
+	told.Wait()
 	done := make(chan struct{})
 	go func() { // owned by Shutdown: it waits for done below in every path
 		s.wg.Wait()
@@ -371,7 +375,7 @@ func (nopObserver) StreamEnded(StreamStats) {}
 
 type nopMeter struct{}
 
-func (nopMeter) Record(context.Context, string, wire.Usage) {}
+func (nopMeter) Record(context.Context, string, wire.Usage) error { return nil }
 
 type realClock struct{}
 

@@ -197,8 +197,8 @@ type fakeObserver struct {
 	ended chan StreamStats
 }
 
-func (o *fakeObserver) Connection(int)  {}
-func (o *fakeObserver) StreamStarted()  {}
+func (o *fakeObserver) Connection(int) {}
+func (o *fakeObserver) StreamStarted() {}
 func (o *fakeObserver) StreamEnded(s StreamStats) {
 	select {
 	case o.ended <- s:

@@ -132,7 +132,9 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 		"prompt_tokens", res.Usage.PromptTokens, "completion_tokens", res.Usage.CompletionTokens)
 	if err == nil || res.Usage != (wire.Usage{}) {
 		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		deps.Meter.Record(mctx, s.user, res.Usage)
+		if err := deps.Meter.Record(mctx, s.user, res.Usage); err != nil {
+			s.log.Warn("usage not recorded", "id", st.id, "err", err)
+		}
 		cancel()
 	}
 

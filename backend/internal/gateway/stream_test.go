@@ -158,7 +158,7 @@ func TestOversizeCloses(t *testing.T) {
 	}{
 		{"at the limit", wire.MaxFrameBytes, true},
 		{"one byte over", wire.MaxFrameBytes + 1, false},
-		{"8 MiB", 8 << 20, false},
+		{"3 MiB", 3 << 20, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

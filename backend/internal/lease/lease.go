@@ -66,7 +66,7 @@ func (e *LimitError) Unwrap() error {
 
 // Observer receives events for metrics. Implementations must be fast and safe for concurrent use.
 type Observer interface {
-	// Acquired: a lease was granted after waiting wait (0 when admitted at once).
+	// Acquired: a lease was granted; wait is how long Acquire took, queueing included.
 	Acquired(wait time.Duration)
 	// Rejected: a request gave up with a LimitError.
 	Rejected()

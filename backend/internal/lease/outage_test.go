@@ -13,7 +13,7 @@ import (
 func TestValkeyOutage(t *testing.T) {
 	srv := startServer(t)
 	link := startProxy(t, srv.addr())
-	c := dial(t, link.addr)        // the Pool's view, through a link the test can cut
+	c := dial(t, link.addr)       // the Pool's view, through a link the test can cut
 	direct := dial(t, srv.addr()) // the test's own view
 	obs := &counter{}
 	cfg := Config{

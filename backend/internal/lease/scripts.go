@@ -8,8 +8,9 @@ import "github.com/valkey-io/valkey-go"
 //	<prefix>:{<user>}:queue   sorted set: member = waiter ticket, score = arrival (us, server time)
 //	<prefix>:{<user>}:qexp    sorted set: member = waiter ticket, score = ticket expiry (ms)
 //
-// Every script sets each key it writes to expire one second after its latest score, so a key
-// outlives its last live member by at most a second and nothing grows forever.
+// Every script that writes a key keeps it alive for at least as long as the latest score in it
+// (touch), refreshing the TTL in one-second steps; so a key outlives its last live member by at
+// most a second or two and nothing grows forever.
 const (
 	suffixLeases   = "leases"
 	suffixQueue    = "queue"
@@ -26,56 +27,64 @@ func userKeys(prefix, user string) []string {
 	return []string{key(prefix, user, suffixLeases), key(prefix, user, suffixQueue), key(prefix, user, suffixQueueExp)}
 }
 
-// luaNow and luaExpire are shared by the scripts below: server time in milliseconds, and a
-// PEXPIRE that keeps a sorted set alive one second past its highest score (in ms).
-const (
-	luaNow = `
+// luaPrelude is shared by the scripts below: now is the server's time in milliseconds, nowus in
+// microseconds; touch(k, ms) makes k live at least ms longer (never shortening it, so nodes with
+// different TTLs cannot cut each other's leases short); ms formats a score without exponent.
+const luaPrelude = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nowus = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local function expire(k, ref)
-  local top = redis.call('ZRANGE', ref, -1, -1, 'WITHSCORES')
-  if #top == 2 then
-    redis.call('PEXPIRE', k, math.max(1, math.floor(tonumber(top[2]) - now) + 1000))
-  end
+local function touch(k, ms)
+  if redis.call('PTTL', k) < ms then redis.call('PEXPIRE', k, ms + 1000) end
 end
 local function ms(x) return string.format('%.0f', x) end
 `
-)
 
-// acquireScript trims expired leases and lapsed waiters, then admits the caller if fewer waiters
-// stand ahead of it than there are free slots; otherwise it queues the caller (FIFO by server
-// arrival time) when ARGV[4] > 0.
+// acquireScript admits the caller if fewer waiters stand ahead of it than there are free slots;
+// otherwise it queues the caller (FIFO by server arrival time) when ARGV[4] > 0. Expired leases
+// are trimmed only when the count without trimming would refuse (a live set never holds more
+// than limit members, expired ones included), and tickets whose lifetime ran out (their waiter
+// stopped looking) only when the queue is not empty: the common case costs five commands.
 //
 //	KEYS: leases, queue, qexp
 //	ARGV: [1] lease id, also the waiter's ticket; [2] limit; [3] lease TTL ms;
 //	      [4] ticket lifetime ms (0: do not queue)
-//	reply: {admitted 0|1, leases in use (including this one when admitted), queue position (1 = head; 0 = not queued)}
+//	reply: {admitted 0|1, leases in use (with this one when admitted; untrimmed expired ones
+//	        may be included then), queue position (1 = head; 0 = not queued)}
 //
 // It is not retryable: a retry after a lost reply could add a second lease.
-var acquireScript = valkey.NewLuaScript(luaNow + `
+var acquireScript = valkey.NewLuaScript(luaPrelude + `
 local id = ARGV[1]
 local limit = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-if #lapsed > 0 then
-  for i = 1, #lapsed do redis.call('ZREM', KEYS[2], lapsed[i]) end
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local ttl = tonumber(ARGV[3])
+local life = tonumber(ARGV[4])
+local qlen = redis.call('ZCARD', KEYS[2])
+local rank = false
+if qlen > 0 then
+  local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+  if #lapsed > 0 then
+    for i = 1, #lapsed do redis.call('ZREM', KEYS[2], lapsed[i]) end
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+    qlen = redis.call('ZCARD', KEYS[2])
+  end
+  rank = redis.call('ZRANK', KEYS[2], id)
 end
-local inuse = redis.call('ZCARD', KEYS[1])
-local rank = redis.call('ZRANK', KEYS[2], id)
 local queued = rank ~= false
-if not queued then rank = redis.call('ZCARD', KEYS[2]) end
+if not queued then rank = qlen end
+local inuse = redis.call('ZCARD', KEYS[1])
+if rank >= limit - inuse then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  inuse = redis.call('ZCARD', KEYS[1])
+end
 if rank < limit - inuse then
   if queued then
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
   end
-  redis.call('ZADD', KEYS[1], ms(now + tonumber(ARGV[3])), id)
-  expire(KEYS[1], KEYS[1])
+  redis.call('ZADD', KEYS[1], ms(now + ttl), id)
+  touch(KEYS[1], ttl)
   return {1, inuse + 1, 0}
 end
-local life = tonumber(ARGV[4])
 if life <= 0 then
   if queued then
     redis.call('ZREM', KEYS[2], id)
@@ -90,8 +99,8 @@ if not queued then
   redis.call('ZADD', KEYS[2], ms(seq), id)
 end
 redis.call('ZADD', KEYS[3], ms(now + life), id)
-expire(KEYS[2], KEYS[3])
-expire(KEYS[3], KEYS[3])
+touch(KEYS[2], life)
+touch(KEYS[3], life)
 return {0, inuse, rank + 1}
 `)
 
@@ -100,11 +109,11 @@ return {0, inuse, rank + 1}
 //	KEYS: leases; ARGV: [1] lease id, [2] TTL ms; reply: 1 renewed, 0 lost (the lease is gone)
 //
 // A member that is past its expiry but not yet trimmed may be renewed: no acquire has counted
-// its slot as free, since every acquire trims first.
-var renewScript = valkey.NewLuaScriptRetryable(luaNow + `
+// its slot as free, since an acquire trims before it counts a slot of an expired lease as free.
+var renewScript = valkey.NewLuaScriptRetryable(luaPrelude + `
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], 'XX', ms(now + tonumber(ARGV[2])), ARGV[1])
-expire(KEYS[1], KEYS[1])
+touch(KEYS[1], tonumber(ARGV[2]))
 return 1
 `)
 
@@ -115,6 +124,6 @@ return redis.call('ZREM', KEYS[2], ARGV[1])
 `)
 
 // countScript counts live leases by server time. KEYS: leases.
-var countScript = valkey.NewLuaScriptReadOnly(luaNow + `
+var countScript = valkey.NewLuaScriptReadOnly(luaPrelude + `
 return redis.call('ZCOUNT', KEYS[1], '(' .. ms(now), '+inf')
 `)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
@@ -16,8 +17,9 @@ const maxPending = 10000
 // health tracks whether Valkey answers. While it does not, leases go to the node-local limiter,
 // and releases that failed wait in pending for the prober to send them once Valkey is back.
 type health struct {
+	degraded atomic.Bool // read without mu on every acquire; written under mu
+
 	mu       sync.Mutex
-	degraded bool
 	since    time.Time
 	lastErr  string
 	failures uint64 // Valkey errors so far; recover only clears degraded if none came meanwhile
@@ -30,21 +32,15 @@ type pendingRelease struct{ user, id string }
 func (h *health) err() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.degraded {
+	if !h.degraded.Load() {
 		return nil
 	}
 	return fmt.Errorf("lease: %w since %s (%s)", ErrDegraded, h.since.UTC().Format(time.RFC3339), h.lastErr)
 }
 
-func (h *health) isDegraded() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.degraded
-}
-
 // useValkey reports whether leases go to Valkey now.
 func (p *Pool) useValkey() bool {
-	return p.client != nil && !p.health.isDegraded()
+	return p.client != nil && !p.health.degraded.Load()
 }
 
 // valkeyFailed records a failed Valkey call: it counts it and switches to the node-local limiter,
@@ -53,8 +49,7 @@ func (p *Pool) valkeyFailed(err error) {
 	p.cfg.Observer.ValkeyError()
 	h := &p.health
 	h.mu.Lock()
-	was := h.degraded
-	h.degraded = true
+	was := h.degraded.Swap(true)
 	h.failures++
 	h.lastErr = err.Error()
 	if !was {
@@ -132,7 +127,7 @@ func (p *Pool) recover() bool {
 		h.mu.Unlock()
 		return false
 	}
-	h.degraded = false
+	h.degraded.Store(false)
 	h.mu.Unlock()
 	p.log.Info("valkey answers again: leases enforced across nodes", "released", len(pending))
 	return true

@@ -20,10 +20,12 @@ const (
 )
 
 const (
-	// maxPrefixBytes is how much of the prefix is tokenized: the end of it,
-	// from a line start. Only the last few tokens are context, but the
-	// layout needs whole lines.
-	maxPrefixBytes = 4 << 10
+	// maxPrefixBytes is how much of the prefix is read: the end of it, from a
+	// line start. The last few tokens are the context; all of them fill the
+	// request's cache.
+	maxPrefixBytes = 16 << 10
+	// maxSuffixBytes is how much of the suffix fills the request's cache.
+	maxSuffixBytes = 4 << 10
 	// defaultMaxTokens is the token budget when the caller gives none.
 	defaultMaxTokens = 64
 	// maxRepeat is the longest run of tokens that, repeated three times in
@@ -37,20 +39,27 @@ const (
 // piece of text to emit as soon as it is chosen; emit must not keep the
 // slice. It stops at the end of the line (or, when multiline, at the end
 // of the block), when the next token is what the suffix starts with, when
-// the model has no confident token (an unknown identifier, the end of a
-// file), or after maxTokens tokens (default 64). The same input always
-// gives the same output. Complete never changes the model.
+// the model has no confident token (an identifier it cannot name, the end
+// of a file), or after maxTokens tokens (default 64). The same input
+// always gives the same output. Complete never changes the model: what it
+// learns about the request's own code (its cache) is dropped on return.
 func (m *Model) Complete(ctx context.Context, prefix, suffix []byte, language string, maxTokens int,
 	multiline bool, emit func(text []byte) error) (Stats, error) {
-	return m.complete(ctx, prefix, suffix, language, maxTokens, multiline, emit, nil)
+	return m.complete(ctx, prefix, suffix, language, maxTokens, multiline, emit, completeOptions{})
 }
 
 // predictor chooses the next token instead of the model, for the baseline
 // of the evaluation.
 type predictor func(g *generation, first bool) (uint32, bool)
 
+// completeOptions change how complete predicts, for the evaluation.
+type completeOptions struct {
+	pred    predictor // choose tokens with this instead of the model
+	noCache bool      // predict without the request's cache
+}
+
 func (m *Model) complete(ctx context.Context, prefix, suffix []byte, language string, maxTokens int,
-	multiline bool, emit func(text []byte) error, pred predictor) (Stats, error) {
+	multiline bool, emit func(text []byte) error, opts completeOptions) (Stats, error) {
 	var st Stats
 	if err := ctx.Err(); err != nil {
 		return st, err
@@ -59,7 +68,7 @@ func (m *Model) complete(ctx context.Context, prefix, suffix []byte, language st
 		maxTokens = defaultMaxTokens
 	}
 	language = strings.ToLower(language)
-	g, ok := m.newGeneration(prefix, suffix, language, multiline)
+	g, ok := m.newGeneration(prefix, suffix, language, multiline, !opts.noCache)
 	st.PromptTokens = g.promptTokens
 	st.FinishReason = FinishStop
 	if !ok {
@@ -72,28 +81,30 @@ func (m *Model) complete(ctx context.Context, prefix, suffix []byte, language st
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
+		first := st.CompletionTokens == 0
 		var id uint32
 		var found bool
-		if pred == nil {
-			m.prepare(sc, g.hist)
-		}
-		if pred != nil {
-			id, found = pred(g, st.CompletionTokens == 0)
-		} else if st.CompletionTokens == 0 && g.partial != "" {
-			id, found = m.bestWithText(sc, g.family, g.partial, g.first)
+		switch {
+		case opts.pred != nil:
+			id, found = opts.pred(g, first)
+		case first && g.partial != "":
+			id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, g.partial, g.first)
 			if !found {
-				id, found = m.bestWithText(sc, g.family, g.partial, g.firstLoose)
+				id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, g.partial, g.firstLoose)
 			}
-		} else if st.CompletionTokens == 0 {
-			id, found = m.best(sc, g.family, g.first)
-		} else {
-			id, found = m.best(sc, g.family, nil)
+		case first:
+			id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", g.first)
+			if !found && g.trail == spaceLine {
+				id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", g.firstLoose)
+			}
+		default:
+			id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", nil)
 		}
 		if !found {
 			return st, nil
 		}
 		var done bool
-		piece, done = g.render(piece[:0], m.key(id), st.CompletionTokens == 0)
+		piece, done = g.render(piece[:0], g.key(id), first)
 		if done || g.repeats(id) {
 			return st, nil
 		}
@@ -115,7 +126,9 @@ func (m *Model) complete(ctx context.Context, prefix, suffix []byte, language st
 // generation is the state of one completion.
 type generation struct {
 	m         *Model
-	hist      []uint32 // context: the last tokens, as ids
+	hist      []uint32 // context: the last tokens, as model ids
+	cache     *cache   // the request's own tokens; nil without
+	chist     []uint32 // context as cache ids
 	gen       []uint32 // tokens generated so far
 	multiline bool
 	family    byte // the language's vocabulary family
@@ -124,21 +137,26 @@ type generation struct {
 	partial      string // the word the cursor is in, which the first token must extend
 	partialCode  byte   // its layout, as spaceCode
 	trail        space  // whitespace between the last token and the cursor
+	typedIndent  int    // with a new line typed: the indentation change typed, or noIndent
 
 	level     int    // indentation of the line being generated, in levels
 	prevLevel int    // indentation of the line of the last token before the cursor
-	unit     string // one level of indentation
-	depth    int    // brackets opened minus closed by the completion
-	suffix   string // the first token after the cursor, "" if none
-	sufLine  bool   // that token is on the cursor's line
-	lines    int    // newlines generated
-	endAfter bool   // stop after the token just emitted
+	unit      string // one level of indentation
+	depth     int    // brackets opened minus closed by the completion
+	suffix    string // the first token after the cursor, "" if none
+	sufLine   bool   // that token is on the cursor's line
+	lines     int    // newlines generated
+	endAfter  bool   // stop after the token just emitted
 }
+
+// noIndent means the user typed no indentation on the cursor's new line,
+// which says nothing: not every editor indents.
+const noIndent = -1 << 10
 
 // newGeneration reads the prefix and suffix. It returns false when there
 // is nothing to complete: the cursor is inside a comment.
-func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline bool) (*generation, bool) {
-	g := &generation{m: m, multiline: multiline, family: family(language)}
+func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline, useCache bool) (*generation, bool) {
+	g := &generation{m: m, multiline: multiline, family: family(language), typedIndent: noIndent}
 	tail, atStart := prefix, true
 	if len(tail) > maxPrefixBytes {
 		tail = tail[len(tail)-maxPrefixBytes:]
@@ -171,15 +189,28 @@ func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline 
 	}
 	g.promptTokens = len(toks)
 
+	// The context, and the cache from every token of the prefix we read.
+	if useCache {
+		g.cache = newCache(m)
+	}
 	ctxLen := m.order - 1
 	if atStart && len(toks) < ctxLen {
 		g.hist = append(g.hist, boundary)
 	}
 	var key []byte
-	for i := max(0, len(toks)-ctxLen); i < len(toks); i++ {
+	for i := range toks {
 		var id uint32
 		id, key = m.lookup(g.family, &toks[i], key)
-		g.hist = append(g.hist, id)
+		if i >= len(toks)-ctxLen {
+			g.hist = append(g.hist, id)
+		}
+		if g.cache != nil {
+			cid := g.cache.id(id, appendKey(key[:0], g.family, &toks[i]))
+			g.cache.add(cid)
+			if i >= len(toks)-(cacheOrder-1) {
+				g.chist = append(g.chist, cid)
+			}
+		}
 	}
 
 	unit := indentUnit(tail)
@@ -187,18 +218,41 @@ func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline 
 	if language == "go" || bytes.Contains(tail, []byte("\n\t")) || bytes.HasPrefix(tail, []byte("\t")) {
 		g.unit = "\t"
 	}
-	g.level = indentLevel(tail[bytes.LastIndexByte(tail, '\n')+1:], unit)
+	cursorLine := tail[bytes.LastIndexByte(tail, '\n')+1:]
+	g.level = indentLevel(cursorLine, unit)
 	g.prevLevel = g.level
 	if n := len(toks); n > 0 {
 		g.prevLevel = lineLevel(tail, toks[n-1].start, unit)
 	}
+	if g.trail == spaceLine && len(cursorLine) > 0 {
+		g.typedIndent = g.level - g.prevLevel
+	}
 
-	sufToks := layout(tokenize(nil, suffix[:min(len(suffix), 1024)], language), suffix)
+	suffix = suffix[:min(len(suffix), maxSuffixBytes)]
+	sufToks := layout(tokenize(nil, suffix, language), suffix)
 	if len(sufToks) > 0 {
 		g.suffix = sufToks[0].text
 		g.sufLine = bytes.IndexByte(suffix[:sufToks[0].start], '\n') < 0
 	}
+	if g.cache != nil {
+		// The code after the cursor, as a separate stretch: no n-gram spans
+		// the cursor.
+		g.cache.reset()
+		for i := range sufToks {
+			var id uint32
+			id, key = m.lookup(g.family, &sufToks[i], key)
+			g.cache.add(g.cache.id(id, appendKey(key[:0], g.family, &sufToks[i])))
+		}
+	}
 	return g, true
+}
+
+// key returns the key of a token id of this generation.
+func (g *generation) key(id uint32) string {
+	if g.cache != nil {
+		return g.cache.key(id)
+	}
+	return g.m.key(id)
 }
 
 // extendable reports whether typing more characters could make t a longer
@@ -215,33 +269,34 @@ func extendable(t *token) bool {
 
 // first accepts the tokens that may come first, given the whitespace the
 // user already typed before the cursor.
-func (g *generation) first(id uint32) bool {
-	key := g.m.key(id)
+func (g *generation) first(key string) bool {
 	if !isWord(key) {
 		return true // a valid answer that stops generation
 	}
 	if g.partial != "" {
 		return key[1] == g.partialCode
 	}
-	sp, _ := decodeSpace(key[1])
+	sp, indent := decodeSpace(key[1])
 	switch g.trail {
 	case spaceLine:
-		return sp == spaceLine || sp == spaceBlank
+		return (sp == spaceLine || sp == spaceBlank) && (g.typedIndent == noIndent || int(indent) == g.typedIndent)
 	case spaceOne:
 		return sp == spaceOne
 	}
 	return true
 }
 
-// firstLoose is first for a partial word, ignoring its indentation.
-func (g *generation) firstLoose(id uint32) bool {
-	key := g.m.key(id)
+// firstLoose is first, ignoring indentation.
+func (g *generation) firstLoose(key string) bool {
 	if !isWord(key) {
 		return true
 	}
 	a, _ := decodeSpace(key[1])
-	b, _ := decodeSpace(g.partialCode)
-	return a == b
+	if g.partial != "" {
+		b, _ := decodeSpace(g.partialCode)
+		return a == b
+	}
+	return a == spaceLine || a == spaceBlank
 }
 
 // render appends the text of the token with key to dst, with its layout. It
@@ -256,7 +311,7 @@ func (g *generation) render(dst []byte, key string, first bool) ([]byte, bool) {
 		return dst, true // the end of the line
 	}
 	onCursorLine := g.lines == 0 && (!newline || first && g.trail == spaceLine)
-	if g.suffix != "" && text == g.suffix && onCursorLine == g.sufLine {
+	if g.suffix != "" && text == g.suffix && onCursorLine == g.sufLine && (onCursorLine || g.depth <= 0) {
 		return dst, true // the code after the cursor takes over
 	}
 	switch {
@@ -332,13 +387,24 @@ func (g *generation) repeats(id uint32) bool {
 	return false
 }
 
-// push adds a generated token to the context.
+// push adds a generated token to the contexts.
 func (g *generation) push(id uint32) {
 	g.gen = append(g.gen, id)
-	g.hist = append(g.hist, id)
-	if n := g.m.order - 1; len(g.hist) > n {
-		g.hist = append(g.hist[:0], g.hist[len(g.hist)-n:]...)
+	mid := id
+	if v := uint32(g.m.vocabSize()); id >= v {
+		mid = g.cache.oov[id-v].class
 	}
+	g.hist = appendLast(g.hist, mid, g.m.order-1)
+	g.chist = appendLast(g.chist, id, cacheOrder-1)
+}
+
+// appendLast appends id to s and keeps the last n ids.
+func appendLast(s []uint32, id uint32, n int) []uint32 {
+	s = append(s, id)
+	if len(s) > n {
+		s = append(s[:0], s[len(s)-n:]...)
+	}
+	return s
 }
 
 func isOpener(s string) bool { return s == "{" || s == "(" || s == "[" }

@@ -15,13 +15,20 @@ import (
 type EvalResult struct {
 	Files  int // held-out files read
 	Tokens int // next-token predictions made
-	OOV    int // of those, tokens outside the vocabulary (never counted correct)
+	OOV    int // of those, tokens outside the model's vocabulary
 
-	Top1, BaselineTop1 int // next-token predictions that were right
+	// Next-token predictions that were right: the model with the file's own
+	// tokens so far as its cache, without the cache, and the baseline.
+	Top1, Top1NoCache, BaselineTop1 int
 
-	Lines                      int // rest-of-line completions tried
-	LineExact, BaselineExact   int // completions equal to the rest of the line
-	LineEmpty                  int // completions the model declined (empty)
+	Lines int // rest-of-line completions tried
+	// Completions equal to the rest of the line, as Complete makes them
+	// (with the cache), without the cache, and by the baseline.
+	LineExact, LineExactNoCache, BaselineExact int
+	// Completions that are a correct start of the rest of the line, the
+	// exact ones included, and completions that were empty.
+	LinePrefix, LineEmpty int
+
 	TokenDuration, LineDuration time.Duration
 }
 
@@ -30,12 +37,14 @@ type EvalOptions struct {
 	MaxFiles int // 0: all held-out files
 }
 
-// Evaluate measures m on the held-out files of cfg's corpus, which training
-// never saw: top-1 next-token accuracy (a token counts with its whitespace
-// class) and exact match of the rest of the line (one cut per line, at a
-// token boundary chosen by a hash, completing to the end of the line with
-// the following lines as suffix; runs of spaces and tabs compare as one
-// space). Only Go files are evaluated.
+// Evaluate measures m on the held-out Go files of cfg's corpus, which
+// training never saw. Next token: given the file up to a token, is the
+// most probable next token the right one (text and whitespace class; a
+// token outside the vocabulary counts as right only when the cache names
+// it). Rest of line: each line is cut once, after a token chosen by a
+// hash, and Complete's single-line completion (the following lines as the
+// suffix) is compared with the rest of the line; runs of spaces and tabs
+// compare as one space.
 func Evaluate(ctx context.Context, cfg Config, m *Model, opts EvalOptions, log *slog.Logger) (EvalResult, error) {
 	cfg = cfg.withDefaults()
 	var res EvalResult
@@ -47,10 +56,6 @@ func Evaluate(ctx context.Context, cfg Config, m *Model, opts EvalOptions, log *
 	if err != nil {
 		return res, fmt.Errorf("ngram: %w", err)
 	}
-	sc := m.scratch.Get().(*scorer)
-	defer m.scratch.Put(sc)
-	var toks []token
-	var key []byte
 	for _, f := range files {
 		if f.lang != "go" || !heldOut(f.rel, cfg.HoldOutPercent) {
 			continue
@@ -66,38 +71,10 @@ func Evaluate(ctx context.Context, cfg Config, m *Model, opts EvalOptions, log *
 			continue
 		}
 		res.Files++
-		toks = layout(tokenize(toks[:0], src, f.lang), src)
-		ids := make([]uint32, len(toks))
-		for i := range toks {
-			ids[i], key = m.lookup(familyGo, &toks[i], key)
-		}
-
+		toks := layout(tokenize(nil, src, f.lang), src)
 		start := time.Now()
-		hist := make([]uint32, 0, m.order)
-		for i := range ids {
-			hist = append(hist[:0], boundary)
-			lo := max(0, i-(m.order-1))
-			if lo > 0 {
-				hist = hist[:0]
-			}
-			hist = append(hist, ids[lo:i]...)
-			want := ids[i]
-			res.Tokens++
-			known := want != unknownID && isWord(m.key(want))
-			if !known {
-				res.OOV++
-				continue
-			}
-			m.prepare(sc, hist)
-			if got, ok := m.best(sc, familyGo, nil); ok && got == want {
-				res.Top1++
-			}
-			if i > 0 && ids[i-1] != unknownID && m.baseline[ids[i-1]] == want {
-				res.BaselineTop1++
-			}
-		}
+		m.evalTokens(toks, &res)
 		res.TokenDuration += time.Since(start)
-
 		start = time.Now()
 		if err := m.evalLines(ctx, f, src, toks, &res); err != nil {
 			return res, err
@@ -107,23 +84,65 @@ func Evaluate(ctx context.Context, cfg Config, m *Model, opts EvalOptions, log *
 	return res, nil
 }
 
+// evalTokens predicts every token of a file from the ones before it.
+func (m *Model) evalTokens(toks []token, res *EvalResult) {
+	sc := m.scratch.Get().(*scorer)
+	defer m.scratch.Put(sc)
+	c := newCache(m)
+	ids := make([]uint32, len(toks))  // model ids
+	cids := make([]uint32, len(toks)) // cache ids
+	var key []byte
+	for i := range toks {
+		ids[i], key = m.lookup(familyGo, &toks[i], key)
+		cids[i] = c.id(ids[i], appendKey(key[:0], familyGo, &toks[i]))
+	}
+	var hist []uint32
+	for i := range ids {
+		hist = append(hist[:0], boundary)
+		if lo := i - (m.order - 1); lo > 0 {
+			hist = append(hist[:0], ids[lo:i]...)
+		} else {
+			hist = append(hist, ids[:i]...)
+		}
+		chist := cids[max(0, i-(cacheOrder-1)):i]
+		res.Tokens++
+		if !m.isWordID(ids[i]) {
+			res.OOV++
+		}
+		if got, ok := m.predict(sc, hist, c, chist, familyGo, "", nil); ok && got == cids[i] && isWord(c.key(got)) {
+			res.Top1++
+		}
+		if got, ok := m.predict(sc, hist, nil, nil, familyGo, "", nil); ok && got == ids[i] && m.isWordID(got) {
+			res.Top1NoCache++
+		}
+		if i > 0 && ids[i-1] != unknownID && m.baseline[ids[i-1]] == ids[i] && m.isWordID(ids[i]) {
+			res.BaselineTop1++
+		}
+		c.add(cids[i])
+	}
+}
+
 // evalLines cuts each line of src once and compares the completions of the
 // model and of the baseline with the rest of the line.
 func (m *Model) evalLines(ctx context.Context, f corpusFile, src []byte, toks []token, res *EvalResult) error {
-	baseline := func(g *generation, first bool) (uint32, bool) {
+	baseline := completeOptions{noCache: true, pred: func(g *generation, first bool) (uint32, bool) {
 		if first && g.partial != "" {
 			// The baseline cannot complete words: it takes the word as typed.
-			id, ok := m.find(string([]byte{g.family, g.partialCode}) + g.partial)
-			return id, ok
+			return m.find(string([]byte{g.family, g.partialCode}) + g.partial)
 		}
 		hist := g.hist
 		if len(hist) == 0 || hist[len(hist)-1] == unknownID {
 			return 0, false
 		}
 		return m.baseline[hist[len(hist)-1]], true
-	}
+	}}
 	var got []byte
 	collect := func(b []byte) error { got = append(got, b...); return nil }
+	run := func(prefix, suffix []byte, opts completeOptions) (string, error) {
+		got = got[:0]
+		_, err := m.complete(ctx, prefix, suffix, f.lang, 64, false, collect, opts)
+		return normalizeSpace(got), err
+	}
 	for i := 0; i < len(toks); {
 		// The line is toks[i:j].
 		j := i + 1
@@ -146,21 +165,27 @@ func (m *Model) evalLines(ctx context.Context, f corpusFile, src []byte, toks []
 		want := normalizeSpace(src[toks[cut-1].end:last.end])
 		suffix := src[last.end:]
 		res.Lines++
-		got = got[:0]
-		if _, err := m.Complete(ctx, prefix, suffix, f.lang, 64, false, collect); err != nil {
+		out, err := run(prefix, suffix, completeOptions{})
+		if err != nil {
 			return err
 		}
-		if len(got) == 0 {
+		switch {
+		case out == "":
 			res.LineEmpty++
+		case strings.HasPrefix(want, out):
+			res.LinePrefix++
 		}
-		if normalizeSpace(got) == want {
+		if out == want {
 			res.LineExact++
 		}
-		got = got[:0]
-		if _, err := m.complete(ctx, prefix, suffix, f.lang, 64, false, collect, baseline); err != nil {
+		if out, err = run(prefix, suffix, completeOptions{noCache: true}); err != nil {
 			return err
+		} else if out == want {
+			res.LineExactNoCache++
 		}
-		if normalizeSpace(got) == want {
+		if out, err = run(prefix, suffix, baseline); err != nil {
+			return err
+		} else if out == want {
 			res.BaselineExact++
 		}
 	}

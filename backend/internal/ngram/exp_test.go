@@ -3,34 +3,30 @@ package ngram
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
-	"time"
 )
 
-func TestExpLoad(t *testing.T) {
+func TestExpCache(t *testing.T) {
 	state := os.Getenv("EXPSTATE")
 	if state == "" {
 		t.Skip()
 	}
 	ctx := context.Background()
-	cfg := Config{StateDir: state}.withDefaults()
-	t0 := time.Now()
-	dirs, _ := corpusDirs(ctx, cfg, discard)
-	t1 := time.Now()
-	files, _ := listCorpus(ctx, dirs)
-	t2 := time.Now()
-	fp := fingerprint(cfg, files)
-	t3 := time.Now()
-	data, _ := os.ReadFile(filepath.Join(state, fileName))
-	t4 := time.Now()
-	_ = data
-	m, err := load(filepath.Join(state, fileName), fp)
-	t5 := time.Now()
+	cfg := Config{StateDir: state}
+	m, err := Open(ctx, cfg, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.derive()
-	t6 := time.Now()
-	t.Logf("goroot %v list %v fp %v read %v load(incl derive) %v derive %v", t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3), t5.Sub(t4), t6.Sub(t5))
+	for _, w := range [][cacheOrder]float32{{0, 0.1, 0.3, 0.5}, {0, 0.05, 0.15, 0.3}, {0, 0.2, 0.4, 0.6}, {0, 0, 0.2, 0.4}} {
+		cacheWeight = w
+		res, err := Evaluate(ctx, cfg, m, EvalOptions{MaxFiles: 60}, discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pct := func(a int, b int) float64 { return 100 * float64(a) / float64(b) }
+		t.Logf("%v: top1 %.1f nocache %.1f base %.1f | line exact %.1f nocache %.1f base %.1f prefix %.1f empty %.1f",
+			w, pct(res.Top1, res.Tokens), pct(res.Top1NoCache, res.Tokens), pct(res.BaselineTop1, res.Tokens),
+			pct(res.LineExact, res.Lines), pct(res.LineExactNoCache, res.Lines), pct(res.BaselineExact, res.Lines),
+			pct(res.LinePrefix, res.Lines), pct(res.LineEmpty, res.Lines))
+	}
 }

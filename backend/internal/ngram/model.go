@@ -56,6 +56,9 @@ const topUnigrams = 32
 // key returns the key of token id.
 func (m *Model) key(id uint32) string { return m.keys[m.keyOff[id]:m.keyOff[id+1]] }
 
+// isWordID reports whether id is a token with text.
+func (m *Model) isWordID(id uint32) bool { return int(id) < m.vocabSize() && isWord(m.key(id)) }
+
 // vocabSize is the number of token ids.
 func (m *Model) vocabSize() int { return len(m.keyOff) - 1 }
 
@@ -234,48 +237,11 @@ func (m *Model) prob(sc *scorer, id uint32) float32 {
 	return sc.score[id] + sc.uniW*m.levels[0].alpha[id] + sc.uniform
 }
 
-// best returns the most probable next token of family fam that ok accepts
-// (all tokens when ok is nil), among the tokens seen after the context and
-// the most probable unigrams, or false when none is accepted.
-func (m *Model) best(sc *scorer, fam byte, ok func(uint32) bool) (uint32, bool) {
-	var bestID uint32
-	var bestP float32 = -1
-	try := func(id uint32) {
-		if k := m.key(id); k == "" || k[0] != fam || ok != nil && !ok(id) {
-			return
-		}
-		if p := m.prob(sc, id); p > bestP || p == bestP && id < bestID {
-			bestID, bestP = id, p
-		}
-	}
-	for _, id := range sc.touched {
-		try(id)
-	}
-	for _, id := range m.topByFamily[fam] {
-		try(id)
-	}
-	return bestID, bestP >= 0
-}
-
-// bestWithText returns the most probable word of family fam whose text
-// starts with partial and that ok accepts, searching the whole vocabulary.
-func (m *Model) bestWithText(sc *scorer, fam byte, partial string, ok func(uint32) bool) (uint32, bool) {
-	lo, _ := slices.BinarySearchFunc(m.byText, partial, func(id uint32, p string) int {
+// textStart returns the index in byText of the first word of family fam
+// whose text is not before partial.
+func (m *Model) textStart(fam byte, partial string) int {
+	i, _ := slices.BinarySearchFunc(m.byText, partial, func(id uint32, p string) int {
 		return compareText(m.key(id), fam, p)
 	})
-	var bestID uint32
-	var bestP float32 = -1
-	for i := lo; i < len(m.byText); i++ {
-		if k := m.key(m.byText[i]); k[0] != fam || !strings.HasPrefix(k[2:], partial) {
-			break
-		}
-		id := m.byText[i]
-		if ok != nil && !ok(id) {
-			continue
-		}
-		if p := m.prob(sc, id); p > bestP || p == bestP && id < bestID {
-			bestID, bestP = id, p
-		}
-	}
-	return bestID, bestP >= 0
+	return i
 }

@@ -12,6 +12,11 @@ import (
 // openAIMaxStops is how many stop sequences the OpenAI APIs accept.
 const openAIMaxStops = 4
 
+// OptionMaxTokensField, an option of openai-chat models, names the request's output limit
+// field: "max_tokens" (the default, what OpenAI-compatible servers read) or
+// "max_completion_tokens" (what newer OpenAI models require).
+const OptionMaxTokensField = "max_tokens_field"
+
 func openAIHeader(h http.Header, key wire.Secret) {
 	if key != "" {
 		h.Set("Authorization", "Bearer "+string(key))
@@ -26,9 +31,9 @@ func (c *openAIChat) encode(req *Request, m *ModelConfig) ([]byte, int, error) {
 	w.raw(`{"model":`)
 	w.str(modelID(req, m))
 	w.raw(`,"stream":true,"stream_options":{"include_usage":true},"`)
-	// Newer OpenAI models take max_completion_tokens and refuse max_tokens.
-	w.raw(m.Options["max_tokens_field"])
-	if m.Options["max_tokens_field"] == "" {
+	if f := m.Options[OptionMaxTokensField]; f == "max_completion_tokens" {
+		w.raw(f)
+	} else {
 		w.raw("max_tokens")
 	}
 	w.raw(`":`)

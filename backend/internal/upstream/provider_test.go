@@ -448,3 +448,19 @@ func TestErrorsCarryNoContent(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxTokensField(t *testing.T) {
+	srv := newServer(t)
+	var got *providertest.Request
+	srv.Script(func(r *providertest.Request) providertest.Reply { got = r; return providertest.Reply{} })
+	p := newProvider(t, srv, KindOpenAIChat, "m", func(m *ModelConfig) {
+		m.Options = map[string]string{OptionMaxTokensField: "max_completion_tokens"}
+		m.MaxTokens = 99
+	})
+	if _, err := p.Stream(context.Background(), completion(), (&collector{}).sink); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got.Body), `"max_completion_tokens":99`) || strings.Contains(string(got.Body), `"max_tokens"`) {
+		t.Errorf("body %s", got.Body)
+	}
+}

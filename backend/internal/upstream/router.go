@@ -41,8 +41,7 @@ type Env struct {
 // Options are the router's dependencies.
 type Options struct {
 	// Factories adds or replaces provider kinds, by ModelConfig.Provider. The HTTP kinds are
-	// built in; "local" comes from here or from local.go registering itself in
-	// builtinFactories.
+	// built in; "local" comes from here (LocalFactory).
 	Factories map[string]Factory
 	// Getenv reads API keys; nil means os.Getenv.
 	Getenv func(string) string
@@ -87,7 +86,7 @@ func newHTTP(kind, path string, m ModelConfig, env Env, header func(http.Header,
 	}
 	return &httpProvider{
 		kind: kind, model: m, url: m.BaseURL + path, key: key, header: header, newCodec: newCodec,
-		client: &http.Client{Transport: t}, log: env.Log,
+		client: &http.Client{Transport: t},
 	}, nil
 }
 

@@ -117,7 +117,9 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-func newRouterErr(cfg Config, f map[string]Factory) (*Router, error) { return New(cfg, Options{Factories: f}) }
+func newRouterErr(cfg Config, f map[string]Factory) (*Router, error) {
+	return New(cfg, Options{Factories: f})
+}
 
 func TestNewErrors(t *testing.T) {
 	ok := ModelConfig{Name: "ok", Provider: KindOpenAIChat, BaseURL: "http://127.0.0.1:1/v1"}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -36,7 +35,6 @@ type httpProvider struct {
 	key      wire.Secret
 	header   func(h http.Header, key wire.Secret)
 	newCodec func() codec
-	log      *slog.Logger
 }
 
 // Causes of an attempt's context ending, told apart to pick the error class.
@@ -105,7 +103,9 @@ func (p *httpProvider) Stream(ctx context.Context, req *Request, sink Sink) (Res
 		return Result{}, fmt.Errorf("%s: %w", p.kind, statusError(resp))
 	}
 	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") {
-		return Result{}, fmt.Errorf("%s: %w: a JSON reply instead of an event stream%s", p.kind, ErrFailed, errorDetail(readSome(resp.Body)))
+		b := readSome(resp.Body)
+		defer clear(b)
+		return Result{}, fmt.Errorf("%s: %w: a JSON reply instead of an event stream%s", p.kind, ErrFailed, errorDetail(b))
 	}
 
 	st := &streamState{out: sink, dog: dog}
@@ -117,28 +117,16 @@ func (p *httpProvider) Stream(ctx context.Context, req *Request, sink Sink) (Res
 	}
 	sse := newSSEReader(resp.Body, MaxLineBytes)
 	defer sse.clear()
-	for {
-		name, data, err := sse.next()
-		if err != nil {
-			switch {
-			case errors.Is(err, ErrFailed):
-				return Result{}, fmt.Errorf("%s: %w", p.kind, err)
-			case err == io.EOF && actx.Err() == nil:
-				return Result{}, fmt.Errorf("%s: %w: the stream ended before its end marker", p.kind, ErrFailed)
-			}
-			return Result{}, p.fail(ctx, actx, dog, true, fmt.Errorf("reading the stream: %w", netDetail(err)))
-		}
-		dog.event()
-		end, err := c.event(name, data, st)
-		if st.sinkFailed != nil {
+	if err := st.relay(sse, c); err != nil {
+		switch {
+		case st.sinkFailed != nil:
 			return Result{}, st.sinkFailed
-		}
-		if err != nil {
+		case errors.Is(err, ErrFailed):
 			return Result{}, fmt.Errorf("%s: %w", p.kind, err)
+		case err == io.EOF && actx.Err() == nil:
+			return Result{}, fmt.Errorf("%s: %w: the stream ended before its end marker", p.kind, ErrFailed)
 		}
-		if end {
-			break
-		}
+		return Result{}, p.fail(ctx, actx, dog, true, fmt.Errorf("reading the stream: %w", netDetail(err)))
 	}
 	// Read the little that follows the end marker, so the connection goes back to the pool.
 	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
@@ -156,6 +144,26 @@ func (p *httpProvider) Stream(ctx context.Context, req *Request, sink Sink) (Res
 		res.Usage = wire.Usage{PromptTokens: (promptBytes + 3) / 4, CompletionTokens: (st.outBytes + 3) / 4}
 	}
 	return res, nil
+}
+
+// relay passes the events of sse through c until the end marker. It returns io.EOF when
+// the stream ends before the marker, the sink's error (also in st.sinkFailed), an error
+// wrapping ErrFailed for what cannot be parsed, or the reader's error.
+func (st *streamState) relay(sse *sseReader, c codec) error {
+	for {
+		name, data, err := sse.next()
+		if err != nil {
+			return err
+		}
+		st.dog.event()
+		end, err := c.event(name, data, st)
+		if st.sinkFailed != nil {
+			return st.sinkFailed
+		}
+		if err != nil || end {
+			return err
+		}
+	}
 }
 
 // fail picks the error for an attempt whose request or stream ended early. The caller's own
@@ -181,8 +189,8 @@ func (p *httpProvider) fail(ctx, actx context.Context, dog *watchdog, answered b
 	return fmt.Errorf("%s: %w: %w", p.kind, ErrFailed, err)
 }
 
-// netDetail strips a *url.Error's URL-and-method wrapper down to the network error: the URL
-// names only the configured base, but the operation text adds nothing.
+// netDetail marks a network timeout as such. The error names the configured URL (never a
+// key or content) and the network operation that failed.
 func netDetail(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -261,6 +269,7 @@ func errorDetail(body []byte) string {
 	var e struct {
 		Error json.RawMessage `json:"error"`
 	}
+	defer func() { clear(e.Error) }() // the provider's message may quote the prompt
 	if json.Unmarshal(body, &e) != nil || len(e.Error) == 0 || e.Error[0] != '{' {
 		return ""
 	}

@@ -125,7 +125,6 @@ type Engine struct {
 	mu       sync.Mutex
 	inflight map[string]*flight
 	ahead    map[string]*ahead
-	seq      uint64
 
 	ids   atomic.Uint64
 	stats struct {
@@ -216,7 +215,7 @@ func (e *Engine) answer(in Input, v view, sit situation, raw string, cached bool
 		e.stats.empty.Add(1)
 		return Result{FromCache: cached}
 	}
-	if in.Selected == nil {
+	if !validSelection(in.Selected, in) {
 		e.remember(in, text, now)
 	}
 	return Result{FromCache: cached, Items: []Item{{InsertText: v.lead + text, Start: v.start, End: v.end, ID: e.newID()}}}

@@ -20,12 +20,12 @@ type view struct {
 
 func newView(in Input) view {
 	pb, sb := prefixBudget(in.Settings), max(0, in.Settings.SuffixChars)
-	if sel := in.Selected; sel != nil && 0 <= sel.Start && sel.Start <= in.Offset && sel.Start <= sel.End && sel.End <= len(in.Text) {
+	if sel := in.Selected; validSelection(sel, in) {
 		return view{
 			prefix: tailLines(in.Text[:sel.Start], max(0, pb-len(sel.Text))) + sel.Text,
 			suffix: headLines(in.Text[sel.End:], sb),
 			start:  sel.Start,
-			end:    max(sel.End, in.Offset),
+			end:    sel.End,
 			lead:   sel.Text,
 		}
 	}
@@ -35,6 +35,11 @@ func newView(in Input) view {
 		start:  in.Offset,
 		end:    in.Offset,
 	}
+}
+
+// validSelection reports whether the selected item replaces a range around the cursor.
+func validSelection(sel *Selected, in Input) bool {
+	return sel != nil && 0 <= sel.Start && sel.Start <= in.Offset && in.Offset <= sel.End && sel.End <= len(in.Text)
 }
 
 func prefixBudget(s config.Settings) int {
@@ -117,6 +122,31 @@ type window struct {
 	score      int
 }
 
+// identSet holds the identifiers near the cursor. A filter on first byte and length rejects
+// most other identifiers without a map lookup.
+type identSet struct {
+	index  map[string]int
+	filter [256]uint64
+}
+
+func (s *identSet) add(id string) {
+	if _, ok := s.index[id]; !ok {
+		s.index[id] = len(s.index)
+	}
+	s.filter[id[0]] |= 1 << (len(id) & 63)
+}
+
+func (s *identSet) lookup(id string) (int, bool) {
+	if s.filter[id[0]]&(1<<(len(id)&63)) == 0 {
+		return 0, false
+	}
+	i, ok := s.index[id]
+	return i, ok
+}
+
+// hit is an identifier of the set found on a line of another document.
+type hit struct{ line, id int }
+
 // snippets picks excerpts of other open documents that share the most identifiers with the
 // code just before the cursor, within SnippetChars.
 func (e *Engine) snippets(in Input, prefix string) []wire.Snippet {
@@ -124,13 +154,16 @@ func (e *Engine) snippets(in Input, prefix string) []wire.Snippet {
 	if budget <= 0 || len(in.Others) == 0 {
 		return nil
 	}
-	want := map[string]bool{}
-	eachIdent(prefix[max(0, len(prefix)-tailBytes):], func(id string) { want[id] = true })
-	if len(want) == 0 {
+	want := identSet{index: map[string]int{}}
+	eachIdent(prefix[max(0, len(prefix)-tailBytes):], want.add)
+	if len(want.index) == 0 {
 		return nil
 	}
 	var wins []window
-	seen := map[string]int{}
+	var hits []hit
+	var lines []int
+	stamp := make([]int, len(want.index))
+	mark := 0
 	docs := 0
 	for i, o := range in.Others {
 		if docs == e.cfg.MaxOthers {
@@ -141,20 +174,25 @@ func (e *Engine) snippets(in Input, prefix string) []wire.Snippet {
 		}
 		docs++
 		text := headLines(o.Text, scanBytes)
-		lines := lineStarts(text)
+		lines, hits = scanLines(text, &want, lines[:0], hits[:0])
+		h := 0 // first hit at or after window w
 		for w := 0; w < len(lines); w += windowStep {
-			end := len(text)
-			if w+windowLines < len(lines) {
-				end = lines[w+windowLines]
+			for h < len(hits) && hits[h].line < w {
+				h++
 			}
-			mark := len(wins) + 1
+			last := min(w+windowLines, len(lines))
+			mark++
 			score := 0
-			eachIdent(text[lines[w]:end], func(id string) {
-				if want[id] && seen[id] != mark {
-					seen[id] = mark
+			for j := h; j < len(hits) && hits[j].line < last; j++ {
+				if stamp[hits[j].id] != mark {
+					stamp[hits[j].id] = mark
 					score++
 				}
-			})
+			}
+			end := len(text)
+			if last < len(lines) {
+				end = lines[last]
+			}
 			if score > 0 {
 				wins = append(wins, window{doc: i, start: lines[w], end: end, score: score})
 			}
@@ -173,10 +211,11 @@ func (e *Engine) snippets(in Input, prefix string) []wire.Snippet {
 		if slices.ContainsFunc(taken, func(t window) bool { return t.doc == w.doc && t.start < w.end && w.start < t.end }) {
 			continue
 		}
-		text := headLines(in.Others[w.doc].Text[w.start:w.end], budget)
-		if strings.TrimSpace(text) == "" {
+		text := strings.TrimRight(headLines(in.Others[w.doc].Text[w.start:w.end], budget), " \t\r\n")
+		if text == "" {
 			continue
 		}
+		text += "\n"
 		budget -= len(text)
 		taken = append(taken, w)
 		out = append(out, wire.Snippet{Path: in.Others[w.doc].RelPath, Text: wire.Text(Mask(text))})
@@ -184,14 +223,35 @@ func (e *Engine) snippets(in Input, prefix string) []wire.Snippet {
 	return out
 }
 
-func lineStarts(s string) []int {
-	starts := []int{0}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' && i+1 < len(s) {
-			starts = append(starts, i+1)
+// scanLines returns the start of each line of text and, in order, the identifiers of want
+// found on each line.
+func scanLines(text string, want *identSet, lines []int, hits []hit) ([]int, []hit) {
+	lines = append(lines, 0)
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c == '\n' {
+			i++
+			if i < len(text) {
+				lines = append(lines, i)
+			}
+			continue
 		}
+		if !isIdentStart(c) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(text) && (isIdentStart(text[j]) || '0' <= text[j] && text[j] <= '9') {
+			j++
+		}
+		if j-i >= 3 {
+			if id, ok := want.lookup(text[i:j]); ok {
+				hits = append(hits, hit{line: len(lines) - 1, id: id})
+			}
+		}
+		i = j
 	}
-	return starts
+	return lines, hits
 }
 
 // eachIdent calls f with each identifier of three or more characters that is not a common

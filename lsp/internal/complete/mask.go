@@ -83,7 +83,7 @@ func maskKeyBlock(block string) string {
 }
 
 func maybeToken(s string) bool {
-	for _, p := range []string{"AKIA", "ASIA", "ABIA", "ACCA", "gh", "xox", "sk-", "eyJ"} {
+	for _, p := range []string{"AKIA", "ASIA", "ABIA", "ACCA", "gh", "github_pat_", "xox", "sk-", "eyJ"} {
 		if strings.Contains(s, p) {
 			return true
 		}
@@ -107,14 +107,43 @@ func tokenPlaceholder(t string) string {
 	return phAWS
 }
 
+// maybeNamedSecret reports whether s may hold a name secretName matches: pass, pwd, secret,
+// key or token in any case. One pass, no allocation.
 func maybeNamedSecret(s string) bool {
-	l := strings.ToLower(s)
-	for _, p := range []string{"pass", "pwd", "secret", "key", "token"} {
-		if strings.Contains(l, p) {
-			return true
+	for i := 0; i+3 <= len(s); i++ {
+		switch s[i] | 0x20 {
+		case 'p':
+			if hasFold(s[i:], "pass") || hasFold(s[i:], "pwd") {
+				return true
+			}
+		case 's':
+			if hasFold(s[i:], "secret") {
+				return true
+			}
+		case 'k':
+			if hasFold(s[i:], "key") {
+				return true
+			}
+		case 't':
+			if hasFold(s[i:], "token") {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// hasFold reports whether s starts with the lower-case ASCII word w, in any case.
+func hasFold(s, w string) bool {
+	if len(s) < len(w) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if s[i]|0x20 != w[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func namedPlaceholder(name string) string {

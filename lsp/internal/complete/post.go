@@ -314,7 +314,7 @@ func stripOverlap(s, rest string) string {
 		if k < len(r) && !utf8.RuneStart(r[k]) {
 			continue
 		}
-		if strings.HasSuffix(s, r[:k]) && (k == len(r) || punctuation(r[:k])) {
+		if strings.HasSuffix(s, r[:k]) && utf8.RuneStart(s[len(s)-k]) && (k == len(r) || punctuation(r[:k])) {
 			return s[:len(s)-k]
 		}
 	}

@@ -21,7 +21,7 @@ import (
 // bearer token at the upgrade (401 with a JSON body otherwise), says hello, answers auth and
 // ping frames, and hands every other client frame to the test.
 type fakeBackend struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *httptest.Server
 	upgrader websocket.Upgrader
 	wg       sync.WaitGroup
@@ -47,7 +47,7 @@ type fakeConn struct {
 	closed chan struct{}
 }
 
-func newFakeBackend(t *testing.T, tokens ...string) *fakeBackend {
+func newFakeBackend(t testing.TB, tokens ...string) *fakeBackend {
 	t.Helper()
 	b := &fakeBackend{
 		t:        t,
@@ -175,7 +175,7 @@ func (b *fakeBackend) note(status int) {
 	}
 }
 
-func (fc *fakeConn) send(t *testing.T, f wire.ServerFrame) {
+func (fc *fakeConn) send(t testing.TB, f wire.ServerFrame) {
 	data, err := wire.Marshal(f)
 	if err != nil {
 		t.Errorf("marshal: %v", err)

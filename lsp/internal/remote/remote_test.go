@@ -493,3 +493,39 @@ func TestDialerUsesProxyFromEnvironment(t *testing.T) {
 		t.Fatal("the dialer ignores HTTPS_PROXY/HTTP_PROXY")
 	}
 }
+
+// BenchmarkStream measures one request's round trip through the client over a loopback
+// websocket to a backend that answers at once with one delta and done.
+func BenchmarkStream(b *testing.B) {
+	fb := newFakeBackend(b, "tok")
+	c := New(Config{URL: fb.url(), Token: "tok"}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = c.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	fc := <-fb.conns
+	stop := make(chan struct{})
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		for {
+			select {
+			case f := <-fc.frames:
+				if f.Type == wire.TypeRequest {
+					fc.send(b, delta(f.ID, "a + b"))
+					fc.send(b, done(f.ID))
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-answered }()
+	req := wire.ClientFrame{Op: wire.OpCompletion, Completion: &wire.Completion{Prefix: "func add(a, b int) int {\n\treturn ", Suffix: "\n}\n"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Stream(context.Background(), req, func([]byte) {}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

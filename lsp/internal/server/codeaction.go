@@ -74,7 +74,7 @@ func (s *Server) prepareCodeAction(_ context.Context, raw json.RawMessage) (runF
 	settings, enc, _ := s.snapshot()
 	start, end, err := doc.Range(enc, p.Range)
 	if err != nil {
-		return nil, invalidParams("%s: range: %v", method, err)
+		return nil, invalidParams("%s: %v", method, err)
 	}
 	actions := []lspx.CodeAction{}
 	if s.cfg.Backend == nil || complete.Ignored(settings.Ignore, s.relPath(uri)) {
@@ -181,7 +181,7 @@ func (s *Server) prepareResolve(_ context.Context, raw json.RawMessage) (runFunc
 	if !stale {
 		var err error
 		if run.start, run.end, err = doc.Range(enc, d.Range); err != nil {
-			return nil, invalidParams("%s: range: %v", method, err)
+			return nil, invalidParams("%s: %v", method, err)
 		}
 	}
 	return func(ctx context.Context) (any, error) {
@@ -207,7 +207,7 @@ func (s *Server) actionTarget(method, uri string, r protocol.Range) (*document.D
 	_, enc, _ := s.snapshot()
 	start, end, err := doc.Range(enc, r)
 	if err != nil {
-		return nil, 0, 0, invalidParams("%s: range: %v", method, err)
+		return nil, 0, 0, invalidParams("%s: %v", method, err)
 	}
 	if start == end {
 		start, end = doc.LineStart(start), doc.LineEnd(end)

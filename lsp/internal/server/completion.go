@@ -56,7 +56,7 @@ func (s *Server) prepareCompletion(_ context.Context, raw json.RawMessage) (runF
 			newText := prefix + it.InsertText
 			r := doc.RangeOf(enc, start, end)
 			list.Items = append(list.Items, protocol.CompletionItem{
-				Label:            label(it.InsertText),
+				Label:            label(newText),
 				Kind:             protocol.CompletionItemKindText,
 				Detail:           "codingplan",
 				Documentation:    protocol.MarkupContent{Kind: protocol.Markdown, Value: "```" + in.Language + "\n" + newText + "\n```"},

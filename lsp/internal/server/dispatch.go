@@ -210,7 +210,7 @@ func (s *Server) cancelRequest(params json.RawMessage) {
 	var p struct {
 		ID json.RawMessage `json:"id"`
 	}
-	if err := json.Unmarshal(params, &p); err != nil || !validID(p.ID) {
+	if err := json.Unmarshal(params, &p); err != nil || !idLike(p.ID) {
 		s.log.Debug("$/cancelRequest without a usable id")
 		return
 	}
@@ -221,6 +221,15 @@ func (s *Server) cancelRequest(params json.RawMessage) {
 	if call != nil {
 		call.cancel(errCancelledByClient)
 	}
+}
+
+// idLike reports whether raw is a JSON string or number.
+func idLike(raw json.RawMessage) bool {
+	if validID(raw) {
+		return true
+	}
+	_, err := strconv.ParseFloat(string(bytes.TrimSpace(raw)), 64)
+	return err == nil
 }
 
 // idKey is the key of a request id in the in-flight map: "n:<integer>" or "s:<string>".

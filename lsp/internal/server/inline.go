@@ -84,7 +84,7 @@ func (s *Server) completionInput(method, uri string, pos protocol.Position, trig
 	settings, enc, _ := s.snapshot()
 	off, err := doc.Offset(enc, pos)
 	if err != nil {
-		return complete.Input{}, nil, 0, invalidParams("%s: position: %v", method, err)
+		return complete.Input{}, nil, 0, invalidParams("%s: %v", method, err)
 	}
 	s.mu.Lock()
 	debounces := clientDebounces(s.clientName)

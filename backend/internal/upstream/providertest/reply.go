@@ -129,7 +129,7 @@ func Behaviour(model string, req *Request) (Reply, bool) {
 	return Reply{}, false
 }
 
-// Split cuts s into pieces of at most n bytes, on UTF-8 boundaries.
+// Split cuts s into pieces of at most n bytes (or one rune, if longer), on UTF-8 boundaries.
 func Split(s string, n int) []string {
 	var out []string
 	for len(s) > 0 {
@@ -137,8 +137,8 @@ func Split(s string, n int) []string {
 		for i < len(s) && i > 0 && !utf8.RuneStart(s[i]) {
 			i--
 		}
-		if i == 0 {
-			i = min(n, len(s))
+		if i == 0 { // a rune longer than n goes whole
+			_, i = utf8.DecodeRuneInString(s)
 		}
 		out = append(out, s[:i])
 		s = s[i:]

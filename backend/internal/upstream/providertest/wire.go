@@ -165,8 +165,8 @@ type openAIUsage struct {
 	PromptTokens            int `json:"prompt_tokens"`
 	CompletionTokens        int `json:"completion_tokens"`
 	TotalTokens             int `json:"total_tokens"`
-	PromptTokensDetails     any `json:"prompt_tokens_details"`
-	CompletionTokensDetails any `json:"completion_tokens_details"`
+	PromptTokensDetails     any `json:"prompt_tokens_details,omitempty"`
+	CompletionTokensDetails any `json:"completion_tokens_details,omitempty"`
 }
 
 var null = json.RawMessage("null")

@@ -32,7 +32,7 @@ func run() error {
 	flag.StringVar(&cfg.TabbyPkg, "tabby", "", "tabby-agent package directory (holds dist/cli.js); empty skips it")
 	flag.StringVar(&cfg.BinDir, "bin", "bin", "directory of the codingplan binaries; empty skips codingplan")
 	flag.StringVar(&cfg.Valkey, "valkey", "", "Valkey address for the backend; empty uses its in-process limiter")
-	flag.StringVar(&providerArgs, "provider-args", "", "space-separated arguments of codingplan-fakeprovider")
+	flag.StringVar(&providerArgs, "provider-args", "", "space-separated arguments of codingplan-fakeprovider (default: "+strings.Join(bench.DefaultProviderArgs, " ")+")")
 	flag.StringVar(&lspArgs, "lsp-args", "", "space-separated extra arguments of the measured codingplan-lsp")
 	flag.IntVar(&cfg.Rounds, "rounds", 10, "rounds; each runs every target -per-round times")
 	flag.IntVar(&cfg.PerRound, "per-round", 30, "iterations per target per round (a miss and a hit each)")
@@ -48,7 +48,9 @@ func run() error {
 	if cfg.Rounds < 1 || cfg.PerRound < 1 || cfg.Warmup < 0 || cfg.MemDocs < 0 {
 		return errors.New("-rounds and -per-round must be at least 1, -warmup and -mem-docs at least 0")
 	}
-	cfg.ProviderArgs = strings.Fields(providerArgs)
+	if providerArgs != "" {
+		cfg.ProviderArgs = strings.Fields(providerArgs)
+	}
 	cfg.LSPArgs = strings.Fields(lspArgs)
 	if command == "" {
 		command = strings.Join(os.Args, " ")

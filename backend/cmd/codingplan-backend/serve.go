@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/codingplan/codingplan/backend/internal/auth"
+	"github.com/codingplan/codingplan/backend/internal/gateway"
+	"github.com/codingplan/codingplan/backend/internal/lease"
+	"github.com/codingplan/codingplan/backend/internal/metrics"
+	"github.com/codingplan/codingplan/backend/internal/upstream"
+	"github.com/codingplan/codingplan/backend/internal/usage"
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// Development tokens printed by serve.
+const (
+	devSubject = "dev"
+	devPlan    = "pro"
+	devTTL     = 7 * 24 * time.Hour
+)
+
+// serve runs the service until ctx ends (SIGINT or SIGTERM), then drains and returns nil.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := parse(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	if err := disableCoreDumps(); err != nil {
+		log.Warn("core dumps could not be disabled", "err", err)
+	}
+
+	jwks := cfg.JWKS
+	var dev *auth.DevKey
+	if jwks == "" {
+		if dev, _, err = auth.LoadOrCreateDevKey(cfg.StateDir); err != nil {
+			return err
+		}
+		dev.Issuer, dev.Audience = cfg.Issuer, cfg.Audience
+		jwks = auth.DevJWKSPath(cfg.StateDir)
+		log.Warn("development mode: tokens are verified with the development key", "jwks", jwks)
+	}
+	verifier, err := auth.NewVerifier(ctx, auth.Config{
+		JWKS: jwks, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.TokenLeeway, Refetch: cfg.JWKSRefetch,
+	}, log.With("component", "auth"))
+	if err != nil {
+		return err
+	}
+
+	m := metrics.New()
+	client, err := dialValkey(cfg)
+	if err != nil {
+		return err
+	}
+	if client != nil {
+		defer client.Close()
+	}
+	maxWait := cfg.LeaseMaxWait
+	if maxWait == 0 {
+		maxWait = -1 // lease.Config: negative means do not wait
+	}
+	pool := lease.New(client, lease.Config{
+		Prefix: cfg.ValkeyPrefix, TTL: cfg.LeaseTTL, MaxWait: maxWait, NodeCap: cfg.NodeCap,
+		FallbackLimit: cfg.FallbackLimit, Observer: m,
+	}, log.With("component", "lease"))
+	m.WatchReady(pool.Ready)
+	meter := usage.New(client, cfg.ValkeyPrefix, log.With("component", "usage"))
+
+	router, err := upstream.New(cfg.Config, upstream.Options{
+		Factories: map[string]upstream.Factory{upstream.KindLocal: upstream.LocalFactory(ctx, cfg.StateDir)},
+		Getenv:    getenv,
+		Log:       log.With("component", "upstream"),
+	})
+	if err != nil {
+		closePool(pool, log)
+		return err
+	}
+	defer router.Close()
+
+	gw := gateway.New(gateway.Config{
+		Plans: cfg.PlanLimits(), AllowedOrigins: cfg.AllowedOrigins, MaxInFlight: cfg.MaxInFlight,
+		SendQueue: cfg.SendQueue, SlowConsumer: cfg.SlowConsumer, PingInterval: cfg.PingInterval,
+		IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout,
+		Server: "codingplan-backend/" + versionString(),
+	}, gateway.Deps{
+		Verifier: verifier, Leases: gateway.Pool(pool), Router: gateway.Routes(router),
+		Meter: meter, Observer: m,
+	}, log.With("component", "gateway"))
+
+	mux := http.NewServeMux()
+	mux.Handle("GET "+wire.Path, gw)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case gw.Draining():
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		case pool.Ready() != nil:
+			// Still serving, under the node-local limit: ready, but flagged.
+			writeJSON(w, http.StatusOK, map[string]string{"status": "degraded", "leases": "valkey unreachable; limited per node"})
+		default:
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		}
+	})
+	mux.Handle("GET /metrics", m.Handler())
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		closePool(pool, log)
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	addrs, cluster, _ := cfg.ValkeyAddrs()
+	log.Info("listening", "addr", ln.Addr().String(), "version", versionString(), "valkey", len(addrs) > 0,
+		"valkey_cluster", cluster, "models", len(cfg.Models), "default_model", router.DefaultModel())
+	if dev != nil {
+		if err := printDevBanner(stdout, dev, ln.Addr(), cfg.StateDir); err != nil {
+			log.Warn("development token not printed", "err", err)
+		}
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }() // owned by serve, which receives from serveErr below
+	select {
+	case err := <-serveErr:
+		sctx, scancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+		_ = gw.Shutdown(sctx)
+		scancel()
+		closePool(pool, log)
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("draining", "timeout", cfg.DrainTimeout.String())
+	dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		// Closes the listener at once; waits for plain HTTP requests in progress.
+		if err := srv.Shutdown(dctx); err != nil {
+			log.Warn("http shutdown", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := gw.Shutdown(dctx); err != nil {
+			log.Warn("drain deadline passed; remaining streams were cancelled", "err", err)
+		}
+	})
+	wg.Wait()
+	<-serveErr // http.ErrServerClosed
+	closePool(pool, log)
+	log.Info("stopped")
+	return nil
+}
+
+// closePool releases every lease this node still holds.
+func closePool(pool *lease.Pool, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := pool.Close(ctx); err != nil {
+		log.Warn("lease pool close", "err", err)
+	}
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated by config
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// printDevBanner prints a fresh development token and how to point an editor at the backend.
+func printDevBanner(w io.Writer, dev *auth.DevKey, addr net.Addr, stateDir string) error {
+	now := time.Now()
+	tok, err := dev.Mint(devSubject, devPlan, now, devTTL)
+	if err != nil {
+		return err
+	}
+	url := "ws://" + dialable(addr) + wire.Path
+	_, err = fmt.Fprintf(w, `
+codingplan-backend is running in development mode: tokens are signed with the key in
+%s (no --jwks given).
+
+A development token for user %q on plan %q, valid until %s:
+
+%s
+
+Point codingplan-lsp (your editor starts it) at this backend:
+
+  export CODINGPLAN_BACKEND_URL=%s
+  export CODINGPLAN_TOKEN=%s
+
+then start your editor from this shell (see docs/editors.md), or test the language server with
+  CODINGPLAN_BACKEND_URL=%s CODINGPLAN_TOKEN=... codingplan-lsp --stdio
+
+More tokens: codingplan-backend token --sub USER --plan PLAN --state-dir %s
+
+`, stateDir, devSubject, devPlan, now.Add(devTTL).UTC().Format(time.RFC3339), tok, url, tok, url, stateDir)
+	return err
+}
+
+// dialable turns a listen address into one a local client can dial.
+func dialable(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}

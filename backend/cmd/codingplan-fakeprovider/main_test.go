@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/codingplan/codingplan/backend/internal/upstream/providertest"
+)
+
+// TestMain runs the command itself when the test binary is started as a child process.
+func TestMain(m *testing.M) {
+	if os.Getenv("CODINGPLAN_FAKEPROVIDER_CHILD") == "1" {
+		os.Args = append([]string{"codingplan-fakeprovider"}, strings.Fields(os.Getenv("CODINGPLAN_FAKEPROVIDER_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestProcess starts the command as a process, streams a reply through its URL, reads the
+// events endpoint, and stops it with SIGTERM.
+func TestProcess(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CODINGPLAN_FAKEPROVIDER_CHILD=1",
+		"CODINGPLAN_FAKEPROVIDER_ARGS=--listen 127.0.0.1:0 --reply hello_fake_world --chunk-bytes 5")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := strings.TrimSpace(line)
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("first line %q is not a URL", line)
+	}
+
+	events, err := http.Get(url + "/_events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Body.Close()
+
+	resp, err := http.Post(url+"/v1/completions", "application/json",
+		strings.NewReader(`{"model":"m","stream":true,"prompt":"p"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	for l := range strings.Lines(string(body)) {
+		var chunk struct {
+			Choices []struct{ Text string } `json:"choices"`
+		}
+		data, ok := strings.CutPrefix(strings.TrimSpace(l), "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
+			t.Fatalf("chunk %q: %v", data, err)
+		}
+		for _, c := range chunk.Choices {
+			text.WriteString(c.Text)
+		}
+	}
+	if text.String() != "hello_fake_world" || !strings.HasSuffix(string(body), "data: [DONE]\n\n") {
+		t.Errorf("reply text %q, body %q", text.String(), body)
+	}
+
+	dec := json.NewDecoder(events.Body)
+	var got []providertest.Event
+	for len(got) < 2 {
+		var e providertest.Event
+		if err := dec.Decode(&e); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e)
+	}
+	if got[0].Kind != providertest.EventStart || got[1].Kind != providertest.EventEnd || got[1].Reason != providertest.ReasonDone || got[1].Chunks != 4 {
+		t.Errorf("events %+v", got)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+}

@@ -1,0 +1,382 @@
+// Package e2e drives the Neovim plugin in real Neovim processes (0.10 and 0.12, headless with
+// --listen), from outside, as a user would: keys go in through `nvim --server S --remote-send`,
+// state comes out through `--remote-expr`. The plugin talks to the real codingplan-lsp, which
+// talks to a real backend and the test provider; scripts/e2e.sh (make test-e2e) starts those
+// and sets:
+//
+//	CODINGPLAN_E2E_NVIM          space-separated nvim executables (scripts/install-neovim.sh)
+//	CODINGPLAN_E2E_LSP           codingplan-lsp
+//	CODINGPLAN_E2E_BACKEND_URL   ws://.../v1/ws
+//	CODINGPLAN_E2E_NVIM_TOKEN    a token
+//	CODINGPLAN_E2E_EXPECT        what the test provider completes after "fmt.Pr"
+//
+// Without them the test skips, unless CODINGPLAN_REQUIRE_E2E=1.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// wait bounds every poll: polls end on what they wait for, the bound only turns a hang into a
+// failure.
+const wait = 30 * time.Second
+
+type env struct {
+	nvims      []string
+	lsp        string
+	backendURL string
+	token      string
+	expect     string
+}
+
+func loadEnv(t *testing.T) env {
+	t.Helper()
+	e := env{
+		nvims:      strings.Fields(os.Getenv("CODINGPLAN_E2E_NVIM")),
+		lsp:        os.Getenv("CODINGPLAN_E2E_LSP"),
+		backendURL: os.Getenv("CODINGPLAN_E2E_BACKEND_URL"),
+		token:      os.Getenv("CODINGPLAN_E2E_NVIM_TOKEN"),
+		expect:     os.Getenv("CODINGPLAN_E2E_EXPECT"),
+	}
+	if len(e.nvims) == 0 || e.lsp == "" || e.backendURL == "" || e.token == "" || e.expect == "" {
+		if os.Getenv("CODINGPLAN_REQUIRE_E2E") == "1" {
+			t.Fatal("CODINGPLAN_E2E_* not set: run make test-e2e")
+		}
+		t.Skip("editor end-to-end test: run make test-e2e")
+	}
+	return e
+}
+
+func pluginDir(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller")
+	}
+	return filepath.Dir(file)
+}
+
+// nvim is one running headless Neovim and the way to reach it.
+type nvim struct {
+	t    *testing.T
+	bin  string
+	sock string
+	env  []string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// start runs bin headless with init.lua, listening on a socket, editing file in dir.
+func start(t *testing.T, bin, dir, initLua, file string, extraEnv []string) *nvim {
+	t.Helper()
+	home := t.TempDir()
+	xdg := []string{"HOME=" + home}
+	for _, v := range []string{"CONFIG", "DATA", "STATE", "CACHE"} {
+		xdg = append(xdg, fmt.Sprintf("XDG_%s_HOME=%s", v, filepath.Join(home, strings.ToLower(v))))
+	}
+	env := append(append(append(os.Environ(), xdg...), "CODINGPLAN_TOKEN="), extraEnv...)
+	n := &nvim{t: t, bin: bin, sock: filepath.Join(home, "nvim.sock"), env: env, done: make(chan struct{})}
+	n.cmd = exec.Command(bin, "--headless", "--clean", "-u", initLua, "--listen", n.sock, file)
+	n.cmd.Dir = dir
+	n.cmd.Env = env
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the language server is its child
+	logPath := filepath.Join(home, "nvim.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its stdout is the headless screen echo (the sign-in prompt's answer included): dropped.
+	n.cmd.Stderr = logFile
+	if err := n.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	go func() {
+		_ = n.cmd.Wait()
+		logFile.Close()
+		close(n.done)
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			if msgs, err := n.exprErr(`execute('messages')`); err == nil {
+				t.Logf("nvim :messages:\n%s", msgs)
+			}
+			if b, err := os.ReadFile(logPath); err == nil && len(b) > 0 {
+				t.Logf("nvim stderr:\n%s", b)
+			}
+		}
+		_ = exec.Command(bin, "--clean", "--headless", "--server", n.sock, "--remote-send", `<C-\><C-N>:qa!<CR>`).Run()
+		select {
+		case <-n.done:
+		case <-time.After(5 * time.Second):
+		}
+		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+		<-n.done
+	})
+	n.poll("the RPC socket", func() (bool, string) {
+		_, err := os.Stat(n.sock)
+		return err == nil, fmt.Sprint(err)
+	})
+	return n
+}
+
+func (n *nvim) exprErr(expr string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, n.bin, "--clean", "--headless", "--server", n.sock, "--remote-expr", expr)
+	cmd.Env = n.env
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", fmt.Errorf("%s: %w: %s", expr, err, ee.Stderr)
+		}
+		return "", fmt.Errorf("%s: %w", expr, err)
+	}
+	return string(out), nil
+}
+
+// expr evaluates a Vim expression in the editor.
+func (n *nvim) expr(expr string) string {
+	n.t.Helper()
+	out, err := n.exprErr(expr)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return out
+}
+
+// lua evaluates a Lua expression in the editor; the result is JSON-encoded there and decoded
+// into v.
+func (n *nvim) lua(v any, code string) {
+	n.t.Helper()
+	out := n.expr(`luaeval('vim.json.encode(` + strings.ReplaceAll(code, "'", "''") + `)')`)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		n.t.Fatalf("lua %s: %q: %v", code, out, err)
+	}
+}
+
+// send types keys (with <> notation) into the editor.
+func (n *nvim) send(keys string) {
+	n.t.Helper()
+	cmd := exec.Command(n.bin, "--clean", "--headless", "--server", n.sock, "--remote-send", keys)
+	cmd.Env = n.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		n.t.Fatalf("remote-send %q: %v: %s", keys, err, out)
+	}
+}
+
+// poll calls f until it reports true, failing the test after the deadline with f's last word.
+func (n *nvim) poll(what string, f func() (bool, string)) time.Duration {
+	n.t.Helper()
+	start := time.Now()
+	var last string
+	for time.Since(start) < wait {
+		ok, msg := f()
+		if ok {
+			return time.Since(start)
+		}
+		last = msg
+		select {
+		case <-n.done:
+			n.t.Fatalf("nvim exited while waiting for %s", what)
+		case <-time.After(20 * time.Millisecond): // polling another process's state
+		}
+	}
+	n.t.Fatalf("timed out after %v waiting for %s (last: %s)", wait, what, last)
+	return 0
+}
+
+func (n *nvim) line(nr int) string {
+	n.t.Helper()
+	var s string
+	n.lua(&s, fmt.Sprintf("vim.api.nvim_buf_get_lines(0, %d, %d, false)[1]", nr-1, nr))
+	return s
+}
+
+// ghost returns what the ghost-text extmarks show: those of the plugin's namespace on 0.10/0.11,
+// those of the built-in vim.lsp.inline_completion on 0.12.
+func (n *nvim) ghost(ns string) string {
+	n.t.Helper()
+	var s string
+	n.lua(&s, fmt.Sprintf(`(function()
+		local id = vim.api.nvim_get_namespaces()[%q]
+		if not id then return '' end
+		local out = {}
+		for _, m in ipairs(vim.api.nvim_buf_get_extmarks(0, id, 0, -1, { details = true })) do
+			for _, c in ipairs(m[4].virt_text or {}) do table.insert(out, c[1]) end
+			for _, l in ipairs(m[4].virt_lines or {}) do
+				table.insert(out, '\n')
+				for _, c in ipairs(l) do table.insert(out, c[1]) end
+			end
+		end
+		return table.concat(out)
+	end)()`, ns))
+	return s
+}
+
+func version(t *testing.T, bin string) string {
+	t.Helper()
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatalf("%s --version: %v", bin, err)
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	v := strings.TrimPrefix(first, "NVIM v")
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		t.Fatalf("%s: version %q", bin, first)
+	}
+	return parts[0] + "." + parts[1]
+}
+
+const mainGo = "package main\n\nimport \"fmt\"\n\nfunc main() {\n\t\n}\n"
+
+func TestNeovim(t *testing.T) {
+	e := loadEnv(t)
+	for _, bin := range e.nvims {
+		v := version(t, bin)
+		t.Run("nvim-"+v, func(t *testing.T) {
+			testNeovim(t, e, bin, v)
+		})
+	}
+}
+
+func testNeovim(t *testing.T, e env, bin, v string) {
+	ws := t.TempDir()
+	for name, text := range map[string]string{"go.mod": "module example.com/e2e\n\ngo 1.22\n", "main.go": mainGo} {
+		if err := os.WriteFile(filepath.Join(ws, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	initLua := filepath.Join(t.TempDir(), "init.lua")
+	cfg := fmt.Sprintf(`
+vim.opt.rtp:prepend(%q)
+vim.cmd('runtime plugin/codingplan.lua')
+require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } })
+-- A second call with the same options changes nothing.
+require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } })
+`, pluginDir(t), e.lsp, e.backendURL, e.lsp, e.backendURL)
+	if err := os.WriteFile(initLua, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := start(t, bin, ws, initLua, "main.go", nil)
+	var minor int
+	fmt.Sscanf(v, "0.%d", &minor)
+	native := minor >= 12 // the built-in vim.lsp.inline_completion
+	ns := "codingplan.ghost"
+	if native {
+		ns = "nvim.lsp.inline_completion"
+	}
+	statusline := func(want string) func() (bool, string) {
+		return func() (bool, string) {
+			var s string
+			n.lua(&s, `require('codingplan').statusline()`)
+			return s == want, s
+		}
+	}
+
+	t.Run("signin", func(t *testing.T) {
+		n.t = t
+		n.poll("signed out", statusline("codingplan: signed out"))
+		// The prompt is vim.ui.input (input() here), which reads the keys typed after the
+		// command: the user's answer.
+		n.send(":Codingplan signin<CR>" + e.token + "<CR>")
+		d := n.poll("ready", statusline("codingplan: ready"))
+		t.Logf("ready %v after sign-in", d.Round(time.Millisecond))
+	})
+
+	t.Run("ghost text", func(t *testing.T) {
+		n.t = t
+		n.send("6GA")
+		n.send("fmt.Pr")
+		d := n.poll("ghost text in "+ns, func() (bool, string) {
+			g := n.ghost(ns)
+			return g == e.expect, g
+		})
+		t.Logf("ghost text %v after the last keystroke", d.Round(time.Millisecond))
+	})
+
+	word := e.expect
+	if i := strings.IndexAny(word, "(. \""); i > 0 {
+		word = word[:i]
+	}
+	t.Run("accept word", func(t *testing.T) {
+		n.t = t
+		n.send("<M-Right>")
+		want := "\tfmt.Pr" + word
+		n.poll("one word accepted", func() (bool, string) {
+			l := n.line(6)
+			return l == want, l
+		})
+		n.poll("the rest of the ghost text", func() (bool, string) {
+			g := n.ghost(ns)
+			return g == strings.TrimPrefix(e.expect, word), g
+		})
+	})
+
+	t.Run("accept", func(t *testing.T) {
+		n.t = t
+		n.send("<Tab>")
+		want := "\tfmt.Pr" + e.expect
+		n.poll("the suggestion accepted", func() (bool, string) {
+			l := n.line(6)
+			return l == want, l
+		})
+	})
+
+	t.Run("tab without ghost text", func(t *testing.T) {
+		n.t = t
+		// One batch of keys: the Tab arrives before any suggestion for the new line could.
+		n.send("<Esc>o<Tab>")
+		n.poll("a plain tab", func() (bool, string) {
+			l := n.line(7)
+			return l == "\t\t", fmt.Sprintf("%q", l)
+		})
+		n.send("<Esc>")
+	})
+
+	t.Run("code action", func(t *testing.T) {
+		n.t = t
+		n.send("<Esc>")
+		var before string
+		n.lua(&before, `table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')`)
+		// "Write tests" for func main (lines 5-8): the server asks the model when the action
+		// is resolved and inserts its answer after the selection.
+		n.expr(`luaeval('vim.lsp.buf.code_action({ apply = true, range = { start = { 5, 0 }, ["end"] = { 8, 1 } }, ` +
+			`filter = function(a) return a.kind == "refactor.codingplan.tests" end })')`)
+		n.poll("the code action's edit", func() (bool, string) {
+			var after string
+			n.lua(&after, `table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')`)
+			return strings.HasPrefix(after, before) && strings.Contains(after[len(before):], e.expect), after
+		})
+	})
+
+	t.Run("checkhealth", func(t *testing.T) {
+		n.t = t
+		n.send(":checkhealth codingplan<CR>")
+		var text string
+		n.poll("the health report", func() (bool, string) {
+			n.lua(&text, `table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')`)
+			return strings.Contains(text, "connected"), text
+		})
+		for _, want := range []string{"OK binary:", "OK version: codingplan-lsp", "OK signed in", "OK connected: ready"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("checkhealth lacks %q:\n%s", want, text)
+			}
+		}
+		if strings.Contains(text, "ERROR") || strings.Contains(text, "❌") {
+			t.Errorf("checkhealth reports an error:\n%s", text)
+		}
+	})
+}

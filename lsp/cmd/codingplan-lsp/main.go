@@ -1,0 +1,137 @@
+// Command codingplan-lsp is codingplan's language server. It speaks LSP on stdin and stdout
+// (stdout carries nothing else) and keeps one websocket to the backend. Logs go to stderr or
+// --log-file and never hold code, prompts or model output unless the trace setting says
+// "content".
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/codingplan/codingplan/lsp/internal/complete"
+	"github.com/codingplan/codingplan/lsp/internal/config"
+	"github.com/codingplan/codingplan/lsp/internal/remote"
+	"github.com/codingplan/codingplan/lsp/internal/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; else the module version.
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("codingplan-lsp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Bool("stdio", true, "speak LSP on stdin and stdout (the default, and the only transport)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFile := fs.String("log-file", "", "append logs to this file instead of stderr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "codingplan-lsp: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *showVersion {
+		fmt.Println("codingplan-lsp", versionString())
+		return 0
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "codingplan-lsp: --log-level: %v\n", err)
+		return 2
+	}
+	logOut := stderr
+	if *logFile != "" {
+		f, err := os.OpenFile(*logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			fmt.Fprintf(stderr, "codingplan-lsp: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		logOut = f
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+
+	// Nothing of the user's code may reach the disk, not even in a core dump.
+	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	env := config.FromEnv(os.Getenv)
+	initial := env.Apply(config.Default())
+	var srv atomic.Pointer[server.Server]
+	backend := remote.New(remote.Config{
+		URL:     initial.BackendURL,
+		Token:   initial.Token,
+		Version: versionString(),
+		OnStatus: func(st remote.Status) {
+			if s := srv.Load(); s != nil {
+				s.BackendStatus(st)
+			}
+		},
+	}, log.With("part", "remote"))
+	engine := complete.New(complete.Config{}, backend, log.With("part", "complete"))
+	s := server.New(server.Config{
+		Name: "codingplan-lsp", Version: versionString(), Backend: backend, Engine: engine, Env: env,
+	}, log)
+	srv.Store(s)
+
+	in, restore := stdio()
+	defer restore()
+	err := s.Run(ctx, in)
+	st := engine.Stats()
+	log.Info("exit", "requests", st.Requests, "sent", st.Sent, "cacheHits", st.CacheHits, "typedAhead", st.TypedAhead,
+		"shown", st.Shown, "accepted", st.Accepted, "partiallyAccepted", st.PartiallyAccepted, "err", err)
+	if err != nil {
+		return 1 // LSP: exit without shutdown, or the editor went away
+	}
+	return 0
+}
+
+// stdio returns stdin and stdout as one stream. Stdin is switched to non-blocking mode so the
+// runtime poller owns it: closing it then ends a pending read, and the server's reader
+// goroutine ends with the session instead of outliving it. restore puts blocking mode back
+// (through a duplicate, as stdin is closed by then): the mode belongs to the open file, which
+// whoever started the server shares.
+func stdio() (rwc io.ReadWriteCloser, restore func()) {
+	in := os.Stdin
+	restore = func() {}
+	if dup, err := syscall.Dup(0); err == nil {
+		if err := syscall.SetNonblock(0, true); err == nil {
+			in = os.NewFile(0, "/dev/stdin")
+		}
+		restore = func() {
+			_ = syscall.SetNonblock(dup, false)
+			_ = syscall.Close(dup)
+		}
+	}
+	return struct {
+		io.Reader
+		io.Writer
+		io.Closer
+	}{in, os.Stdout, in}, restore
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

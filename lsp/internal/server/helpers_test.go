@@ -1,0 +1,187 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.lsp.dev/jsonrpc2"
+	"go.lsp.dev/protocol"
+
+	"github.com/codingplan/codingplan/lsp/internal/config"
+	"github.com/codingplan/codingplan/lsp/internal/lspx"
+)
+
+func TestMinimalEdit(t *testing.T) {
+	tests := []struct {
+		name, text string
+		start, end int
+		newText    string
+		ws, we     int
+		wantText   string
+	}{
+		{"one char", "a - b", 0, 5, "a + b", 2, 3, "+"},
+		{"same", "abc", 0, 3, "abc", 3, 3, ""},
+		{"insert", "ab", 0, 2, "aXb", 1, 1, "X"},
+		{"delete", "aXb", 0, 3, "ab", 1, 2, ""},
+		{"offset selection", "zz a - b zz", 3, 8, "a + b", 5, 6, "+"},
+		{"no split of a multibyte char", "é", 0, 2, "è", 0, 2, "è"},
+		{"shared lead byte", "aéb", 0, 4, "aèb", 1, 3, "è"},
+		{"no split of CRLF at the prefix", "a\r\nb", 0, 4, "a\rc", 1, 4, "\rc"},
+		{"no split of CRLF at the suffix", "x\r\n", 0, 3, "y\n", 0, 3, "y\n"},
+		{"everything", "abc", 0, 3, "xyz", 0, 3, "xyz"},
+		{"repeated chars", "aaa", 0, 3, "aaaa", 3, 3, "a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ws, we, got := minimalEdit(tt.text, tt.start, tt.end, tt.newText)
+			if ws != tt.ws || we != tt.we || got != tt.wantText {
+				t.Errorf("minimalEdit = %d %d %q, want %d %d %q", ws, we, got, tt.ws, tt.we, tt.wantText)
+			}
+			if applied := tt.text[:ws] + got + tt.text[we:]; applied != tt.text[:tt.start]+tt.newText+tt.text[tt.end:] {
+				t.Errorf("applying gives %q", applied)
+			}
+		})
+	}
+}
+
+func TestCleanOutput(t *testing.T) {
+	tests := []struct {
+		name, out, selection, nl, want string
+	}{
+		{"fence removed", "```go\nx := 1\n```", "y := 2", "\n", "x := 1"},
+		{"fence without language", "```\nx\n```\n", "y", "\n", "x"},
+		{"final newline kept like the selection", "x", "y\n", "\n", "x\n"},
+		{"indentation restored", "return 1", "\treturn 2", "\n", "\treturn 1"},
+		{"CRLF document", "a\nb", "c\r\nd\r\n", "\r\n", "a\r\nb\r\n"},
+		{"CRLF in the answer", "a\r\nb", "c", "\n", "a\nb"},
+		{"inline backticks stay", "`x`", "y", "\n", "`x`"},
+	}
+	for _, tt := range tests {
+		if got := cleanOutput(tt.out, tt.selection, tt.nl); got != tt.want {
+			t.Errorf("%s: cleanOutput = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestIDs(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want string
+	}{{"7", "n:7"}, {"7.0", "n:7"}, {"7e0", "n:7"}, {`"7"`, "s:7"}, {`"a b"`, "s:a b"}, {" 12 ", "n:12"}}
+	for _, tt := range tests {
+		if got := normalizeID(json.RawMessage(tt.raw)); got != tt.want {
+			t.Errorf("normalizeID(%s) = %q, want %q", tt.raw, got, tt.want)
+		}
+	}
+	if got := idKey(jsonrpc2.NewNumberID(7)); got != "n:7" {
+		t.Errorf("idKey(7) = %q", got)
+	}
+	if got := idKey(jsonrpc2.NewStringID("7")); got != "s:7" {
+		t.Errorf(`idKey("7") = %q`, got)
+	}
+}
+
+func TestKindWanted(t *testing.T) {
+	tests := []struct {
+		only []protocol.CodeActionKind
+		kind string
+		want bool
+	}{
+		{nil, lspx.KindFix, true},
+		{[]protocol.CodeActionKind{"quickfix"}, lspx.KindFix, true},
+		{[]protocol.CodeActionKind{"refactor"}, lspx.KindFix, false},
+		{[]protocol.CodeActionKind{"refactor"}, lspx.KindSimplify, true},
+		{[]protocol.CodeActionKind{"refactor.rewrite"}, lspx.KindExplain, false},
+		{[]protocol.CodeActionKind{"refactor.re"}, lspx.KindSimplify, false},
+		{[]protocol.CodeActionKind{lspx.KindTests}, lspx.KindTests, true},
+	}
+	for _, tt := range tests {
+		if got := kindWanted(tt.kind, tt.only); got != tt.want {
+			t.Errorf("kindWanted(%s, %v) = %v", tt.kind, tt.only, got)
+		}
+	}
+}
+
+func TestURIPath(t *testing.T) {
+	for uri, want := range map[string]string{
+		"file:///home/u/p/a.go":     "/home/u/p/a.go",
+		"file:///home/u/p/":         "/home/u/p",
+		"file:///C:/src/x%20y.go":   "/C:/src/x y.go",
+		"untitled:Untitled-1":       "Untitled-1",
+		"vscode-notebook-cell:/a/b": "b",
+	} {
+		if got := uriPath(uri); got != want {
+			t.Errorf("uriPath(%s) = %q, want %q", uri, got, want)
+		}
+	}
+}
+
+// TestTrace checks the trace setting: nothing of the protocol by default, messages with
+// text redacted, everything only when content is asked for by name.
+func TestTrace(t *testing.T) {
+	const canary = "CANARY_7f3a_code"
+	for _, mode := range []string{config.TraceOff, config.TraceMessages, config.TraceContent} {
+		t.Run(mode, func(t *testing.T) {
+			var buf syncBuffer
+			log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			c := newClient(t, Config{Engine: &fakeEngine{}, Backend: &fakeBackend{}}, log)
+			c.initialize(inlineCaps, map[string]any{"trace": mode})
+			c.open("file:///work/a.go", "go", "x := \""+canary+"\"")
+			c.result("textDocument/inlineCompletion", map[string]any{"textDocument": map[string]any{"uri": "file:///work/a.go"},
+				"position": pos(0, 3)}, nil)
+			c.exit(true)
+			logs := buf.String()
+			hasCanary := strings.Contains(logs, canary)
+			traced := strings.Contains(logs, "textDocument/didOpen")
+			switch mode {
+			case config.TraceOff:
+				if hasCanary || traced {
+					t.Errorf("trace off logged the protocol:\n%s", logs)
+				}
+			case config.TraceMessages:
+				if hasCanary || !traced || !strings.Contains(logs, "[redacted]") || !strings.Contains(logs, "textDocument/inlineCompletion") {
+					t.Errorf("trace messages: canary %v, traced %v:\n%s", hasCanary, traced, logs)
+				}
+			case config.TraceContent:
+				if !hasCanary {
+					t.Errorf("trace content did not log the content:\n%s", logs)
+				}
+			}
+		})
+	}
+}
+
+func TestRedactJSON(t *testing.T) {
+	in := `{"jsonrpc":"2.0","id":"r1","method":"m","params":{"textDocument":{"uri":"file:///a","text":"secret"},"position":{"line":3},"list":["a",1,true,null]}}`
+	got := redactJSON([]byte(in))
+	for _, want := range []string{`"method":"m"`, `"uri":"file:///a"`, `"text":"[redacted]"`, `"line":3`, `"id":"r1"`, `["[redacted]",1,true,null]`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("redactJSON = %s, lacks %s", got, want)
+		}
+	}
+	if strings.Contains(got, "secret") {
+		t.Errorf("redactJSON kept the text: %s", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

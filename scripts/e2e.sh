@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Editor end-to-end tests (make test-e2e): Neovim 0.10 and 0.12 and VS Code (code-server) against
+# the real codingplan-lsp, a real backend and the test provider.
+#
+#   scripts/e2e.sh [neovim|vscode]...     default: both
+#
+# Needs bin/codingplan-{lsp,backend,fakeprovider} (make build) and, for VS Code,
+# dist/codingplan.vsix (make vsix); installs the editors when missing (scripts/install-neovim.sh,
+# scripts/install-code-server.sh). Starts the test provider and a backend (in-process limiter, no
+# Valkey) on loopback ports, mints tokens, runs the suites, stops what it started. Logs and, on a
+# VS Code failure, screenshots stay in the artifacts directory printed at the end.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
+(($#)) || set -- neovim vscode
+# What the test provider answers to every completion request, and so what the editors must insert
+# after "fmt.Pr".
+REPLY='intln("hello, world")'
+
+die() { echo "e2e.sh: $*" >&2; exit 1; }
+for b in codingplan-lsp codingplan-backend codingplan-fakeprovider; do
+	[[ -x bin/$b ]] || die "bin/$b missing: run make build"
+done
+
+ART=$(mktemp -d "${TMPDIR:-/tmp}/codingplan-e2e-XXXXXX")
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+times=()
+t0=$SECONDS
+need_nvim=false need_vscode=false
+for s in "$@"; do
+	case $s in
+	neovim) need_nvim=true ;;
+	vscode) need_vscode=true ;;
+	*) die "unknown suite $s (want neovim or vscode)" ;;
+	esac
+done
+
+nvims=()
+if $need_nvim; then
+	while read -r _ path; do nvims+=("$path"); done < <(scripts/install-neovim.sh 0.10 0.12)
+fi
+code_server=
+if $need_vscode; then
+	[[ -f dist/codingplan.vsix ]] || die "dist/codingplan.vsix missing: run make vsix"
+	code_server=$(scripts/install-code-server.sh | sed -n 's/^code-server //p')
+fi
+times+=("install $((SECONDS - t0))s")
+
+# The test provider: its first stdout line is its URL.
+t0=$SECONDS
+bin/codingplan-fakeprovider --listen 127.0.0.1:0 --reply "$REPLY" >"$ART/fakeprovider.out" 2>"$ART/fakeprovider.stderr" &
+pids+=($!)
+end=$((SECONDS + 30))
+until [[ -s $ART/fakeprovider.out ]]; do
+	((SECONDS < end)) || die "the test provider printed no URL (see $ART/fakeprovider.stderr)"
+	kill -0 "${pids[-1]}" 2>/dev/null || die "the test provider exited (see $ART/fakeprovider.stderr)"
+	sleep 0.05
+done
+provider=$(head -n1 "$ART/fakeprovider.out")
+
+# The backend: the default model streams the reply above; "hang" is the provider's model that
+# never answers, for holding a plan's only slot.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$ART/backend.toml" <<EOF
+default_model = "e2e"
+
+[[models]]
+name = "e2e"
+provider = "openai-chat"
+base_url = "$provider/v1"
+model = "e2e-instant"
+
+[[models]]
+name = "hang"
+provider = "openai-chat"
+base_url = "$provider/v1"
+model = "hang"
+EOF
+bin/codingplan-backend serve --config "$ART/backend.toml" --listen "127.0.0.1:$port" --valkey '' \
+	--state-dir "$ART/state" --log-level info >"$ART/backend.stdout" 2>"$ART/backend.stderr" &
+pids+=($!)
+end=$((SECONDS + 30))
+until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+	((SECONDS < end)) || die "the backend is not ready (see $ART/backend.stderr)"
+	kill -0 "${pids[-1]}" 2>/dev/null || die "the backend exited (see $ART/backend.stderr)"
+	sleep 0.05
+done
+token() { bin/codingplan-backend token --sub "$1" --plan "$2" --ttl 1h --state-dir "$ART/state"; }
+export CODINGPLAN_E2E_BACKEND_URL="ws://127.0.0.1:$port/v1/ws"
+export CODINGPLAN_E2E_LSP="$ROOT/bin/codingplan-lsp"
+export CODINGPLAN_E2E_EXPECT=$REPLY
+export CODINGPLAN_E2E_FAKEPROVIDER=$provider
+export CODINGPLAN_REQUIRE_E2E=1
+times+=("stack $((SECONDS - t0))s")
+
+failed=()
+if $need_nvim; then
+	t0=$SECONDS
+	echo "=== neovim (${#nvims[@]} versions)"
+	if ! CODINGPLAN_E2E_NVIM="${nvims[*]}" CODINGPLAN_E2E_NVIM_TOKEN=$(token e2e-nvim pro) \
+		go test -count=1 -v ./editors/neovim/ 2>&1 | tee "$ART/neovim.log"; then
+		failed+=(neovim)
+	fi
+	times+=("neovim $((SECONDS - t0))s")
+fi
+if $need_vscode; then
+	t0=$SECONDS
+	echo "=== vscode"
+	if ! CODINGPLAN_E2E_CODE_SERVER=$code_server CODINGPLAN_E2E_VSIX="$ROOT/dist/codingplan.vsix" \
+		CODINGPLAN_E2E_TOKEN=$(token e2e-vscode lite) CODINGPLAN_E2E_ARTIFACTS="$ART/vscode" \
+		node --test editors/vscode/test/e2e/vscode.test.mjs 2>&1 | tee "$ART/vscode.log"; then
+		failed+=(vscode)
+	fi
+	times+=("vscode $((SECONDS - t0))s")
+fi
+
+summary="e2e.sh:"
+for t in "${times[@]}"; do summary+=" $t,"; done
+echo "${summary%,}"
+if ((${#failed[@]})); then
+	echo "e2e.sh: FAILED: ${failed[*]} (logs and screenshots in $ART)"
+	exit 1
+fi
+cleanup
+trap - EXIT
+rm -rf "$ART"
