@@ -2,7 +2,7 @@ package e2e
 
 import (
 	"context"
-		"errors"
+	"errors"
 	"sort"
 	"testing"
 	"time"
@@ -184,4 +184,3 @@ func (w *leaseWatch) waitCount(ctx context.Context, want int64) (time.Time, erro
 }
 
 func (w *leaseWatch) waitZero(ctx context.Context) (time.Time, error) { return w.waitCount(ctx, 0) }
-

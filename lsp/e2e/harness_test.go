@@ -63,8 +63,8 @@ type proc struct {
 	stderr string // path of the captured standard error
 	// errLines holds standard error's lines as they come.
 	errLines *lineWaiter
-	exited chan struct{}
-	err    error
+	exited   chan struct{}
+	err      error
 }
 
 // startProc starts a binary from binDir. Its standard error goes to logDir/name.stderr and to

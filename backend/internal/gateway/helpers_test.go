@@ -378,15 +378,12 @@ func (c *client) expectError(id string, code wire.Code) wire.ServerFrame {
 // expectClose reads until the connection closes and checks the close code.
 func (c *client) expectClose(code int) {
 	c.t.Helper()
-	for {
-		f, err := c.read()
-		if err == nil {
-			c.t.Fatalf("got %s frame %+v, want close %d", f.Type, f, code)
-		}
-		if !websocket.IsCloseError(err, code) {
-			c.t.Fatalf("got %v, want close %d", err, code)
-		}
-		return
+	f, err := c.read()
+	if err == nil {
+		c.t.Fatalf("got %s frame %+v, want close %d", f.Type, f, code)
+	}
+	if !websocket.IsCloseError(err, code) {
+		c.t.Fatalf("got %v, want close %d", err, code)
 	}
 }
 
