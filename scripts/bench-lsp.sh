@@ -50,5 +50,7 @@ bench=$(mktemp -d)
 trap 'rm -rf "$bench"' EXIT
 go build -o "$bench/lspbench" ./lsp/bench/cmd/lspbench
 
-"$bench/lspbench" -tabby "$tabby_pkg" -bin bin -valkey "$valkey" \
+# The backend's state dir is kept: its first start builds the local n-gram model (up to a minute).
+mkdir -p "$cache/bench-lsp-state"
+"$bench/lspbench" -tabby "$tabby_pkg" -bin bin -valkey "$valkey" -state "$cache/bench-lsp-state" \
 	-command "scripts/bench-lsp.sh${*:+ $*}" ${docs[@]+"${docs[@]}"} ${args[@]+"${args[@]}"}

@@ -27,7 +27,7 @@ type Chain struct {
 	BackendURL  string // websocket endpoint
 	Token       string
 
-	state       string                   // the backend's state dir (its dev signing key)
+	state       string                    // the backend's state dir (its dev signing key)
 	env         func(url string) []string // backend environment for the provider
 	backendArgs []string
 
@@ -86,6 +86,9 @@ type ChainConfig struct {
 	// ProviderEnv configures the backend's model from the provider's URL.
 	ProviderEnv func(url string) []string
 	BackendArgs []string // extra serve flags
+	// StateDir is the backend's state dir (dev key, and the local model it builds on first
+	// start, which takes up to a minute); empty: a new one in WorkDir.
+	StateDir string
 }
 
 // DefaultProviderEnv points the backend's default model (an OpenAI chat one) at the provider.
@@ -135,7 +138,10 @@ func StartChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 		return nil, err
 	}
 
-	c.state = filepath.Join(cfg.WorkDir, "state")
+	c.state = cfg.StateDir
+	if c.state == "" {
+		c.state = filepath.Join(cfg.WorkDir, "state")
+	}
 	if err := os.MkdirAll(c.state, 0o700); err != nil {
 		return nil, err
 	}

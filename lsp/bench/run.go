@@ -19,6 +19,7 @@ type Config struct {
 
 	BinDir       string   // codingplan binaries; empty skips codingplan
 	Valkey       string   // Valkey address for the backend; empty: in-process limiter
+	StateDir     string   // the backend's state dir, kept between runs; empty: a new one
 	ProviderArgs []string // arguments of codingplan-fakeprovider; nil: DefaultProviderArgs
 	LSPArgs      []string // extra arguments of the measured codingplan-lsp (a profile flag, say)
 
@@ -98,9 +99,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var chain *Chain
 	if cfg.BinDir != "" {
 		cfg.logf("starting codingplan: provider, backend, language server")
-		sctx, cancel := setupCtx()
+		// A backend's first start in a new state dir builds its local model: allow for it.
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		var err error
-		chain, err = StartChain(sctx, ChainConfig{BinDir: cfg.BinDir, WorkDir: cfg.WorkDir, Valkey: cfg.Valkey, ProviderArgs: cfg.ProviderArgs})
+		chain, err = StartChain(sctx, ChainConfig{BinDir: cfg.BinDir, WorkDir: cfg.WorkDir, Valkey: cfg.Valkey,
+			ProviderArgs: cfg.ProviderArgs, StateDir: cfg.StateDir})
 		if err != nil {
 			problem("codingplan chain: %v", err)
 			chain = nil

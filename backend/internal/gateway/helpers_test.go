@@ -208,7 +208,7 @@ func (o *fakeObserver) StreamEnded(s StreamStats) {
 
 // harness is a gateway behind an httptest server, with a real token verifier.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	http  *httptest.Server
 	url   string
@@ -222,7 +222,7 @@ type setup struct {
 	deps Deps
 }
 
-func newHarness(t *testing.T, s setup) *harness {
+func newHarness(t testing.TB, s setup) *harness {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -284,7 +284,7 @@ func (h *harness) token(edit func(c *auth.Claims)) string {
 
 // client is a test websocket client.
 type client struct {
-	t     *testing.T
+	t     testing.TB
 	c     *websocket.Conn
 	hello wire.ServerFrame
 }
@@ -396,7 +396,7 @@ func (c *client) roundTrip(id string) {
 	}
 }
 
-func recv[T any](t *testing.T, ch <-chan T, what string) T {
+func recv[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
 	select {
 	case v := <-ch:

@@ -78,18 +78,34 @@ func (p *Pool) Acquire(ctx context.Context, user string, limit int, onQueued fun
 		if !a.local {
 			wait = min(wait, p.pollDelay()) // releases on other nodes are only seen by looking
 		}
-		t := time.NewTimer(wait)
+		if err := p.wait(ctx, w, wake, wait, a.local, limit); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// wait sleeps until the timer, a wake-up worth a look, ctx or Close. In Valkey mode a wake-up
+// only ends the wait of a waiter near the head (position <= limit+1, as of its last look): the
+// others would look only to learn they are still queued, so they keep to their poll timer and
+// a release does not make every waiter of the user run a script. In node-local mode a look is
+// cheap and the only way to learn of progress, so every wake-up ends the wait.
+func (p *Pool) wait(ctx context.Context, w *waiter, wake <-chan struct{}, d time.Duration, local bool, limit int) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("lease: acquire: %w", ctx.Err())
+			return fmt.Errorf("lease: acquire: %w", ctx.Err())
 		case <-p.quit:
-			t.Stop()
-			return nil, ErrClosed
-		case <-wake:
+			return ErrClosed
 		case <-t.C:
+			return nil
+		case <-wake:
+			if local || w.position <= limit+1 {
+				return nil
+			}
+			wake = p.wakeChan(w.user)
 		}
-		t.Stop()
 	}
 }
 

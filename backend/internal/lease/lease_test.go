@@ -72,7 +72,7 @@ func TestStorm(t *testing.T) {
 	)
 	for _, tg := range targets(t) {
 		t.Run(tg.name, func(t *testing.T) {
-			cfg := Config{Prefix: testPrefix(t), MaxWait: 10 * time.Second, PollInterval: 5 * time.Millisecond}
+			cfg := Config{Prefix: testPrefix(t), MaxWait: 30 * time.Second, PollInterval: 5 * time.Millisecond}
 			pools := []*Pool{newPool(t, tg.client, cfg), newPool(t, tg.client, cfg)}
 			var holders, peak, granted atomic.Int64
 			var wg sync.WaitGroup

@@ -32,6 +32,7 @@ func run() error {
 	flag.StringVar(&cfg.TabbyPkg, "tabby", "", "tabby-agent package directory (holds dist/cli.js); empty skips it")
 	flag.StringVar(&cfg.BinDir, "bin", "bin", "directory of the codingplan binaries; empty skips codingplan")
 	flag.StringVar(&cfg.Valkey, "valkey", "", "Valkey address for the backend; empty uses its in-process limiter")
+	flag.StringVar(&cfg.StateDir, "state", "", "backend state dir kept between runs (its first start builds a local model); empty: a new one")
 	flag.StringVar(&providerArgs, "provider-args", "", "space-separated arguments of codingplan-fakeprovider (default: "+strings.Join(bench.DefaultProviderArgs, " ")+")")
 	flag.StringVar(&lspArgs, "lsp-args", "", "space-separated extra arguments of the measured codingplan-lsp")
 	flag.IntVar(&cfg.Rounds, "rounds", 10, "rounds; each runs every target -per-round times")
