@@ -80,3 +80,15 @@ valkey-down:
 
 clean:
 	rm -rf bin dist coverage.out coverage.html
+
+# ---- Editors (editors engineer): the VS Code package and the editors' end-to-end tests --------
+.PHONY: vsix test-e2e
+
+# dist/codingplan.vsix with codingplan-lsp inside (npm ci only when package-lock.json changed).
+vsix:
+	scripts/vsix.sh
+
+# Neovim 0.10 and 0.12 and VS Code (code-server + Chromium) against the real binaries; installs
+# the editors on first use (cached under ~/.cache/codingplan). `make test-e2e ARGS=neovim` runs one.
+test-e2e: build vsix
+	scripts/e2e.sh $(ARGS)

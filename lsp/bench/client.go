@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/textproto"
 	"strconv"
 	"sync"
@@ -35,6 +36,7 @@ type Client struct {
 	mu      sync.Mutex
 	nextID  int64
 	pending map[int64]chan response
+	notes   map[string]int // notifications received, by method
 
 	onRequest func(method string, params json.RawMessage) (any, error)
 	onNotify  func(method string, params json.RawMessage)
@@ -79,6 +81,7 @@ func NewClient(r io.Reader, w io.Writer, opts ClientOptions) *Client {
 	c := &Client{
 		w:         w,
 		pending:   map[int64]chan response{},
+		notes:     map[string]int{},
 		onRequest: opts.OnRequest,
 		onNotify:  opts.OnNotify,
 		done:      make(chan struct{}),
@@ -131,6 +134,9 @@ func (c *Client) read(r *bufio.Reader) {
 			// Not on the reader: the server may be blocked writing to us until we read on.
 			c.answers.Go(func() { c.answer(m) })
 		case m.Method != "":
+			c.mu.Lock()
+			c.notes[m.Method]++
+			c.mu.Unlock()
 			if c.onNotify != nil {
 				c.onNotify(m.Method, m.Params)
 			}
@@ -183,6 +189,13 @@ func (c *Client) send(msg any) (time.Time, error) {
 		return start, fmt.Errorf("writing to the server: %w", err)
 	}
 	return start, nil
+}
+
+// Notifications returns how many notifications of each method the server has sent so far.
+func (c *Client) Notifications() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.notes)
 }
 
 // Notify sends a notification.

@@ -41,6 +41,12 @@ type Chain struct {
 // does, with text that fits the benchmark's cursor line.
 var DefaultProviderArgs = []string{"--reply", "total, 1)", "--chunk-bytes", "64"}
 
+// BackendPID returns the process id of the first backend.
+func (c *Chain) BackendPID() int { return c.backends[0].PID() }
+
+// ProviderPID returns the process id of the provider.
+func (c *Chain) ProviderPID() int { return c.provider.PID() }
+
 // Upstream returns how many model requests the provider has received so far.
 func (c *Chain) Upstream() int64 { return c.upstream.Load() }
 

@@ -196,3 +196,50 @@ func children(pid int) []int {
 	}
 	return out
 }
+
+// Sched is scheduler time a process spent, summed over its threads (/proc/PID/task/*/schedstat).
+type Sched struct {
+	OnCPU time.Duration // running
+	Wait  time.Duration // runnable, waiting for a CPU
+}
+
+// Sub returns s - o.
+func (s Sched) Sub(o Sched) Sched { return Sched{OnCPU: s.OnCPU - o.OnCPU, Wait: s.Wait - o.Wait} }
+
+// Add returns s + o.
+func (s Sched) Add(o Sched) Sched { return Sched{OnCPU: s.OnCPU + o.OnCPU, Wait: s.Wait + o.Wait} }
+
+// ReadSched sums the schedstat of pid's threads. Threads that ended are not counted, so a
+// difference is a lower bound if the process ends threads; Go runtimes and node rarely do.
+func ReadSched(pid int) (Sched, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return Sched{}, fmt.Errorf("reading threads: %w", err)
+	}
+	var s Sched
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		one, err := parseSchedstat(b)
+		if err != nil {
+			return Sched{}, err
+		}
+		s = s.Add(one)
+	}
+	return s, nil
+}
+
+func parseSchedstat(b []byte) (Sched, error) {
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return Sched{}, fmt.Errorf("unexpected schedstat %q", strings.TrimSpace(string(b)))
+	}
+	run, err1 := strconv.ParseInt(f[0], 10, 64)
+	wait, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return Sched{}, fmt.Errorf("schedstat: %w", err)
+	}
+	return Sched{OnCPU: time.Duration(run), Wait: time.Duration(wait)}, nil
+}

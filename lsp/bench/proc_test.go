@@ -39,3 +39,31 @@ func TestReadMemorySelf(t *testing.T) {
 		t.Errorf("own memory %+v: want 0 < RSS <= HWM", m)
 	}
 }
+
+func TestParseSchedstat(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Sched
+		wantErr bool
+	}{
+		{"4035546 10362888 2\n", Sched{OnCPU: 4035546, Wait: 10362888}, false},
+		{"1\n", Sched{}, true},
+		{"x 1 2\n", Sched{}, true},
+	}
+	for _, tt := range tests {
+		got, err := parseSchedstat([]byte(tt.in))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseSchedstat(%q) = %+v, %v; want %+v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestReadSchedSelf(t *testing.T) {
+	s, err := ReadSched(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.OnCPU <= 0 {
+		t.Errorf("own CPU time %v, want > 0", s.OnCPU)
+	}
+}

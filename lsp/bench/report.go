@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -107,6 +109,38 @@ func (r *Report) Markdown(machine, command string, when time.Time) string {
 					strings.TrimPrefix(t.Method, "textDocument/"), s.N, Ms(s.P50), Ms(s.P90), Ms(s.P99), Ms(s.Mean), t.Samples.Errors)
 			}
 		}
+	}
+
+	b.WriteString("\nScheduler time per iteration (one miss and one hit), from /proc/PID/task/*/schedstat: " +
+		"on CPU, and runnable but waiting for a CPU (what a loaded machine adds), in ms:\n\n")
+	b.WriteString("| server | request | process | on CPU | waiting for a CPU |\n|---|---|---|--:|--:|\n")
+	for _, t := range r.Targets {
+		if t.Samples.Iterations == 0 {
+			continue
+		}
+		n := time.Duration(t.Samples.Iterations)
+		for i, w := range t.Watch {
+			if i >= len(t.Samples.Sched) {
+				break
+			}
+			s := t.Samples.Sched[i]
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", t.Name, strings.TrimPrefix(t.Method, "textDocument/"), w.Name, Ms(s.OnCPU/n), Ms(s.Wait/n))
+		}
+	}
+
+	b.WriteString("\nNotifications the servers sent during the measured iterations (per iteration):\n\n")
+	for _, t := range r.Targets {
+		if t.Samples.Iterations == 0 {
+			continue
+		}
+		var parts []string
+		for _, m := range slices.Sorted(maps.Keys(t.Samples.Notes)) {
+			parts = append(parts, fmt.Sprintf("%s %.2f", m, float64(t.Samples.Notes[m])/float64(t.Samples.Iterations)))
+		}
+		if len(parts) == 0 {
+			parts = []string{"none"}
+		}
+		fmt.Fprintf(&b, "- %s %s: %s\n", t.Name, strings.TrimPrefix(t.Method, "textDocument/"), strings.Join(parts, ", "))
 	}
 
 	if len(r.Memory) > 0 {

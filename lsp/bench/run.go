@@ -92,6 +92,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Targets = append(rep.Targets, &Target{
 				Name: "tabby-agent 1.5.0", Server: t.Server, Method: MethodCompletion,
 				Doc: NewDoc(rootURI + "/tabby.go"), Upstream: t.Fake.Completions,
+				Watch: []Watched{{"node (tabby-agent)", t.Server.Proc.PID()}},
 			})
 		}
 	}
@@ -125,7 +126,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				}
 				closers = append(closers, func() { _ = srv.Close() })
 				rep.Targets = append(rep.Targets, &Target{Name: "codingplan", Server: srv, Method: k.method,
-					Doc: NewDoc(rootURI + k.file), Upstream: chain.Upstream})
+					Doc: NewDoc(rootURI + k.file), Upstream: chain.Upstream,
+					Watch: []Watched{{"codingplan-lsp", srv.Proc.PID()}, {"codingplan-backend", chain.BackendPID()}, {"codingplan-fakeprovider", chain.ProviderPID()}}})
 			}
 		}
 		cancel()

@@ -144,8 +144,11 @@ type Samples struct {
 	Errors      int // error responses and timeouts
 	FirstErr    error
 	RespBytes   int
-	UpstreamMis int64 // upstream requests during the miss requests, where known
-	UpstreamHit int64 // upstream requests during the hit requests, where known
+	UpstreamMis int64          // upstream requests during the miss requests, where known
+	UpstreamHit int64          // upstream requests during the hit requests, where known
+	Iterations  int            // recorded iterations (a miss and a hit each)
+	Sched       []Sched        // scheduler time of each watched process during recorded iterations
+	Notes       map[string]int // notifications the server sent during recorded iterations
 }
 
 func (s *Samples) fail(err error) {
@@ -162,7 +165,22 @@ type Target struct {
 	Doc      *Doc
 	Method   string
 	Upstream func() int64 // count of upstream requests, nil if unknown
+	Watch    []Watched    // processes whose CPU time the target's requests use
 	Samples  Samples
+}
+
+// Watched is a process whose scheduler time a target records.
+type Watched struct {
+	Name string
+	PID  int
+}
+
+func (t *Target) sched() []Sched {
+	out := make([]Sched, len(t.Watch))
+	for i, w := range t.Watch {
+		out[i], _ = ReadSched(w.PID) // a process that ended counts as zero
+	}
+	return out
 }
 
 // Measure runs n iterations on t: each makes a new context and requests a completion there (a
@@ -174,7 +192,30 @@ func (t *Target) Measure(ctx context.Context, n int, timeout time.Duration, reco
 	if !record {
 		s = &scratch
 	}
+	before := t.sched()
+	notesBefore := t.Server.Client.Notifications()
+	defer func() {
+		if !record {
+			return
+		}
+		for m, n := range t.Server.Client.Notifications() {
+			if d := n - notesBefore[m]; d > 0 {
+				if s.Notes == nil {
+					s.Notes = map[string]int{}
+				}
+				s.Notes[m] += d
+			}
+		}
+		after := t.sched()
+		if s.Sched == nil {
+			s.Sched = make([]Sched, len(t.Watch))
+		}
+		for i := range after {
+			s.Sched[i] = s.Sched[i].Add(after[i].Sub(before[i]))
+		}
+	}()
 	for range n {
+		s.Iterations++
 		if err := ctx.Err(); err != nil {
 			return err
 		}

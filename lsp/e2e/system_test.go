@@ -38,6 +38,9 @@ type options struct {
 	reply     string   // what the provider's default model streams
 	logLevel  string   // the backend's log level
 	extraArgs []string // more backend flags
+	// config holds TOML tables appended to the backend's config file ([[models]], [plans.x]);
+	// {{provider}} in it stands for the test provider's URL.
+	config string
 }
 
 func valkeyAddr(t *testing.T) string {
@@ -89,7 +92,7 @@ name = "hang"
 provider = "openai-chat"
 base_url = %[1]q
 model = "hang"
-`, s.providerURL+"/v1")
+`, s.providerURL+"/v1") + strings.ReplaceAll(opt.config, "{{provider}}", s.providerURL)
 	cfgPath := filepath.Join(dir, "backend.toml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -196,6 +199,21 @@ type editor struct {
 // startEditor starts codingplan-lsp with settings as initializationOptions and initializes it.
 func (s *system) startEditor(settings map[string]any) *editor {
 	s.t.Helper()
+	return s.startEditorOpts(settings, editorOptions{})
+}
+
+// editorOptions shape a codingplan-lsp process and the editor driving it.
+type editorOptions struct {
+	args []string // codingplan-lsp's flags
+	// onRequest answers the server's requests (nil: null to every one). It is set before
+	// initialize, so it sees every request.
+	onRequest func(method string, params json.RawMessage) (any, error)
+}
+
+// startEditorOpts is startEditor with options. HOME, the XDG directories and TMPDIR of the
+// server all lie under s.dir/home.
+func (s *system) startEditorOpts(settings map[string]any, opt editorOptions) *editor {
+	s.t.Helper()
 	stdin, err := newPipe(s.t)
 	if err != nil {
 		s.t.Fatal(err)
@@ -204,12 +222,22 @@ func (s *system) startEditor(settings map[string]any) *editor {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	env := []string{"CODINGPLAN_TOKEN=", "CODINGPLAN_BACKEND_URL=", "HOME=" + filepath.Join(s.dir, "home")}
-	p := startProc(s.t, s.dir, "codingplan-lsp", env, stdin.r, stdout.w)
+	home := filepath.Join(s.dir, "home")
+	env := []string{"CODINGPLAN_TOKEN=", "CODINGPLAN_BACKEND_URL=", "HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_STATE_HOME=" + filepath.Join(home, ".local/state"),
+		"XDG_CACHE_HOME=" + filepath.Join(home, ".cache"), "XDG_DATA_HOME=" + filepath.Join(home, ".local/share"),
+		"TMPDIR=" + filepath.Join(home, "tmp")}
+	if err := os.MkdirAll(filepath.Join(home, "tmp"), 0o700); err != nil {
+		s.t.Fatal(err)
+	}
+	p := startProc(s.t, s.dir, "codingplan-lsp", env, stdin.r, stdout.w, opt.args...)
 	// The child has its own copies; closing ours lets EOF on stdout mean the server exited.
 	stdout.w.Close()
 	stdin.r.Close()
 	c := newLSPClient(s.t, bufio.NewReader(stdout.r), stdin.w)
+	if opt.onRequest != nil {
+		c.onRequest = opt.onRequest
+	}
 	s.t.Cleanup(func() { stdin.w.Close() })
 	ctx := testContext(s.t)
 	settings["backendUrl"] = s.wsURL

@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/valkey-io/valkey-go"
 
 	"github.com/codingplan/codingplan/backend/internal/auth"
+	"github.com/codingplan/codingplan/backend/internal/usage"
 	wire "github.com/codingplan/codingplan/shared"
 )
 
@@ -270,5 +272,52 @@ func TestVersion(t *testing.T) {
 	}
 	if !strings.HasPrefix(out.String(), "codingplan-backend ") {
 		t.Errorf("version: %q", out.String())
+	}
+}
+
+func TestUsageCommand(t *testing.T) {
+	addr := os.Getenv("CODINGPLAN_TEST_VALKEY")
+	if addr == "" {
+		if os.Getenv("CODINGPLAN_REQUIRE_VALKEY") == "1" {
+			t.Fatal("CODINGPLAN_REQUIRE_VALKEY=1 but CODINGPLAN_TEST_VALKEY is not set")
+		}
+		t.Skip("no Valkey: set CODINGPLAN_TEST_VALKEY")
+	}
+	prefix := fmt.Sprintf("test-cmd-usage-%d", time.Now().UnixNano())
+	client, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	defer func() { // every usage key has a TTL, but leave nothing behind
+		keys, _ := client.Do(context.Background(), client.B().Keys().Pattern(prefix+":*").Build()).AsStrSlice()
+		for _, k := range keys {
+			client.Do(context.Background(), client.B().Del().Key(k).Build())
+		}
+	}()
+	meter := usage.New(client, prefix, nil)
+	for _, u := range []wire.Usage{{PromptTokens: 10, CompletionTokens: 2}, {PromptTokens: 5, CompletionTokens: 1}} {
+		if err := meter.Record(context.Background(), "alice", u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	args := []string{"usage", "--user", "alice", "--valkey", addr, "--valkey-prefix", prefix}
+	if err := run(context.Background(), args, &out, io.Discard, env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("output is not JSON: %q", out.String())
+	}
+	want := map[string]any{"user": "alice", "day": time.Now().UTC().Format("2006-01-02"),
+		"requests": 2.0, "prompt_tokens": 15.0, "completion_tokens": 3.0}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %v, want %v (output %s)", k, got[k], v, out.String())
+		}
+	}
+	if err := run(context.Background(), []string{"usage", "--user", "alice"}, io.Discard, io.Discard, env(nil)); !errors.Is(err, errUsage) {
+		t.Errorf("usage without Valkey: got %v, want a usage error", err)
 	}
 }

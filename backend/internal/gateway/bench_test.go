@@ -27,6 +27,7 @@ func BenchmarkRelay(b *testing.B) {
 	}}
 	h := newHarness(b, setup{cfg: Config{SlowConsumer: time.Minute}, deps: Deps{Router: routeTo(p)}})
 	c := h.dial(h.token(nil))
+	_ = c.c.SetReadDeadline(time.Time{})
 	b.ReportAllocs()
 	b.ResetTimer()
 	c.request("c1")

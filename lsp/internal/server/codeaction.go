@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,10 +15,13 @@ import (
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
 )
 
-// Code actions. Listing them never calls the model: each offered action carries data naming
-// the document version, range and kind, and the model runs when the client resolves the
-// action (codeAction/resolve) or, for clients that do not resolve, when it executes the
-// codingplan.runAction command the action carries instead.
+// Code actions. Neither listing nor resolving them calls the model: every offered action
+// carries the command that runs it (codingplan.runAction, or codingplan.rewrite, whose
+// instruction the editor plugin asks the user for), naming the document version, the range,
+// the kind and, for Fix, the diagnostics. The model runs when the client executes that command,
+// which it does when the user picks the action. codeAction/resolve answers with the action as
+// it is: VS Code resolves the action focused in its menu (to preview its edit), so a model run
+// there would start, and apply, while the user merely moves through the menu.
 
 // actionSpec describes one code action kind.
 type actionSpec struct {
@@ -51,15 +55,6 @@ var actionSpecs = map[string]actionSpec{
 // rewriteSuffix follows the user's instruction for Rewrite.
 const rewriteSuffix = "\n\nReply with the rewritten code only."
 
-// actionData is the data an offered code action carries to codeAction/resolve.
-type actionData struct {
-	URI         string         `json:"uri"`
-	Version     int32          `json:"version"`
-	Range       protocol.Range `json:"range"`
-	Kind        string         `json:"kind"`
-	Diagnostics []string       `json:"diagnostics,omitempty"`
-}
-
 func (s *Server) prepareCodeAction(_ context.Context, raw json.RawMessage) (runFunc, error) {
 	const method = "textDocument/codeAction"
 	var p protocol.CodeActionParams
@@ -80,23 +75,20 @@ func (s *Server) prepareCodeAction(_ context.Context, raw json.RawMessage) (runF
 	if s.cfg.Backend == nil || complete.Ignored(settings.Ignore, s.relPath(uri)) {
 		return func(context.Context) (any, error) { return actions, nil }, nil
 	}
-	resolve := s.clientResolves()
+	version := doc.Version
 	offer := func(kind string, r protocol.Range, diags []protocol.Diagnostic) {
 		if !kindWanted(kind, p.Context.Only) {
 			return
 		}
 		a := lspx.CodeAction{Title: actionSpecs[kind].title, Kind: protocol.CodeActionKind(kind), Diagnostics: diags}
-		switch {
-		case kind == lspx.KindRewrite:
-			// The instruction comes from the user: the editor plugin asks for it when it
-			// runs this command (a client without a plugin gets an error saying so).
+		if kind == lspx.KindRewrite {
+			// The instruction comes from the user: the editor plugin asks for it when it runs
+			// this command (a client without a plugin gets an error saying so).
 			a.Command = &protocol.Command{Title: a.Title, Command: lspx.CommandRewrite,
-				Arguments: []any{lspx.RewriteArgs{URI: uri, Range: r}}}
-		case resolve:
-			a.Data, _ = json.Marshal(actionData{URI: uri, Version: doc.Version, Range: r, Kind: kind, Diagnostics: diagnosticLines(diags)})
-		default:
+				Arguments: []any{lspx.RewriteArgs{URI: uri, Range: r, Version: &version}}}
+		} else {
 			a.Command = &protocol.Command{Title: a.Title, Command: lspx.CommandRunAction,
-				Arguments: []any{lspx.RunActionArgs{URI: uri, Range: r, Kind: kind}}}
+				Arguments: []any{lspx.RunActionArgs{URI: uri, Range: r, Kind: kind, Version: &version, Diagnostics: diagnosticLines(diags)}}}
 		}
 		actions = append(actions, a)
 	}
@@ -129,15 +121,6 @@ func kindWanted(kind string, only []protocol.CodeActionKind) bool {
 	})
 }
 
-// clientResolves reports whether the client resolves code actions lazily (any property will
-// do: the server applies the result itself).
-func (s *Server) clientResolves() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	td := s.caps.TextDocument
-	return td != nil && td.CodeAction != nil && td.CodeAction.ResolveSupport != nil
-}
-
 // diagnosticLines formats diagnostics for the model, one line each.
 func diagnosticLines(diags []protocol.Diagnostic) []string {
 	var out []string
@@ -155,54 +138,28 @@ func diagnosticLines(diags []protocol.Diagnostic) []string {
 	return out
 }
 
-// prepareResolve handles codeAction/resolve: it runs the action's model request and applies
-// the result itself (workspace/applyEdit), then returns the action with nothing left to do.
+// prepareResolve handles codeAction/resolve: the action is complete as listed (its command
+// does the work), so it comes back as it is, whoever offered it.
 func (s *Server) prepareResolve(_ context.Context, raw json.RawMessage) (runFunc, error) {
-	const method = "codeAction/resolve"
-	var a lspx.CodeAction
-	if err := decodeParams(method, raw, &a); err != nil {
+	var a json.RawMessage
+	if err := decodeParams("codeAction/resolve", raw, &a); err != nil {
 		return nil, err
 	}
-	var d actionData
-	if len(a.Data) == 0 || json.Unmarshal(a.Data, &d) != nil || d.URI == "" {
-		return nil, invalidParams("%s: the code action has no codingplan data", method)
-	}
-	spec, ok := actionSpecs[d.Kind]
-	if !ok || d.Kind == lspx.KindRewrite {
-		return nil, invalidParams("%s: unknown code action kind %q", method, clip(d.Kind))
-	}
-	doc := s.docs.Get(d.URI)
-	if doc == nil {
-		return nil, invalidParams("%s: document is not open: %s", method, clip(d.URI))
-	}
-	_, enc, _ := s.snapshot()
-	run := actionRun{doc: doc, kind: d.Kind, spec: spec, diagnostics: d.Diagnostics}
-	stale := doc.Version != d.Version
-	if !stale {
-		var err error
-		if run.start, run.end, err = doc.Range(enc, d.Range); err != nil {
-			return nil, invalidParams("%s: %v", method, err)
-		}
-	}
-	return func(ctx context.Context) (any, error) {
-		done := lspx.CodeAction{Title: a.Title, Kind: a.Kind, Diagnostics: a.Diagnostics}
-		if stale {
-			s.showMessage(ctx, protocol.MessageTypeWarning, fmt.Sprintf(
-				"%s: the document changed since the action was offered; nothing was run. Try again.", spec.title))
-			return done, nil
-		}
-		if err := s.runAction(ctx, run); err != nil {
-			return nil, err
-		}
-		return done, nil
-	}, nil
+	return func(context.Context) (any, error) { return a, nil }, nil
 }
 
+// errStale is a command's range that refers to an older version of its document.
+var errStale = errors.New("the document changed since the action was offered")
+
 // actionTarget resolves a command's document and range; an empty range means its whole line.
-func (s *Server) actionTarget(method, uri string, r protocol.Range) (*document.Doc, int, int, error) {
+// With version set, a later version of the document gives errStale.
+func (s *Server) actionTarget(method, uri string, r protocol.Range, version *int32) (*document.Doc, int, int, error) {
 	doc := s.docs.Get(uri)
 	if doc == nil {
 		return nil, 0, 0, invalidParams("%s: document is not open: %s", method, clip(uri))
+	}
+	if version != nil && *version != doc.Version {
+		return doc, 0, 0, errStale
 	}
 	_, enc, _ := s.snapshot()
 	start, end, err := doc.Range(enc, r)

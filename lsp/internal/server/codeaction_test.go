@@ -97,17 +97,32 @@ func TestCodeActionList(t *testing.T) {
 		t.Errorf("kinds = %s\nwant    %s", got, want)
 	}
 	for _, a := range all {
-		switch a.Kind {
-		case lspx.KindRewrite:
-			if a.Command == nil || a.Command.Command != lspx.CommandRewrite {
-				t.Errorf("rewrite action = %+v, want the rewrite command", a)
-			}
-		default:
-			if len(a.Data) == 0 || a.Command != nil {
-				t.Errorf("%s: data %s command %+v, want data for resolve", a.Kind, a.Data, a.Command)
-			}
+		want := lspx.CommandRunAction
+		if a.Kind == lspx.KindRewrite {
+			want = lspx.CommandRewrite
+		}
+		if a.Command == nil || a.Command.Command != want || len(a.Command.Arguments) != 1 || len(a.Data) != 0 {
+			t.Errorf("%s: command %+v data %s, want the %s command", a.Kind, a.Command, a.Data, want)
+			continue
+		}
+		var args lspx.RunActionArgs
+		decode(t, a.Command.Arguments[0], &args)
+		if args.URI != "file:///work/a.go" || args.Version == nil || *args.Version != 1 {
+			t.Errorf("%s: arguments %+v", a.Kind, args)
+		}
+		if a.Kind == lspx.KindFix && (len(args.Diagnostics) != 1 || args.Diagnostics[0] != "line 4 error (vet): wrong operator") {
+			t.Errorf("fix diagnostics = %q", args.Diagnostics)
 		}
 	}
+	// Resolving gives the action back as it is, without asking the model.
+	for _, a := range all {
+		var resolved codeAction
+		c.result("codeAction/resolve", a, &resolved)
+		if string(mustJSON(resolved)) != string(mustJSON(a)) {
+			t.Errorf("resolve changed %s into %s", mustJSON(a), mustJSON(resolved))
+		}
+	}
+	c.result("codeAction/resolve", map[string]any{"title": "someone else's"}, nil)
 	if got := kinds(listActions(t, c, rangeOf(3, 0, 3, 0), []any{addDiagnostic}, nil)); got != lspx.KindFix {
 		t.Errorf("empty selection with a diagnostic: %s, want the fix only", got)
 	}
@@ -156,7 +171,12 @@ type textEdit struct {
 	NewText string         `json:"newText"`
 }
 
-func TestCodeActionResolveApplies(t *testing.T) {
+// execAction runs an offered action the way a client does: by executing its command.
+func execAction(c *client, a codeAction) <-chan message {
+	return c.start(newID(), "workspace/executeCommand", map[string]any{"command": a.Command.Command, "arguments": a.Command.Arguments})
+}
+
+func TestCodeActionRun(t *testing.T) {
 	b := newModelBackend("```go\n\treturn a + b\n```")
 	c := newClient(t, Config{Backend: b}, nil)
 	c.onRequest = func(m message) (any, error) {
@@ -169,10 +189,8 @@ func TestCodeActionResolveApplies(t *testing.T) {
 	c.open("file:///work/a.go", "go", goSource)
 	fix := findAction(t, listActions(t, c, rangeOf(3, 1, 3, 13), []any{addDiagnostic}, nil), lspx.KindFix)
 
-	var resolved codeAction
-	c.result("codeAction/resolve", fix, &resolved)
-	if resolved.Title != fix.Title || resolved.Kind != lspx.KindFix {
-		t.Errorf("resolved = %+v", resolved)
+	if m := c.wait(execAction(c, fix)); m.Error != nil {
+		t.Fatalf("run: %s", m.Error.Message)
 	}
 	create := c.serverRequest("window/workDoneProgress/create")
 	var tok struct {
@@ -237,14 +255,14 @@ func TestCodeActionVersionChanged(t *testing.T) {
 	c.initialize(inlineCaps, nil)
 	c.open("file:///work/a.go", "go", goSource)
 	simplify := findAction(t, listActions(t, c, rangeOf(2, 0, 4, 1), nil, nil), lspx.KindSimplify)
-	ch := c.start(newID(), "codeAction/resolve", simplify)
+	ch := execAction(c, simplify)
 	<-b.started
 	c.notify("textDocument/didChange", map[string]any{"textDocument": map[string]any{"uri": "file:///work/a.go", "version": 2},
 		"contentChanges": []any{map[string]any{"range": rangeOf(0, 0, 0, 0), "text": "// edited\n"}}})
 	c.result("workspace/executeCommand", map[string]any{"command": lspx.CommandStatus}, nil) // the change is in
 	close(b.gate)
 	if m := c.wait(ch); m.Error != nil {
-		t.Fatalf("resolve: %s", m.Error.Message)
+		t.Fatalf("run: %s", m.Error.Message)
 	}
 	msg := c.note("window/showMessage")
 	if !strings.Contains(string(msg.Params), "the document changed while the model was working") {
@@ -253,8 +271,9 @@ func TestCodeActionVersionChanged(t *testing.T) {
 	assertNoRequest(t, c, "workspace/applyEdit")
 
 	// An action offered before a change is not run at all.
-	stale := simplify
-	c.result("codeAction/resolve", stale, nil)
+	if m := c.wait(execAction(c, simplify)); m.Error != nil {
+		t.Fatalf("run: %s", m.Error.Message)
+	}
 	if msg := c.note("window/showMessage"); !strings.Contains(string(msg.Params), "changed since the action was offered") {
 		t.Errorf("showMessage = %s", msg.Params)
 	}
@@ -284,7 +303,7 @@ func TestCodeActionProgressCancel(t *testing.T) {
 	c.initialize(inlineCaps, nil)
 	c.open("file:///work/a.go", "go", goSource)
 	doc := findAction(t, listActions(t, c, rangeOf(2, 0, 4, 1), nil, nil), lspx.KindDocument)
-	ch := c.start(newID(), "codeAction/resolve", doc)
+	ch := execAction(c, doc)
 	var create struct {
 		Token json.RawMessage `json:"token"`
 	}
@@ -292,7 +311,7 @@ func TestCodeActionProgressCancel(t *testing.T) {
 	<-b.started
 	c.notify("window/workDoneProgress/cancel", map[string]any{"token": create.Token})
 	if m := c.wait(ch); m.Error != nil {
-		t.Fatalf("resolve: %s", m.Error.Message)
+		t.Fatalf("run: %s", m.Error.Message)
 	}
 	values := progressValues(t, c, create.Token, 2)
 	if end := values[len(values)-1]; end["message"] != "cancelled" {
@@ -302,7 +321,7 @@ func TestCodeActionProgressCancel(t *testing.T) {
 }
 
 func TestCodeActionCommands(t *testing.T) {
-	// A client without resolve or versioned edits gets commands and plain changes.
+	// A client without versioned edits gets plain changes.
 	caps := map[string]any{"workspace": map[string]any{"applyEdit": true}}
 	tests := []struct {
 		name     string
@@ -335,8 +354,8 @@ func TestCodeActionCommands(t *testing.T) {
 			c.open("file:///work/a.go", "go", goSource)
 			if tt.command == lspx.CommandRunAction {
 				a := findAction(t, listActions(t, c, rangeOf(2, 0, 4, 1), nil, nil), lspx.KindSimplify)
-				if a.Command == nil || a.Command.Command != lspx.CommandRunAction || len(a.Data) != 0 {
-					t.Errorf("action for a client without resolve = %+v", a)
+				if a.Command == nil || a.Command.Command != lspx.CommandRunAction {
+					t.Errorf("action = %+v", a)
 				}
 			}
 			tt.args["uri"] = "file:///work/a.go"

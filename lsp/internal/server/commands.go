@@ -3,7 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
+
+	"go.lsp.dev/protocol"
 
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
 	wire "github.com/codingplan/codingplan/shared"
@@ -83,7 +86,8 @@ func (s *Server) prepareCommand(_ context.Context, raw json.RawMessage) (runFunc
 		if err := arg(&a, `{"uri": string, "range": Range, "instruction": string}`); err != nil {
 			return nil, err
 		}
-		return s.commandAction(p.Command, lspx.RunActionArgs{URI: a.URI, Range: a.Range, Kind: lspx.KindRewrite, Instruction: a.Instruction}, p.WorkDoneToken)
+		return s.commandAction(p.Command, lspx.RunActionArgs{URI: a.URI, Range: a.Range, Kind: lspx.KindRewrite,
+			Instruction: a.Instruction, Version: a.Version}, p.WorkDoneToken)
 
 	case lspx.CommandRunAction:
 		var a lspx.RunActionArgs
@@ -108,11 +112,18 @@ func (s *Server) commandAction(command string, a lspx.RunActionArgs, token lspx.
 	if a.URI == "" {
 		return nil, invalidParams("%s: uri is required", command)
 	}
-	doc, start, end, err := s.actionTarget(command, a.URI, a.Range)
+	doc, start, end, err := s.actionTarget(command, a.URI, a.Range, a.Version)
+	if errors.Is(err, errStale) {
+		return func(ctx context.Context) (any, error) {
+			s.showMessage(ctx, protocol.MessageTypeWarning, spec.title+": "+err.Error()+"; nothing was run. Try again.")
+			return nil, nil
+		}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	run := actionRun{doc: doc, start: start, end: end, kind: a.Kind, spec: spec, instruction: a.Instruction, token: token}
+	run := actionRun{doc: doc, start: start, end: end, kind: a.Kind, spec: spec, instruction: a.Instruction,
+		diagnostics: a.Diagnostics, token: token}
 	return func(ctx context.Context) (any, error) { return nil, s.runAction(ctx, run) }, nil
 }
 

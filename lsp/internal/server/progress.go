@@ -15,6 +15,9 @@ import (
 // progressEvery is the shortest time between two progress reports.
 const progressEvery = 200 * time.Millisecond
 
+// createTimeout bounds the wait for window/workDoneProgress/create's answer.
+const createTimeout = 2 * time.Second
+
 // progress reports one run's work-done progress ($/progress begin, report, end) on a token
 // the client gave or the server created (window/workDoneProgress/create). The user can cancel
 // it (window/workDoneProgress/cancel), which ends the context beginProgress returned. A zero
@@ -45,7 +48,11 @@ func (s *Server) beginProgress(ctx context.Context, token lspx.ProgressToken, ti
 			return pctx, p
 		}
 		token = json.RawMessage(strconv.Quote("codingplan-" + strconv.Itoa(n)))
-		if err := s.call(ctx, "window/workDoneProgress/create", lspx.WorkDoneProgressCreateParams{Token: token}, nil); err != nil {
+		// A client that does not answer must not hold the run up.
+		cctx, cancelCreate := context.WithTimeout(ctx, createTimeout)
+		err := s.call(cctx, "window/workDoneProgress/create", lspx.WorkDoneProgressCreateParams{Token: token}, nil)
+		cancelCreate()
+		if err != nil {
 			s.log.Debug("progress not created", "err", err)
 			return pctx, p
 		}

@@ -178,7 +178,6 @@ func TestInvalidParams(t *testing.T) {
 			"arguments": []any{map[string]any{"uri": "file:///work/a.go", "range": rangeOf(0, 0, 0, 3)}}}, "needs an instruction"},
 		{"run an unknown action", "workspace/executeCommand", map[string]any{"command": lspx.CommandRunAction,
 			"arguments": []any{map[string]any{"uri": "file:///work/a.go", "range": rangeOf(0, 0, 0, 3), "kind": "x"}}}, "unknown code action kind"},
-		{"resolve a foreign action", "codeAction/resolve", map[string]any{"title": "t"}, "has no codingplan data"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
