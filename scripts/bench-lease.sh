@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Lease acquire+release throughput against real Valkey, beside two baselines through the same
-# client (a bare PING, and an INCR+DECR pair), from 1 and from 200 goroutines. Prints a markdown
+# Lease acquire+release throughput against real Valkey, beside baselines through the same client
+# (a bare PING; an INCR+DECR pair; the acquire script and ZREM without the Pool around them), from
+# 1 and from 200 goroutines. Prints a markdown
 # table of the median of COUNT runs, with the machine it ran on, for docs/benchmarks.md.
 #
 #   scripts/bench-lease.sh [COUNT] [BENCHTIME]     defaults: 5 runs of 1s per case
@@ -45,14 +46,15 @@ awk '
 		return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
 	}
 	END {
-		print "| Valkey | goroutines | PING ops/s | INCR+DECR pairs/s | lease acquire+release/s | lease / PING | lease / INCR+DECR |"
-		print "|---|---:|---:|---:|---:|---:|---:|"
+		print "| Valkey | goroutines | PING ops/s | INCR+DECR pairs/s | acquire script+ZREM/s | lease acquire+release/s | lease / PING | lease / INCR+DECR | lease / script |"
+		print "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 		for (r = 1; r <= rows; r++) {
 			split(order[r], kg, SUBSEP)
 			p = median(kg[1] SUBSEP kg[2] SUBSEP "ping")
 			d = median(kg[1] SUBSEP kg[2] SUBSEP "incrdecr")
+			s = median(kg[1] SUBSEP kg[2] SUBSEP "script")
 			l = median(kg[1] SUBSEP kg[2] SUBSEP "lease")
-			printf "| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", kg[1], kg[2], p, d, l, (p ? l / p : 0), (d ? l / d : 0)
+			printf "| %s | %s | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f |\n", kg[1], kg[2], p, d, s, l, (p ? l / p : 0), (d ? l / d : 0), (s ? l / s : 0)
 		}
 	}
 ' "$out"

@@ -14,6 +14,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -240,6 +241,28 @@ func version(t *testing.T, bin string) string {
 	return parts[0] + "." + parts[1]
 }
 
+// TestLua runs the plugin's unit tests (tests/unit.lua) in each Neovim.
+func TestLua(t *testing.T) {
+	nvims := strings.Fields(os.Getenv("CODINGPLAN_E2E_NVIM"))
+	if len(nvims) == 0 {
+		if os.Getenv("CODINGPLAN_REQUIRE_E2E") == "1" {
+			t.Fatal("CODINGPLAN_E2E_NVIM not set: run make test-e2e")
+		}
+		t.Skip("needs Neovim: run make test-e2e")
+	}
+	for _, bin := range nvims {
+		t.Run("nvim-"+version(t, bin), func(t *testing.T) {
+			cmd := exec.Command(bin, "--clean", "-l", filepath.Join(pluginDir(t), "tests", "unit.lua"))
+			cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("tests/unit.lua: %v\n%s", err, out)
+			}
+			t.Logf("%s", bytes.TrimSpace(out))
+		})
+	}
+}
+
 const mainGo = "package main\n\nimport \"fmt\"\n\nfunc main() {\n\t\n}\n"
 
 func TestNeovim(t *testing.T) {
@@ -263,6 +286,8 @@ func testNeovim(t *testing.T, e env, bin, v string) {
 	cfg := fmt.Sprintf(`
 vim.opt.rtp:prepend(%q)
 vim.cmd('runtime plugin/codingplan.lua')
+-- The user's own Tab mapping, from before the plugin: Tab must still reach it.
+vim.keymap.set('i', '<Tab>', function() return '<Tab>user' end, { expr = true })
 require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } })
 -- A second call with the same options changes nothing.
 require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } })
@@ -335,13 +360,14 @@ require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } }
 		})
 	})
 
-	t.Run("tab without ghost text", func(t *testing.T) {
+	t.Run("tab falls through without ghost text", func(t *testing.T) {
 		n.t = t
-		// One batch of keys: the Tab arrives before any suggestion for the new line could.
+		// One batch of keys: the Tab arrives before any suggestion for the new line could, so
+		// it goes to the user's mapping.
 		n.send("<Esc>o<Tab>")
-		n.poll("a plain tab", func() (bool, string) {
+		n.poll("the user's Tab mapping", func() (bool, string) {
 			l := n.line(7)
-			return l == "\t\t", fmt.Sprintf("%q", l)
+			return l == "\t\tuser", fmt.Sprintf("%q", l)
 		})
 		n.send("<Esc>")
 	})

@@ -30,6 +30,8 @@ type Chain struct {
 	state       string                    // the backend's state dir (its dev signing key)
 	env         func(url string) []string // backend environment for the provider
 	backendArgs []string
+	backendEnv  []string
+	lspEnv      []string
 
 	provider *Proc
 	backends []*Proc
@@ -92,6 +94,8 @@ type ChainConfig struct {
 	// ProviderEnv configures the backend's model from the provider's URL.
 	ProviderEnv func(url string) []string
 	BackendArgs []string // extra serve flags
+	BackendEnv  []string // extra environment of the backend (GODEBUG, GOMAXPROCS, ...)
+	LSPEnv      []string // extra environment of every codingplan-lsp started
 	// StateDir is the backend's state dir (dev key, and the local model it builds on first
 	// start, which takes up to a minute); empty: a new one in WorkDir.
 	StateDir string
@@ -155,7 +159,7 @@ func StartChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 	if cfg.ProviderEnv != nil {
 		c.env = cfg.ProviderEnv
 	}
-	c.backendArgs = cfg.BackendArgs
+	c.backendArgs, c.backendEnv, c.lspEnv = cfg.BackendArgs, cfg.BackendEnv, cfg.LSPEnv
 	if c.BackendURL, err = c.StartBackend(ctx, "backend", cfg.Valkey); err != nil {
 		return nil, err
 	}
@@ -188,7 +192,7 @@ func (c *Chain) StartBackend(ctx context.Context, name, valkey string) (string, 
 	args := append([]string{"serve", "--listen", addr, "--valkey", valkey, "--state-dir", c.state, "--log-level", "warn"}, c.backendArgs...)
 	stderr := filepath.Join(c.WorkDir, name+".stderr")
 	// The backend prints a development token and hints on stdout: drop them.
-	b, err := StartProc(filepath.Join(c.BinDir, "codingplan-backend"), args, c.env(c.ProviderURL), nil, io.Discard, stderr)
+	b, err := StartProc(filepath.Join(c.BinDir, "codingplan-backend"), args, append(c.env(c.ProviderURL), c.backendEnv...), nil, io.Discard, stderr)
 	if err != nil {
 		return "", err
 	}
@@ -256,10 +260,10 @@ func (c *Chain) StartLSP(ctx context.Context, name, rootURI string, inline bool,
 		Name: name,
 		Path: filepath.Join(c.BinDir, "codingplan-lsp"),
 		Args: append([]string{"--stdio", "--log-level", "warn"}, extraArgs...),
-		Env: []string{
+		Env: append([]string{
 			"CODINGPLAN_TOKEN=" + c.Token,
 			"CODINGPLAN_BACKEND_URL=" + c.BackendURL,
-		},
+		}, c.lspEnv...),
 		StderrPath: filepath.Join(c.WorkDir, name+".stderr"),
 		Options: ClientOptions{
 			OnRequest: func(method string, params json.RawMessage) (any, error) {

@@ -22,6 +22,8 @@ type Config struct {
 	StateDir     string   // the backend's state dir, kept between runs; empty: a new one
 	ProviderArgs []string // arguments of codingplan-fakeprovider; nil: DefaultProviderArgs
 	LSPArgs      []string // extra arguments of the measured codingplan-lsp (a profile flag, say)
+	LSPEnv       []string // extra environment of codingplan-lsp (GOMAXPROCS=1, GOMEMLIMIT=..., GODEBUG=...)
+	BackendEnv   []string // extra environment of the backend
 
 	Rounds   int           // rounds; each runs every target PerRound times, in a rotating order
 	PerRound int           // iterations per target per round (one miss and one hit each)
@@ -104,7 +106,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		var err error
 		chain, err = StartChain(sctx, ChainConfig{BinDir: cfg.BinDir, WorkDir: cfg.WorkDir, Valkey: cfg.Valkey,
-			ProviderArgs: cfg.ProviderArgs, StateDir: cfg.StateDir})
+			ProviderArgs: cfg.ProviderArgs, StateDir: cfg.StateDir, LSPEnv: cfg.LSPEnv, BackendEnv: cfg.BackendEnv})
 		if err != nil {
 			problem("codingplan chain: %v", err)
 			chain = nil

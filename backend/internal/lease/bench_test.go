@@ -14,8 +14,10 @@ import (
 )
 
 // BenchmarkAcquireRelease measures lease acquire+release round trips against real Valkey beside
-// two baselines through the same client: a bare PING, and an INCR+DECR pair (the cheapest
-// counting semaphore, without TTL, queue or server time). Run with scripts/bench-lease.sh.
+// baselines through the same client: a bare PING; an INCR+DECR pair (the cheapest counting
+// semaphore, without TTL, queue or server time); and "script", the acquire script and a ZREM
+// without the Pool around them (no renewal goroutine, no local bookkeeping). Run with
+// scripts/bench-lease.sh.
 //
 //	go test -run '^$' -bench AcquireRelease ./backend/internal/lease/
 func BenchmarkAcquireRelease(b *testing.B) {
@@ -42,6 +44,13 @@ func BenchmarkAcquireRelease(b *testing.B) {
 					return err
 				}
 				return c.Do(ctx, c.B().Decr().Key(k).Build()).Error()
+			}},
+			{"script", func(ctx context.Context, p *Pool, user string) error {
+				id := p.newID()
+				if _, err := p.tryValkey(ctx, user, id, 1<<30, 0); err != nil {
+					return err
+				}
+				return p.zrem(ctx, user, id)
 			}},
 			{"lease", func(ctx context.Context, p *Pool, user string) error {
 				l, err := p.Acquire(ctx, user, 1<<30, nil)

@@ -88,17 +88,17 @@ func (m *Model) complete(ctx context.Context, prefix, suffix []byte, language st
 		case opts.pred != nil:
 			id, found = opts.pred(g, first)
 		case first && g.partial != "":
-			id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, g.partial, g.first)
+			id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, g.partial, g.partialKind, g.partialCode, g.first)
 			if !found {
-				id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, g.partial, g.firstLoose)
+				id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, g.partial, g.partialKind, g.partialCode, g.firstLoose)
 			}
 		case first:
-			id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", g.first)
+			id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", 0, 0, g.first)
 			if !found && g.trail == spaceLine {
-				id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", g.firstLoose)
+				id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", 0, 0, g.firstLoose)
 			}
 		default:
-			id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", nil)
+			id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", 0, 0, nil)
 		}
 		if !found {
 			return st, nil
@@ -136,6 +136,7 @@ type generation struct {
 	promptTokens int
 	partial      string // the word the cursor is in, which the first token must extend
 	partialCode  byte   // its layout, as spaceCode
+	partialKind  kind   // its kind
 	trail        space  // whitespace between the last token and the cursor
 	typedIndent  int    // with a new line typed: the indentation change typed, or noIndent
 
@@ -185,6 +186,7 @@ func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline,
 	if n := len(toks); n > 0 && len(trail) == 0 && extendable(&toks[n-1]) {
 		last := toks[n-1]
 		g.partial, g.partialCode = last.text, spaceCode(last.space, last.indent)
+		g.partialKind = last.kind
 		toks = toks[:n-1]
 	}
 	g.promptTokens = len(toks)
@@ -205,7 +207,7 @@ func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline,
 			g.hist = append(g.hist, id)
 		}
 		if g.cache != nil {
-			cid := g.cache.id(id, appendKey(key[:0], g.family, &toks[i]))
+			cid := g.cache.id(id, appendKey(key[:0], g.family, &toks[i]), toks[i].kind)
 			g.cache.add(cid)
 			if i >= len(toks)-(cacheOrder-1) {
 				g.chist = append(g.chist, cid)
@@ -241,7 +243,7 @@ func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline,
 		for i := range sufToks {
 			var id uint32
 			id, key = m.lookup(g.family, &sufToks[i], key)
-			g.cache.add(g.cache.id(id, appendKey(key[:0], g.family, &sufToks[i])))
+			g.cache.add(g.cache.id(id, appendKey(key[:0], g.family, &sufToks[i]), sufToks[i].kind))
 		}
 	}
 	return g, true
@@ -392,7 +394,7 @@ func (g *generation) push(id uint32) {
 	g.gen = append(g.gen, id)
 	mid := id
 	if v := uint32(g.m.vocabSize()); id >= v {
-		mid = g.cache.oov[id-v].class
+		mid = g.cache.oov[id-v].class // its unknown class, as in the corpus
 	}
 	g.hist = appendLast(g.hist, mid, g.m.order-1)
 	g.chist = appendLast(g.chist, id, cacheOrder-1)

@@ -94,7 +94,7 @@ func (m *Model) evalTokens(toks []token, res *EvalResult) {
 	var key []byte
 	for i := range toks {
 		ids[i], key = m.lookup(familyGo, &toks[i], key)
-		cids[i] = c.id(ids[i], appendKey(key[:0], familyGo, &toks[i]))
+		cids[i] = c.id(ids[i], appendKey(key[:0], familyGo, &toks[i]), toks[i].kind)
 	}
 	var hist []uint32
 	for i := range ids {
@@ -109,10 +109,10 @@ func (m *Model) evalTokens(toks []token, res *EvalResult) {
 		if !m.isWordID(ids[i]) {
 			res.OOV++
 		}
-		if got, ok := m.predict(sc, hist, c, chist, familyGo, "", nil); ok && got == cids[i] && isWord(c.key(got)) {
+		if got, ok := m.predict(sc, hist, c, chist, familyGo, "", 0, 0, nil); ok && got == cids[i] && isWord(c.key(got)) {
 			res.Top1++
 		}
-		if got, ok := m.predict(sc, hist, nil, nil, familyGo, "", nil); ok && got == ids[i] && m.isWordID(got) {
+		if got, ok := m.predict(sc, hist, nil, nil, familyGo, "", 0, 0, nil); ok && got == ids[i] && m.isWordID(got) {
 			res.Top1NoCache++
 		}
 		if i > 0 && ids[i-1] != unknownID && m.baseline[ids[i-1]] == ids[i] && m.isWordID(ids[i]) {

@@ -17,7 +17,7 @@ func TestExpCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range [][cacheOrder]float32{{0, 0.1, 0.3, 0.5}, {0, 0.05, 0.15, 0.3}, {0, 0.2, 0.4, 0.6}, {0, 0, 0.2, 0.4}} {
+	for _, w := range [][cacheOrder]float32{{0, 0.3, 0.5, 0.7}, {0, 0.4, 0.6, 0.8}, {0, 0.3, 0.6, 0.9}} {
 		cacheWeight = w
 		res, err := Evaluate(ctx, cfg, m, EvalOptions{MaxFiles: 60}, discard)
 		if err != nil {

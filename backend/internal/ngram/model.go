@@ -200,6 +200,7 @@ func (m *Model) contexts(hist []uint32, nodes []int) int {
 type scorer struct {
 	score   []float32
 	touched []uint32
+	classes []uint32 // unknown classes among the candidates, for the cache
 	nodes   [16]int
 	weights [16]float32
 	uniW    float32 // weight of the unigram level

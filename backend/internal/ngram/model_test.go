@@ -436,3 +436,34 @@ func TestOpenLoadTime(t *testing.T) {
 		t.Errorf("loading took %v", d)
 	}
 }
+
+func TestCompleteNamesLocalIdentifiers(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.VocabMinCount = 2 // so that the model has unknown-identifier classes
+	m := openModel(t, cfg)
+	prefix := "package x\n\nfunc f() {\n\tconfigBlob.Reload(ctx)\n}\n\nfunc g() {\n\t"
+	tests := []struct {
+		name, prefix string
+		want         string
+	}{
+		{"words the corpus never saw, after the request's own context", prefix + "configBlob.", "Reload(ctx)"},
+		{"a partial word the corpus never saw", prefix + "conf", "igBlob.Reload(ctx)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := complete(t, m, tt.prefix, "", "go", 0, false)
+			if got != tt.want {
+				t.Errorf("completion %q, want %q", got, tt.want)
+			}
+			// Without the cache the model cannot name them.
+			var out []byte
+			_, err := m.complete(t.Context(), []byte(tt.prefix), nil, "go", 0, false, func(b []byte) error {
+				out = append(out, b...)
+				return nil
+			}, completeOptions{noCache: true})
+			if err != nil || strings.Contains(string(out), "Reload") {
+				t.Errorf("without cache: %q, %v", out, err)
+			}
+		})
+	}
+}

@@ -74,7 +74,7 @@ type Server struct {
 	log  *slog.Logger
 	docs *document.Store
 
-	conn   jsonrpc2.Conn
+	conn   jsonrpc2.Conn // guarded by mu
 	exited chan struct{} // closed by the exit notification
 	wg     sync.WaitGroup
 
@@ -95,7 +95,6 @@ type Server struct {
 	nextToken       int
 	configSeq       uint64       // the latest workspace/configuration pull; older answers are dropped
 	trace           atomic.Value // string: config.Trace*
-	backendDone     chan struct{}
 }
 
 // Session states.

@@ -26,7 +26,7 @@ func main() {
 
 func run() error {
 	var cfg bench.Config
-	var providerArgs, lspArgs, docsFile, command string
+	var providerArgs, lspArgs, lspEnv, backendEnv, docsFile, command string
 	var deadline time.Duration
 	flag.StringVar(&cfg.Node, "node", "node", "node binary for tabby-agent")
 	flag.StringVar(&cfg.TabbyPkg, "tabby", "", "tabby-agent package directory (holds dist/cli.js); empty skips it")
@@ -35,8 +35,10 @@ func run() error {
 	flag.StringVar(&cfg.StateDir, "state", "", "backend state dir kept between runs (its first start builds a local model); empty: a new one")
 	flag.StringVar(&providerArgs, "provider-args", "", "space-separated arguments of codingplan-fakeprovider (default: "+strings.Join(bench.DefaultProviderArgs, " ")+")")
 	flag.StringVar(&lspArgs, "lsp-args", "", "space-separated extra arguments of the measured codingplan-lsp")
+	flag.StringVar(&lspEnv, "lsp-env", "", "space-separated NAME=VALUE added to codingplan-lsp's environment (e.g. GOMAXPROCS=1)")
+	flag.StringVar(&backendEnv, "backend-env", "", "space-separated NAME=VALUE added to the backend's environment")
 	flag.IntVar(&cfg.Rounds, "rounds", 10, "rounds; each runs every target -per-round times")
-	flag.IntVar(&cfg.PerRound, "per-round", 30, "iterations per target per round (a miss and a hit each)")
+	flag.IntVar(&cfg.PerRound, "per-round", 50, "iterations per target per round (a miss and a hit each)")
 	flag.IntVar(&cfg.Warmup, "warmup", 30, "warm-up iterations per target")
 	flag.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "bound of one request")
 	flag.DurationVar(&deadline, "deadline", 10*time.Minute, "bound of the whole run")
@@ -53,6 +55,8 @@ func run() error {
 		cfg.ProviderArgs = strings.Fields(providerArgs)
 	}
 	cfg.LSPArgs = strings.Fields(lspArgs)
+	cfg.LSPEnv = strings.Fields(lspEnv)
+	cfg.BackendEnv = strings.Fields(backendEnv)
 	if command == "" {
 		command = strings.Join(os.Args, " ")
 	}
