@@ -286,6 +286,15 @@ func testNeovim(t *testing.T, e env, bin, v string) {
 	cfg := fmt.Sprintf(`
 vim.opt.rtp:prepend(%q)
 vim.cmd('runtime plugin/codingplan.lua')
+-- Answers queued by the test for vim.ui.input prompts; with none queued, the real prompt.
+_G.e2e_answers = {}
+local input = vim.ui.input
+vim.ui.input = function(opts, on_confirm)
+  if #_G.e2e_answers > 0 then
+    return on_confirm(table.remove(_G.e2e_answers, 1))
+  end
+  return input(opts, on_confirm)
+end
 -- The user's own Tab mapping, from before the plugin: Tab must still reach it.
 vim.keymap.set('i', '<Tab>', function() return '<Tab>user' end, { expr = true })
 require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } })
@@ -386,6 +395,27 @@ require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } }
 			n.lua(&after, `table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')`)
 			return strings.HasPrefix(after, before) && strings.Contains(after[len(before):], e.expect), after
 		})
+	})
+
+	t.Run("rewrite action asks for an instruction", func(t *testing.T) {
+		n.t = t
+		var before string
+		n.lua(&before, `table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')`)
+		n.expr(`luaeval('table.insert(_G.e2e_answers, "make it shorter")')`)
+		// "Rewrite…" carries the codingplan.rewrite command, which the plugin handles on the
+		// client side: it asks for the instruction, then runs the server's rewrite.
+		n.expr(`luaeval('vim.lsp.buf.code_action({ apply = true, range = { start = { 5, 0 }, ["end"] = { 7, 1 } }, ` +
+			`filter = function(a) return a.kind == "refactor.rewrite.codingplan.rewrite" end })')`)
+		n.poll("the rewrite's edit", func() (bool, string) {
+			var after string
+			n.lua(&after, `table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')`)
+			return after != before && strings.Contains(after, e.expect), after
+		})
+		var left int
+		n.lua(&left, `#_G.e2e_answers`)
+		if left != 0 {
+			t.Errorf("the instruction prompt was not shown (%d answers left)", left)
+		}
 	})
 
 	t.Run("checkhealth", func(t *testing.T) {

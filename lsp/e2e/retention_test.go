@@ -75,7 +75,7 @@ func TestZeroRetention(t *testing.T) {
 	text := "package calc\n\n" +
 		"// " + doc.value + " is in a comment, a string and a name.\n" +
 		"var " + doc.value + " = \"\\\"<" + doc.value + ">\\\"\\t é 🙂\"\n\n" +
-		"func add(a, b int) int {\n\treturn \n}\n"
+		"func add(a, b int) int {\n\treturn \n}\n\n// After the cursor: " + doc.value + ".\n"
 	cursor := position{Line: 6, Character: len("\treturn ")}
 	for _, model := range []string{"", "echo", "local"} {
 		ed.notify("workspace/didChangeConfiguration", map[string]any{"settings": map[string]any{"codingplan": map[string]any{"model": model}}})

@@ -209,7 +209,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReject(w, http.StatusForbidden, wire.CodeQuotaExceeded, "the token's plan is not offered by this server")
 		return
 	}
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	conn, err := s.upgrader.Upgrade(&hijacker{ResponseWriter: w}, r, nil)
 	if err != nil {
 		s.log.Debug("upgrade failed", "err", err) // the upgrader answered already
 		return

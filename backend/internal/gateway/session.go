@@ -33,9 +33,10 @@ var (
 // writer on one goroutine run starts and waits for, and each stream on a goroutine of its own
 // that run waits for too.
 type session struct {
-	srv  *Server
-	conn *websocket.Conn
-	log  *slog.Logger
+	srv   *Server
+	conn  *websocket.Conn
+	batch *batchConn // conn's network connection; nil when it is not one
+	log   *slog.Logger
 	user string // the token's sub; an auth frame may not change it
 
 	send chan *frameBuf // to the writer
@@ -61,9 +62,11 @@ type session struct {
 }
 
 func newSession(srv *Server, conn *websocket.Conn, c *auth.Claims, limit int) *session {
+	batch, _ := conn.NetConn().(*batchConn)
 	return &session{
 		srv:     srv,
 		conn:    conn,
+		batch:   batch,
 		log:     srv.log.With("conn", newConnID(), "user", c.Subject),
 		user:    c.Subject,
 		send:    make(chan *frameBuf, srv.cfg.SendQueue),
@@ -359,59 +362,5 @@ func (s *session) closeWith(final *frameBuf, code int, text string) {
 	})
 	if !used && final != nil {
 		putBuf(final)
-	}
-}
-
-// writeLoop owns every write to the connection.
-func (s *session) writeLoop() {
-	defer close(s.dead)
-	cfg := &s.srv.cfg
-	ping := time.NewTicker(cfg.PingInterval)
-	defer ping.Stop()
-	write := func(b *frameBuf) error {
-		defer putBuf(b)
-		_ = s.conn.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-		return s.conn.WriteMessage(websocket.TextMessage, b.b)
-	}
-	fail := func(err error) {
-		s.log.Info("write failed", "reason", closeReason(err))
-		_ = s.conn.NetConn().Close() // unblocks the reader
-	}
-	for {
-		select {
-		case b := <-s.send:
-			if err := write(b); err != nil {
-				fail(err)
-				return
-			}
-		case <-ping.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				fail(err)
-				return
-			}
-		case <-s.quit:
-			s.closing.Store(true)
-			for n := len(s.send); n > 0; n-- {
-				if err := write(<-s.send); err != nil {
-					fail(err)
-					return
-				}
-			}
-			if s.final != nil {
-				if err := write(s.final); err != nil {
-					fail(err)
-					return
-				}
-			}
-			msg := websocket.FormatCloseMessage(s.closeCode, s.closeText)
-			if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				fail(err)
-				return
-			}
-			// Give the peer a moment to answer the close, so unread data does not turn our
-			// last frames into a reset; then the reader's deadline ends the connection.
-			_ = s.conn.SetReadDeadline(time.Now().Add(closeGrace))
-			return
-		}
 	}
 }

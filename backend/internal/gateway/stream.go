@@ -151,7 +151,8 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 // cancelled instead of buffering more: memory per connection stays bounded.
 func (s *session) sendDelta(ctx context.Context, st *stream, text []byte) error {
 	b := getBuf()
-	b.b = wire.AppendDelta(b.b, st.id, text)
+	b.b = append(b.b, text...) // the writer encodes it, merged with the deltas queued beside it
+	b.stream = st.id
 	select {
 	case s.send <- b:
 		return nil
@@ -198,8 +199,12 @@ func errOrNil(err error) any {
 	return err.Error()
 }
 
-// frameBuf is an outgoing frame's bytes, pooled.
-type frameBuf struct{ b []byte }
+// frameBuf is an outgoing frame, pooled. For a delta, stream is the stream's id and b the raw
+// text, which the writer encodes (see writer.go); otherwise b is the encoded frame.
+type frameBuf struct {
+	b      []byte
+	stream string
+}
 
 var bufPool = sync.Pool{New: func() any { return &frameBuf{b: make([]byte, 0, 512)} }}
 
@@ -211,7 +216,7 @@ func putBuf(f *frameBuf) {
 	if cap(f.b) > 64<<10 {
 		return
 	}
-	f.b = f.b[:0]
+	f.b, f.stream = f.b[:0], ""
 	bufPool.Put(f)
 }
 

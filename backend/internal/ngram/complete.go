@@ -309,10 +309,11 @@ func (g *generation) render(dst []byte, key string, first bool) ([]byte, bool) {
 		return dst, true
 	}
 	newline := sp == spaceLine || sp == spaceBlank
-	if newline && (!first || g.trail != spaceLine) && !g.multiline {
+	typed := first && (g.partial != "" || g.trail == spaceLine) // its line break is typed already
+	if newline && !typed && !g.multiline {
 		return dst, true // the end of the line
 	}
-	onCursorLine := g.lines == 0 && (!newline || first && g.trail == spaceLine)
+	onCursorLine := g.lines == 0 && (!newline || typed)
 	if g.suffix != "" && text == g.suffix && onCursorLine == g.sufLine && (onCursorLine || g.depth <= 0) {
 		return dst, true // the code after the cursor takes over
 	}

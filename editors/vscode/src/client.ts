@@ -23,6 +23,7 @@ export const ownCommands = new Set([
 	'codingplan.enable',
 	'codingplan.disable',
 	'codingplan.toggle',
+	'codingplan.rewrite',
 ]);
 
 export interface ClientHooks {

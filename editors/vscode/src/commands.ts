@@ -71,26 +71,30 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 		void vscode.window.showInformationMessage(parts.filter(Boolean).join(' · '));
 	};
 
-	const rewriteSelection = async (client: LanguageClient) => {
-		const editor = vscode.window.activeTextEditor;
-		if (!editor || editor.selection.isEmpty) {
-			void vscode.window.showInformationMessage('codingplan: select the code to rewrite first');
-			return;
+	// rewrite runs the server's Rewrite with an instruction from the user. The light bulb's
+	// "Rewrite…" action calls it with {uri, range}; the command palette, with the selection.
+	const rewrite = async (client: LanguageClient, given?: Partial<RewriteArgs>) => {
+		let uri = given?.uri;
+		let range = given?.range;
+		if (!uri || !range) {
+			const editor = vscode.window.activeTextEditor;
+			if (!editor || editor.selection.isEmpty) {
+				void vscode.window.showInformationMessage('codingplan: select the code to rewrite first');
+				return;
+			}
+			uri = client.code2ProtocolConverter.asUri(editor.document.uri);
+			range = client.code2ProtocolConverter.asRange(editor.selection);
 		}
-		const instruction = await vscode.window.showInputBox({
+		const instruction = given?.instruction?.trim() || (await vscode.window.showInputBox({
 			title: 'codingplan: Rewrite Selection',
 			prompt: 'How should the selection change?',
 			placeHolder: 'e.g. use a table-driven test',
 			ignoreFocusOut: true,
-		});
-		if (!instruction?.trim()) {
+		}))?.trim();
+		if (!instruction) {
 			return;
 		}
-		const args: RewriteArgs = {
-			uri: client.code2ProtocolConverter.asUri(editor.document.uri),
-			range: client.code2ProtocolConverter.asRange(editor.selection),
-			instruction: instruction.trim(),
-		};
+		const args: RewriteArgs = { uri, range, instruction };
 		await vscode.window.withProgress(
 			{ location: vscode.ProgressLocation.Notification, title: 'codingplan: rewriting', cancellable: false },
 			() => executeServerCommand(client, ServerCommand.rewrite, args),
@@ -128,7 +132,8 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 		vscode.commands.registerCommand('codingplan.disable', withClient(setEnabled(ServerCommand.disable))),
 		vscode.commands.registerCommand('codingplan.toggle', withClient(setEnabled(ServerCommand.toggle))),
 		vscode.commands.registerCommand('codingplan.showStatus', withClient(showStatus)),
-		vscode.commands.registerCommand('codingplan.rewriteSelection', withClient(rewriteSelection)),
+		vscode.commands.registerCommand('codingplan.rewriteSelection', withClient((client) => rewrite(client))),
+		vscode.commands.registerCommand(ServerCommand.rewrite, withClient(rewrite)),
 		vscode.commands.registerCommand('codingplan.showOutput', () => host.showOutput()),
 		vscode.commands.registerCommand('codingplan.restart', () => host.restart()),
 		vscode.commands.registerCommand(menuCommand, menu),

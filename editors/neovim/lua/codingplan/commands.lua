@@ -112,6 +112,34 @@ function M.toggle()
   end)
 end
 
+--- rewrite runs the server's Rewrite on args.range of args.uri with an instruction from the user
+--- (args.instruction, else asked with vim.ui.input). The "Rewrite…" code action lands here.
+---@param args { uri: string, range: table, instruction: string|nil }
+function M.rewrite(args)
+  local function run(instruction)
+    instruction = instruction and vim.trim(instruction) or ''
+    if instruction == '' then
+      return
+    end
+    exec('codingplan.rewrite', { { uri = args.uri, range = args.range, instruction = instruction } })
+  end
+  if args.instruction and vim.trim(args.instruction) ~= '' then
+    return run(args.instruction)
+  end
+  vim.ui.input({ prompt = 'codingplan: how should the code change? ' }, run)
+end
+
+--- client_commands are the client-side handlers of server commands (vim.lsp.commands): those that
+--- need the user first.
+M.client_commands = {
+  ['codingplan.rewrite'] = function(command)
+    local args = command.arguments and command.arguments[1]
+    if type(args) == 'table' then
+      M.rewrite(args)
+    end
+  end,
+}
+
 M.subcommands = { 'signin', 'signout', 'status', 'toggle' }
 
 --- run dispatches :Codingplan {sub}.

@@ -63,6 +63,9 @@ function M.setup(opts)
     desc = 'codingplan: remove ghost text and keymaps from the buffer',
     callback = on_detach,
   })
+  for name, handler in pairs(require('codingplan.commands').client_commands) do
+    vim.lsp.commands[name] = handler
+  end
   lsp.start(o)
 end
 
@@ -73,6 +76,11 @@ function M.teardown()
     group = nil
   end
   options_seen = nil
+  for name, handler in pairs(require('codingplan.commands').client_commands) do
+    if vim.lsp.commands[name] == handler then
+      vim.lsp.commands[name] = nil
+    end
+  end
   require('codingplan.keymaps').teardown()
   require('codingplan.ghost').teardown()
   require('codingplan.lsp').teardown()

@@ -356,6 +356,28 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 		});
 	});
 
+	await step(t, 'rewrite selection asks for an instruction and applies the rewrite', async () => {
+		await page.keyboard.press('Control+S');
+		const before = await poll('main.go saved', () => fs.readFileSync(mainGo, 'utf8'));
+		await page.keyboard.press('Escape');
+		await page.keyboard.press('Control+G');
+		await page.keyboard.type('5');
+		await page.keyboard.press('Enter');
+		await page.keyboard.press('Home');
+		await page.keyboard.press('Shift+ArrowDown');
+		await page.keyboard.press('Shift+End');
+		await runCommand('codingplan: Rewrite Selection with Instruction');
+		const input = page.locator('.quick-input-widget input');
+		await page.locator('.quick-input-widget', { hasText: 'How should the selection change?' }).waitFor({ timeout: WAIT });
+		await input.fill('make it shorter');
+		await page.keyboard.press('Enter');
+		await poll('the rewrite applied', async () => {
+			await page.keyboard.press('Control+S');
+			const now = fs.readFileSync(mainGo, 'utf8');
+			return now !== before && now.includes(expect) ? now : '';
+		});
+	});
+
 	await step(t, 'the status bar shows rate limited while another connection holds the only slot', async (st) => {
 		if (!lspBin || !fakeProvider) {
 			throw new Error('CODINGPLAN_E2E_LSP and CODINGPLAN_E2E_FAKEPROVIDER are needed for this step');

@@ -1,0 +1,273 @@
+package gateway
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// The writer sends what is queued in batches: it takes the frames already waiting (up to
+// maxBatch), merges consecutive deltas of one stream into one delta frame (up to maxMerge bytes
+// of text), and hands the whole batch to the kernel with one write. A client sees the same
+// text, in the same order, in fewer frames; the server spends one system call per batch instead
+// of one per frame, which is most of the relay's cost per chunk.
+const (
+	// maxBatch bounds the frames taken from the queue for one write.
+	maxBatch = 64
+	// maxMerge bounds the text of one merged delta frame.
+	maxMerge = 16 << 10
+	// maxHeld is the most a batchConn buffers before it writes.
+	maxHeld = 64 << 10
+	// keepEncBuf is the largest delta encoding buffer the writer keeps between frames.
+	keepEncBuf = 64 << 10
+)
+
+// writeLoop owns every write to the connection.
+func (s *session) writeLoop() {
+	defer close(s.dead)
+	cfg := &s.srv.cfg
+	ping := time.NewTicker(cfg.PingInterval)
+	defer ping.Stop()
+	w := &writer{s: s}
+	defer w.done()
+	fail := func(err error) {
+		s.log.Info("write failed", "reason", closeReason(err))
+		_ = s.conn.NetConn().Close() // unblocks the reader
+	}
+	for {
+		select {
+		case b := <-s.send:
+			if _, err := w.batch(b, maxBatch); err != nil {
+				fail(err)
+				return
+			}
+		case <-ping.C:
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
+				fail(err)
+				return
+			}
+		case <-s.quit:
+			s.closing.Store(true)
+			// Send what was queued before the quit; streams still running may queue more, which
+			// the close frame cuts off.
+			for n := len(s.send); n > 0; {
+				took, err := w.batch(<-s.send, min(n, maxBatch))
+				if err != nil {
+					fail(err)
+					return
+				}
+				n -= took
+			}
+			if s.final != nil {
+				if _, err := w.batch(s.final, 1); err != nil {
+					fail(err)
+					return
+				}
+			}
+			msg := websocket.FormatCloseMessage(s.closeCode, s.closeText)
+			if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(cfg.WriteTimeout)); err != nil {
+				fail(err)
+				return
+			}
+			// Give the peer a moment to answer the close, so unread data does not turn our
+			// last frames into a reset; then the reader's deadline ends the connection.
+			_ = s.conn.SetReadDeadline(time.Now().Add(closeGrace))
+			return
+		}
+	}
+}
+
+// writer is the state of a session's writeLoop.
+type writer struct {
+	s   *session
+	enc []byte // a delta frame being encoded; content, cleared after each write
+}
+
+// batch writes first and the frames queued behind it, up to limit frames in all, with one
+// write to the connection. It returns how many frames it took from the queue, first included.
+func (w *writer) batch(first *frameBuf, limit int) (int, error) {
+	s := w.s
+	s.batch.hold()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+	taken, cur := 1, first
+	var err error
+	for cur != nil {
+		var next *frameBuf
+		for err == nil && taken < limit {
+			select {
+			case next = <-s.send:
+				taken++
+			default:
+			}
+			if next == nil || !mergeable(cur, next) {
+				break
+			}
+			cur.b = appendClear(cur.b, next.b)
+			putBuf(next)
+			next = nil
+		}
+		if err == nil {
+			err = w.write(cur)
+		} else {
+			putBuf(cur)
+		}
+		cur = next
+	}
+	if ferr := s.batch.flush(); err == nil {
+		err = ferr
+	}
+	return taken, err
+}
+
+// mergeable reports whether next can be appended to cur: both deltas of one stream, and the
+// text stays within maxMerge.
+func mergeable(cur, next *frameBuf) bool {
+	return cur.stream != "" && next.stream == cur.stream && len(cur.b)+len(next.b) <= maxMerge
+}
+
+// write sends one frame and pools its buffer.
+func (w *writer) write(b *frameBuf) error {
+	defer putBuf(b)
+	data := b.b
+	if b.stream != "" {
+		w.enc = wire.AppendDelta(w.enc[:0], b.stream, b.b)
+		data = w.enc
+	}
+	err := w.s.conn.WriteMessage(websocket.TextMessage, data)
+	if b.stream != "" {
+		clear(w.enc)
+		if cap(w.enc) > keepEncBuf {
+			w.enc = nil
+		}
+	}
+	return err
+}
+
+// done clears what the writer still holds.
+func (w *writer) done() {
+	clear(w.enc[:cap(w.enc)])
+}
+
+// appendClear appends src to dst; when dst has to grow, its old array is cleared (it held
+// content) instead of being left to the garbage collector as it is.
+func appendClear(dst, src []byte) []byte {
+	if len(dst)+len(src) <= cap(dst) {
+		return append(dst, src...)
+	}
+	grown := make([]byte, len(dst), max(2*cap(dst), len(dst)+len(src)))
+	copy(grown, dst)
+	clear(dst)
+	return append(grown, src...)
+}
+
+// batchConn is the session's network connection. Between hold and flush it gathers writes in a
+// buffer and sends them with one write to the network; otherwise writes go straight through.
+// Control frames that the reader goroutine writes (pongs) while the writer holds go out with
+// the writer's batch.
+type batchConn struct {
+	net.Conn
+
+	mu          sync.Mutex
+	holding     bool
+	buf         *[]byte // from heldPool while holding; content, cleared before it is pooled
+	deadline    time.Time
+	setDeadline bool // a write deadline arrived while holding
+}
+
+var heldPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// hold makes writes gather until flush.
+func (c *batchConn) hold() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.holding = true
+	c.mu.Unlock()
+}
+
+// flush writes what was gathered since hold and lets writes through again.
+func (c *batchConn) flush() error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.writeHeldLocked()
+	c.holding = false
+	if c.buf != nil {
+		heldPool.Put(c.buf)
+		c.buf = nil
+	}
+	return err
+}
+
+// writeHeldLocked applies the deadline set while holding and writes the buffer.
+func (c *batchConn) writeHeldLocked() error {
+	if c.setDeadline {
+		c.setDeadline = false
+		if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
+			return err
+		}
+	}
+	if c.buf == nil || len(*c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(*c.buf)
+	clear(*c.buf)
+	*c.buf = (*c.buf)[:0]
+	return err
+}
+
+func (c *batchConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.holding {
+		return c.Conn.Write(p)
+	}
+	if c.buf == nil {
+		c.buf = heldPool.Get().(*[]byte)
+	}
+	if len(*c.buf)+len(p) > maxHeld {
+		if err := c.writeHeldLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) > maxHeld {
+			return c.Conn.Write(p)
+		}
+	}
+	*c.buf = appendClear(*c.buf, p)
+	return len(p), nil
+}
+
+// SetWriteDeadline applies at once, or while holding, to the flush.
+func (c *batchConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.holding {
+		return c.Conn.SetWriteDeadline(t)
+	}
+	c.deadline, c.setDeadline = t, true
+	return nil
+}
+
+// hijacker gives the websocket upgrader the hijacked connection wrapped in a batchConn.
+type hijacker struct {
+	http.ResponseWriter
+	conn *batchConn
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &batchConn{Conn: c}
+	return h.conn, rw, nil
+}
