@@ -415,3 +415,42 @@ func coreLimit(t *testing.T, pid int) (soft, hard string) {
 	t.Fatalf("no core file size in /proc/%d/limits:\n%s", pid, b)
 	return "", ""
 }
+
+// TestCanarySearch checks the search itself: each way a canary can be stored is found, and
+// text without it is not.
+func TestCanarySearch(t *testing.T) {
+	c := newCanary("c")
+	tok := canary{label: "t", value: "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg", secret: true}
+	for _, tc := range []struct {
+		name string
+		data string
+		text bool
+		want string // the form found; empty for none
+	}{
+		{"plain", "x " + c.value + " y", false, "as is"},
+		{"upper", strings.ToUpper("x" + c.value), false, "as is"},
+		{"json escaped around", `{"p":"\"` + c.value + `\n"}`, false, "as is"},
+		{"base64 offset 0", base64.StdEncoding.EncodeToString([]byte(c.value)), false, "base64+0"},
+		{"base64 offset 1", base64.StdEncoding.EncodeToString([]byte("a" + c.value)), false, "base64+1"},
+		{"base64 offset 2", base64.StdEncoding.EncodeToString([]byte("ab" + c.value)), false, "base64+2"},
+		{"base64url", base64.URLEncoding.EncodeToString([]byte("?>" + c.value + "?>")), false, "base64+2"}, // letters only: the same core
+		{"hex", "0x" + hex.EncodeToString([]byte(c.value)), false, "hex"},
+		{"an 8-byte chunk in text", `"chunk":"` + c.value[10:18] + `"`, true, "fragment " + c.value[10:18]},
+		{"an 8-byte chunk in a binary file", c.value[10:18], false, ""},
+		{"7 bytes", c.value[10:17], true, ""},
+		{"nothing", "CANARY plain text, hex 0123456789abcdef, base64 QUJD", true, ""},
+		{"token", "Bearer " + tok.value, false, "as is"},
+		{"token signature", "sig=" + tok.value[strings.LastIndexByte(tok.value, '.')+1:], false, "signature"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hits := findCanaries("data", []byte(tc.data), tc.text, []canary{c, tok})
+			got := ""
+			if len(hits) > 0 {
+				got = hits[0].form
+			}
+			if len(hits) > 1 || got != tc.want {
+				t.Errorf("found %v, want form %q", hits, tc.want)
+			}
+		})
+	}
+}
