@@ -88,7 +88,10 @@ clean:
 vsix:
 	scripts/vsix.sh
 
-# Neovim 0.10 and 0.12 and VS Code (code-server + Chromium) against the real binaries; installs
-# the editors on first use (cached under ~/.cache/codingplan). `make test-e2e ARGS=neovim` runs one.
+# Neovim 0.10 and 0.12, VS Code (code-server + Chromium) and Emacs eglot against the real
+# binaries; installs the editors on first use (cached under ~/.cache/codingplan).
+# `make test-e2e ARGS=neovim` (or vscode, emacs) runs one.
 test-e2e: build vsix
 	scripts/e2e.sh $(ARGS)
+
+TEST_PHASES += test-e2e

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Editor end-to-end tests (make test-e2e): Neovim 0.10 and 0.12 and VS Code (code-server) against
-# the real codingplan-lsp, a real backend and the test provider.
+# Editor end-to-end tests (make test-e2e): Neovim 0.10 and 0.12, VS Code (code-server) and Emacs
+# (eglot) against the real codingplan-lsp, a real backend and the test provider.
 #
-#   scripts/e2e.sh [neovim|vscode]...     default: both
+#   scripts/e2e.sh [neovim|vscode|emacs]...     default: all three
 #
 # Needs bin/codingplan-{lsp,backend,fakeprovider} (make build) and, for VS Code,
 # dist/codingplan.vsix (make vsix); installs the editors when missing (scripts/install-neovim.sh,
-# scripts/install-code-server.sh). Starts the test provider and a backend (in-process limiter, no
+# scripts/install-code-server.sh, scripts/install-emacs.sh). Starts the test provider and a backend (in-process limiter, no
 # Valkey) on loopback ports, mints tokens, runs the suites, stops what it started. Logs and, on a
 # VS Code failure, screenshots stay in the artifacts directory printed at the end.
 set -euo pipefail
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
-(($#)) || set -- neovim vscode
+(($#)) || set -- neovim vscode emacs
 # What the test provider answers to every completion request, and so what the editors must insert
 # after "fmt.Pr".
 REPLY='intln("hello, world")'
@@ -41,12 +41,13 @@ trap 'exit 143' TERM
 
 times=()
 t0=$SECONDS
-need_nvim=false need_vscode=false
+need_nvim=false need_vscode=false need_emacs=false
 for s in "$@"; do
 	case $s in
 	neovim) need_nvim=true ;;
 	vscode) need_vscode=true ;;
-	*) die "unknown suite $s (want neovim or vscode)" ;;
+	emacs) need_emacs=true ;;
+	*) die "unknown suite $s (want neovim, vscode or emacs)" ;;
 	esac
 done
 
@@ -58,6 +59,9 @@ code_server=
 if $need_vscode; then
 	[[ -f dist/codingplan.vsix ]] || die "dist/codingplan.vsix missing: run make vsix"
 	code_server=$(scripts/install-code-server.sh | sed -n 's/^code-server //p')
+fi
+if $need_emacs; then
+	scripts/install-emacs.sh >/dev/null
 fi
 times+=("install $((SECONDS - t0))s")
 
@@ -127,6 +131,15 @@ if $need_vscode; then
 		failed+=(vscode)
 	fi
 	times+=("vscode $((SECONDS - t0))s")
+fi
+if $need_emacs; then
+	t0=$SECONDS
+	echo "=== emacs (eglot)"
+	if ! CODINGPLAN_E2E_EMACS_TOKEN=$(token e2e-emacs pro) HOME="$ART/emacs-home" \
+		emacs --batch -Q -l scripts/e2e-emacs.el 2>&1 | tee "$ART/emacs.log"; then
+		failed+=(emacs)
+	fi
+	times+=("emacs $((SECONDS - t0))s")
 fi
 
 summary="e2e.sh:"

@@ -112,6 +112,37 @@ case('setup is idempotent and teardown undoes it', function()
   vim.notify = notify
 end)
 
+case('persist_token keeps the token in a 0600 file, signout removes it', function()
+  local cp = require('codingplan')
+  local commands = require('codingplan.commands')
+  local notify = vim.notify
+  vim.notify = function() end -- no server runs here: the commands report that
+  cp.setup({ server_path = '/nonexistent/codingplan-lsp', persist_token = true })
+  commands.signin('tok-123')
+  local path = commands.token_path()
+  eq(commands.read_token(), 'tok-123')
+  eq(vim.uv.fs_stat(path).mode % 512, tonumber('600', 8))
+  eq(require('codingplan.lsp').token, 'tok-123')
+  commands.signout()
+  eq(vim.uv.fs_stat(path), nil)
+  eq(require('codingplan.lsp').token, nil)
+  cp.teardown()
+  vim.notify = notify
+end)
+
+case('without persist_token nothing is written', function()
+  local cp = require('codingplan')
+  local commands = require('codingplan.commands')
+  local notify = vim.notify
+  vim.notify = function() end
+  cp.setup({ server_path = '/nonexistent/codingplan-lsp' })
+  commands.signin('tok-456')
+  eq(vim.uv.fs_stat(commands.token_path()), nil)
+  require('codingplan.lsp').token = nil
+  cp.teardown()
+  vim.notify = notify
+end)
+
 case('statusline without a server', function()
   eq(require('codingplan').statusline(), '')
 end)

@@ -428,4 +428,25 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 			await holder.kill();
 		}
 	});
+
+	await step(t, 'a server that cannot start is reported to the user', async () => {
+		// Set codingplan.serverPath in the Settings editor, as a user would; the extension restarts
+		// the server on the change.
+		await runCommand('Preferences: Open User Settings');
+		await page.locator('.settings-editor').waitFor({ state: 'visible', timeout: WAIT });
+		await page.keyboard.type('codingplan.serverPath');
+		// serverPath is machine-scoped (a workspace must not pick the binary VS Code runs): in a
+		// remote window such as code-server's it is set on the Remote tab.
+		await page.locator('.settings-editor .settings-tabs-widget .action-label', { hasText: 'Remote' }).first().click();
+		const item = page.locator('.settings-editor .setting-item', { hasText: 'Server Path' }).first();
+		await item.waitFor({ state: 'visible', timeout: WAIT });
+		const box = item.locator('.monaco-inputbox input');
+		await box.click();
+		await box.fill(path.join(tmp, 'no-such-codingplan-lsp'));
+		await page.keyboard.press('Tab');
+		await page.locator('.notifications-toasts .notification-toast', { hasText: 'no-such-codingplan-lsp' })
+			.first()
+			.waitFor({ state: 'visible', timeout: WAIT });
+		await waitStatus('error');
+	});
 });
