@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The backend's relay, end to end on the binaries: time to first token through
+# codingplan-backend (websocket, JWT, a Valkey lease, the provider call, deltas back) beside the
+# same test provider read directly over HTTP, in the same run, and the backend's CPU time and
+# heap allocations per streamed chunk; at 1, 16 and 128 concurrent streams. Prints markdown
+# tables (the median of COUNT runs) with the machine and the command, for docs/benchmarks.md
+# ("Backend relay"). The benchmarks are in backend/bench/.
+#
+#   scripts/bench-backend.sh [COUNT]        default 3 runs
+#
+# TTFT_OPS (default 2000) pairs of short streams and CPU_OPS (default 400) long streams per
+# case. Valkey: CODINGPLAN_TEST_VALKEY (default 127.0.0.1:6390; scripts/valkey.sh start).
+# To profile the backend while a benchmark runs, set CODINGPLAN_BENCH_PPROF=127.0.0.1:6061 and
+# run `go tool pprof -top 'http://127.0.0.1:6061/debug/pprof/profile?seconds=10'` meanwhile.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
+export CODINGPLAN_TEST_VALKEY=${CODINGPLAN_TEST_VALKEY-127.0.0.1:6390}
+export CODINGPLAN_REQUIRE_VALKEY=1
+count=${1:-3}
+ttft_ops=${TTFT_OPS:-2000}
+cpu_ops=${CPU_OPS:-400}
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+go test -run '^$' -bench '^BenchmarkTTFT$' -benchtime "${ttft_ops}x" -count "$count" ./backend/bench/ | tee "$out" >&2
+go test -run '^$' -bench '^BenchmarkRelayCPU$' -benchtime "${cpu_ops}x" -count "$count" ./backend/bench/ | tee -a "$out" >&2
+
+echo "Machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
+	"$(free -g | awk '/^Mem:/ {print $2}') GB; load average $load_before before and" \
+	"$(cut -d' ' -f1-3 /proc/loadavg) after; $(go version | cut -d' ' -f3);" \
+	"valkey-server $(valkey-server --version 2>/dev/null | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
+echo
+echo "Command: \`TTFT_OPS=$ttft_ops CPU_OPS=$cpu_ops scripts/bench-backend.sh $count\` (median of $count runs)"
+echo
+# Lines look like:
+# BenchmarkTTFT/streams=16-2  2000  2010771 ns/op  13454 added-p50-us  800.0 backend-cpu-us/stream ...
+awk '
+	function median(k,    n, i, j, t, a) {
+		n = cnt[k]
+		for (i = 1; i <= n; i++) a[i] = val[k, i]
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+		return n ? a[int((n + 1) / 2)] : "-"
+	}
+	function ms(x) { return x == "-" ? x : sprintf("%.2f ms", x / 1000) }
+	/^Benchmark(TTFT|RelayCPU)\/streams=/ {
+		split($1, part, "/"); bench = part[1]; s = part[2]; sub(/^streams=/, "", s); sub(/-[0-9]+$/, "", s)
+		for (i = 3; i < NF; i += 2) { k = bench SUBSEP s SUBSEP $(i + 1); val[k, ++cnt[k]] = $i }
+		streams[s] = 1
+	}
+	END {
+		print "| streams | direct p50 | relay p50 | added p50 | direct p99 | relay p99 | backend CPU per stream |"
+		print "|--------:|-----------:|----------:|----------:|-----------:|----------:|-----------------------:|"
+		for (s = 1; s <= 1024; s++) if (s in streams) {
+			b = "BenchmarkTTFT" SUBSEP s SUBSEP
+			printf "| %d | %s | %s | %s | %s | %s | %d us |\n", s, ms(median(b "direct-p50-us")), ms(median(b "relay-p50-us")),
+				ms(median(b "added-p50-us")), ms(median(b "direct-p99-us")), ms(median(b "relay-p99-us")), median(b "backend-cpu-us/stream")
+		}
+		print ""
+		print "| streams | backend CPU per chunk | allocations per chunk | chunks/s | backend cores busy |"
+		print "|--------:|----------------------:|----------------------:|---------:|-------------------:|"
+		for (s = 1; s <= 1024; s++) if (s in streams) {
+			b = "BenchmarkRelayCPU" SUBSEP s SUBSEP
+			printf "| %d | %.2f us | %.2f | %d | %.2f |\n", s, median(b "cpu-ns/chunk") / 1000, median(b "allocs/chunk"),
+				median(b "chunks/s"), median(b "backend-cores")
+		}
+	}
+' "$out"
