@@ -102,8 +102,8 @@ func run() error {
 		res.Tokens, pct(res.OOV, res.Tokens))
 	fmt.Printf("rest of line, exact:   model %s (without cache %s), baseline %s (%d lines)\n",
 		pct(res.LineExact, res.Lines), pct(res.LineExactNoCache, res.Lines), pct(res.BaselineExact, res.Lines), res.Lines)
-	fmt.Printf("model's line answers:  %s a correct start of the line (exact included), %s empty, %s wrong\n",
-		pct(res.LineExact+res.LinePrefix, res.Lines), pct(res.LineEmpty, res.Lines),
+	fmt.Printf("model's line answers:  %s exact, %s a correct start that stops early, %s empty, %s wrong\n",
+		pct(res.LineExact, res.Lines), pct(res.LinePrefix, res.Lines), pct(res.LineEmpty, res.Lines),
 		pct(res.Lines-res.LineExact-res.LinePrefix-res.LineEmpty, res.Lines))
 	fmt.Printf("time per prediction:   %v per token, %v per line (model and baseline)\n",
 		(res.TokenDuration / time.Duration(max(res.Tokens, 1))).Round(100*time.Nanosecond),

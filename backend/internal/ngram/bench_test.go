@@ -113,6 +113,7 @@ func BenchmarkComplete(b *testing.B) {
 			var n int
 			emit := func(p []byte) error { n += len(p); return nil }
 			tokens := 0
+			cpu := cpuTime()
 			for b.Loop() {
 				st, err := m.Complete(b.Context(), prefix, suffix, "go", 64, c.multiline, emit)
 				if err != nil {
@@ -121,6 +122,7 @@ func BenchmarkComplete(b *testing.B) {
 				tokens += st.CompletionTokens
 			}
 			b.ReportMetric(float64(tokens)/float64(b.N), "tokens/op")
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -128,21 +130,25 @@ func BenchmarkComplete(b *testing.B) {
 func BenchmarkLoad(b *testing.B) {
 	m := goModel(b)
 	path := filepath.Join(benchState, fileName)
+	cpu := cpuTime()
 	for b.Loop() {
 		if _, err := load(path, m.info.Fingerprint); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(m.info.FileBytes)/(1<<20), "MiB")
 }
 
 func BenchmarkOpen(b *testing.B) {
 	goModel(b)
+	cpu := cpuTime()
 	for b.Loop() {
 		if _, err := Open(b.Context(), Config{StateDir: benchState}, discard); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 func BenchmarkTokenizeGo(b *testing.B) {

@@ -2,6 +2,7 @@ package ngram
 
 import (
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -28,11 +29,11 @@ type cache struct {
 	oov       []oovToken
 	oovIDs    map[string]uint32 // key to cache id
 	words     [numKinds][]oovWord
-	wordIdx   map[string]int32 // kind byte and text to index in words[kind]
-	kindTotal [numKinds]uint32 // occurrences of unknown words per kind
+	wordIdx   map[string]int32  // kind byte and text to index in words[kind]
+	kindTotal [numKinds]uint32  // occurrences of unknown words per kind
 	made      map[uint64]uint32 // layout, kind and word index: the cache id of that word in that layout
-	next      map[cacheContext][]follower
-	hist      []uint32 // the last cacheOrder-1 ids added since the last reset
+	seq       []uint32          // the ids added, unknownID between stretches
+	found     [cacheOrder][]follower
 }
 
 // cacheOrder is the longest n-gram the cache counts.
@@ -41,15 +42,14 @@ const cacheOrder = 4
 // cacheWeight is how much the cache's n-gram prediction counts, by the
 // length of the context it matched (index 1 to cacheOrder-1), before
 // scaling by c/(c+1) for a context seen c times. Tuned on held-out files.
-var cacheWeight = [cacheOrder]float32{0, 0.1, 0.3, 0.5}
+var cacheWeight = [cacheOrder]float32{0, 0.2, 0.4, 0.6}
 
 // maxOOV bounds the out-of-vocabulary tokens a cache keeps.
 const maxOOV = 8192
 
-type cacheContext struct {
-	n   int
-	ids [cacheOrder - 1]uint32
-}
+// cacheWindow is how many of the last tokens added the n-gram part
+// searches; Complete adds fewer.
+const cacheWindow = 8192
 
 type follower struct {
 	id    uint32
@@ -68,10 +68,11 @@ type oovWord struct {
 	count uint32
 }
 
-func newCache(m *Model) *cache {
+// newCache returns an empty cache sized for about n tokens.
+func newCache(m *Model, n int) *cache {
 	return &cache{
-		m: m, oovIDs: make(map[string]uint32), wordIdx: make(map[string]int32),
-		made: make(map[uint64]uint32), next: make(map[cacheContext][]follower),
+		m: m, oovIDs: make(map[string]uint32, n/16), wordIdx: make(map[string]int32, n/16),
+		made: make(map[uint64]uint32), seq: make([]uint32, 0, n),
 	}
 }
 
@@ -130,7 +131,7 @@ func (c *cache) key(id uint32) string {
 	return c.m.key(id)
 }
 
-// add counts id after the tokens added before it.
+// add appends id to the cache's tokens.
 func (c *cache) add(id uint32) {
 	if id == unknownID {
 		c.reset()
@@ -141,38 +142,45 @@ func (c *cache) add(id uint32) {
 		c.words[o.kind][o.word].count++
 		c.kindTotal[o.kind]++
 	}
-	for k := 1; k <= len(c.hist); k++ {
-		ctx := cacheContext{n: k}
-		copy(ctx.ids[:], c.hist[len(c.hist)-k:])
-		fl := c.next[ctx]
-		found := false
-		for i := range fl {
-			if fl[i].id == id {
-				fl[i].count++
-				found = true
-				break
-			}
-		}
-		if !found {
-			c.next[ctx] = append(fl, follower{id: id, count: 1})
-		}
-	}
-	if len(c.hist) == cacheOrder-1 {
-		c.hist = append(c.hist[:0], c.hist[1:]...)
-	}
-	c.hist = append(c.hist, id)
+	c.seq = append(c.seq, id)
 }
 
 // reset starts a new stretch: the next token follows nothing.
-func (c *cache) reset() { c.hist = c.hist[:0] }
+func (c *cache) reset() {
+	if n := len(c.seq); n > 0 && c.seq[n-1] != unknownID {
+		c.seq = append(c.seq, unknownID)
+	}
+}
 
-// followers returns what followed the longest context of hist seen in the
-// cache, their total count, and the context's length (0 when none).
+// followers returns what followed the longest context of hist (up to
+// cacheOrder-1 tokens) in the cache's last cacheWindow tokens, their total
+// count, and the context's length (0 when none). It scans the tokens
+// once; the slice is valid until the next call.
 func (c *cache) followers(hist []uint32) ([]follower, uint32, int) {
-	for k := min(cacheOrder-1, len(hist)); k >= 1; k-- {
-		ctx := cacheContext{n: k}
-		copy(ctx.ids[:], hist[len(hist)-k:])
-		if fl := c.next[ctx]; len(fl) > 0 {
+	h := hist[max(0, len(hist)-(cacheOrder-1)):]
+	for k := range c.found {
+		c.found[k] = c.found[k][:0]
+	}
+	if len(h) == 0 || h[len(h)-1] == unknownID {
+		return nil, 0, 0
+	}
+	seq := c.seq[max(0, len(c.seq)-cacheWindow):]
+	last := h[len(h)-1]
+	for i := 1; i < len(seq); i++ {
+		if seq[i-1] != last || seq[i] == unknownID {
+			continue
+		}
+		// How far back the context matches, up to len(h).
+		k := 1
+		for k < len(h) && i-1-k >= 0 && seq[i-1-k] == h[len(h)-1-k] && seq[i-1-k] != unknownID {
+			k++
+		}
+		for j := 1; j <= k; j++ {
+			c.found[j] = addFollower(c.found[j], seq[i])
+		}
+	}
+	for k := len(h); k >= 1; k-- {
+		if fl := c.found[k]; len(fl) > 0 {
 			var total uint32
 			for _, f := range fl {
 				total += f.count
@@ -183,6 +191,16 @@ func (c *cache) followers(hist []uint32) ([]follower, uint32, int) {
 	return nil, 0, 0
 }
 
+func addFollower(fl []follower, id uint32) []follower {
+	for i := range fl {
+		if fl[i].id == id {
+			fl[i].count++
+			return fl
+		}
+	}
+	return append(fl, follower{id: id, count: 1})
+}
+
 // unknownClass returns the kind of an unknown-class key.
 func unknownClass(key string) (kind, bool) {
 	if len(key) == 4 && key[1] == unkCode {
@@ -191,14 +209,15 @@ func unknownClass(key string) (kind, bool) {
 	return 0, false
 }
 
-// predict returns the most probable next token of family fam, or false
+// predict returns the most probable next token of family fam and its
+// probability, or false
 // when no candidate is acceptable. hist is the context in model ids; c
 // (nil for none) is the request's cache and chist the context in cache
 // ids. When partial is not empty the token's text must start with it, and
 // partialKind and partialCode are the partial word's kind and layout; ok
 // (nil for all) filters candidates by key.
 func (m *Model) predict(sc *scorer, hist []uint32, c *cache, chist []uint32, fam byte, partial string,
-	partialKind kind, partialCode byte, ok func(key string) bool) (uint32, bool) {
+	partialKind kind, partialCode byte, ok func(key string) bool) (uint32, float32, bool) {
 	m.prepare(sc, hist)
 	var fl []follower
 	var total uint32
@@ -220,17 +239,10 @@ func (m *Model) predict(sc *scorer, hist []uint32, c *cache, chist []uint32, fam
 	v := uint32(m.vocabSize())
 	var bestID uint32
 	var bestP float32 = -1
-	try := func(id uint32) {
-		key := keyOf(id)
-		if key == "" || key[0] != fam || partial != "" && (!isWord(key) || !strings.HasPrefix(key[2:], partial)) {
-			return
-		}
-		if k, unk := unknownClass(key); unk && c != nil && c.kindTotal[k] > 0 {
-			return // the class's probability goes to the request's words
-		}
-		if ok != nil && !ok(key) {
-			return
-		}
+	// try scores id, seen n times after the cache's context. Every id of fl
+	// is tried with its count; other candidates with 0.
+	try := func(id, n uint32) {
+		// The score first, which is cheap: most candidates lose.
 		var p float32
 		if id < v {
 			p = m.prob(sc, id)
@@ -245,50 +257,55 @@ func (m *Model) predict(sc *scorer, hist []uint32, c *cache, chist []uint32, fam
 			}
 		}
 		if mu > 0 {
-			var n uint32
-			for _, f := range fl {
-				if f.id == id {
-					n = f.count
-					break
-				}
-			}
 			p = (1-mu)*p + mu*float32(n)/float32(total)
 		}
-		if p > bestP || p == bestP && id < bestID {
-			bestID, bestP = id, p
+		if p < bestP || p == bestP && id > bestID {
+			return
 		}
+		key := keyOf(id)
+		if key == "" || key[0] != fam || partial != "" && (!isWord(key) || !strings.HasPrefix(key[2:], partial)) {
+			return
+		}
+		if k, unk := unknownClass(key); unk && c != nil && c.kindTotal[k] > 0 {
+			return // the class's probability goes to the request's words
+		}
+		if ok != nil && !ok(key) {
+			return
+		}
+		bestID, bestP = id, p
 	}
 	if partial == "" {
 		for _, id := range sc.touched {
-			try(id)
+			try(id, 0)
 		}
 		for _, id := range m.topByFamily[fam] {
-			try(id)
+			try(id, 0)
 		}
 	} else {
 		for i := m.textStart(fam, partial); i < len(m.byText); i++ {
 			if k := m.key(m.byText[i]); k[0] != fam || !strings.HasPrefix(k[2:], partial) {
 				break
 			}
-			try(m.byText[i])
+			try(m.byText[i], 0)
 		}
 	}
 	if c == nil {
-		return bestID, bestP >= 0
+		return bestID, bestP, bestP >= 0
 	}
 	for _, f := range fl {
-		try(f.id)
+		try(f.id, f.count)
 	}
 	// The request's unknown words, in the layouts the model predicts for
 	// unknown words of their kind (or, completing a partial word, in its
 	// layout).
 	classes := sc.classes[:0]
 	if partial == "" {
-		for _, list := range [][]uint32{sc.touched, m.topByFamily[fam]} {
-			for _, id := range list {
-				if k, unk := unknownClass(m.key(id)); unk && m.key(id)[0] == fam && c.kindTotal[k] > 0 {
-					classes = append(classes, id)
-				}
+		// The family's unknown classes among the candidates: those with a
+		// higher-order term, or among the top unigrams.
+		for _, id := range m.unkByFamily[fam] {
+			if k, _ := unknownClass(m.key(id)); c.kindTotal[k] > 0 &&
+				(sc.score[id] != 0 || slices.Contains(m.topByFamily[fam], id)) {
+				classes = append(classes, id)
 			}
 		}
 	} else if c.kindTotal[partialKind] > 0 {
@@ -310,10 +327,10 @@ func (m *Model) predict(sc *scorer, hist []uint32, c *cache, chist []uint32, fam
 		for w := range c.words[k] {
 			if partial == "" || strings.HasPrefix(c.words[k][w].text, partial) {
 				if id := c.madeID(fam, code, u, k, w); id != unknownID {
-					try(id)
+					try(id, 0) // if the cache saw it here, the fl loop scored it
 				}
 			}
 		}
 	}
-	return bestID, bestP >= 0 && !math.IsNaN(float64(bestP))
+	return bestID, bestP, bestP >= 0 && !math.IsNaN(float64(bestP))
 }

@@ -28,9 +28,14 @@ const (
 	maxSuffixBytes = 4 << 10
 	// defaultMaxTokens is the token budget when the caller gives none.
 	defaultMaxTokens = 64
-	// maxRepeat is the longest run of tokens that, repeated three times in
-	// a row, stops generation: greedy n-gram decoding loops otherwise.
-	maxRepeat = 8
+	// Greedy n-gram decoding can loop: generation stops before a run of up
+	// to shortRepeat tokens would occur three times in a row, or a longer
+	// run of up to maxRepeat tokens twice.
+	shortRepeat = 5
+	maxRepeat   = 32
+	// blankStopLines: a multi-line completion that has this many lines stops
+	// at a blank line even inside a block it opened.
+	blankStopLines = 3
 )
 
 // Complete predicts how the code continues after prefix, given what comes
@@ -40,12 +45,13 @@ const (
 // slice. It stops at the end of the line (or, when multiline, at the end
 // of the block), when the next token is what the suffix starts with, when
 // the model has no confident token (an identifier it cannot name, the end
-// of a file), or after maxTokens tokens (default 64). The same input
+// of a file, or, with Config.MinTokenProb, a token less probable than
+// that), or after maxTokens tokens (default 64). The same input
 // always gives the same output. Complete never changes the model: what it
 // learns about the request's own code (its cache) is dropped on return.
 func (m *Model) Complete(ctx context.Context, prefix, suffix []byte, language string, maxTokens int,
 	multiline bool, emit func(text []byte) error) (Stats, error) {
-	return m.complete(ctx, prefix, suffix, language, maxTokens, multiline, emit, completeOptions{})
+	return m.complete(ctx, prefix, suffix, language, maxTokens, multiline, emit, completeOptions{minProb: m.minProb})
 }
 
 // predictor chooses the next token instead of the model, for the baseline
@@ -56,6 +62,7 @@ type predictor func(g *generation, first bool) (uint32, bool)
 type completeOptions struct {
 	pred    predictor // choose tokens with this instead of the model
 	noCache bool      // predict without the request's cache
+	minProb float32   // stop before a token less probable than this
 }
 
 func (m *Model) complete(ctx context.Context, prefix, suffix []byte, language string, maxTokens int,
@@ -83,24 +90,25 @@ func (m *Model) complete(ctx context.Context, prefix, suffix []byte, language st
 		}
 		first := st.CompletionTokens == 0
 		var id uint32
+		var p float32 = 1
 		var found bool
 		switch {
 		case opts.pred != nil:
 			id, found = opts.pred(g, first)
 		case first && g.partial != "":
-			id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, g.partial, g.partialKind, g.partialCode, g.first)
+			id, p, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, g.partial, g.partialKind, g.partialCode, g.first)
 			if !found {
-				id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, g.partial, g.partialKind, g.partialCode, g.firstLoose)
+				id, p, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, g.partial, g.partialKind, g.partialCode, g.firstLoose)
 			}
 		case first:
-			id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", 0, 0, g.first)
+			id, p, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", 0, 0, g.first)
 			if !found && g.trail == spaceLine {
-				id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", 0, 0, g.firstLoose)
+				id, p, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", 0, 0, g.firstLoose)
 			}
 		default:
-			id, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", 0, 0, nil)
+			id, p, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", 0, 0, g.plausible)
 		}
-		if !found {
+		if !found || p < opts.minProb {
 			return st, nil
 		}
 		var done bool
@@ -144,6 +152,7 @@ type generation struct {
 	prevLevel int    // indentation of the line of the last token before the cursor
 	unit      string // one level of indentation
 	depth     int    // brackets opened minus closed by the completion
+	outer     int    // braces open at the cursor, as far as the prefix read shows
 	suffix    string // the first token after the cursor, "" if none
 	sufLine   bool   // that token is on the cursor's line
 	lines     int    // newlines generated
@@ -176,6 +185,14 @@ func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline,
 		lastEnd = toks[n-1].end
 	}
 	toks = layout(toks, tail)
+	for _, t := range toks {
+		switch t.text {
+		case "{":
+			g.outer++
+		case "}":
+			g.outer = max(0, g.outer-1)
+		}
+	}
 	trail := tail[lastEnd:]
 	switch {
 	case bytes.IndexByte(trail, '\n') >= 0:
@@ -193,7 +210,7 @@ func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline,
 
 	// The context, and the cache from every token of the prefix we read.
 	if useCache {
-		g.cache = newCache(m)
+		g.cache = newCache(m, len(toks)+maxSuffixBytes/4)
 	}
 	ctxLen := m.order - 1
 	if atStart && len(toks) < ctxLen {
@@ -269,11 +286,28 @@ func extendable(t *token) bool {
 	return false
 }
 
+// plausible rejects tokens that cannot come next whatever the n-grams
+// say: in Go, a declaration that only exists at the top level (func,
+// import, package) starting a line inside braces.
+func (g *generation) plausible(key string) bool {
+	if g.family != familyGo || g.outer+g.depth <= 0 || !isWord(key) {
+		return true
+	}
+	text, sp, _, _ := keyText(key)
+	if sp != spaceLine && sp != spaceBlank {
+		return true
+	}
+	return text != "func" && text != "import" && text != "package"
+}
+
 // first accepts the tokens that may come first, given the whitespace the
 // user already typed before the cursor.
 func (g *generation) first(key string) bool {
 	if !isWord(key) {
 		return true // a valid answer that stops generation
+	}
+	if !g.plausible(key) {
+		return false
 	}
 	if g.partial != "" {
 		return key[1] == g.partialCode
@@ -292,6 +326,9 @@ func (g *generation) first(key string) bool {
 func (g *generation) firstLoose(key string) bool {
 	if !isWord(key) {
 		return true
+	}
+	if !g.plausible(key) {
+		return false
 	}
 	a, _ := decodeSpace(key[1])
 	if g.partial != "" {
@@ -332,7 +369,7 @@ func (g *generation) render(dst []byte, key string, first bool) ([]byte, bool) {
 			g.endAfter = true // the end of a block the completion opened
 		}
 	}
-	if g.multiline && sp == spaceBlank && g.depth <= 0 && !first {
+	if g.multiline && sp == spaceBlank && !first && (g.depth <= 0 || g.lines >= blankStopLines) {
 		return dst, true // a blank line ends a paragraph of code
 	}
 	if first {
@@ -373,12 +410,19 @@ func (g *generation) render(dst []byte, key string, first bool) ([]byte, bool) {
 	return append(dst, text...), false
 }
 
-// repeats reports whether adding id would make the completion end with the
-// same run of tokens three times over.
+// repeats reports whether adding id would make the completion end with a
+// short run of tokens three times over, or a long one twice.
 func (g *generation) repeats(id uint32) bool {
 	s := append(g.gen, id)
-	for p := 1; p <= maxRepeat && 3*p <= len(s); p++ {
-		tail := s[len(s)-3*p:]
+	for p := 1; p <= maxRepeat; p++ {
+		n := 3 * p
+		if p > shortRepeat {
+			n = 2 * p
+		}
+		if n > len(s) {
+			continue
+		}
+		tail := s[len(s)-n:]
 		same := true
 		for i := p; i < len(tail) && same; i++ {
 			same = tail[i] == tail[i-p]

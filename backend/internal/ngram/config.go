@@ -39,6 +39,10 @@ type Config struct {
 	MaxCorpusBytes int64
 	// Workers is how many goroutines tokenize and sort. Default GOMAXPROCS.
 	Workers int
+	// MinTokenProb makes completions stop before a token whose probability
+	// is below it: fewer wrong suggestions, fewer exact ones (see
+	// docs/benchmarks.md). It does not change the model file. Default 0.
+	MinTokenProb float64
 }
 
 const (

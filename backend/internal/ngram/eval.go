@@ -25,8 +25,8 @@ type EvalResult struct {
 	// Completions equal to the rest of the line, as Complete makes them
 	// (with the cache), without the cache, and by the baseline.
 	LineExact, LineExactNoCache, BaselineExact int
-	// Completions that are a correct start of the rest of the line, the
-	// exact ones included, and completions that were empty.
+	// Completions that are a correct start of the rest of the line but
+	// stop early, and completions that were empty; the rest are wrong.
 	LinePrefix, LineEmpty int
 
 	TokenDuration, LineDuration time.Duration
@@ -88,7 +88,7 @@ func Evaluate(ctx context.Context, cfg Config, m *Model, opts EvalOptions, log *
 func (m *Model) evalTokens(toks []token, res *EvalResult) {
 	sc := m.scratch.Get().(*scorer)
 	defer m.scratch.Put(sc)
-	c := newCache(m)
+	c := newCache(m, len(toks))
 	ids := make([]uint32, len(toks))  // model ids
 	cids := make([]uint32, len(toks)) // cache ids
 	var key []byte
@@ -109,10 +109,10 @@ func (m *Model) evalTokens(toks []token, res *EvalResult) {
 		if !m.isWordID(ids[i]) {
 			res.OOV++
 		}
-		if got, ok := m.predict(sc, hist, c, chist, familyGo, "", 0, 0, nil); ok && got == cids[i] && isWord(c.key(got)) {
+		if got, _, ok := m.predict(sc, hist, c, chist, familyGo, "", 0, 0, nil); ok && got == cids[i] && isWord(c.key(got)) {
 			res.Top1++
 		}
-		if got, ok := m.predict(sc, hist, nil, nil, familyGo, "", 0, 0, nil); ok && got == ids[i] && m.isWordID(got) {
+		if got, _, ok := m.predict(sc, hist, nil, nil, familyGo, "", 0, 0, nil); ok && got == ids[i] && m.isWordID(got) {
 			res.Top1NoCache++
 		}
 		if i > 0 && ids[i-1] != unknownID && m.baseline[ids[i-1]] == ids[i] && m.isWordID(ids[i]) {
@@ -165,18 +165,17 @@ func (m *Model) evalLines(ctx context.Context, f corpusFile, src []byte, toks []
 		want := normalizeSpace(src[toks[cut-1].end:last.end])
 		suffix := src[last.end:]
 		res.Lines++
-		out, err := run(prefix, suffix, completeOptions{})
+		out, err := run(prefix, suffix, completeOptions{minProb: m.minProb})
 		if err != nil {
 			return err
 		}
 		switch {
+		case out == want:
+			res.LineExact++
 		case out == "":
 			res.LineEmpty++
 		case strings.HasPrefix(want, out):
 			res.LinePrefix++
-		}
-		if out == want {
-			res.LineExact++
 		}
 		if out, err = run(prefix, suffix, completeOptions{noCache: true}); err != nil {
 			return err

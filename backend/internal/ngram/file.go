@@ -183,6 +183,9 @@ func load(path string, want [32]byte) (*Model, error) {
 	var tail [4]byte
 	r.left += 4
 	r.read(tail[:])
+	if r.err == nil && r.left != 0 {
+		r.err = errors.New("trailing bytes")
+	}
 	if r.err != nil {
 		return nil, fmt.Errorf("model file is corrupt: %w", r.err)
 	}

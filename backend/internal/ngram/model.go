@@ -21,9 +21,12 @@ type Model struct {
 	baseline  []uint32 // most frequent follower of each token, for evaluation
 	info      Info
 
+	minProb float32 // Config.MinTokenProb
+
 	// Derived when built or loaded, never stored.
 	topByFamily map[byte][]uint32
-	scratch     sync.Pool // *scorer
+	unkByFamily map[byte][]uint32 // the unknown-token classes of each family
+	scratch     sync.Pool         // *scorer
 }
 
 // level is one order of the model. Level 0 holds the unigrams indexed by
@@ -111,6 +114,12 @@ func (m *Model) derive() {
 	for _, id := range m.topUni {
 		f := m.key(id)[0]
 		m.topByFamily[f] = append(m.topByFamily[f], id)
+	}
+	m.unkByFamily = make(map[byte][]uint32)
+	for id := range uint32(m.vocabSize()) {
+		if k := m.key(id); len(k) > 1 && k[1] == unkCode {
+			m.unkByFamily[k[0]] = append(m.unkByFamily[k[0]], id)
+		}
 	}
 	m.info.Order = m.order
 	m.info.Vocab = m.vocabSize()
@@ -202,7 +211,6 @@ type scorer struct {
 	touched []uint32
 	classes []uint32 // unknown classes among the candidates, for the cache
 	nodes   [16]int
-	weights [16]float32
 	uniW    float32 // weight of the unigram level
 	uniform float32 // probability mass every token gets from the uniform level
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -52,6 +53,23 @@ func complete(t *testing.T, m *Model, prefix, suffix, lang string, maxTokens int
 	return string(out), st
 }
 
+func completeWith(t *testing.T, m *Model, prefix, suffix, lang string, maxTokens int, multiline bool, opts completeOptions) (string, Stats) {
+	t.Helper()
+	var out []byte
+	st, err := m.complete(t.Context(), []byte(prefix), []byte(suffix), lang, maxTokens, multiline, func(b []byte) error {
+		out = append(out, b...)
+		return nil
+	}, opts)
+	if err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	return string(out), st
+}
+
+// TestCompleteDeterministic checks decoding: layout, partial words, where
+// generation stops. It runs without the request cache: on a corpus this
+// small the corpus model is weak and the cache, which copies the prefix,
+// would decide most tokens (TestCompleteNamesLocalIdentifiers covers it).
 func TestCompleteDeterministic(t *testing.T) {
 	m := openModel(t, testConfig(t))
 	tests := []struct {
@@ -117,7 +135,7 @@ func TestCompleteDeterministic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for range 2 { // the same input gives the same output
-				got, st := complete(t, m, tt.prefix, tt.suffix, tt.lang, 0, tt.multiline)
+				got, st := completeWith(t, m, tt.prefix, tt.suffix, tt.lang, 0, tt.multiline, completeOptions{noCache: true})
 				if got != tt.want || st.FinishReason != tt.finish {
 					t.Fatalf("completion %q (%s), want %q (%s)", got, st.FinishReason, tt.want, tt.finish)
 				}
@@ -135,7 +153,7 @@ func TestCompleteDeterministic(t *testing.T) {
 func TestCompleteLength(t *testing.T) {
 	m := openModel(t, testConfig(t))
 	prefix := "package x\n\nfunc f() error {\n\tdata, err := os.ReadFile(path)\n\tif err "
-	got, st := complete(t, m, prefix, "", "go", 2, false)
+	got, st := completeWith(t, m, prefix, "", "go", 2, false, completeOptions{noCache: true})
 	if got != "!= nil" || st.FinishReason != FinishLength || st.CompletionTokens != 2 {
 		t.Errorf("got %q, %+v; want %q after 2 tokens with finish length", got, st, "!= nil")
 	}
@@ -465,5 +483,108 @@ func TestCompleteNamesLocalIdentifiers(t *testing.T) {
 				t.Errorf("without cache: %q, %v", out, err)
 			}
 		})
+	}
+}
+
+func TestRepeats(t *testing.T) {
+	tests := []struct {
+		gen  []uint32
+		next uint32
+		want bool
+	}{
+		{[]uint32{1, 1}, 1, true},                            // one token three times
+		{[]uint32{1, 1}, 2, false},                           // twice is fine
+		{[]uint32{1, 2, 1, 2, 1}, 2, true},                   // a pair three times
+		{[]uint32{1, 2, 3, 1, 2}, 3, false},                  // a short run twice is fine
+		{[]uint32{1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5}, 6, true}, // a long run twice
+		{[]uint32{1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5}, 7, false},
+		{nil, 1, false},
+	}
+	for _, tt := range tests {
+		g := &generation{gen: tt.gen}
+		if got := g.repeats(tt.next); got != tt.want {
+			t.Errorf("repeats(%v + %d) = %v, want %v", tt.gen, tt.next, got, tt.want)
+		}
+	}
+}
+
+func TestLoadDamaged(t *testing.T) {
+	cfg := testConfig(t)
+	m := openModel(t, cfg)
+	good, err := os.ReadFile(filepath.Join(cfg.StateDir, fileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), fileName)
+	try := func(name string, b []byte) {
+		t.Helper()
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := load(path, m.info.Fingerprint); err == nil {
+			t.Errorf("%s: loaded", name)
+		}
+	}
+	for n := 0; n < len(good); n += 1 + len(good)/97 {
+		try(fmt.Sprintf("truncated to %d bytes", n), good[:n])
+	}
+	for i := len(magic); i < len(good); i += 1 + len(good)/89 {
+		b := bytes.Clone(good)
+		b[i] ^= 0x5a
+		try(fmt.Sprintf("byte %d changed", i), b)
+	}
+	try("extra byte", append(bytes.Clone(good), 0))
+}
+
+func TestOpenReadOnlyStateDir(t *testing.T) {
+	if os.Getuid() == 0 {
+		t.Skip("root writes anywhere")
+	}
+	cfg := testConfig(t)
+	if err := os.Chmod(cfg.StateDir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(cfg.StateDir, 0o700)
+	m := openModel(t, cfg)
+	if got, _ := complete(t, m, "package x\n\nfunc f() {\n\tfmt.Print", "", "go", 0, false); got == "" {
+		t.Error("a model that could not be saved does not complete")
+	}
+}
+
+func TestPlausible(t *testing.T) {
+	key := func(fam byte, sp space, text string) string {
+		return string(appendKey(nil, fam, &token{text: text, space: sp}))
+	}
+	tests := []struct {
+		name string
+		g    generation
+		key  string
+		want bool
+	}{
+		{"func at a line start inside braces", generation{family: familyGo, outer: 1}, key(familyGo, spaceLine, "func"), false},
+		{"package after a blank line inside a block the completion opened", generation{family: familyGo, depth: 1}, key(familyGo, spaceBlank, "package"), false},
+		{"func literal mid-line", generation{family: familyGo, outer: 1}, key(familyGo, spaceOne, "func"), true},
+		{"func at the top level", generation{family: familyGo}, key(familyGo, spaceLine, "func"), true},
+		{"other words", generation{family: familyGo, outer: 1}, key(familyGo, spaceLine, "return"), true},
+		{"other languages", generation{family: family("python"), outer: 1}, key(family("python"), spaceLine, "func"), true},
+	}
+	for _, tt := range tests {
+		if got := tt.g.plausible(tt.key); got != tt.want {
+			t.Errorf("%s: plausible = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestMinTokenProb(t *testing.T) {
+	cfg := testConfig(t)
+	prefix := "package x\n\nfunc f() error {\n\tdata, err := os.ReadFile(path)\n\tif err "
+	if got, _ := complete(t, openModel(t, cfg), prefix, "", "go", 0, false); got == "" {
+		t.Fatal("no completion without a threshold")
+	}
+	cfg.MinTokenProb = 2 // above any probability
+	for range 2 {        // trained, then loaded
+		if got, _ := complete(t, openModel(t, cfg), prefix, "", "go", 0, false); got != "" {
+			t.Errorf("completion %q despite a threshold no token reaches", got)
+		}
 	}
 }

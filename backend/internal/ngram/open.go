@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -42,6 +41,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Model, error) {
 	m, err := load(path, fp)
 	switch {
 	case err == nil:
+		m.minProb = float32(cfg.MinTokenProb)
 		log.Info("ngram: model loaded", "path", path, "bytes", m.info.FileBytes,
 			"elapsed", time.Since(start).Round(time.Millisecond))
 		return m, nil
@@ -62,9 +62,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Model, error) {
 		return nil, fmt.Errorf("ngram: train: %w", err)
 	}
 	m.info.Fingerprint = fp
+	m.minProb = float32(cfg.MinTokenProb)
 	m.derive()
 	if err := m.save(path); err != nil {
-		return nil, fmt.Errorf("ngram: %w", err)
+		// Serve anyway; the next start trains again.
+		log.Warn("ngram: cannot save the model", "err", err.Error())
 	}
 	log.Info("ngram: model trained", "files", st.Files, "skipped", st.Skipped, "bytes", st.Bytes,
 		"tokens", st.Tokens, "vocab", m.vocabSize(), "file_bytes", m.info.FileBytes,
@@ -91,8 +93,7 @@ func corpusDirs(ctx context.Context, cfg Config, log *slog.Logger) ([]string, er
 }
 
 // goroot finds the Go toolchain's root: `go env GOROOT`, else the GOROOT
-// environment variable, else the root this binary was built with, if it
-// still exists.
+// environment variable.
 func goroot(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -101,10 +102,8 @@ func goroot(ctx context.Context) string {
 			return root
 		}
 	}
-	for _, root := range []string{os.Getenv("GOROOT"), runtime.GOROOT()} { //nolint:staticcheck // a fallback only
-		if root != "" && isDir(filepath.Join(root, "src")) {
-			return root
-		}
+	if root := os.Getenv("GOROOT"); root != "" && isDir(filepath.Join(root, "src")) {
+		return root
 	}
 	return ""
 }

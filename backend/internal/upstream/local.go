@@ -30,6 +30,9 @@ const (
 	LocalVocabMinCount  = "vocab_min_count"
 	LocalHoldOutPercent = "hold_out_percent"
 	LocalMaxCorpusBytes = "max_corpus_bytes"
+	// LocalMinTokenProb, a number from 0 to 1, stops completions before a less probable
+	// token: fewer wrong suggestions, fewer exact ones.
+	LocalMinTokenProb = "min_token_prob"
 )
 
 // LocalConfig returns the n-gram model settings of a local model: its options, with the
@@ -56,6 +59,11 @@ func LocalConfig(m ModelConfig, stateDir string) (ngram.Config, error) {
 			cfg.StateDir = v
 		case LocalMaxCorpusBytes:
 			cfg.MaxCorpusBytes, err = strconv.ParseInt(v, 10, 64)
+		case LocalMinTokenProb:
+			cfg.MinTokenProb, err = strconv.ParseFloat(v, 64)
+			if err == nil && (cfg.MinTokenProb < 0 || cfg.MinTokenProb > 1) {
+				err = errors.New("not between 0 and 1")
+			}
 		default:
 			p, ok := ints[k]
 			if !ok {

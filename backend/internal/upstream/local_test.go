@@ -169,13 +169,16 @@ func TestLocalConfig(t *testing.T) {
 	sep := string(filepath.ListSeparator)
 	mc := ModelConfig{Name: "local", Provider: KindLocal, Options: map[string]string{
 		LocalCorpusDirs: "/a" + sep + " /b " + sep, LocalNoGoroot: "true", LocalOrder: "4", LocalMinCount: "3",
-		LocalMaxCorpusBytes: "1000",
+		LocalMaxCorpusBytes: "1000", LocalMinTokenProb: "0.1",
 	}}
 	got, err := LocalConfig(mc, "/state")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ngram.Config{StateDir: "/state", CorpusDirs: []string{"/a", "/b"}, NoGoroot: true, Order: 4, MinCount: 3, MaxCorpusBytes: 1000}
+	want := ngram.Config{
+		StateDir: "/state", CorpusDirs: []string{"/a", "/b"}, NoGoroot: true, Order: 4, MinCount: 3,
+		MaxCorpusBytes: 1000, MinTokenProb: 0.1,
+	}
 	if !slices.Equal(got.CorpusDirs, want.CorpusDirs) {
 		t.Errorf("corpus dirs %q, want %q", got.CorpusDirs, want.CorpusDirs)
 	}
