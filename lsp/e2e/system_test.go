@@ -118,6 +118,12 @@ model = "hang"
 	}
 	s.httpURL = "http://" + listening.Addr
 	s.wsURL = "ws://" + listening.Addr + "/v1/ws"
+	if strings.Contains(config, `provider = "local"`) {
+		// serve opens local models in the background; until then they answer upstream_unavailable.
+		if _, err := s.backend.errLines.wait(ctx, func(l string) bool { return strings.Contains(l, `"msg":"local model ready"`) }); err != nil {
+			t.Fatalf("the backend's local model never became ready: %v", err)
+		}
+	}
 
 	s.valkey, err = valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"syscall"
@@ -67,11 +68,22 @@ func run(args []string, stderr io.Writer) int {
 
 	// Nothing of the user's code may reach the disk, not even in a core dump.
 	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
-	// The live heap is mostly open documents and the process idles between keystrokes: trade a
-	// little GC time for memory (100 documents of 10 MB in all: 41 MB RSS at Go's default, 34 MB
-	// here). GOGC in the environment still decides when set.
+	// The live heap is mostly open documents (one copy of each text; line indexes only for the
+	// documents asked about) and the process idles between keystrokes: trade a little GC time
+	// for memory (100 documents of 10 MB in all: 27-28 MB RSS at Go's default, 26 MB here). No
+	// memory limit is set: a larger workspace must not make the collector thrash. GOGC in the
+	// environment still decides when set.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
+	}
+	// The server's work is hand-offs between goroutines (stdin reader, request, websocket
+	// reader), each a few microseconds of CPU. With a second P idle, every hand-off also wakes
+	// an OS thread to look for work that the current thread then runs itself: on a loaded
+	// 2-CPU machine that cost 0.2 ms per completion and a third more CPU (scripts/bench-lsp.sh,
+	// GOMAXPROCS=1 against the default, three runs each). GOMAXPROCS in the environment still
+	// decides when set.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

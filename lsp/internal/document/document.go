@@ -3,14 +3,17 @@
 // offsets.
 //
 // A *Doc never changes once made: an edit makes a new one. A request can therefore hold the
-// snapshot it started with while later edits arrive.
+// snapshot it started with while later edits arrive. Its line index is built on the first
+// position conversion (most open documents are never asked about) and takes 4 bytes a line.
 package document
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.lsp.dev/protocol"
 )
@@ -25,45 +28,62 @@ type Doc struct {
 	// Seq orders documents by their last change across the store: higher is more recent.
 	Seq uint64
 
-	lines []int // byte offset where each line starts; lines[0] == 0
+	// index holds the byte offset where each line starts (index[0] == 0), once built.
+	index atomic.Pointer[[]uint32]
 }
 
-// New returns a document holding text.
+// MaxBytes is the largest document a Doc holds: its line index counts bytes in 32 bits.
+const MaxBytes int64 = math.MaxUint32
+
+// New returns a document holding text, which must not be longer than MaxBytes.
 func New(uri, languageID string, version int32, text string) *Doc {
-	d := &Doc{URI: uri, LanguageID: languageID, Version: version, Text: text}
-	d.index()
-	return d
+	return &Doc{URI: uri, LanguageID: languageID, Version: version, Text: text}
 }
 
-// index finds the start of every line. Lines end at "\n", "\r\n" or "\r", as in LSP.
-func (d *Doc) index() {
-	s := d.Text
-	lines := make([]int, 1, 1+strings.Count(s, "\n"))
+// lines returns the line index, building it on first use. Two goroutines may both build it;
+// they build the same.
+func (d *Doc) lines() []uint32 {
+	if p := d.index.Load(); p != nil {
+		return *p
+	}
+	lines := indexLines(d.Text)
+	d.index.Store(&lines)
+	return lines
+}
+
+// indexLines finds the start of every line. Lines end at "\n", "\r\n" or "\r", as in LSP.
+func indexLines(s string) []uint32 {
+	n := 1 + strings.Count(s, "\n")
+	if strings.IndexByte(s, '\r') >= 0 {
+		n += strings.Count(s, "\r") // an upper bound: CRLF counts twice
+	}
+	lines := make([]uint32, 1, n)
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '\n':
-			lines = append(lines, i+1)
+			lines = append(lines, uint32(i+1))
 		case '\r':
 			if i+1 < len(s) && s[i+1] == '\n' {
 				i++
 			}
-			lines = append(lines, i+1)
+			lines = append(lines, uint32(i+1))
 		}
 	}
-	d.lines = lines
+	return lines[:len(lines):len(lines)]
 }
 
 // Lines returns how many lines d has. A document ending in a line terminator has an empty last
 // line.
-func (d *Doc) Lines() int { return len(d.lines) }
+func (d *Doc) Lines() int { return len(d.lines()) }
 
 // lineBounds returns the byte offsets of the start of line and of its end before the terminator.
 func (d *Doc) lineBounds(line int) (start, end int) {
-	start = d.lines[line]
-	if line+1 >= len(d.lines) {
+	lines := d.lines()
+	start = int(lines[line])
+	if line+1 >= len(lines) {
 		return start, len(d.Text)
 	}
-	end = d.lines[line+1] - 1 // the '\n' or lone '\r'
+	end = int(lines[line+1]) - 1 // the '\n' or lone '\r'
 	if d.Text[end] == '\n' && end > start && d.Text[end-1] == '\r' {
 		end--
 	}
@@ -72,12 +92,13 @@ func (d *Doc) lineBounds(line int) (start, end int) {
 
 // lineOf returns the line that contains byte offset off.
 func (d *Doc) lineOf(off int) int {
-	return sort.Search(len(d.lines), func(i int) bool { return d.lines[i] > off }) - 1
+	lines := d.lines()
+	return sort.Search(len(lines), func(i int) bool { return int(lines[i]) > off }) - 1
 }
 
 // LineStart returns the byte offset of the start of the line that contains off.
 func (d *Doc) LineStart(off int) int {
-	return d.lines[d.lineOf(max(0, min(off, len(d.Text))))]
+	return int(d.lines()[d.lineOf(max(0, min(off, len(d.Text))))])
 }
 
 // LineEnd returns the byte offset of the end (before the terminator) of the line that holds off.
@@ -107,8 +128,12 @@ func (d *Doc) Apply(e Encoding, version int32, changes []Change) (*Doc, error) {
 		if err != nil {
 			return nil, fmt.Errorf("content change %d: %w", i, err)
 		}
+		size := len(cur.Text) - (end - start) + len(c.Text)
+		if int64(size) > MaxBytes {
+			return nil, fmt.Errorf("content change %d: the document would be %d bytes, over the limit of %d", i, size, MaxBytes)
+		}
 		var b strings.Builder
-		b.Grow(len(cur.Text) - (end - start) + len(c.Text))
+		b.Grow(size)
 		b.WriteString(cur.Text[:start])
 		b.WriteString(c.Text)
 		b.WriteString(cur.Text[end:])

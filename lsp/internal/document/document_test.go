@@ -3,6 +3,7 @@ package document
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -155,13 +156,5 @@ func boundary(r *rand.Rand, s string) int {
 }
 
 func equalLines(a, b *Doc) bool {
-	if len(a.lines) != len(b.lines) {
-		return false
-	}
-	for i := range a.lines {
-		if a.lines[i] != b.lines[i] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(a.lines(), b.lines())
 }

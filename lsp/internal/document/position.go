@@ -75,12 +75,12 @@ func units(e Encoding, s string) (n, size int) {
 // ErrPosition, except the line just after the last with character 0, which some clients use
 // for the end of the document.
 func (d *Doc) Offset(e Encoding, p protocol.Position) (int, error) {
-	line := int(p.Line)
-	if line >= len(d.lines) {
-		if line == len(d.lines) && p.Character == 0 {
+	line, lines := int(p.Line), d.Lines()
+	if line >= lines {
+		if line == lines && p.Character == 0 {
 			return len(d.Text), nil
 		}
-		return 0, fmt.Errorf("%w: line %d, but the document has %d lines", ErrPosition, line, len(d.lines))
+		return 0, fmt.Errorf("%w: line %d, but the document has %d lines", ErrPosition, line, lines)
 	}
 	start, end := d.lineBounds(line)
 	if e == UTF8 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -13,9 +14,13 @@ import (
 	wire "github.com/codingplan/codingplan/shared"
 )
 
-// conn is one websocket. Its reader goroutine routes frames to streams; its writer goroutine
-// owns every write. Others hand frames to the writer through out, which never blocks: requests
-// are bounded by slots, and each stream adds at most one cancel.
+// conn is one websocket. Its reader goroutine routes frames to streams. Frames to send go
+// into out, which never blocks (requests are bounded by slots, and each stream adds at most
+// one cancel), and one goroutine at a time writes them: the stream that queued a frame when
+// nobody was writing writes it itself, and every frame queued meanwhile, so a request goes out
+// without waking another goroutine; a stream that finds a write in progress leaves its frame
+// to that writer and does not wait. The writer goroutine writes frames queued while c.mu is
+// held (auth), pings, and the close.
 type conn struct {
 	c        *Client
 	ws       *websocket.Conn
@@ -26,11 +31,14 @@ type conn struct {
 	token    wire.Secret // the last token sent on this connection
 	streams  map[string]*stream
 	out      [][]byte
+	flushing bool // a goroutine is writing out's frames
+	handoff  bool // a stream left the flushing to the writer goroutine
+	broken   bool // a write failed: the connection is closing
 	draining bool
 	reason   error // why the connection is closing, for its streams
 	ended    bool
 
-	kick      chan struct{} // cap 1: out has frames, or draining began
+	kick      chan struct{} // cap 1: the writer goroutine should flush out, or draining began
 	closing   chan struct{} // closed to ask the writer to close the connection
 	closeOnce sync.Once
 	dead      chan struct{} // closed when the reader has ended
@@ -119,8 +127,9 @@ func (c *Client) Stream(ctx context.Context, req wire.ClientFrame, onDelta func(
 
 	c.mu.Lock()
 	c.nextID++
-	id := "c" + strconv.FormatUint(c.nextID, 36)
+	n := c.nextID
 	c.mu.Unlock()
+	id := "c" + strconv.FormatUint(n, 36)
 	req.Type, req.ID = wire.TypeRequest, id
 	data, err := wire.Marshal(req)
 	if err != nil {
@@ -131,11 +140,12 @@ func (c *Client) Stream(ctx context.Context, req wire.ClientFrame, onDelta func(
 	}
 
 	st := &stream{ready: make(chan struct{}, 1)}
-	if err := cn.open(id, st, data); err != nil {
+	if err := cn.open(id, st); err != nil {
 		return wire.ServerFrame{}, err
 	}
-	c.streamStarted()
-	defer c.streamEnded()
+	cn.send(data)
+	c.streamStarted(n)
+	defer c.streamEnded(n)
 
 	var frames []wire.ServerFrame
 	for {
@@ -204,8 +214,8 @@ func (c *Client) connection(ctx context.Context) (*conn, error) {
 	}
 }
 
-// open registers stream id and queues its request.
-func (cn *conn) open(id string, st *stream, data []byte) error {
+// open registers stream id.
+func (cn *conn) open(id string, st *stream) error {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	if cn.ended || cn.draining {
@@ -216,23 +226,24 @@ func (cn *conn) open(id string, st *stream, data []byte) error {
 		return fmt.Errorf("%w: connection closing", reason)
 	}
 	cn.streams[id] = st
-	cn.queueLocked(data)
 	return nil
 }
 
 // cancel forgets stream id and tells the backend, unless the stream already ended.
 func (cn *conn) cancel(id string) {
 	cn.mu.Lock()
-	defer cn.mu.Unlock()
 	if _, ok := cn.streams[id]; !ok {
+		cn.mu.Unlock()
 		return
 	}
 	delete(cn.streams, id)
-	if !cn.ended {
-		data, _ := wire.Marshal(wire.ClientFrame{Type: wire.TypeCancel, ID: id})
-		cn.queueLocked(data)
-	}
+	send := !cn.ended
 	cn.closeIfDrainedLocked()
+	cn.mu.Unlock()
+	if send {
+		data, _ := wire.Marshal(wire.ClientFrame{Type: wire.TypeCancel, ID: id})
+		cn.send(data)
+	}
 }
 
 // sendAuthLocked queues an auth frame; c.mu is held.
@@ -247,9 +258,74 @@ func (cn *conn) sendAuthLocked(token wire.Secret) {
 	cn.mu.Unlock()
 }
 
+// queueLocked queues a frame for the writer goroutine; cn.mu is held.
 func (cn *conn) queueLocked(data []byte) {
 	cn.out = append(cn.out, data)
 	cn.c.poke(cn.kick)
+}
+
+// maxInlineWrite bounds a frame a stream writes itself. A larger one (an edit request with a
+// big selection) is left to the writer goroutine: on a slow link its write could hold the
+// stream past its context's end.
+const maxInlineWrite = 32 << 10
+
+// send queues a frame and, unless another goroutine is writing (which then writes this frame
+// too), writes the queued frames on this goroutine, leaving large ones to the writer goroutine.
+func (cn *conn) send(data []byte) {
+	cn.mu.Lock()
+	cn.out = append(cn.out, data)
+	if cn.flushing || cn.broken {
+		cn.mu.Unlock()
+		return
+	}
+	cn.flushing = true
+	cn.mu.Unlock()
+	cn.flush(true)
+}
+
+// flush writes queued frames until there are none left; the caller has set flushing, which
+// flush clears when it stops. Inline (on a stream's goroutine), it stops at a large frame and
+// hands the rest to the writer goroutine, flushing still set for it.
+func (cn *conn) flush(inline bool) {
+	var batch [][]byte
+	for {
+		cn.mu.Lock()
+		if len(cn.out) == 0 || cn.broken {
+			cn.flushing = false
+			cn.mu.Unlock()
+			return
+		}
+		n := len(cn.out)
+		if inline {
+			n = slices.IndexFunc(cn.out, func(d []byte) bool { return len(d) > maxInlineWrite })
+			if n == 0 {
+				cn.handoff = true
+				cn.c.poke(cn.kick)
+				cn.mu.Unlock()
+				return
+			}
+			if n < 0 {
+				n = len(cn.out)
+			}
+		}
+		batch = append(batch[:0], cn.out[:n]...)
+		queued := len(cn.out)
+		cn.out = append(cn.out[:0], cn.out[n:]...)
+		clear(cn.out[len(cn.out):queued]) // drop the moved frames' old places
+		cn.mu.Unlock()
+		for i, data := range batch {
+			_ = cn.ws.SetWriteDeadline(time.Now().Add(cn.c.cfg.WriteTimeout))
+			err := cn.ws.WriteMessage(websocket.TextMessage, data)
+			batch[i] = nil
+			if err != nil {
+				cn.mu.Lock()
+				cn.broken, cn.flushing, cn.handoff, cn.out = true, false, false, nil
+				cn.mu.Unlock()
+				_ = cn.ws.Close() // the reader ends and fails the streams
+				return
+			}
+		}
+	}
 }
 
 // drainLocked stops new streams on the connection and closes it once the running ones end.
@@ -287,9 +363,19 @@ func (cn *conn) closeReasonLocked(reason error) {
 // readLoop reads frames until the connection fails, then fails the streams left.
 func (cn *conn) readLoop() {
 	defer cn.c.connWG.Done()
-	cn.ws.SetPongHandler(func(string) error {
-		return cn.ws.SetReadDeadline(time.Now().Add(cn.c.cfg.ReadTimeout))
-	})
+	timeout := cn.c.cfg.ReadTimeout
+	// The deadline moves on with each frame, but at most once a second (timeout/50 when that
+	// is shorter): a stream's frames come microseconds apart, and each move resets a timer.
+	var extended time.Time
+	extend := func() error {
+		now := time.Now()
+		if now.Sub(extended) < min(time.Second, timeout/50) {
+			return nil
+		}
+		extended = now
+		return cn.ws.SetReadDeadline(now.Add(timeout))
+	}
+	cn.ws.SetPongHandler(func(string) error { return extend() })
 	var cause error
 	for {
 		_, data, err := cn.ws.ReadMessage()
@@ -297,7 +383,7 @@ func (cn *conn) readLoop() {
 			cause = err
 			break
 		}
-		_ = cn.ws.SetReadDeadline(time.Now().Add(cn.c.cfg.ReadTimeout))
+		_ = extend()
 		f, err := wire.DecodeServer(data)
 		if err != nil {
 			cn.c.log.Warn("ignoring a malformed frame from the backend", "err", err)
@@ -420,29 +506,23 @@ func (cn *conn) deliver(f wire.ServerFrame) {
 	}
 }
 
-// writeLoop owns every write: queued frames, pings, the drain timeout and the close.
+// writeLoop writes frames queued for it, pings, and the close; it arms the drain timeout.
 func (cn *conn) writeLoop() {
 	defer cn.c.connWG.Done()
 	cfg := &cn.c.cfg
 	ping := time.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
 	var drain <-chan time.Time
-	var out [][]byte
 	for {
 		select {
 		case <-cn.kick:
 			cn.mu.Lock()
-			out, cn.out = cn.out, out[:0]
 			draining := cn.draining
+			write := cn.handoff || !cn.flushing && !cn.broken && len(cn.out) > 0
+			cn.handoff, cn.flushing = false, cn.flushing || write
 			cn.mu.Unlock()
-			for i, data := range out {
-				_ = cn.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-				err := cn.ws.WriteMessage(websocket.TextMessage, data)
-				out[i] = nil
-				if err != nil {
-					_ = cn.ws.Close() // the reader ends and fails the streams
-					return
-				}
+			if write {
+				cn.flush(false)
 			}
 			if draining && drain == nil {
 				t := time.NewTimer(cfg.DrainTimeout)

@@ -86,6 +86,9 @@ type Config struct {
 	ReadTimeout  time.Duration // the connection is dead after this long without a frame or pong; 50s
 	WriteTimeout time.Duration // deadline of each write; 10s
 	DrainTimeout time.Duration // how long streams may finish on a connection after goaway; 60s
+	// BusyAfter is how long a stream runs before the status says busy; 250ms. A completion
+	// answered sooner changes no status, so it costs no notification.
+	BusyAfter time.Duration
 }
 
 func (cfg *Config) setDefaults() {
@@ -103,6 +106,7 @@ func (cfg *Config) setDefaults() {
 	def(&cfg.ReadTimeout, 50*time.Second)
 	def(&cfg.WriteTimeout, 10*time.Second)
 	def(&cfg.DrainTimeout, 60*time.Second)
+	def(&cfg.BusyAfter, 250*time.Millisecond)
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = cfg.MinBackoff
 	}
@@ -132,8 +136,10 @@ type Client struct {
 	starting bool          // a connection is being set up after start or sign-in: Stream may wait
 	changed  chan struct{} // closed and replaced when cur or link changes
 	plan     *Plan
-	streams  int
-	limited  time.Time // rate limited until
+	started  map[uint64]time.Time // running streams' start times, by stream number
+	timer    *time.Timer          // wakes the notifier when the status changes by itself
+	timerAt  time.Time            // when timer fires; zero when it is not armed
+	limited  time.Time            // rate limited until
 	limitMsg string
 	quota    string // the quota_exceeded message, until a stream succeeds
 	nextID   uint64
@@ -173,7 +179,10 @@ func New(cfg Config, log *slog.Logger) *Client {
 		conns:    map[*conn]struct{}{},
 		changed:  make(chan struct{}),
 		starting: true,
+		started:  map[uint64]time.Time{},
 	}
+	c.timer = time.AfterFunc(time.Hour, func() { c.poke(c.notify) })
+	c.timer.Stop()
 	c.link = c.idleLinkLocked()
 	return c
 }

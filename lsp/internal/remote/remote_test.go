@@ -108,6 +108,68 @@ func TestStreamMultiplexesOneConnection(t *testing.T) {
 	}
 }
 
+// TestShortStreamsChangeNoStatus: a stream that ends before BusyAfter sends no busy status and
+// no ready after it; one that runs longer does both.
+func TestShortStreamsChangeNoStatus(t *testing.T) {
+	for _, long := range []bool{false, true} {
+		t.Run(fmt.Sprint("long=", long), func(t *testing.T) {
+			b := newFakeBackend(t, "tok")
+			h := start(t, b, "tok", func(c *Config) {
+				c.BusyAfter = time.Hour
+				if long {
+					c.BusyAfter = time.Millisecond
+				}
+			})
+			fc := recv(t, b.conns, "a connection")
+			h.waitStatus(t, StateReady)
+			res := goStream(t, context.Background(), h.c, "p")
+			req := fc.next(t)
+			if long {
+				h.waitStatus(t, StateBusy)
+			}
+			fc.send(t, delta(req.ID, "x"))
+			fc.send(t, done(req.ID))
+			if r := recv(t, res, "the stream"); r.err != nil {
+				t.Fatal(r.err)
+			}
+			if long {
+				h.waitStatus(t, StateReady)
+				return
+			}
+			// OnStatus is called in order: a status the stream caused would come before this.
+			h.c.SetToken("")
+			if s := recv(t, h.statuses, "a status"); s.State != StateSignedOut {
+				t.Errorf("status after a short stream and sign-out = %q, want %q first", s.State, StateSignedOut)
+			}
+		})
+	}
+}
+
+// TestLargeAndSmallFrames: a request too large for its stream to write goes out through the
+// writer goroutine, and frames keep their order around it.
+func TestLargeAndSmallFrames(t *testing.T) {
+	b := newFakeBackend(t, "tok")
+	h := start(t, b, "tok", nil)
+	fc := recv(t, b.conns, "a connection")
+	h.waitLink(t, StateReady)
+	prefixes := []string{"small-1", strings.Repeat("x", 3*maxInlineWrite), "small-2"}
+	var results []<-chan streamResult
+	for _, p := range prefixes {
+		results = append(results, goStream(t, context.Background(), h.c, p))
+		f := fc.next(t) // in order: the next stream starts once this one's request is out
+		if string(f.Completion.Prefix) != p {
+			t.Fatalf("request with a %d-byte prefix, want %d bytes", len(f.Completion.Prefix), len(p))
+		}
+		fc.send(t, delta(f.ID, "ok"))
+		fc.send(t, done(f.ID))
+	}
+	for i, ch := range results {
+		if r := recv(t, ch, "a stream"); r.err != nil || r.text != "ok" {
+			t.Errorf("stream %d = %q, %v", i, r.text, r.err)
+		}
+	}
+}
+
 func TestCancelSendsCancelFrameAtOnce(t *testing.T) {
 	b := newFakeBackend(t, "tok")
 	h := start(t, b, "tok", nil)

@@ -22,14 +22,17 @@ func (c *Client) statusLocked(now time.Time) (Status, statusKey, time.Time) {
 	s := Status{State: c.link.state, Message: c.link.message}
 	var retryAt, next time.Time
 	if c.link.state == StateReady {
+		busy, busyAt := c.busyLocked(now)
 		switch {
 		case now.Before(c.limited):
 			s.State, s.Message = StateRateLimited, c.limitMsg
 			retryAt, next = c.limited, c.limited
 		case c.quota != "":
 			s.State, s.Message = StateQuotaExceeded, c.quota
-		case c.streams > 0:
+		case busy:
 			s.State, s.Message = StateBusy, "completing"
+		default:
+			next = busyAt
 		}
 	} else if now.Before(c.link.retryAt) {
 		retryAt = c.link.retryAt
@@ -72,18 +75,50 @@ func (c *Client) updatePlanLocked(p *wire.Plan) {
 	c.poke(c.notify)
 }
 
-func (c *Client) streamStarted() {
-	c.mu.Lock()
-	c.streams++
-	c.mu.Unlock()
-	c.poke(c.notify)
+// busyLocked reports whether a stream has run for BusyAfter, and else when the first running
+// stream will have (zero with none running).
+func (c *Client) busyLocked(now time.Time) (bool, time.Time) {
+	var first time.Time
+	for _, started := range c.started {
+		at := started.Add(c.cfg.BusyAfter)
+		if !now.Before(at) {
+			return true, time.Time{}
+		}
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return false, first
 }
 
-func (c *Client) streamEnded() {
+// streamStarted notes stream n. It wakes nobody: the status says busy only once a stream has
+// run for BusyAfter, so the notifier's timer is armed for then, unless it fires sooner anyway.
+func (c *Client) streamStarted(n uint64) {
+	now := time.Now()
 	c.mu.Lock()
-	c.streams--
+	c.started[n] = now
+	c.armLocked(now, now.Add(c.cfg.BusyAfter))
 	c.mu.Unlock()
-	c.poke(c.notify)
+}
+
+// streamEnded forgets stream n, and wakes the notifier only if the status said busy.
+func (c *Client) streamEnded(n uint64) {
+	c.mu.Lock()
+	delete(c.started, n)
+	busy := c.lastKey.state == StateBusy
+	c.mu.Unlock()
+	if busy {
+		c.poke(c.notify)
+	}
+}
+
+// armLocked makes the notifier look again at at, unless it is to look sooner already.
+func (c *Client) armLocked(now, at time.Time) {
+	if !c.timerAt.IsZero() && !at.Before(c.timerAt) {
+		return
+	}
+	c.timerAt = at
+	c.timer.Reset(at.Sub(now))
 }
 
 // noteStreamError records what a stream's error frame says about the plan.
@@ -121,28 +156,29 @@ func (c *Client) noteStreamDone() {
 	}
 }
 
-// notifyLoop calls OnStatus with each new status, coalescing bursts, and wakes itself when a
-// rate limit runs out.
+// notifyLoop calls OnStatus with each new status, coalescing bursts. Its timer (which pokes
+// notify) wakes it when the status changes by itself: a rate limit runs out, a stream has run
+// long enough to count as busy.
 func (c *Client) notifyLoop(ctx context.Context) {
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
+	defer c.timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.notify:
-		case <-timer.C:
 		}
 		now := time.Now()
 		c.mu.Lock()
+		if !c.timerAt.IsZero() && !now.Before(c.timerAt) {
+			c.timerAt = time.Time{} // it fired
+		}
 		s, key, next := c.statusLocked(now)
 		changed := key != c.lastKey
 		c.lastKey = key
-		c.mu.Unlock()
 		if !next.IsZero() {
-			timer.Reset(next.Sub(now))
+			c.armLocked(now, next)
 		}
+		c.mu.Unlock()
 		if changed && c.cfg.OnStatus != nil {
 			c.cfg.OnStatus(s)
 		}

@@ -169,25 +169,70 @@ func (s *Server) applyEdit(ctx context.Context, label string, doc *document.Doc,
 	return nil
 }
 
-// backendProblem says what went wrong with the backend, for the user.
+// backendProblem says in plain words what went wrong with the backend, for the user: what
+// happened, the backend's own message (which never holds content), and what to do.
 func backendProblem(err error) string {
 	var we *wire.Error
 	switch {
 	case errors.Is(err, remote.ErrSignedOut):
-		return "signed out (codingplan.signIn, or set CODINGPLAN_TOKEN)"
+		return "you are signed out. Sign in with the codingplan.signIn command, or set CODINGPLAN_TOKEN."
 	case errors.Is(err, remote.ErrDisconnected):
-		return "not connected to the backend; it will reconnect by itself"
+		return "the backend cannot be reached right now. codingplan reconnects by itself; try again in a moment."
 	case errors.As(err, &we):
-		msg := string(we.Code)
-		if we.Message != "" {
-			msg += ": " + we.Message
-		}
-		if we.RetryAfterMS > 0 {
-			msg += fmt.Sprintf(" (retry in %.1fs)", float64(we.RetryAfterMS)/1000)
-		}
-		return msg
+		return wireProblem(we)
 	}
-	return err.Error()
+	return sentence(err.Error())
+}
+
+// wireProblem explains a backend's error frame.
+func wireProblem(e *wire.Error) string {
+	said := func(what string) string {
+		if m := strings.TrimRight(strings.TrimSpace(e.Message), "."); m != "" {
+			return what + " (the backend says: " + clip200(m) + ")."
+		}
+		return what + "."
+	}
+	switch e.Code {
+	case wire.CodeRateLimited:
+		msg := said("your plan's requests at once are all in use")
+		if e.RetryAfterMS > 0 {
+			return msg + fmt.Sprintf(" Try again in %.1f s.", float64(e.RetryAfterMS)/1000)
+		}
+		return msg + " Try again shortly."
+	case wire.CodeQuotaExceeded:
+		return said("your plan does not allow this")
+	case wire.CodeUpstreamUnavailable:
+		return said("the model provider did not answer") + " Try again later."
+	case wire.CodeUpstreamError:
+		return said("the model could not answer this request") +
+			" If the backend runs the built-in local model, which only completes code, code actions need a chat model configured on the backend."
+	case wire.CodeTooLarge:
+		return said("the selection and the code around it are too large for the backend") + " Select less code."
+	case wire.CodeUnauthorized, wire.CodeTokenExpired:
+		return said("the backend did not accept your token") + " Sign in again with the codingplan.signIn command."
+	case wire.CodeBadRequest:
+		return said("the backend refused the request")
+	case wire.CodeCanceled:
+		return said("the request was cancelled")
+	}
+	return said("the backend failed") + " Try again."
+}
+
+// sentence ends s with a period.
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.HasSuffix(s, ".") {
+		return s
+	}
+	return s + "."
+}
+
+// clip200 shortens a message from the backend to 200 bytes at a character boundary.
+func clip200(s string) string {
+	if len(s) <= 200 {
+		return s
+	}
+	return s[:clampForward(s, 200)] + "…"
 }
 
 // minimalEdit returns the smallest edit that turns text[start:end] into newText: the common

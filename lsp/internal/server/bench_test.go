@@ -35,8 +35,9 @@ func (c *benchClient) send(body string) {
 	}
 }
 
-// readUntil reads messages until one holds marker and returns it.
-func (c *benchClient) readUntil(marker string) []byte {
+// readReply reads messages until the response to id and returns it.
+func (c *benchClient) readReply(id string) []byte {
+	m1, m2 := []byte(`"id":`+id+`,`), []byte(`"id":`+id+`}`)
 	for {
 		n := -1
 		for {
@@ -56,7 +57,7 @@ func (c *benchClient) readUntil(marker string) []byte {
 		if _, err := io.ReadFull(c.r, body); err != nil {
 			panic(err)
 		}
-		if bytes.Contains(body, []byte(marker)) {
+		if !bytes.Contains(body, []byte(`"method"`)) && (bytes.Contains(body, m1) || bytes.Contains(body, m2)) {
 			return body
 		}
 	}
@@ -92,7 +93,7 @@ func startBench(b *testing.B, streamer complete.Streamer) *benchClient {
 	})
 	c.send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"capabilities":{"textDocument":{"inlineCompletion":{}}},` +
 		`"clientInfo":{"name":"bench"},"rootUri":"file:///w","initializationOptions":{"codingplan":{"debounceMs":0,"token":"t"}}}}`)
-	c.readUntil(`"id":0`)
+	c.readReply("0")
 	c.send(`{"jsonrpc":"2.0","method":"initialized","params":{}}`)
 	c.send(`{"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"textDocument":{"uri":"file:///w/a.go","languageId":"go","version":1,"text":` +
 		strconv.Quote(benchDoc) + `}}}`)
@@ -125,7 +126,7 @@ func BenchmarkInlineMiss(b *testing.B) {
 		id := strconv.Itoa(i + 1)
 		c.send(`{"jsonrpc":"2.0","id":` + id + `,"method":"textDocument/inlineCompletion","params":{"textDocument":{"uri":"file:///w/a.go"},` +
 			`"position":{"line":` + strconv.Itoa(line) + `,"character":` + strconv.Itoa(prev) + `},"context":{"triggerKind":2}}}`)
-		body := c.readUntil(`"id":` + id + `,`)
+		body := c.readReply(id)
 		if !bytes.Contains(body, []byte("total, 1)")) {
 			b.Fatalf("reply without the suggestion: %s", body)
 		}
@@ -141,6 +142,6 @@ func BenchmarkInlineHit(b *testing.B) {
 		id := strconv.Itoa(i + 1)
 		c.send(`{"jsonrpc":"2.0","id":` + id + `,"method":"textDocument/inlineCompletion","params":{"textDocument":{"uri":"file:///w/a.go"},` +
 			`"position":{"line":10,"character":19},"context":{"triggerKind":2}}}`)
-		c.readUntil(`"id":` + id + `,`)
+		c.readReply(id)
 	}
 }

@@ -3,11 +3,15 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
+	"go.lsp.dev/protocol"
+
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
+	"github.com/codingplan/codingplan/lsp/internal/remote"
 	wire "github.com/codingplan/codingplan/shared"
 )
 
@@ -400,7 +404,19 @@ func TestCodeActionRefusals(t *testing.T) {
 			b.stream = func(context.Context, wire.ClientFrame, func([]byte)) (wire.ServerFrame, error) {
 				return wire.ServerFrame{}, &wire.Error{Code: wire.CodeRateLimited, Message: "3 of 3 streams in use", RetryAfterMS: 2000}
 			}
-		}, "rate_limited: 3 of 3 streams in use (retry in 2.0s)", 0},
+		}, "your plan's requests at once are all in use (the backend says: 3 of 3 streams in use). Try again in 2.0 s.", 0},
+		// The backend's local model completes code only: an edit comes back as upstream_error.
+		{"model cannot edit", "file:///work/a.go", goSource, lspx.KindSimplify, rangeOf(2, 0, 4, 1), func(b *modelBackend) {
+			b.stream = func(context.Context, wire.ClientFrame, func([]byte)) (wire.ServerFrame, error) {
+				return wire.ServerFrame{}, &wire.Error{Code: wire.CodeUpstreamError, Message: "the model provider failed"}
+			}
+		}, "codingplan: Simplify failed: the model could not answer this request (the backend says: the model provider failed). " +
+			"If the backend runs the built-in local model", 0},
+		{"disconnected", "file:///work/a.go", goSource, lspx.KindExplain, rangeOf(2, 0, 4, 1), func(b *modelBackend) {
+			b.stream = func(context.Context, wire.ClientFrame, func([]byte)) (wire.ServerFrame, error) {
+				return wire.ServerFrame{}, fmt.Errorf("%w: connection lost", remote.ErrDisconnected)
+			}
+		}, "codingplan: Explain failed: the backend cannot be reached right now", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -413,8 +429,15 @@ func TestCodeActionRefusals(t *testing.T) {
 			c.open(tt.uri, "go", tt.text)
 			c.result("workspace/executeCommand", map[string]any{"command": lspx.CommandRunAction, "arguments": []any{
 				map[string]any{"uri": tt.uri, "range": tt.rng, "kind": tt.kind}}}, nil)
-			if msg := c.note("window/showMessage"); !strings.Contains(string(msg.Params), tt.wantMsg) {
-				t.Errorf("showMessage = %s, want %q", msg.Params, tt.wantMsg)
+			var msg protocol.ShowMessageParams
+			decode(t, c.note("window/showMessage").Params, &msg)
+			if !strings.Contains(msg.Message, tt.wantMsg) {
+				t.Errorf("showMessage = %q, want %q", msg.Message, tt.wantMsg)
+			}
+			for _, code := range []wire.Code{wire.CodeRateLimited, wire.CodeUpstreamError} {
+				if strings.Contains(msg.Message, string(code)) {
+					t.Errorf("showMessage %q shows the code %s, not plain words", msg.Message, code)
+				}
 			}
 			if n := len(b.requests()); n != tt.sent {
 				t.Errorf("%d requests sent, want %d", n, tt.sent)

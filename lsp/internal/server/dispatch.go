@@ -60,21 +60,19 @@ func init() {
 // errCancelledByClient is the cause of a request context ended by $/cancelRequest.
 var errCancelledByClient = errors.New("request cancelled by the client")
 
-// handle is the jsonrpc2.Handler. It never returns an error: that would close the connection.
-func (s *Server) handle(ctx context.Context, reply jsonrpc2.Replier, req jsonrpc2.Request) error {
-	switch r := req.(type) {
-	case *jsonrpc2.Call:
-		s.handleCall(ctx, reply, r)
-	case *jsonrpc2.Notification:
-		s.handleNotification(ctx, r)
+// handle handles a call or a notification, on the read loop.
+func (s *Server) handle(ctx context.Context, m *rpcMsg) {
+	if m.hasID() {
+		s.handleCall(ctx, m)
+		return
 	}
-	return nil
+	s.handleNotification(ctx, m)
 }
 
-func (s *Server) handleCall(ctx context.Context, reply jsonrpc2.Replier, c *jsonrpc2.Call) {
+func (s *Server) handleCall(ctx context.Context, c *rpcMsg) {
 	start := time.Now()
-	method := c.Method()
-	respond := func(result any, err error) { s.reply(ctx, reply, c, start, result, err) }
+	method := c.Method
+	respond := func(result any, err error) { s.reply(c, start, result, err) }
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("request handler panicked", "method", method, "panic", panicValue(r), "stack", string(debug.Stack()))
@@ -87,7 +85,7 @@ func (s *Server) handleCall(ctx context.Context, reply jsonrpc2.Replier, c *json
 	s.mu.Unlock()
 	switch {
 	case method == "initialize":
-		respond(s.initialize(ctx, c.Params()))
+		respond(s.initialize(ctx, c.Params))
 		return
 	case state == stateNew:
 		respond(nil, jsonrpc2.NewError(jsonrpc2.ServerNotInitialized, method+": the server is not initialized yet"))
@@ -107,13 +105,14 @@ func (s *Server) handleCall(ctx context.Context, reply jsonrpc2.Replier, c *json
 		respond(nil, jsonrpc2.NewError(jsonrpc2.MethodNotFound, "method not found: "+clip(method)))
 		return
 	}
-	run, err := prepare(s, ctx, c.Params())
+	run, err := prepare(s, ctx, c.Params)
+	c.Params = nil // the run function holds what it needs; a large params object can go
 	if err != nil {
 		respond(nil, err)
 		return
 	}
 
-	key := idKey(c.ID())
+	key := normalizeID(c.ID)
 	rctx, cancel := context.WithCancelCause(ctx)
 	call := &inflight{cancel: cancel}
 	s.mu.Lock()
@@ -146,25 +145,28 @@ func (s *Server) handleCall(ctx context.Context, reply jsonrpc2.Replier, c *json
 	}()
 }
 
-// reply answers a request, mapping err to an LSP error once, here.
-func (s *Server) reply(ctx context.Context, reply jsonrpc2.Replier, c *jsonrpc2.Call, start time.Time, result any, err error) {
-	var rpcErr error
+// reply answers a call, mapping err to an LSP error once, here.
+func (s *Server) reply(c *rpcMsg, start time.Time, result any, err error) {
+	s.mu.Lock()
+	conn := s.conn
+	s.mu.Unlock()
+	var rpcErr *jsonrpc2.Error
 	code := 0
 	if err != nil {
-		e := rpcError(err)
-		rpcErr, code = e, int(e.Code)
+		rpcErr = rpcError(err)
+		code = int(rpcErr.Code)
 		result = nil
 	}
-	if werr := reply(context.WithoutCancel(ctx), result, rpcErr); werr != nil {
-		s.log.Debug("reply not sent", "method", c.Method(), "err", werr)
+	if werr := conn.reply(c.ID, result, rpcErr); werr != nil {
+		s.log.Debug("reply not sent", "method", c.Method, "err", werr)
 	}
 	if s.traceMode() != config.TraceOff {
-		s.log.Info("lsp request", "method", c.Method(), "id", idKey(c.ID()), "ms", float64(time.Since(start).Microseconds())/1000, "code", code)
+		s.log.Info("lsp request", "method", c.Method, "id", normalizeID(c.ID), "ms", float64(time.Since(start).Microseconds())/1000, "code", code)
 	}
 }
 
-func (s *Server) handleNotification(ctx context.Context, n *jsonrpc2.Notification) {
-	method := n.Method()
+func (s *Server) handleNotification(ctx context.Context, n *rpcMsg) {
+	method := n.Method
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("notification handler panicked", "method", method, "panic", panicValue(r), "stack", string(debug.Stack()))
@@ -178,7 +180,7 @@ func (s *Server) handleNotification(ctx context.Context, n *jsonrpc2.Notificatio
 		s.exit()
 		return
 	case method == "$/cancelRequest":
-		s.cancelRequest(n.Params())
+		s.cancelRequest(n.Params)
 		return
 	case state == stateNew:
 		return // LSP: notifications before initialize are dropped
@@ -190,7 +192,7 @@ func (s *Server) handleNotification(ctx context.Context, n *jsonrpc2.Notificatio
 		}
 		return
 	}
-	if err := h(s, ctx, n.Params()); err != nil {
+	if err := h(s, ctx, n.Params); err != nil {
 		s.log.Warn("notification failed", "method", method, "err", err)
 	}
 }
@@ -230,15 +232,6 @@ func idLike(raw json.RawMessage) bool {
 	}
 	_, err := strconv.ParseFloat(string(bytes.TrimSpace(raw)), 64)
 	return err == nil
-}
-
-// idKey is the key of a request id in the in-flight map: "n:<integer>" or "s:<string>".
-func idKey(id jsonrpc2.ID) string {
-	raw, err := id.MarshalJSON()
-	if err != nil {
-		return fmt.Sprintf("%q", id)
-	}
-	return normalizeID(raw)
 }
 
 // normalizeID maps a JSON request id to its key, whatever JSON spelling a number has (1, 1.0,

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"go.lsp.dev/jsonrpc2"
 	"go.lsp.dev/protocol"
 
 	"github.com/codingplan/codingplan/lsp/internal/config"
@@ -76,12 +75,6 @@ func TestIDs(t *testing.T) {
 		if got := normalizeID(json.RawMessage(tt.raw)); got != tt.want {
 			t.Errorf("normalizeID(%s) = %q, want %q", tt.raw, got, tt.want)
 		}
-	}
-	if got := idKey(jsonrpc2.NewNumberID(7)); got != "n:7" {
-		t.Errorf("idKey(7) = %q", got)
-	}
-	if got := idKey(jsonrpc2.NewStringID("7")); got != "s:7" {
-		t.Errorf(`idKey("7") = %q`, got)
 	}
 }
 

@@ -2,7 +2,8 @@
 // the open documents, and answers inline completion, completion, code actions and commands,
 // asking the completion engine and the backend connection for the AI parts.
 //
-// Dispatch is its own (over go.lsp.dev/jsonrpc2's Conn): each request runs on its own
+// Dispatch and JSON-RPC are its own (rpc.go; go.lsp.dev/jsonrpc2 gives the error type and
+// codes): each request runs on its own
 // goroutine with its own context, cancelled by $/cancelRequest (numeric or string ids) and
 // answered RequestCancelled; notifications run in order on the read loop, so document changes
 // apply in the order they were sent and a request sees every change sent before it.
@@ -16,8 +17,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-
-	"go.lsp.dev/jsonrpc2"
 
 	"github.com/codingplan/codingplan/lsp/internal/config"
 	"github.com/codingplan/codingplan/lsp/internal/document"
@@ -74,7 +73,7 @@ type Server struct {
 	log  *slog.Logger
 	docs *document.Store
 
-	conn   jsonrpc2.Conn // guarded by mu
+	conn   *rpcConn      // guarded by mu
 	exited chan struct{} // closed by the exit notification
 	wg     sync.WaitGroup
 
@@ -137,11 +136,11 @@ func New(cfg Config, log *slog.Logger) *Server {
 func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	conn := jsonrpc2.NewConn(newStream(rwc, s.traceMessage))
+	conn := newRPCConn(newStream(rwc, s.traceMessage))
 	s.mu.Lock()
 	s.conn = conn
 	s.mu.Unlock()
-	conn.Go(ctx, s.handle)
+	go conn.run(func(m *rpcMsg) { s.handle(ctx, m) })
 
 	var err error
 	select {
@@ -185,7 +184,7 @@ func (s *Server) notify(ctx context.Context, method string, params any) {
 	if conn == nil {
 		return
 	}
-	if err := conn.Notify(context.WithoutCancel(ctx), method, params); err != nil {
+	if err := conn.Notify(method, params); err != nil {
 		s.log.Debug("notification not sent", "method", method, "err", err)
 	}
 }
@@ -198,8 +197,7 @@ func (s *Server) call(ctx context.Context, method string, params, result any) er
 	if conn == nil {
 		return ErrClosed
 	}
-	_, err := conn.Call(ctx, method, params, result)
-	return err
+	return conn.Call(ctx, method, params, result)
 }
 
 // snapshot returns what a request needs of the session's state, read together.

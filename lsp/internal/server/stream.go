@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,17 +18,14 @@ import (
 // maxMessageBytes bounds one incoming message. A document of a few MB, JSON-escaped, fits.
 const maxMessageBytes = 64 << 20
 
-// stream is a jsonrpc2.Stream speaking LSP's base protocol (Content-Length framing). Unlike
-// jsonrpc2.NewStream it survives a message that is not JSON-RPC: it answers ParseError (or
-// InvalidRequest) with a null id and reads on, where jsonrpc2's Conn would close the
-// connection. Broken framing (a bad header) still ends the stream: nothing after it can be
-// trusted.
+// stream speaks LSP's base protocol (Content-Length framing). It survives a message that is
+// not JSON-RPC: it answers ParseError (or InvalidRequest) with a null id and reads on. Broken
+// framing (a bad header) still ends the stream: nothing after it can be trusted.
 type stream struct {
 	in     *bufio.Reader
 	out    io.Writer
 	closer io.Closer
-	wmu    sync.Mutex
-	buf    bytes.Buffer // guarded by wmu
+	wmu    sync.Mutex // held while a message is written
 	// trace, when set, sees every message read ("recv") or written ("send").
 	trace func(dir string, body []byte)
 }
@@ -38,42 +34,43 @@ func newStream(rwc io.ReadWriteCloser, trace func(dir string, body []byte)) *str
 	return &stream{in: bufio.NewReaderSize(rwc, 64<<10), out: rwc, closer: rwc, trace: trace}
 }
 
-// Read implements jsonrpc2.Stream.
-func (s *stream) Read(context.Context) (jsonrpc2.Message, int64, error) {
+// Read returns the next message. A message that is not JSON-RPC is answered with an error
+// response here and skipped.
+func (s *stream) Read() (*rpcMsg, error) {
 	for {
-		body, n, err := s.readFrame()
+		body, err := s.readFrame()
 		if err != nil {
-			return nil, n, err
+			return nil, err
 		}
 		if s.trace != nil {
 			s.trace("recv", body)
 		}
 		msg, err := decodeMessage(body)
 		if err == nil {
-			return msg, n, nil
+			return msg, nil
 		}
 		var rpcErr *jsonrpc2.Error
 		if !errors.As(err, &rpcErr) {
 			rpcErr = jsonrpc2.NewError(jsonrpc2.InternalError, err.Error())
 		}
 		if err := s.writeRaw(errorResponse(body, rpcErr)); err != nil {
-			return nil, n, err
+			return nil, err
 		}
 	}
 }
 
 // readFrame reads one message's headers and body.
-func (s *stream) readFrame() ([]byte, int64, error) {
-	var total int64
+func (s *stream) readFrame() ([]byte, error) {
+	total := 0
 	length, headers := -1, 0
 	for {
 		line, err := s.in.ReadString('\n')
-		total += int64(len(line))
+		total += len(line)
 		if err != nil {
 			if err == io.EOF && total == 0 {
-				return nil, total, io.EOF
+				return nil, io.EOF
 			}
-			return nil, total, fmt.Errorf("read header: %w", err)
+			return nil, fmt.Errorf("read header: %w", err)
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {
@@ -81,85 +78,39 @@ func (s *stream) readFrame() ([]byte, int64, error) {
 				continue // tolerate blank lines between messages
 			}
 			if length < 0 {
-				return nil, total, errors.New("message without Content-Length")
+				return nil, errors.New("message without Content-Length")
 			}
 			break
 		}
 		headers++
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {
-			return nil, total, fmt.Errorf("malformed header line (%d bytes)", len(line))
+			return nil, fmt.Errorf("malformed header line (%d bytes)", len(line))
 		}
 		if textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name)) == "Content-Length" {
 			n, err := strconv.Atoi(strings.TrimSpace(value))
 			if err != nil || n < 0 {
-				return nil, total, fmt.Errorf("bad Content-Length %q", clip(value))
+				return nil, fmt.Errorf("bad Content-Length %q", clip(value))
 			}
 			length = n
 		}
 	}
 	if length > maxMessageBytes {
 		// Skip it and say so; the framing stays intact.
-		m, err := io.CopyN(io.Discard, s.in, int64(length))
-		total += m
-		if err != nil {
-			return nil, total, fmt.Errorf("read body: %w", err)
+		if _, err := io.CopyN(io.Discard, s.in, int64(length)); err != nil {
+			return nil, fmt.Errorf("read body: %w", err)
 		}
 		msg := fmt.Sprintf("message of %d bytes is over the limit of %d", length, maxMessageBytes)
 		if err := s.writeRaw(errorResponse(nil, jsonrpc2.NewError(jsonrpc2.InvalidRequest, msg))); err != nil {
-			return nil, total, err
+			return nil, err
 		}
 		return s.readFrame()
 	}
 	body := make([]byte, length)
-	m, err := io.ReadFull(s.in, body)
-	total += int64(m)
-	if err != nil {
-		return nil, total, fmt.Errorf("read body: %w", err)
+	if _, err := io.ReadFull(s.in, body); err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
 	}
-	return body, total, nil
-}
-
-// decodeMessage decodes a JSON-RPC message; its error is a *jsonrpc2.Error: ParseError for
-// what is not JSON, InvalidRequest for JSON that is not a JSON-RPC message.
-func decodeMessage(body []byte) (msg jsonrpc2.Message, err error) {
-	if !json.Valid(body) {
-		return nil, jsonrpc2.NewError(jsonrpc2.ParseError, "parse error: the message is not valid JSON")
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			msg, err = nil, jsonrpc2.NewError(jsonrpc2.InvalidRequest, "invalid request: not a JSON-RPC 2.0 message")
-		}
-	}()
-	var head struct {
-		Version string `json:"jsonrpc"`
-	}
-	if json.Unmarshal(body, &head) != nil || head.Version != jsonrpc2.Version {
-		return nil, jsonrpc2.NewError(jsonrpc2.InvalidRequest, `invalid request: not a JSON-RPC 2.0 message (jsonrpc must be "2.0")`)
-	}
-	msg, err = jsonrpc2.DecodeMessage(body)
-	if err != nil {
-		return nil, jsonrpc2.NewError(jsonrpc2.InvalidRequest, "invalid request: "+jsonProblem(err))
-	}
-	return msg, nil
-}
-
-// errorResponse encodes an error response to the message body, with the message's id when it
-// has a usable one, else null.
-func errorResponse(body []byte, e *jsonrpc2.Error) []byte {
-	id := json.RawMessage("null")
-	var head struct {
-		ID json.RawMessage `json:"id"`
-	}
-	if body != nil && json.Unmarshal(body, &head) == nil && validID(head.ID) {
-		id = head.ID
-	}
-	out, _ := json.Marshal(struct {
-		Version string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Error   *jsonrpc2.Error `json:"error"`
-	}{jsonrpc2.Version, id, e})
-	return out
+	return body, nil
 }
 
 // validID reports whether raw is a JSON string or integer, as a request id must be.
@@ -176,43 +127,35 @@ func validID(raw json.RawMessage) bool {
 	return err == nil
 }
 
-// Write implements jsonrpc2.Stream. The context is ignored: a message is written whole or the
-// stream is broken, whatever happened to the request it answers.
-func (s *stream) Write(_ context.Context, msg jsonrpc2.Message) (int64, error) {
-	body, err := json.Marshal(msg)
-	if err != nil {
-		return 0, fmt.Errorf("encode message: %w", err)
-	}
-	if s.trace != nil {
-		s.trace("send", body)
-	}
-	return int64(len(body)), s.writeBody(body)
-}
-
+// writeRaw writes one message whose JSON is body.
 func (s *stream) writeRaw(body []byte) error {
+	frame := newFrame(len(body))
+	return s.writeFrame(append(frame, body...))
+}
+
+// writeFrame writes one message built by newFrame: the header goes into the room before the
+// JSON, so the message goes out in one write. The lock covers that write only.
+func (s *stream) writeFrame(frame []byte) error {
+	body := frame[frameStart:]
 	if s.trace != nil {
 		s.trace("send", body)
 	}
-	return s.writeBody(body)
-}
-
-func (s *stream) writeBody(body []byte) error {
+	var hdr [frameStart]byte
+	h := append(hdr[:0], "Content-Length: "...)
+	h = strconv.AppendInt(h, int64(len(body)), 10)
+	h = append(h, "\r\n\r\n"...)
+	start := frameStart - len(h)
+	copy(frame[start:], h)
 	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.buf.Reset()
-	fmt.Fprintf(&s.buf, "Content-Length: %d\r\n\r\n", len(body))
-	s.buf.Write(body)
-	_, err := s.out.Write(s.buf.Bytes())
-	if s.buf.Cap() > 1<<20 {
-		s.buf = bytes.Buffer{} // do not keep a large document's worth of memory
-	}
+	_, err := s.out.Write(frame[start:])
+	s.wmu.Unlock()
 	if err != nil {
 		return fmt.Errorf("write message: %w", err)
 	}
 	return nil
 }
 
-// Close implements jsonrpc2.Stream.
+// Close closes the stream.
 func (s *stream) Close() error { return s.closer.Close() }
 
 // jsonProblem describes a decoding error without quoting the input.
