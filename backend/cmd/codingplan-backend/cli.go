@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valkey-io/valkey-go"
-
 	"github.com/codingplan/codingplan/backend/internal/auth"
 	"github.com/codingplan/codingplan/backend/internal/config"
 	"github.com/codingplan/codingplan/backend/internal/usage"
@@ -163,21 +161,4 @@ func usageCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		Day  string `json:"day"`
 		usage.Counts
 	}{*user, day.Format("2006-01-02"), counts})
-}
-
-// dialValkey connects to the configured Valkey; nil when none is configured.
-func dialValkey(cfg *config.Config) (valkey.Client, error) {
-	addrs, cluster, err := cfg.ValkeyAddrs()
-	if err != nil || len(addrs) == 0 {
-		return nil, err
-	}
-	client, err := valkey.NewClient(valkey.ClientOption{
-		InitAddress:       addrs,
-		DisableCache:      true,
-		ForceSingleClient: !cluster,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("valkey %s: %w", strings.Join(addrs, ","), err)
-	}
-	return client, nil
 }

@@ -9,10 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/valkey-io/valkey-go"
+
 	"github.com/codingplan/codingplan/backend/internal/auth"
+	"github.com/codingplan/codingplan/backend/internal/config"
 	"github.com/codingplan/codingplan/backend/internal/gateway"
 	"github.com/codingplan/codingplan/backend/internal/lease"
 	"github.com/codingplan/codingplan/backend/internal/metrics"
@@ -59,7 +63,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 
 	m := metrics.New()
-	client, err := dialValkey(cfg)
+	client, late, opt, err := openValkey(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -76,9 +80,31 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}, log.With("component", "lease"))
 	m.WatchReady(pool.Ready)
 	meter := usage.New(client, cfg.ValkeyPrefix, log.With("component", "usage"))
+	if late != nil {
+		// The pool starts out trusting Valkey; one failed call makes it degraded (and starts
+		// its prober) now, not at the first request.
+		_, _ = pool.InUse(ctx, "-")
+		cctx, cancel := context.WithCancel(ctx)
+		connected := make(chan struct{})
+		go func() { // owned by serve: the deferred func below waits for it before client.Close
+			defer close(connected)
+			late.connect(cctx, opt, log.With("component", "valkey"))
+		}()
+		defer func() {
+			cancel()
+			<-connected
+		}()
+	}
 
+	// Local models load in the background; serve's return waits for them (ctx cuts a training
+	// short).
+	lctx, lcancel := context.WithCancel(ctx)
+	local := &localModels{open: upstream.LocalFactory(lctx, cfg.StateDir), state: cfg.StateDir,
+		log: log.With("component", "upstream"), stdout: stdout}
+	defer local.wait()
+	defer lcancel()
 	router, err := upstream.New(cfg.Config, upstream.Options{
-		Factories: map[string]upstream.Factory{upstream.KindLocal: upstream.LocalFactory(ctx, cfg.StateDir)},
+		Factories: map[string]upstream.Factory{upstream.KindLocal: local.factory()},
 		Getenv:    getenv,
 		Log:       log.With("component", "upstream"),
 	})
@@ -104,15 +130,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		// status is about taking traffic (draining) and the leases (Valkey); local_model says
+		// whether the local model still loads, without making the node unready for it.
+		code, body := http.StatusOK, map[string]string{"status": "ready"}
 		switch {
 		case gw.Draining():
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			code, body["status"] = http.StatusServiceUnavailable, "draining"
 		case pool.Ready() != nil:
 			// Still serving, under the node-local limit: ready, but flagged.
-			writeJSON(w, http.StatusOK, map[string]string{"status": "degraded", "leases": "valkey unreachable; limited per node"})
-		default:
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+			body["status"], body["leases"] = "degraded", "valkey unreachable; limited per node"
 		}
+		if st := local.status(); st != "" {
+			body["local_model"] = st
+		}
+		writeJSON(w, code, body)
 	})
 	mux.Handle("GET /metrics", m.Handler())
 
@@ -134,6 +165,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		if err := printDevBanner(stdout, dev, ln.Addr(), cfg.StateDir); err != nil {
 			log.Warn("development token not printed", "err", err)
 		}
+	}
+	if local.status() == localLoading {
+		fmt.Fprint(stdout, "codingplan-backend: the local model is loading in the background (the first start trains it,\n"+
+			"about a minute); until it is ready its completions end with upstream_unavailable.\n")
 	}
 
 	serveErr := make(chan error, 1)
@@ -166,8 +201,34 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	wg.Wait()
 	<-serveErr // http.ErrServerClosed
 	closePool(pool, log)
+	lcancel()
+	local.wait()
 	log.Info("stopped")
 	return nil
+}
+
+// openValkey connects to the configured Valkey; all nil when none is configured. When Valkey
+// does not answer, serve starts anyway: client is then late, a lateClient whose commands fail
+// until late.connect reaches Valkey, so the lease pool starts degraded under its node-local
+// limit (see lease.Config.FallbackLimit).
+func openValkey(cfg *config.Config, log *slog.Logger) (client valkey.Client, late *lateClient, opt valkey.ClientOption, err error) {
+	opt, addrs, err := valkeyOptions(cfg)
+	if err != nil || len(addrs) == 0 {
+		return nil, nil, opt, err
+	}
+	client, err = valkey.NewClient(opt)
+	if err == nil {
+		return client, nil, opt, nil
+	}
+	if client != nil { // a single client comes back even when its first dial failed
+		client.Close()
+	}
+	log.Warn("valkey unreachable at start: serving with leases limited per node until it answers",
+		"valkey", strings.Join(addrs, ","), "fallback_limit", cfg.FallbackLimit, "err", err)
+	if late, err = newLateClient(opt); err != nil {
+		return nil, nil, opt, err
+	}
+	return late, late, opt, nil
 }
 
 // closePool releases every lease this node still holds.

@@ -37,7 +37,7 @@ type session struct {
 	conn  *websocket.Conn
 	batch *batchConn // conn's network connection; nil when it is not one
 	log   *slog.Logger
-	user string // the token's sub; an auth frame may not change it
+	user  string // the token's sub; an auth frame may not change it
 
 	send chan *frameBuf // to the writer
 	// quit asks the writer to flush, write final (if any) and a close frame, and stop.

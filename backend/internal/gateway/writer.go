@@ -17,11 +17,16 @@ import (
 // of text), and hands the whole batch to the kernel with one write. A client sees the same
 // text, in the same order, in fewer frames; the server spends one system call per batch instead
 // of one per frame, which is most of the relay's cost per chunk.
-const (
-	// maxBatch bounds the frames taken from the queue for one write.
+//
+// maxBatch and maxMerge are variables only so that a benchmark can turn them down.
+var (
+	// maxBatch bounds the frames written with one write.
 	maxBatch = 64
-	// maxMerge bounds the text of one merged delta frame.
+	// maxMerge bounds the text of one merged delta frame; 0 merges nothing.
 	maxMerge = 16 << 10
+)
+
+const (
 	// maxHeld is the most a batchConn buffers before it writes.
 	maxHeld = 64 << 10
 	// keepEncBuf is the largest delta encoding buffer the writer keeps between frames.
@@ -43,7 +48,8 @@ func (s *session) writeLoop() {
 	for {
 		select {
 		case b := <-s.send:
-			if _, err := w.batch(b, maxBatch); err != nil {
+			// Bounded by the queue's size, so producers cannot keep the writer from pings and quit.
+			if _, err := w.batch(b, cap(s.send)); err != nil {
 				fail(err)
 				return
 			}
@@ -57,7 +63,7 @@ func (s *session) writeLoop() {
 			// Send what was queued before the quit; streams still running may queue more, which
 			// the close frame cuts off.
 			for n := len(s.send); n > 0; {
-				took, err := w.batch(<-s.send, min(n, maxBatch))
+				took, err := w.batch(<-s.send, n)
 				if err != nil {
 					fail(err)
 					return
@@ -89,17 +95,18 @@ type writer struct {
 	enc []byte // a delta frame being encoded; content, cleared after each write
 }
 
-// batch writes first and the frames queued behind it, up to limit frames in all, with one
-// write to the connection. It returns how many frames it took from the queue, first included.
-func (w *writer) batch(first *frameBuf, limit int) (int, error) {
+// batch writes first and the frames queued behind it with one write to the connection: at
+// most take frames from the queue, first included, written as at most maxBatch frames. It
+// returns how many frames it took.
+func (w *writer) batch(first *frameBuf, take int) (int, error) {
 	s := w.s
 	s.batch.hold()
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
-	taken, cur := 1, first
+	taken, written, cur := 1, 0, first
 	var err error
 	for cur != nil {
 		var next *frameBuf
-		for err == nil && taken < limit {
+		for err == nil && taken < take && written+1 < maxBatch {
 			select {
 			case next = <-s.send:
 				taken++
@@ -114,6 +121,7 @@ func (w *writer) batch(first *frameBuf, limit int) (int, error) {
 		}
 		if err == nil {
 			err = w.write(cur)
+			written++
 		} else {
 			putBuf(cur)
 		}
@@ -208,18 +216,20 @@ func (c *batchConn) flush() error {
 	return err
 }
 
-// writeHeldLocked applies the deadline set while holding and writes the buffer.
+// writeHeldLocked applies the deadline set while holding and writes the buffer. The buffer is
+// emptied and cleared whatever happens: it goes back to a pool shared by every connection.
 func (c *batchConn) writeHeldLocked() error {
+	var err error
 	if c.setDeadline {
 		c.setDeadline = false
-		if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
-			return err
-		}
+		err = c.Conn.SetWriteDeadline(c.deadline)
 	}
 	if c.buf == nil || len(*c.buf) == 0 {
-		return nil
+		return err
 	}
-	_, err := c.Conn.Write(*c.buf)
+	if err == nil {
+		_, err = c.Conn.Write(*c.buf)
+	}
 	clear(*c.buf)
 	*c.buf = (*c.buf)[:0]
 	return err
