@@ -52,6 +52,8 @@ func toWire(err error, plan string) *wire.Error {
 		return wire.Errorf(wire.CodeUnauthorized, "the token is not valid")
 	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return wire.Errorf(wire.CodeUpstreamUnavailable, "the model provider is unavailable; retry later")
+	case errors.Is(err, upstream.ErrUnsupported):
+		return wire.Errorf(wire.CodeBadRequest, "this model only completes code; code actions need a chat model configured on the backend")
 	case errors.Is(err, upstream.ErrFailed):
 		return wire.Errorf(wire.CodeUpstreamError, "the model provider failed")
 	}

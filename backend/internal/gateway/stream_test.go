@@ -262,6 +262,7 @@ func TestErrorMapping(t *testing.T) {
 		{name: "pool closed", acquire: lease.ErrClosed, want: wire.CodeInternal},
 		{name: "upstream unavailable", stream: fmt.Errorf("model %q: %w: dial tcp: refused", "m", upstream.ErrUnavailable), want: wire.CodeUpstreamUnavailable},
 		{name: "upstream failed", stream: fmt.Errorf("model %q: %w: HTTP 500", "m", upstream.ErrFailed), want: wire.CodeUpstreamError},
+		{name: "model cannot edit", stream: fmt.Errorf("local: %w: %w", upstream.ErrUnsupported, upstream.ErrFailed), want: wire.CodeBadRequest},
 		{name: "anything else", stream: errTest, want: wire.CodeInternal},
 	}
 	for _, tt := range tests {

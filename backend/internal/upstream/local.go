@@ -130,7 +130,7 @@ var errStopSequence = errors.New("stop sequence reached")
 // sequence of the request or the model's configuration.
 func (p *localProvider) Stream(ctx context.Context, req *Request, sink Sink) (Result, error) {
 	if req.Op != wire.OpCompletion || req.Completion == nil {
-		return Result{}, fmt.Errorf("%s: %w: the local model completes code only, it cannot follow instructions", KindLocal, ErrFailed)
+		return Result{}, fmt.Errorf("%s: %w: %w", KindLocal, ErrUnsupported, ErrFailed)
 	}
 	actx, cancel := context.WithTimeoutCause(ctx, p.model.Timeouts.Total, errTotal)
 	defer cancel()

@@ -42,4 +42,7 @@ var (
 	// ErrFailed: the provider answered with an error, broke off the stream, or sent
 	// something this package cannot parse (upstream_error).
 	ErrFailed = errors.New("model provider failed")
+	// ErrUnsupported: the model cannot do this kind of request (the local model only completes
+	// code). Providers return it together with ErrFailed, so a fallback model can take over.
+	ErrUnsupported = errors.New("the model does not support this operation")
 )

@@ -204,8 +204,7 @@ func wireProblem(e *wire.Error) string {
 	case wire.CodeUpstreamUnavailable:
 		return said("the model provider did not answer") + " Try again later."
 	case wire.CodeUpstreamError:
-		return said("the model could not answer this request") +
-			" If the backend runs the built-in local model, which only completes code, code actions need a chat model configured on the backend."
+		return said("the model could not answer this request") + " Try again later."
 	case wire.CodeTooLarge:
 		return said("the selection and the code around it are too large for the backend") + " Select less code."
 	case wire.CodeUnauthorized, wire.CodeTokenExpired:

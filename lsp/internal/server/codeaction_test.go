@@ -405,13 +405,19 @@ func TestCodeActionRefusals(t *testing.T) {
 				return wire.ServerFrame{}, &wire.Error{Code: wire.CodeRateLimited, Message: "3 of 3 streams in use", RetryAfterMS: 2000}
 			}
 		}, "your plan's requests at once are all in use (the backend says: 3 of 3 streams in use). Try again in 2.0 s.", 0},
-		// The backend's local model completes code only: an edit comes back as upstream_error.
-		{"model cannot edit", "file:///work/a.go", goSource, lspx.KindSimplify, rangeOf(2, 0, 4, 1), func(b *modelBackend) {
+		{"provider failed", "file:///work/a.go", goSource, lspx.KindSimplify, rangeOf(2, 0, 4, 1), func(b *modelBackend) {
 			b.stream = func(context.Context, wire.ClientFrame, func([]byte)) (wire.ServerFrame, error) {
 				return wire.ServerFrame{}, &wire.Error{Code: wire.CodeUpstreamError, Message: "the model provider failed"}
 			}
-		}, "codingplan: Simplify failed: the model could not answer this request (the backend says: the model provider failed). " +
-			"If the backend runs the built-in local model", 0},
+		}, "codingplan: Simplify failed: the model could not answer this request (the backend says: the model provider failed). Try again later.", 0},
+		// The backend's local model completes code only, and says so.
+		{"model cannot edit", "file:///work/a.go", goSource, lspx.KindSimplify, rangeOf(2, 0, 4, 1), func(b *modelBackend) {
+			b.stream = func(context.Context, wire.ClientFrame, func([]byte)) (wire.ServerFrame, error) {
+				return wire.ServerFrame{}, &wire.Error{Code: wire.CodeBadRequest,
+					Message: "this model only completes code; code actions need a chat model configured on the backend"}
+			}
+		}, "codingplan: Simplify failed: the backend refused the request (the backend says: this model only completes code; " +
+			"code actions need a chat model configured on the backend).", 0},
 		{"disconnected", "file:///work/a.go", goSource, lspx.KindExplain, rangeOf(2, 0, 4, 1), func(b *modelBackend) {
 			b.stream = func(context.Context, wire.ClientFrame, func([]byte)) (wire.ServerFrame, error) {
 				return wire.ServerFrame{}, fmt.Errorf("%w: connection lost", remote.ErrDisconnected)
