@@ -79,6 +79,12 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 	deps.Observer.StreamStarted()
 	s.log.Debug("stream started", "id", st.id, "op", f.Op, "model", f.Model, "bytes", requestBytes(&f))
 
+	// On success the lease is released right after done is queued rather than before it: the
+	// release's Valkey round trip then overlaps the frame's way to the client instead of adding
+	// to every request's latency. A next request that still finds the slot taken waits in the
+	// lease queue, which a release on this node wakes at once. Every other ending releases
+	// first.
+	var held interface{ Release() }
 	res, err := func() (upstream.Result, error) {
 		provider, err := deps.Router.Resolve(plan, f.Model)
 		if err != nil {
@@ -93,9 +99,7 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 		if err != nil {
 			return upstream.Result{}, err
 		}
-		// Released before the last frame is queued, so a client that sends its next request
-		// on receiving done finds the slot free.
-		defer lease.Release()
+		held = lease
 		req := &upstream.Request{Op: f.Op, Model: f.Model, Completion: f.Completion, Edit: f.Edit, MaxTokens: f.MaxTokens, Stop: f.Stop}
 		return provider.Stream(ctx, req, func(text []byte) error {
 			if len(text) == 0 {
@@ -118,13 +122,29 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 
 	stats := StreamStats{Outcome: "ok", FirstToken: firstToken, Duration: time.Since(start), Usage: res.Usage}
 	if err == nil {
-		s.enqueue(marshal(wire.ServerFrame{Type: wire.TypeDone, ID: st.id, FinishReason: res.FinishReason, Usage: &res.Usage}))
+		done := marshal(wire.ServerFrame{Type: wire.TypeDone, ID: st.id, FinishReason: res.FinishReason, Usage: &res.Usage})
+		select {
+		case s.send <- done: // room in the queue: the release below overlaps the frame's way out
+		default: // a slow reader must not hold its slot: release first, then wait for room
+			held.Release()
+			held = nil
+			s.enqueue(done)
+		}
 	} else {
+		// Errors, cancels and slow consumers free the slot before anything else.
+		if held != nil {
+			held.Release()
+			held = nil
+		}
 		e := toWire(err, plan)
 		stats.Outcome = string(e.Code)
 		if !errors.Is(err, errDisconnected) {
 			s.enqueue(marshal(wire.ErrorFrame(st.id, e)))
 		}
+	}
+	if held != nil {
+		held.Release()
+		held = nil
 	}
 	deps.Observer.StreamEnded(stats)
 	s.log.Info("stream ended", "id", st.id, "outcome", stats.Outcome, "err", errOrNil(err),
