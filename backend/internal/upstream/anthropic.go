@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -43,27 +42,26 @@ func (c *anthropic) encode(req *Request, m *ModelConfig) ([]byte, int, error) {
 	return w.b, w.prompt, nil
 }
 
-// anthropicEvent is what is read of an event: its type, a text delta, the stop reason, the
-// usage of message_start and message_delta, and an error's type.
+// anthropicEvent reads an event: its type, a text delta, the stop reason, the usage of
+// message_start and message_delta, and an error's type. Its buffers are reused from event to
+// event.
 type anthropicEvent struct {
-	Type  jsonText `json:"type"`
-	Delta struct {
-		Type       jsonText `json:"type"`
-		Text       jsonText `json:"text"`
-		StopReason jsonText `json:"stop_reason"`
-	} `json:"delta"`
-	Message struct {
-		Usage anthropicUsage `json:"usage"`
-	} `json:"message"`
-	Usage anthropicUsage `json:"usage"`
-	Error *apiError      `json:"error"`
+	d          eventDecoder
+	typ        []byte
+	deltaType  []byte
+	text       []byte
+	stopReason []byte
+	message    anthropicUsage // message.usage
+	usage      anthropicUsage
+	apiErr     apiError
+	hasError   bool
 }
 
 type anthropicUsage struct {
-	InputTokens              int `json:"input_tokens"`
-	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
-	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
-	OutputTokens             int `json:"output_tokens"`
+	InputTokens              int
+	CacheCreationInputTokens int
+	CacheReadInputTokens     int
+	OutputTokens             int
 }
 
 func (u *anthropicUsage) input() int {
@@ -72,40 +70,145 @@ func (u *anthropicUsage) input() int {
 
 func (c *anthropic) event(_, data []byte, st *streamState) (bool, error) {
 	e := &c.ev
-	e.Type, e.Delta.Type, e.Delta.Text, e.Delta.StopReason = e.Type[:0], e.Delta.Type[:0], e.Delta.Text[:0], e.Delta.StopReason[:0]
-	e.Message.Usage, e.Usage, e.Error = anthropicUsage{}, anthropicUsage{}, nil
-	if err := json.Unmarshal(data, e); err != nil {
-		return false, fmt.Errorf("%w: malformed event: %s", ErrFailed, jsonProblem(err))
+	if err := e.decode(data); err != nil {
+		return false, fmt.Errorf("%w: malformed event: %s", ErrFailed, decodeProblem(err))
 	}
 	// The event's type is in its data as well as in its event: line; the data is what the
 	// API documents as authoritative.
-	switch string(e.Type) {
+	switch string(e.typ) {
 	case "content_block_delta":
-		if string(e.Delta.Type) == "text_delta" {
-			return false, st.emit(e.Delta.Text)
+		if string(e.deltaType) == "text_delta" {
+			return false, st.emit(e.text)
 		}
 	case "message_start":
 		st.usageSeen = true
-		st.res.Usage.PromptTokens = e.Message.Usage.input()
-		st.res.Usage.CompletionTokens = e.Message.Usage.OutputTokens
+		st.res.Usage.PromptTokens = e.message.input()
+		st.res.Usage.CompletionTokens = e.message.OutputTokens
 	case "message_delta":
-		if len(e.Delta.StopReason) > 0 {
-			st.res.FinishReason = finishReason(e.Delta.StopReason)
+		if len(e.stopReason) > 0 {
+			st.res.FinishReason = finishReason(e.stopReason)
 		}
 		st.usageSeen = true
-		if n := e.Usage.input(); n > 0 {
+		if n := e.usage.input(); n > 0 {
 			st.res.Usage.PromptTokens = n
 		}
-		st.res.Usage.CompletionTokens = e.Usage.OutputTokens
+		st.res.Usage.CompletionTokens = e.usage.OutputTokens
 	case "message_stop":
 		return true, nil
 	case "error":
 		detail := ""
-		if e.Error != nil {
-			detail = e.Error.detail()
+		if e.hasError {
+			detail = e.apiErr.detail()
 		}
 		return false, fmt.Errorf("%w: error event%s", ErrFailed, detail)
 	}
 	// ping, content_block_start, content_block_stop, and event types added later.
 	return false, nil
+}
+
+func (c *anthropic) clear() {
+	e := &c.ev
+	for _, b := range [][]byte{e.typ, e.deltaType, e.text, e.stopReason, e.d.name} {
+		clear(b[:cap(b)])
+	}
+	e.d.reset(nil)
+}
+
+// decode reads the fields of one event: {"type","delta":{"type","text","stop_reason"},
+// "message":{"usage":{...}},"usage":{...},"error":{"type","code"}}.
+func (e *anthropicEvent) decode(data []byte) error {
+	e.typ, e.deltaType, e.text, e.stopReason = e.typ[:0], e.deltaType[:0], e.text[:0], e.stopReason[:0]
+	e.message, e.usage, e.hasError = anthropicUsage{}, anthropicUsage{}, false
+	d := &e.d
+	d.reset(data)
+	ok, err := d.object("event")
+	for ok && err == nil {
+		var name []byte
+		if name, ok, err = d.member(); !ok || err != nil {
+			break
+		}
+		switch string(name) {
+		case "type":
+			e.typ, err = d.text(e.typ, "type")
+		case "delta":
+			err = e.delta()
+		case "message":
+			err = e.decodeMessage()
+		case "usage":
+			err = d.anthropicUsage(&e.usage, "usage")
+		case "error":
+			if e.hasError, err = d.object("error"); e.hasError && err == nil {
+				err = d.apiError(&e.apiErr)
+			}
+		default:
+			err = d.skip()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return d.end()
+}
+
+func (e *anthropicEvent) delta() error {
+	d := &e.d
+	ok, err := d.object("delta")
+	for ok && err == nil {
+		var name []byte
+		if name, ok, err = d.member(); !ok || err != nil {
+			break
+		}
+		switch string(name) {
+		case "type":
+			e.deltaType, err = d.text(e.deltaType, "delta.type")
+		case "text":
+			e.text, err = d.text(e.text, "delta.text")
+		case "stop_reason":
+			e.stopReason, err = d.text(e.stopReason, "delta.stop_reason")
+		default:
+			err = d.skip()
+		}
+	}
+	return err
+}
+
+func (e *anthropicEvent) decodeMessage() error {
+	d := &e.d
+	ok, err := d.object("message")
+	for ok && err == nil {
+		var name []byte
+		if name, ok, err = d.member(); !ok || err != nil {
+			break
+		}
+		if string(name) == "usage" {
+			err = d.anthropicUsage(&e.message, "message.usage")
+		} else {
+			err = d.skip()
+		}
+	}
+	return err
+}
+
+// anthropicUsage reads a usage object into u, or null.
+func (d *eventDecoder) anthropicUsage(u *anthropicUsage, field string) error {
+	ok, err := d.object(field)
+	for ok && err == nil {
+		var name []byte
+		if name, ok, err = d.member(); !ok || err != nil {
+			break
+		}
+		switch string(name) {
+		case "input_tokens":
+			u.InputTokens, err = d.int("input_tokens")
+		case "cache_creation_input_tokens":
+			u.CacheCreationInputTokens, err = d.int("cache_creation_input_tokens")
+		case "cache_read_input_tokens":
+			u.CacheReadInputTokens, err = d.int("cache_read_input_tokens")
+		case "output_tokens":
+			u.OutputTokens, err = d.int("output_tokens")
+		default:
+			err = d.skip()
+		}
+	}
+	return err
 }

@@ -32,7 +32,7 @@ var benchChunks = func() []string {
 
 // recordStream returns the bytes of a chat completions stream of benchChunks, as the fake
 // (which writes what the real API writes) sends them.
-func recordStream(b *testing.B, kind string) []byte {
+func recordStream(b testing.TB, kind string) []byte {
 	b.Helper()
 	srv := newServer(b)
 	srv.SetDefault(providertest.Reply{Chunks: benchChunks})
@@ -85,34 +85,23 @@ func cpuTime() time.Duration {
 
 // BenchmarkRelay measures the relay's cost per streamed chunk: SSE parsing, decoding the
 // fields it needs, the fence filter and the sink call, from an in-memory stream, against
-// baselines that only split lines (bufio.Reader) or do what a naive relay does (Scanner,
-// a full JSON decode of every chunk, the answer concatenated).
+// baselines that decode each event with encoding/json as this package did before (legacy),
+// only split lines (bufio.Reader), or do what a naive relay does (Scanner, a full JSON decode
+// of every chunk, the answer concatenated).
 func BenchmarkRelay(b *testing.B) {
+	codecs := map[string]func() codec{
+		"relay/" + KindOpenAIChat:  func() codec { return &openAIChat{} },
+		"legacy/" + KindOpenAIChat: func() codec { return &legacyOpenAIChat{} },
+		"relay/" + KindAnthropic:   func() codec { return &anthropic{} },
+		"legacy/" + KindAnthropic:  func() codec { return &legacyAnthropic{} },
+	}
 	for _, kind := range []string{KindOpenAIChat, KindAnthropic} {
 		stream := recordStream(b, kind)
-		b.Run("relay/"+kind, func(b *testing.B) {
-			var newCodec func() codec
-			newCodec = func() codec { return &openAIChat{} }
-			if kind == KindAnthropic {
-				newCodec = func() codec { return &anthropic{} }
-			}
-			rd := bytes.NewReader(stream)
-			sink := func([]byte) error { return nil }
-			perChunk(b, len(benchChunks), func() {
-				rd.Reset(stream)
-				dog := startWatchdog(DefaultTimeouts, func(error) {})
-				st := &streamState{out: sink, dog: dog}
-				f := &fenceStripper{sink: sink}
-				st.out = f.write
-				if err := st.relay(newSSEReader(rd, MaxLineBytes), newCodec()); err != nil {
-					b.Fatal(err)
-				}
-				dog.stop()
-				if st.outBytes == 0 || !st.usageSeen {
-					b.Fatal("nothing relayed")
-				}
+		for _, impl := range []string{"relay/", "legacy/"} {
+			b.Run(impl+kind, func(b *testing.B) {
+				benchRelay(b, stream, codecs[impl+kind])
 			})
-		})
+		}
 	}
 	stream := recordStream(b, KindOpenAIChat)
 	b.Run("baseline-lines/"+KindOpenAIChat, func(b *testing.B) {
@@ -153,6 +142,28 @@ func BenchmarkRelay(b *testing.B) {
 				b.Fatal("nothing read")
 			}
 		})
+	})
+}
+
+// benchRelay relays stream from memory through a new codec per op, as Stream does.
+func benchRelay(b *testing.B, stream []byte, newCodec func() codec) {
+	rd := bytes.NewReader(stream)
+	sink := func([]byte) error { return nil }
+	perChunk(b, len(benchChunks), func() {
+		rd.Reset(stream)
+		dog := startWatchdog(DefaultTimeouts, func(error) {})
+		st := &streamState{out: sink, dog: dog}
+		f := &fenceStripper{sink: sink}
+		st.out = f.write
+		c := newCodec()
+		if err := st.relay(newSSEReader(rd, MaxLineBytes), c); err != nil {
+			b.Fatal(err)
+		}
+		c.clear()
+		dog.stop()
+		if st.outBytes == 0 || !st.usageSeen {
+			b.Fatal("nothing relayed")
+		}
 	})
 }
 

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"unicode/utf16"
@@ -189,20 +188,4 @@ func appendEscaped(dst []byte, s string) []byte {
 		i += size
 	}
 	return append(dst, s[start:]...)
-}
-
-// jsonProblem describes a decoding error by kind and offset only: encoding/json's messages
-// can quote the input.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
-	case errors.As(err, &te):
-		return "field " + safeToken([]byte(te.Field)) + " has the wrong type"
-	case errors.Is(err, errBadString):
-		return "bad string"
-	}
-	return "not a JSON object"
 }

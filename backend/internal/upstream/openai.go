@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -55,6 +54,8 @@ func (c *openAIChat) event(_, data []byte, st *streamState) (bool, error) {
 	return c.chunk.handle(data, st, false)
 }
 
+func (c *openAIChat) clear() { c.chunk.clear() }
+
 // openAICompletions is the codec of POST {base_url}/completions, with the suffix parameter or
 // a FIM template.
 type openAICompletions struct{ chunk openAIChunk }
@@ -83,27 +84,22 @@ func (c *openAICompletions) event(_, data []byte, st *streamState) (bool, error)
 	return c.chunk.handle(data, st, true)
 }
 
-// openAIChunk is what is read of a chunk of either API: the first choice's text (delta.content
-// for chat, text for completions) and finish reason, the usage, and an error. Its buffers are
-// reused from chunk to chunk.
+func (c *openAICompletions) clear() { c.chunk.clear() }
+
+// openAIChunk reads a chunk of either API: the text (delta.content for chat, text for
+// completions) and finish reason of the choices with index 0 (we ask for one), the usage, and
+// an error. Its buffers are reused from chunk to chunk.
 type openAIChunk struct {
-	Choices []openAIChoice `json:"choices"`
-	Usage   *openAIUsage   `json:"usage"`
-	Error   *apiError      `json:"error"`
-}
-
-type openAIChoice struct {
-	Index int `json:"index"`
-	Delta struct {
-		Content jsonText `json:"content"`
-	} `json:"delta"`
-	Text         jsonText `json:"text"`
-	FinishReason jsonText `json:"finish_reason"`
-}
-
-type openAIUsage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
+	d        eventDecoder
+	text     []byte // the text of the choices with index 0
+	finish   []byte // the last finish reason of those
+	content  []byte // one choice's delta.content
+	alt      []byte // one choice's text
+	reason   []byte // one choice's finish_reason
+	usage    wire.Usage
+	hasUsage bool
+	apiErr   apiError
+	hasError bool
 }
 
 var doneMarker = []byte("[DONE]")
@@ -113,47 +109,155 @@ func (c *openAIChunk) handle(data []byte, st *streamState, completions bool) (bo
 	if bytes.Equal(data, doneMarker) {
 		return true, nil
 	}
-	c.reset()
-	if err := json.Unmarshal(data, c); err != nil {
-		return false, fmt.Errorf("%w: malformed chunk: %s", ErrFailed, jsonProblem(err))
+	if err := c.decode(data, completions); err != nil {
+		return false, fmt.Errorf("%w: malformed chunk: %s", ErrFailed, decodeProblem(err))
 	}
-	if c.Error != nil {
-		return false, fmt.Errorf("%w: error event%s", ErrFailed, c.Error.detail())
+	if c.hasError {
+		return false, fmt.Errorf("%w: error event%s", ErrFailed, c.apiErr.detail())
 	}
-	if c.Usage != nil {
+	if c.hasUsage {
 		st.usageSeen = true
-		st.res.Usage = wire.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens}
+		st.res.Usage = c.usage
 	}
-	for i := range c.Choices {
-		ch := &c.Choices[i]
-		if ch.Index != 0 {
-			continue // we ask for one choice (n=1)
-		}
-		text := ch.Delta.Content
-		if completions {
-			text = ch.Text
-		}
-		if err := st.emit(text); err != nil {
-			return false, err
-		}
-		if len(ch.FinishReason) > 0 {
-			st.res.FinishReason = finishReason(ch.FinishReason)
-		}
+	if err := st.emit(c.text); err != nil {
+		return false, err
+	}
+	if len(c.finish) > 0 {
+		st.res.FinishReason = finishReason(c.finish)
 	}
 	return false, nil
 }
 
-// reset empties the chunk for the next decode, keeping its buffers: encoding/json decodes
-// into reused slice elements without zeroing them.
-func (c *openAIChunk) reset() {
-	all := c.Choices[:cap(c.Choices)]
-	for i := range all {
-		ch := &all[i]
-		ch.Index = 0
-		ch.Delta.Content = ch.Delta.Content[:0]
-		ch.Text = ch.Text[:0]
-		ch.FinishReason = ch.FinishReason[:0]
+// decode reads the fields of one chunk: {"choices":[{"index","delta":{"content"},"text",
+// "finish_reason"}],"usage":{"prompt_tokens","completion_tokens"},"error":{"type","code"}}.
+func (c *openAIChunk) decode(data []byte, completions bool) error {
+	c.text, c.finish = c.text[:0], c.finish[:0]
+	c.usage, c.hasUsage, c.hasError = wire.Usage{}, false, false
+	d := &c.d
+	d.reset(data)
+	ok, err := d.object("chunk")
+	for ok && err == nil {
+		var name []byte
+		if name, ok, err = d.member(); !ok || err != nil {
+			break
+		}
+		switch string(name) {
+		case "choices":
+			err = c.choices(completions)
+		case "usage":
+			err = c.decodeUsage()
+		case "error":
+			if c.hasError, err = d.object("error"); c.hasError && err == nil {
+				err = d.apiError(&c.apiErr)
+			}
+		default:
+			err = d.skip()
+		}
 	}
-	c.Choices = c.Choices[:0]
-	c.Usage, c.Error = nil, nil // allocated only by the chunks that carry them
+	if err != nil {
+		return err
+	}
+	return d.end()
+}
+
+func (c *openAIChunk) choices(completions bool) error {
+	d := &c.d
+	ok, err := d.array("choices")
+	for ok && err == nil {
+		if ok, err = d.element(); ok && err == nil {
+			err = c.choice(completions)
+		}
+	}
+	return err
+}
+
+func (c *openAIChunk) choice(completions bool) error {
+	d := &c.d
+	c.content, c.alt, c.reason = c.content[:0], c.alt[:0], c.reason[:0]
+	index := 0
+	ok, err := d.object("choices")
+	if !ok || err != nil {
+		return err // null: a choice with no text
+	}
+	for {
+		var name []byte
+		if name, ok, err = d.member(); !ok || err != nil {
+			break
+		}
+		switch string(name) {
+		case "index":
+			index, err = d.int("index")
+		case "delta":
+			err = c.delta()
+		case "text":
+			c.alt, err = d.text(c.alt, "text")
+		case "finish_reason":
+			c.reason, err = d.text(c.reason, "finish_reason")
+		default:
+			err = d.skip()
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if index == 0 {
+		if completions {
+			c.text = append(c.text, c.alt...)
+		} else {
+			c.text = append(c.text, c.content...)
+		}
+		if len(c.reason) > 0 {
+			c.finish = append(c.finish[:0], c.reason...)
+		}
+	}
+	return nil
+}
+
+func (c *openAIChunk) delta() error {
+	d := &c.d
+	ok, err := d.object("delta")
+	for ok && err == nil {
+		var name []byte
+		if name, ok, err = d.member(); !ok || err != nil {
+			break
+		}
+		if string(name) == "content" {
+			c.content, err = d.text(c.content, "content")
+		} else {
+			err = d.skip()
+		}
+	}
+	return err
+}
+
+func (c *openAIChunk) decodeUsage() error {
+	d := &c.d
+	ok, err := d.object("usage")
+	c.hasUsage = ok
+	for ok && err == nil {
+		var name []byte
+		if name, ok, err = d.member(); !ok || err != nil {
+			break
+		}
+		switch string(name) {
+		case "prompt_tokens":
+			c.usage.PromptTokens, err = d.int("prompt_tokens")
+		case "completion_tokens":
+			c.usage.CompletionTokens, err = d.int("completion_tokens")
+		default:
+			err = d.skip()
+		}
+	}
+	return err
+}
+
+// clear zeroes the buffers, which held model output.
+func (c *openAIChunk) clear() {
+	for _, b := range [][]byte{c.text, c.finish, c.content, c.alt, c.reason, c.d.name} {
+		clear(b[:cap(b)])
+	}
+	c.d.reset(nil)
 }

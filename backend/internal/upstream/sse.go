@@ -14,7 +14,9 @@ const MaxLineBytes = 1 << 20
 // Lines end with LF, CRLF or a lone CR; comment lines (starting with ':') and the id and
 // retry fields are skipped; the data lines of one event are joined with '\n'. It buffers the
 // stream itself, as bufio.Reader does, so that a line is one slice of its buffer, and keeps
-// every buffer between events: reading an event allocates nothing once warm.
+// every buffer between events: reading an event allocates nothing once warm. The data of an
+// event with one data line (what the model APIs send) is not copied: it stays in buf, which
+// fill then compacts around it.
 type sseReader struct {
 	rd     io.Reader
 	max    int
@@ -24,13 +26,19 @@ type sseReader struct {
 	skipLF bool  // the last line ended with a CR: a following LF belongs to it
 
 	event    []byte // the current event's name
-	data     []byte // the current event's data
+	data     []byte // the current event's data, when not in buf
+	inBuf    bool   // the current event's data is buf[ds:de], its only data line
+	ds, de   int
+	ls       int    // where the line last returned by line starts in buf
 	dataSeen bool   // the current event had a data line (maybe empty)
 	name     []byte // name of the event last returned, valid until the next call
 }
 
-func newSSEReader(rd io.Reader, max int) *sseReader {
-	return &sseReader{rd: rd, max: max, buf: make([]byte, 4096)}
+func newSSEReader(rd io.Reader, max int) *sseReader { return newSSEReaderSize(rd, max, 4096) }
+
+// newSSEReaderSize starts with a buffer of size bytes, which grows as needed.
+func newSSEReaderSize(rd io.Reader, limit, size int) *sseReader {
+	return &sseReader{rd: rd, max: limit, buf: make([]byte, max(size, 1))}
 }
 
 // next returns the next event's name (empty when the event has none, which means
@@ -38,7 +46,7 @@ func newSSEReader(rd io.Reader, max int) *sseReader {
 // returns io.EOF (or the reader's error); an event not ended by a blank line is dropped, as
 // the format says. A line or an event over the limit returns an error wrapping ErrFailed.
 func (s *sseReader) next() (name, data []byte, err error) {
-	s.data = s.data[:0]
+	s.data, s.inBuf = s.data[:0], false
 	for {
 		line, err := s.line()
 		if err != nil {
@@ -49,8 +57,11 @@ func (s *sseReader) next() (name, data []byte, err error) {
 				s.event = s.event[:0]
 				continue
 			}
-			s.name = append(s.name[:0], s.event...)
-			s.event, s.dataSeen = s.event[:0], false
+			// The name buffers swap: the event's name is returned, the other one reused.
+			s.name, s.event, s.dataSeen = s.event, s.name[:0], false
+			if s.inBuf {
+				return s.name, s.buf[s.ds:s.de:s.de], nil
+			}
 			return s.name, s.data, nil
 		}
 		if line[0] == ':' {
@@ -65,18 +76,22 @@ func (s *sseReader) next() (name, data []byte, err error) {
 		}
 		switch string(field) {
 		case "data":
-			n := len(s.data) + len(value)
-			if s.dataSeen {
-				n++
+			if !s.dataSeen {
+				// Keep the first line where it is: value ends the line, buf[ls:ls+len(line)].
+				s.de = s.ls + len(line)
+				s.ds = s.de - len(value)
+				s.inBuf, s.dataSeen = true, true
+				continue
 			}
-			if n > s.max {
+			if s.inBuf {
+				s.data = append(s.data[:0], s.buf[s.ds:s.de]...)
+				s.inBuf = false
+			}
+			if len(s.data)+1+len(value) > s.max {
 				return nil, nil, fmt.Errorf("%w: sse event longer than %d bytes", ErrFailed, s.max)
 			}
-			if s.dataSeen {
-				s.data = append(s.data, '\n')
-			}
+			s.data = append(s.data, '\n')
 			s.data = append(s.data, value...)
-			s.dataSeen = true
 		case "event":
 			s.event = append(s.event[:0], value...)
 		}
@@ -96,6 +111,7 @@ func (s *sseReader) line() ([]byte, error) {
 		if i := indexEOL(s.buf[s.r+scanned : s.w]); i >= 0 {
 			end := s.r + scanned + i
 			line := s.buf[s.r:end]
+			s.ls = s.r
 			if s.buf[end] == '\r' {
 				if end+1 < s.w {
 					if s.buf[end+1] == '\n' {
@@ -127,12 +143,15 @@ func (s *sseReader) tooLong() error {
 	return fmt.Errorf("%w: sse line longer than %d bytes", ErrFailed, s.max)
 }
 
-// fill reads more of the stream, first moving unread bytes to the front of buf, growing it
-// (up to the limit plus a margin) when it is full.
+// fill reads more of the stream, first moving unread bytes (and the current event's data
+// when it is in buf) to the front of buf, growing it (up to the limit plus a margin) when it
+// is full. When the data in buf would make it grow, the data is copied out instead.
 func (s *sseReader) fill() {
-	if s.r > 0 {
-		s.w = copy(s.buf, s.buf[s.r:s.w])
-		s.r = 0
+	s.compact()
+	if s.w == len(s.buf) && s.inBuf {
+		s.data = append(s.data[:0], s.buf[s.ds:s.de]...)
+		s.inBuf = false
+		s.compact()
 	}
 	if s.w == len(s.buf) {
 		n := min(2*len(s.buf), s.max+2)
@@ -141,6 +160,7 @@ func (s *sseReader) fill() {
 		}
 		buf := make([]byte, n)
 		copy(buf, s.buf[:s.w])
+		clear(s.buf) // it held model output
 		s.buf = buf
 	}
 	// A reader may return 0, nil; give up after a few, as bufio does.
@@ -156,6 +176,22 @@ func (s *sseReader) fill() {
 		}
 	}
 	s.err = io.ErrNoProgress
+}
+
+// compact moves what must be kept of buf to its front.
+func (s *sseReader) compact() {
+	from := s.r
+	if s.inBuf {
+		from = s.ds
+	}
+	if from == 0 {
+		return
+	}
+	s.w = copy(s.buf, s.buf[from:s.w])
+	s.r -= from
+	if s.inBuf {
+		s.ds, s.de = s.ds-from, s.de-from
+	}
 }
 
 // indexEOL returns the index of the first CR or LF in b, or -1. Two IndexByte calls (which

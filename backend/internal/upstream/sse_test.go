@@ -13,8 +13,11 @@ import (
 type sseEvent struct{ Name, Data string }
 
 // readAll reads every event of r with an sseReader limited to max.
-func readAll(r io.Reader, max int) ([]sseEvent, error) {
-	s := newSSEReader(r, max)
+func readAll(r io.Reader, max int) ([]sseEvent, error) { return readAllSize(r, max, 4096) }
+
+// readAllSize is readAll with an sseReader whose buffer starts at size bytes.
+func readAllSize(r io.Reader, max, size int) ([]sseEvent, error) {
+	s := newSSEReaderSize(r, max, size)
 	var out []sseEvent
 	for {
 		name, data, err := s.next()
@@ -47,6 +50,7 @@ func TestSSE(t *testing.T) {
 		{"blank lines only", "\n\n\r\n", nil},
 		{"unterminated last event dropped", "data: a\n\ndata: b\n", []sseEvent{{"", "a"}}},
 		{"unterminated last line dropped", "data: a\n\ndata: b", []sseEvent{{"", "a"}}},
+		{"data then a long line", "data: a\nid: " + strings.Repeat("7", 100) + "\ndata: b\n\ndata: c\n\n", []sseEvent{{"", "a\nb"}, {"", "c"}}},
 		{"line over 64 KiB", "data: " + long + "\n\ndata: [DONE]\n\n", []sseEvent{{"", long}, {"", "[DONE]"}}},
 	}
 	for _, tt := range tests {
@@ -58,8 +62,13 @@ func TestSSE(t *testing.T) {
 				{"whole", strings.NewReader(tt.in)},
 				{"one byte", iotest.OneByteReader(strings.NewReader(tt.in))},
 				{"half", iotest.HalfReader(strings.NewReader(tt.in))},
+				{"small buffer", strings.NewReader(tt.in)},
 			} {
-				got, err := readAll(rd.r, MaxLineBytes)
+				size := 4096
+				if rd.name == "small buffer" {
+					size = 3 // the buffer grows, and compacts around the data it holds
+				}
+				got, err := readAllSize(rd.r, MaxLineBytes, size)
 				if err != nil {
 					t.Fatalf("%s: %v", rd.name, err)
 				}
@@ -162,7 +171,11 @@ func FuzzSSE(f *testing.F) {
 		if split%2 == 1 {
 			r = iotest.OneByteReader(r)
 		}
-		got, err := readAll(r, max)
+		size := 4096
+		if split&2 != 0 {
+			size = 1 + int(split>>2)%16 // a buffer that grows, and compacts around an event's data
+		}
+		got, err := readAllSize(r, max, size)
 		if err != nil && !errors.Is(err, ErrFailed) {
 			t.Fatalf("unexpected error %v", err)
 		}

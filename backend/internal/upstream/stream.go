@@ -24,6 +24,8 @@ type codec interface {
 	// event handles one SSE event, passing output text to st.emit. It returns true at the
 	// stream's end marker ([DONE], message_stop).
 	event(name, data []byte, st *streamState) (end bool, err error)
+	// clear zeroes the codec's buffers, which held model output.
+	clear()
 }
 
 // httpProvider streams from an HTTP API through its codec. It implements Provider.
@@ -81,6 +83,7 @@ func (p *httpProvider) Stream(ctx context.Context, req *Request, sink Sink) (Res
 	defer dog.stop()
 
 	c := p.newCodec()
+	defer c.clear()
 	body, promptBytes, err := c.encode(req, m)
 	defer clear(body)
 	if err != nil {
@@ -200,35 +203,44 @@ func netDetail(err error) error {
 }
 
 // watchdog cancels an attempt when no output arrives within the first-token timeout, or no
-// event within the idle timeout after output started.
+// event within the idle timeout after output started. An event only notes the time: the
+// timer, when it fires early, waits again for the rest of the idle timeout, which is
+// cheaper than resetting the timer at every event.
 type watchdog struct {
 	timer   *time.Timer
 	idle    time.Duration
+	base    time.Time    // the clock's origin, read with its monotonic reading
+	last    atomic.Int64 // when the last event came, as time since base
 	started atomic.Bool
 }
 
 func startWatchdog(t Timeouts, cancel context.CancelCauseFunc) *watchdog {
-	d := &watchdog{idle: t.Idle}
+	d := &watchdog{idle: t.Idle, base: time.Now()}
 	d.timer = time.AfterFunc(t.FirstToken, func() {
-		if d.started.Load() {
-			cancel(errIdle)
-		} else {
+		if !d.started.Load() {
 			cancel(errFirstToken)
+			return
 		}
+		if rest := d.idle - (time.Since(d.base) - time.Duration(d.last.Load())); rest > 0 {
+			d.timer.Reset(rest)
+			return
+		}
+		cancel(errIdle)
 	})
 	return d
 }
 
-// event notes that the stream is alive: after the first token it restarts the idle timer.
+// event notes that the stream is alive.
 func (d *watchdog) event() {
 	if d.started.Load() {
-		d.timer.Reset(d.idle)
+		d.last.Store(int64(time.Since(d.base)))
 	}
 }
 
-// token notes a piece of output.
+// token notes a piece of output: the first one switches to the idle timeout.
 func (d *watchdog) token() {
 	if !d.started.Load() {
+		d.last.Store(int64(time.Since(d.base)))
 		d.started.Store(true)
 		d.timer.Reset(d.idle)
 	}

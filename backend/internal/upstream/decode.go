@@ -1,0 +1,235 @@
+package upstream
+
+import (
+	"bytes"
+	"encoding/json/jsontext"
+	"errors"
+	"io"
+	"math"
+	"strconv"
+)
+
+// eventDecoder reads the few fields the relay needs from one event's JSON with the standard
+// library's tokenizer (encoding/json/jsontext), without reflection: a codec walks the objects
+// it reads and skips every other value, which jsontext still checks to be valid JSON. Strings
+// are unescaped into the codec's own buffers, kept from one event to the next, so that
+// decoding an event allocates nothing once warm.
+//
+// The semantics are encoding/json's for the struct the codec would otherwise unmarshal, with
+// member names matched exactly (not case-insensitively): null where an object, a string or a
+// number is read is the same as an absent member; any other type mismatch is an error; with
+// duplicate names the last one wins. Invalid UTF-8 inside strings passes through unchanged.
+type eventDecoder struct {
+	src  bytes.Buffer // aliases the event's data: jsontext reads a bytes.Buffer without copying
+	dec  jsontext.Decoder
+	name []byte // a member name that had escapes, unescaped
+}
+
+var decodeOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
+// reset starts decoding data, which must not change until the decoding ends.
+func (d *eventDecoder) reset(data []byte) {
+	d.src = *bytes.NewBuffer(data)
+	d.dec.Reset(&d.src, decodeOptions...)
+}
+
+// object reads the start of an object, or null, as the value of field. It reports whether an
+// object started; its members are then read with member until that returns false.
+func (d *eventDecoder) object(field string) (bool, error) {
+	switch d.dec.PeekKind() {
+	case '{':
+		_, err := d.dec.ReadToken()
+		return err == nil, err
+	case 'n':
+		_, err := d.dec.ReadToken()
+		return false, err
+	case 0: // invalid or missing: ReadToken returns why
+		_, err := d.dec.ReadToken()
+		return false, orUnexpected(err)
+	}
+	return false, &typeError{field}
+}
+
+// array reads the start of an array, or null, as object does; its elements are read after
+// each call of element that returns true.
+func (d *eventDecoder) array(field string) (bool, error) {
+	switch d.dec.PeekKind() {
+	case '[':
+		_, err := d.dec.ReadToken()
+		return err == nil, err
+	case 'n':
+		_, err := d.dec.ReadToken()
+		return false, err
+	case 0:
+		_, err := d.dec.ReadToken()
+		return false, orUnexpected(err)
+	}
+	return false, &typeError{field}
+}
+
+// member returns the next member's name, unescaped and valid until the next read, or false
+// at the end of the object.
+func (d *eventDecoder) member() ([]byte, bool, error) {
+	if d.dec.PeekKind() == '}' {
+		_, err := d.dec.ReadToken()
+		return nil, false, err
+	}
+	v, err := d.dec.ReadValue() // jsontext accepts only a string here
+	if err != nil {
+		return nil, false, orUnexpected(err)
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return v[1 : len(v)-1], true, nil
+	}
+	d.name, err = appendUnquote(d.name[:0], v)
+	return d.name, err == nil, err
+}
+
+// element reports whether the array has another element, reading its end when not.
+func (d *eventDecoder) element() (bool, error) {
+	if d.dec.PeekKind() == ']' {
+		_, err := d.dec.ReadToken()
+		return false, err
+	}
+	return true, nil
+}
+
+// text reads a string, or null as empty, into dst[:0].
+func (d *eventDecoder) text(dst []byte, field string) ([]byte, error) {
+	v, err := d.dec.ReadValue()
+	switch {
+	case err != nil:
+		return dst[:0], orUnexpected(err)
+	case v[0] == '"':
+		return appendUnquote(dst[:0], v)
+	case v[0] == 'n':
+		return dst[:0], nil
+	}
+	return dst[:0], &typeError{field}
+}
+
+// raw reads any value into dst[:0], as it is.
+func (d *eventDecoder) raw(dst []byte) ([]byte, error) {
+	v, err := d.dec.ReadValue()
+	if err != nil {
+		return dst[:0], orUnexpected(err)
+	}
+	return append(dst[:0], v...), nil
+}
+
+// int reads an integer that fits an int, or null as 0. Like encoding/json, it refuses a
+// number with a fraction or an exponent.
+func (d *eventDecoder) int(field string) (int, error) {
+	v, err := d.dec.ReadValue()
+	switch {
+	case err != nil:
+		return 0, orUnexpected(err)
+	case v[0] == 'n':
+		return 0, nil
+	}
+	if n, ok := parseInt(v); ok {
+		return n, nil
+	}
+	return 0, &typeError{field}
+}
+
+// skip reads a value of any type.
+func (d *eventDecoder) skip() error { return orUnexpected(d.dec.SkipValue()) }
+
+// end checks that nothing but blank space follows the top-level value.
+func (d *eventDecoder) end() error {
+	switch _, err := d.dec.ReadToken(); err {
+	case io.EOF:
+		return nil
+	case nil:
+		return errTrailing
+	default:
+		return err
+	}
+}
+
+// parseInt parses a JSON number (valid JSON, as jsontext checked) made of digits only.
+func parseInt(b []byte) (int, bool) {
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 { // 19 digits hold any int64, and do not overflow a uint64
+		return 0, false
+	}
+	var u uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	if neg {
+		if u > -math.MinInt {
+			return 0, false
+		}
+		return int(-u), true
+	}
+	if u > math.MaxInt {
+		return 0, false
+	}
+	return int(u), true
+}
+
+// typeError says that a field held a value of the wrong type.
+type typeError struct{ field string }
+
+func (e *typeError) Error() string { return "field " + e.field + " has the wrong type" }
+
+var errTrailing = errors.New("data after the JSON value")
+
+// orUnexpected turns the end of the input inside a value into io.ErrUnexpectedEOF: io.EOF
+// means a clean end to this package's callers.
+func orUnexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// decodeProblem describes an error of eventDecoder by kind and offset only: jsontext's
+// messages can quote the input.
+func decodeProblem(err error) string {
+	var se *jsontext.SyntacticError
+	var te *typeError
+	switch {
+	case errors.As(err, &te):
+		return te.Error()
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of the JSON value"
+	case errors.As(err, &se):
+		return "syntax error at byte " + strconv.FormatInt(se.ByteOffset, 10)
+	case errors.Is(err, errTrailing):
+		return errTrailing.Error()
+	case errors.Is(err, errBadString):
+		return "bad string"
+	}
+	return "not JSON"
+}
+
+// apiError reads the members of an error object into e, after object returned true.
+func (d *eventDecoder) apiError(e *apiError) error {
+	e.Type, e.Code = e.Type[:0], e.Code[:0]
+	for {
+		name, ok, err := d.member()
+		if !ok || err != nil {
+			return err
+		}
+		switch string(name) {
+		case "type":
+			e.Type, err = d.text(e.Type, "error.type")
+		case "code":
+			e.Code, err = d.raw(e.Code)
+		default:
+			err = d.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

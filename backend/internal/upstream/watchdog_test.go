@@ -1,0 +1,62 @@
+package upstream
+
+import (
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestWatchdog checks the first-token and idle timeouts on a fake clock: events closer than
+// the idle timeout keep a stream alive however long it runs, and the first gap longer than
+// it ends the stream.
+func TestWatchdog(t *testing.T) {
+	const first, idle = time.Second, 100 * time.Millisecond
+	tests := []struct {
+		name  string
+		steps []time.Duration // wait, then an event; the first event is the first token
+		quiet time.Duration   // the wait after the last event
+		want  error           // the cause when the wait ends, nil when still alive
+	}{
+		{"no token", nil, first, errFirstToken},
+		{"no token yet", nil, first - time.Millisecond, nil},
+		{"token then quiet", []time.Duration{first / 2}, idle, errIdle},
+		{"token then a short gap", []time.Duration{first / 2}, idle - time.Millisecond, nil},
+		{"events keep it alive", []time.Duration{10 * time.Millisecond, 60 * time.Millisecond, 90 * time.Millisecond,
+			99 * time.Millisecond, 50 * time.Millisecond, 99 * time.Millisecond}, idle - time.Millisecond, nil},
+		{"a gap after events", []time.Duration{10 * time.Millisecond, 60 * time.Millisecond, 90 * time.Millisecond}, idle, errIdle},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var mu sync.Mutex
+				var cause error
+				d := startWatchdog(Timeouts{FirstToken: first, Idle: idle}, func(err error) {
+					mu.Lock()
+					defer mu.Unlock()
+					if cause == nil {
+						cause = err
+					}
+				})
+				defer d.stop()
+				check := func(when string, want error) {
+					t.Helper()
+					synctest.Wait()
+					mu.Lock()
+					defer mu.Unlock()
+					if cause != want {
+						t.Fatalf("%s: cause %v, want %v", when, cause, want)
+					}
+				}
+				for i, wait := range tt.steps {
+					time.Sleep(wait)
+					check("before event "+string(rune('0'+i)), nil)
+					d.event()
+					d.token()
+				}
+				time.Sleep(tt.quiet)
+				check("at the end", tt.want)
+			})
+		})
+	}
+}
