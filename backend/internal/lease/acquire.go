@@ -178,12 +178,10 @@ func (p *Pool) admit(ctx context.Context, w *waiter, a attempt, start, deadline 
 		user:  w.user,
 		id:    w.id,
 		local: a.local,
-		stop:  make(chan struct{}),
 		lost:  make(chan struct{}),
 	}
 	if !a.local {
-		l.done = make(chan struct{})
-		go l.renew() // owned by l: Release stops it and waits
+		l.startRenewal() // owned by l: Release stops it and waits
 	}
 	if p.node != nil {
 		if err := p.takeNodeSlot(ctx, deadline); err != nil {

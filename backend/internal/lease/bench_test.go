@@ -16,7 +16,7 @@ import (
 // BenchmarkAcquireRelease measures lease acquire+release round trips against real Valkey beside
 // baselines through the same client: a bare PING; an INCR+DECR pair (the cheapest counting
 // semaphore, without TTL, queue or server time); and "script", the acquire script and a ZREM
-// without the Pool around them (no renewal goroutine, no local bookkeeping). Run with
+// without the Pool around them (no renewal timer, no local bookkeeping). Run with
 // scripts/bench-lease.sh.
 //
 //	go test -run '^$' -bench AcquireRelease ./backend/internal/lease/

@@ -195,10 +195,7 @@ func (c *counter) ValkeyError()           { c.valkeyErrors.Add(1) }
 // crash stops the lease's renewal without releasing it, as if its node died.
 func (l *Lease) crash() {
 	l.once.Do(func() {
-		close(l.stop)
-		if l.done != nil {
-			<-l.done
-		}
+		l.stopRenewal()
 		p := l.pool
 		p.mu.Lock()
 		delete(p.leases, l)

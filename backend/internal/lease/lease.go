@@ -265,9 +265,16 @@ type Lease struct {
 	node  bool // holds a node slot
 
 	once sync.Once
-	stop chan struct{} // closed by Release: ends the renewal
-	done chan struct{} // closed when the renewal has ended; nil for local leases
 	lost chan struct{} // closed when a renewal finds the lease gone from Valkey
+
+	// Renewal of a Valkey lease: a timer whose function renews and re-arms it, rather than a
+	// goroutine per lease, so that neither Acquire nor Release waits for a goroutine to be
+	// scheduled. renewing counts the renewal that is scheduled or running; Release stops the
+	// timer and waits for it.
+	mu       sync.Mutex
+	timer    *time.Timer // nil for local leases
+	ended    bool        // Release began: no renewal is scheduled again
+	renewing sync.WaitGroup
 }
 
 // Lost is closed when a renewal finds the lease gone from Valkey (it lapsed, or Valkey lost its
@@ -285,10 +292,7 @@ func (l *Lease) Release() {
 // meant to be one that request cancellation does not reach.
 func (l *Lease) release(ctx context.Context) {
 	p := l.pool
-	close(l.stop)
-	if l.done != nil {
-		<-l.done
-	}
+	l.stopRenewal()
 	if l.local {
 		p.releaseLocal(l.user)
 	} else {
@@ -303,26 +307,50 @@ func (l *Lease) release(ctx context.Context) {
 	p.notify(l.user)
 }
 
-// renew keeps a Valkey lease alive every TTL/3 until Release.
-func (l *Lease) renew() {
-	defer close(l.done)
-	p := l.pool
-	t := time.NewTicker(p.cfg.TTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-		}
-		ok, err := p.renewValkey(l.user, l.id)
-		if err != nil {
-			continue // counted and logged by renewValkey; try again next tick
-		}
-		if !ok {
-			p.log.Warn("lease lost before release: it lapsed or Valkey lost its data")
-			close(l.lost)
-			return
-		}
+// startRenewal schedules the first renewal of a Valkey lease, TTL/3 from now.
+func (l *Lease) startRenewal() {
+	l.renewing.Add(1)
+	l.mu.Lock() // the timer's function may not look at l.timer before it is set
+	l.timer = time.AfterFunc(l.pool.cfg.TTL/3, l.renew)
+	l.mu.Unlock()
+}
+
+// stopRenewal ends the renewal and waits for one that is running.
+func (l *Lease) stopRenewal() {
+	l.mu.Lock()
+	l.ended = true
+	if l.timer != nil && l.timer.Stop() { // it will not run: its count is ours to drop
+		l.renewing.Done()
 	}
+	l.mu.Unlock()
+	l.renewing.Wait()
+}
+
+// renew runs on the timer: it extends the lease and schedules the next renewal, until Release
+// or until the lease is found gone. A failed call is tried again at the next tick.
+func (l *Lease) renew() {
+	defer l.renewing.Done()
+	p := l.pool
+	start := time.Now()
+	l.mu.Lock()
+	ended := l.ended
+	l.mu.Unlock()
+	if ended {
+		return
+	}
+	ok, err := p.renewValkey(l.user, l.id) // counted and logged by renewValkey when it fails
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return
+	}
+	if err == nil && !ok {
+		p.log.Warn("lease lost before release: it lapsed or Valkey lost its data")
+		close(l.lost)
+		return
+	}
+	// The count is at least 1 (this run's), so no Wait can miss the Add. The next run is due
+	// TTL/3 after this one started, however long the call took.
+	l.renewing.Add(1)
+	l.timer.Reset(max(p.cfg.TTL/3-time.Since(start), 0))
 }

@@ -305,6 +305,31 @@ func TestRenewal(t *testing.T) {
 	}
 }
 
+// TestLost: a lease removed from Valkey behind its holder's back is reported lost by the next
+// renewal, which then stops; Release still works.
+func TestLost(t *testing.T) {
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			cfg := Config{Prefix: testPrefix(t), TTL: 300 * time.Millisecond, MaxWait: -1}
+			p := newPool(t, tg.client, cfg)
+			l := mustAcquire(t, p, "lost", 1)
+			k := key(cfg.Prefix, "lost", suffixLeases)
+			if err := tg.client.Do(context.Background(), tg.client.B().Del().Key(k).Build()).Error(); err != nil {
+				t.Fatalf("del %s: %v", k, err)
+			}
+			select {
+			case <-l.Lost():
+			case <-time.After(10 * time.Second):
+				t.Fatal("lease not reported lost within 10s")
+			}
+			l.Release()
+			if got := inUse(t, p, "lost"); got != 0 {
+				t.Errorf("in use after release = %d, want 0", got)
+			}
+		})
+	}
+}
+
 // TestReleaseAfterCancel: the stream's context is gone when the lease is released; it still goes.
 func TestReleaseAfterCancel(t *testing.T) {
 	c := single(t)
