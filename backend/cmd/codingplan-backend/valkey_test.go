@@ -291,6 +291,34 @@ model = "fake-1"
 		}
 		return n
 	}
+	// The lease is released just after done is queued: watch the key's keyspace events to see
+	// it go, rather than reading it once.
+	if err := client.Do(context.Background(), client.B().ConfigSet().ParameterValue().
+		ParameterValue("notify-keyspace-events", "Kgz").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan struct{}, 1)
+	subscribed := make(chan struct{})
+	conn, release := client.Dedicate()
+	wait := conn.SetPubSubHooks(valkey.PubSubHooks{
+		OnMessage: func(valkey.PubSubMessage) {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		},
+		OnSubscription: func(s valkey.PubSubSubscription) {
+			if s.Kind == "subscribe" {
+				close(subscribed)
+			}
+		},
+	})
+	defer func() { release(); <-wait }()
+	if err := conn.Do(context.Background(), conn.B().Subscribe().Channel("__keyspace@0__:"+prefix+":{dev}:leases").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	<-subscribed
+
 	st = s.request("c2")
 	st.expect(wire.TypeDelta, "hello ")
 	if n := leases(); n != 1 {
@@ -299,8 +327,13 @@ model = "fake-1"
 	gate <- struct{}{}
 	st.expect(wire.TypeDelta, "world")
 	st.expect(wire.TypeDone, "")
-	if n := leases(); n != 0 {
-		t.Errorf("leases in Valkey after the stream: %d, want 0", n)
+	deadline := time.After(10 * time.Second)
+	for n := leases(); n != 0; n = leases() {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("leases in Valkey after the stream: %d, want 0", n)
+		}
 	}
 	if got := s.readyz(); got["status"] != "ready" {
 		t.Errorf("/readyz at the end: %v", got)
