@@ -64,6 +64,8 @@ func TestStreamingOrder(t *testing.T) {
 	if gotReq.Op != wire.OpCompletion || gotReq.Completion == nil || gotReq.Completion.Prefix != "func add(a, b int) int {\n\treturn " {
 		t.Errorf("provider request: %+v", gotReq)
 	}
+	// The release overlaps the done frame's way out (see runStream), so wait for it.
+	cnt.awaitRelease(t)
 	if n := cnt.inUse("user-1"); n != 0 {
 		t.Errorf("lease held after done: %d", n)
 	}
