@@ -125,9 +125,18 @@ func AppendDelta(dst []byte, id string, text []byte) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string, escaping what JSON requires plus U+2028 and U+2029.
+// appendString appends s as a JSON string.
 func appendString[S string | []byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
+	dst = AppendEscaped(dst, s)
+	return append(dst, '"')
+}
+
+// AppendEscaped appends s escaped for the inside of a JSON string, without the quotes: what
+// JSON requires, plus U+2028 and U+2029, with invalid UTF-8 replaced by U+FFFD, as
+// encoding/json writes it. Builders of JSON bodies that carry content use it to write a string
+// in pieces.
+func AppendEscaped[S string | []byte](dst []byte, s S) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -181,8 +190,7 @@ func appendString[S string | []byte](dst []byte, s S) []byte {
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // jsonProblem describes a decoding error by its kind and offset only: json's own messages can

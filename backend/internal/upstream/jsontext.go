@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	wire "github.com/codingplan/codingplan/shared"
 )
 
 // jsonText decodes a JSON string (or null, as empty) into a byte slice whose capacity it
@@ -129,7 +131,7 @@ func (w *body) close() { w.b = append(w.b, '"') }
 // text appends s escaped, inside a string started with open.
 func (w *body) text(s string) {
 	w.prompt += len(s)
-	w.b = appendEscaped(w.b, s)
+	w.b = wire.AppendEscaped(w.b, s)
 }
 
 // int appends a JSON number.
@@ -145,47 +147,4 @@ func (w *body) strs(list []string) {
 		w.str(s)
 	}
 	w.b = append(w.b, ']')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendEscaped appends s escaped for a JSON string: quotes, backslashes and control
-// characters escaped, invalid UTF-8 replaced by U+FFFD.
-func appendEscaped(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\uFFFD"...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(dst, s[start:]...)
 }

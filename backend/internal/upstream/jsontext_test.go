@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"unicode/utf8"
+
+	wire "github.com/codingplan/codingplan/shared"
 )
 
 func TestAppendUnquote(t *testing.T) {
@@ -28,7 +30,7 @@ func TestAppendUnquote(t *testing.T) {
 
 func TestAppendEscaped(t *testing.T) {
 	for _, s := range []string{"", "plain", "a\"b\\c", "\x00\x1f\x7f\n\r\t", "é😀\u2028", "\xff\xfe bad", "<&>"} {
-		b := appendEscaped([]byte(`"`), s)
+		b := wire.AppendEscaped([]byte(`"`), s)
 		b = append(b, '"')
 		var got string
 		if err := json.Unmarshal(b, &got); err != nil {
