@@ -34,26 +34,7 @@ suite_for() {
 
 # stanza SUITE: a deb822 stanza for SUITE reusing the URIs and Signed-By of the bookworm stanza.
 stanza() {
-	[[ -r $SOURCES ]] || die "cannot read $SOURCES"
-	awk -v suite="$1" '
-		function flush() {
-			if (!done && suites ~ /(^|[[:space:]])bookworm([[:space:]]|$)/ && uris != "") {
-				print "Types: deb"
-				print "URIs: " uris
-				print "Suites: " suite
-				print "Components: main"
-				if (signed != "") print "Signed-By: " signed
-				done = 1
-			}
-			suites = ""; uris = ""; signed = ""
-		}
-		/^[[:space:]]*#/ { next }
-		/^[[:space:]]*$/ { flush(); next }
-		/^Suites:/    { sub(/^Suites:[[:space:]]*/, "");    suites = $0 }
-		/^URIs:/      { sub(/^URIs:[[:space:]]*/, "");      uris = $0 }
-		/^Signed-By:/ { sub(/^Signed-By:[[:space:]]*/, ""); signed = $0 }
-		END { flush(); if (!done) exit 1 }
-	' "$SOURCES" || die "no stanza with Suites: bookworm in $SOURCES"
+	CODINGPLAN_DEBIAN_SOURCES=$SOURCES "$(dirname "${BASH_SOURCE[0]}")/debian-stanza.sh" "$1" || die "cannot build an apt source for $1"
 }
 
 # wrapper_ok WRAPPER VERSION: the wrapper runs and reports NVIM vVERSION.x.

@@ -24,30 +24,10 @@ deadline_passed() { (($(date +%s) >= $1)); }
 
 ping_port() { [[ $(valkey-cli -p "$1" PING 2>/dev/null) == PONG ]]; }
 
-# backports_stanza prints a deb822 stanza for bookworm-backports that reuses the URIs and Signed-By of
-# the machine's own bookworm stanza, so no mirror host name lives in this repository.
+# backports_stanza prints a deb822 stanza for bookworm-backports built from the machine's own
+# bookworm stanza (scripts/debian-stanza.sh), so no mirror host name lives in this repository.
 backports_stanza() {
-	local src=/etc/apt/sources.list.d/debian.sources
-	[[ -r $src ]] || die "cannot read $src"
-	awk '
-		function flush() {
-			if (!done && suites ~ /(^|[[:space:]])bookworm([[:space:]]|$)/ && uris != "") {
-				print "Types: deb"
-				print "URIs: " uris
-				print "Suites: bookworm-backports"
-				print "Components: main"
-				if (signed != "") print "Signed-By: " signed
-				done = 1
-			}
-			suites = ""; uris = ""; signed = ""
-		}
-		/^[[:space:]]*#/ { next }
-		/^[[:space:]]*$/ { flush(); next }
-		/^Suites:/    { sub(/^Suites:[[:space:]]*/, "");    suites = $0 }
-		/^URIs:/      { sub(/^URIs:[[:space:]]*/, "");      uris = $0 }
-		/^Signed-By:/ { sub(/^Signed-By:[[:space:]]*/, ""); signed = $0 }
-		END { flush(); if (!done) exit 1 }
-	' "$src" || die "no stanza with Suites: bookworm in $src"
+	"$(dirname "${BASH_SOURCE[0]}")/debian-stanza.sh" bookworm-backports || die "cannot build the bookworm-backports apt source"
 }
 
 cmd_install() {
