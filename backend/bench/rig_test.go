@@ -168,8 +168,12 @@ concurrency = 1024
 		args[8] = ""
 	}
 	r.backend = exec.Command(filepath.Join(dir, "codingplan-backend"), args...)
+	r.backend.Env = os.Environ()
 	if pprofAddr != "" {
-		r.backend.Env = append(os.Environ(), "BENCH_PPROF_ADDR="+pprofAddr)
+		r.backend.Env = append(r.backend.Env, "BENCH_PPROF_ADDR="+pprofAddr)
+	}
+	if p := os.Getenv("CODINGPLAN_BENCH_BACKEND_GOMAXPROCS"); p != "" {
+		r.backend.Env = append(r.backend.Env, "GOMAXPROCS="+p)
 	}
 	stderr, err := r.backend.StderrPipe()
 	if err != nil {

@@ -106,13 +106,24 @@ func (f *fakeRouter) Resolve(plan, model string) (upstream.Provider, error) {
 	return f.resolve(plan, model)
 }
 
-// fakeProvider is an upstream.Provider with a function field.
+// fakeProvider is an upstream.Provider with a function field. Unless hold is set, each
+// piece of output its function passes to the sink is followed by a flush, as a real
+// provider does when it waits after each piece (see upstream.Sink).
 type fakeProvider struct {
 	stream func(ctx context.Context, req *upstream.Request, sink upstream.Sink) (upstream.Result, error)
+	hold   bool
 }
 
 func (f *fakeProvider) Stream(ctx context.Context, req *upstream.Request, sink upstream.Sink) (upstream.Result, error) {
-	return f.stream(ctx, req, sink)
+	if f.hold {
+		return f.stream(ctx, req, sink)
+	}
+	return f.stream(ctx, req, func(p []byte) error {
+		if err := sink(p); err != nil || len(p) == 0 {
+			return err
+		}
+		return sink(nil)
+	})
 }
 
 func routeTo(p upstream.Provider) *fakeRouter {

@@ -85,6 +85,8 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 	// lease queue, which a release on this node wakes at once. Every other ending releases
 	// first.
 	var held interface{ Release() }
+	out := heldOutput{stream: st.id, send: func(b *frameBuf) error { return s.sendDelta(ctx, st, b) }}
+	defer out.discard()
 	res, err := func() (upstream.Result, error) {
 		provider, err := deps.Router.Resolve(plan, f.Model)
 		if err != nil {
@@ -101,15 +103,16 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 		}
 		held = lease
 		req := &upstream.Request{Op: f.Op, Model: f.Model, Completion: f.Completion, Edit: f.Edit, MaxTokens: f.MaxTokens, Stop: f.Stop}
-		return provider.Stream(ctx, req, func(text []byte) error {
-			if len(text) == 0 {
-				return nil
-			}
-			if firstToken == 0 {
+		res, err := provider.Stream(ctx, req, func(text []byte) error {
+			if len(text) > 0 && firstToken == 0 {
 				firstToken = time.Since(start)
 			}
-			return s.sendDelta(ctx, st, text)
+			return out.write(text)
 		})
+		if err == nil {
+			err = out.flush()
+		}
+		return res, err
 	}()
 	if err != nil && ctx.Err() != nil {
 		// Whatever the provider made of the cancellation, the cause is what counts.
@@ -167,12 +170,54 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 	}
 }
 
+// heldOutput holds a stream's output until the provider's next flush (see upstream.Sink), so
+// that the pieces of one read of the provider's stream leave in one delta frame and one
+// write instead of one each. A frame holds at most maxMerge bytes unless one piece is larger.
+type heldOutput struct {
+	stream string
+	send   func(*frameBuf) error // takes the buffer
+	held   *frameBuf
+}
+
+// write holds text, or flushes when text is empty.
+func (o *heldOutput) write(text []byte) error {
+	if len(text) == 0 {
+		return o.flush()
+	}
+	if o.held != nil && len(o.held.b)+len(text) > maxMerge {
+		if err := o.flush(); err != nil {
+			return err
+		}
+	}
+	if o.held == nil {
+		o.held = getBuf()
+		o.held.stream = o.stream
+	}
+	o.held.b = append(o.held.b, text...) // the writer encodes it
+	return nil
+}
+
+// flush sends what is held.
+func (o *heldOutput) flush() error {
+	if o.held == nil {
+		return nil
+	}
+	b := o.held
+	o.held = nil
+	return o.send(b)
+}
+
+// discard drops what is held (the stream failed).
+func (o *heldOutput) discard() {
+	if o.held != nil {
+		putBuf(o.held)
+		o.held = nil
+	}
+}
+
 // sendDelta queues one delta frame. When the queue stays full for SlowConsumer, the stream is
 // cancelled instead of buffering more: memory per connection stays bounded.
-func (s *session) sendDelta(ctx context.Context, st *stream, text []byte) error {
-	b := getBuf()
-	b.b = append(b.b, text...) // the writer encodes it, merged with the deltas queued beside it
-	b.stream = st.id
+func (s *session) sendDelta(ctx context.Context, st *stream, b *frameBuf) error {
 	select {
 	case s.send <- b:
 		return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,87 @@ func TestStreamingOrder(t *testing.T) {
 	}
 	if s := recv(t, obs.ended, "stream stats"); s.Outcome != "ok" || s.Usage.CompletionTokens != 3 || s.FirstToken <= 0 {
 		t.Errorf("stats: %+v", s)
+	}
+}
+
+// TestDeltasHeldUntilFlush checks, through a connection, that the output a provider hands on
+// between two flushes arrives as one delta, and that what is held when the stream ends goes
+// out before done. (The writer may merge queued deltas too: TestHeldOutput checks the
+// holding itself.)
+func TestDeltasHeldUntilFlush(t *testing.T) {
+	ack := make(chan struct{})
+	p := &fakeProvider{hold: true, stream: func(ctx context.Context, _ *upstream.Request, sink upstream.Sink) (upstream.Result, error) {
+		for _, piece := range []string{"one ", "read ", "of three"} {
+			if err := sink([]byte(piece)); err != nil {
+				return upstream.Result{}, err
+			}
+		}
+		if err := sink(nil); err != nil {
+			return upstream.Result{}, err
+		}
+		select {
+		case <-ack:
+		case <-ctx.Done():
+			return upstream.Result{}, ctx.Err()
+		}
+		if err := sink([]byte(" and a tail")); err != nil {
+			return upstream.Result{}, err
+		}
+		return upstream.Result{FinishReason: wire.FinishStop}, nil
+	}}
+	h := newHarness(t, setup{deps: Deps{Router: routeTo(p)}})
+	c := h.dial(h.token(nil))
+	c.request("c1")
+	if f := c.expect(wire.TypeDelta); string(f.Text) != "one read of three" {
+		t.Errorf("first delta %q, want the three pieces before the flush in one frame", string(f.Text))
+	}
+	ack <- struct{}{}
+	if f := c.expect(wire.TypeDelta); string(f.Text) != " and a tail" {
+		t.Errorf("second delta %q, want the piece held at the end", string(f.Text))
+	}
+	c.expect(wire.TypeDone)
+}
+
+// TestHeldOutput checks heldOutput sends nothing until a flush, then all it holds as one
+// frame, and starts a new frame rather than grow one past maxMerge.
+func TestHeldOutput(t *testing.T) {
+	var sent []string
+	o := heldOutput{stream: "s1", send: func(b *frameBuf) error {
+		if b.stream != "s1" {
+			t.Errorf("frame for stream %q", b.stream)
+		}
+		sent = append(sent, string(b.b))
+		putBuf(b)
+		return nil
+	}}
+	big := strings.Repeat("x", maxMerge-2)
+	steps := []struct {
+		text string // "" is a flush
+		want []string
+	}{
+		{"a", nil},
+		{"b", nil},
+		{"", []string{"ab"}},
+		{"", []string{"ab"}},
+		{"c", []string{"ab"}},
+		{big, []string{"ab"}},             // c + big fits maxMerge
+		{"de", []string{"ab", "c" + big}}, // would not: the held frame goes first
+		{"", []string{"ab", "c" + big, "de"}},
+	}
+	for i, st := range steps {
+		if err := o.write([]byte(st.text)); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(sent, st.want) {
+			t.Fatalf("after step %d: sent %d frames, want %d", i, len(sent), len(st.want))
+		}
+	}
+	if err := o.write([]byte("dropped")); err != nil {
+		t.Fatal(err)
+	}
+	o.discard()
+	if err := o.flush(); err != nil || len(sent) != 3 {
+		t.Errorf("after discard: flush sent %d frames (err %v), want none", len(sent)-3, err)
 	}
 }
 

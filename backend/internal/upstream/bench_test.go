@@ -192,7 +192,7 @@ func BenchmarkTTFT(b *testing.B) {
 		}
 		// The same request body the provider sends, read raw.
 		body, _, _ := (&openAIChat{}).encode(req, &ModelConfig{Model: "m", MaxTokens: 256})
-		client := &http.Client{Transport: NewTransport(time.Second)}
+		client := &http.Client{Transport: NewTransport(time.Second, 0)}
 		b.Cleanup(client.CloseIdleConnections)
 		direct := func() (time.Duration, error) {
 			start := time.Now()

@@ -36,6 +36,12 @@ type Config struct {
 	// retry of the same model (with jitter). Fallbacks to another model do not wait.
 	// Default 200ms.
 	RetryBackoff time.Duration `toml:"retry_backoff"`
+	// BatchWindow paces reading a fast stream: once a response has brought 8 KiB, the
+	// connection is read at most once per window, so tokens that arrive back to back are
+	// read, relayed and written to the client together, with fewer system calls and wake-ups
+	// per token. A token waits at most this long; a stream slower than one event per window
+	// (every model a person can watch) is not delayed. Default 1ms; negative turns it off.
+	BatchWindow time.Duration `toml:"batch_window"`
 }
 
 // ModelConfig is one [[models]] table.
@@ -89,6 +95,7 @@ const (
 	DefaultMaxTokens    = 256
 	DefaultMaxAttempts  = 3
 	DefaultRetryBackoff = 200 * time.Millisecond
+	DefaultBatchWindow  = time.Millisecond
 )
 
 // DefaultTimeouts are the timeouts of a model that sets none.

@@ -28,6 +28,9 @@ const (
 const maxFenceLine = 128
 
 func (f *fenceStripper) write(p []byte) error {
+	if len(p) == 0 {
+		return f.sink(nil) // a flush (see Sink): what is held waits for its line's end
+	}
 	switch f.state {
 	case fencePass:
 		return f.sink(p)

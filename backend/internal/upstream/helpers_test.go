@@ -37,7 +37,7 @@ func baseURL(srv *providertest.Server, kind string) string {
 
 // testEnv is an Env with the test key and a transport pool closed at the end of the test.
 func testEnv(t testing.TB) Env {
-	pool := newTransports()
+	pool := newTransports(0)
 	t.Cleanup(pool.closeIdle)
 	return Env{Transport: pool.get, Getenv: func(k string) string {
 		if k == testKeyEnv {
@@ -73,20 +73,26 @@ func completion() *Request {
 	}}
 }
 
-// collector is a Sink that records each piece of output.
+// collector is a Sink that records each piece of output and counts flushes.
 type collector struct {
-	mu     sync.Mutex
-	chunks []string
-	onText func(n int) // called after the n-th piece (from 0), if set
+	mu      sync.Mutex
+	chunks  []string
+	flushes int
+	onFlush func(n int) // called at each flush with the number of pieces so far, if set
 }
 
 func (c *collector) sink(p []byte) error {
 	c.mu.Lock()
-	c.chunks = append(c.chunks, string(p))
-	n := len(c.chunks) - 1
+	if len(p) > 0 {
+		c.chunks = append(c.chunks, string(p))
+		c.mu.Unlock()
+		return nil
+	}
+	c.flushes++
+	n := len(c.chunks)
 	c.mu.Unlock()
-	if c.onText != nil {
-		c.onText(n)
+	if c.onFlush != nil {
+		c.onFlush(n)
 	}
 	return nil
 }

@@ -240,11 +240,16 @@ func (f *stopFilter) emit(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	if err := f.sink(p); err != nil {
-		f.sinkErr = err
-		return err
+	// The model makes each piece without waiting for anything, so each is flushed (see
+	// Sink) to stream it as soon as it exists.
+	err := f.sink(p)
+	if err == nil {
+		err = f.sink(nil)
 	}
-	return nil
+	if err != nil {
+		f.sinkErr = err
+	}
+	return err
 }
 
 // dropHeld removes the first n held bytes, clearing what they leave behind.

@@ -114,7 +114,13 @@ func TestLocalStreamErrors(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	pieces := 0
-	_, err := p.Stream(ctx, completionRequest(localPrefix), func([]byte) error { pieces++; cancel(); return nil })
+	_, err := p.Stream(ctx, completionRequest(localPrefix), func(b []byte) error {
+		if len(b) > 0 { // not a flush
+			pieces++
+			cancel()
+		}
+		return nil
+	})
 	if !errors.Is(err, context.Canceled) || pieces != 1 {
 		t.Errorf("cancel: got %v after %d pieces, want context.Canceled after 1", err, pieces)
 	}
@@ -142,7 +148,12 @@ func TestStopFilter(t *testing.T) {
 			for _, s := range tt.stops {
 				stops = append(stops, wire.Text(s))
 			}
-			f := newStopFilter(func(b []byte) error { got = append(got, string(b)); return nil }, stops, nil)
+			f := newStopFilter(func(b []byte) error {
+				if len(b) > 0 { // an empty piece is a flush
+					got = append(got, string(b))
+				}
+				return nil
+			}, stops, nil)
 			hit := false
 			for _, p := range tt.pieces {
 				if err := f.write([]byte(p)); err != nil {

@@ -38,11 +38,19 @@ func TestStreamChunkByChunk(t *testing.T) {
 					case <-ctx.Done():
 						return ctx.Err()
 					case <-time.After(10 * time.Second):
-						return errors.New("the sink never saw the previous chunk")
+						return errors.New("the sink never saw the previous chunk and a flush")
 					}
 				}}
 			})
-			c := &collector{onText: func(n int) { close(seen[n]) }}
+			// Each chunk is sent only once the sink got the one before and then a flush: the
+			// provider flushes before it waits for more (see Sink), so a sink that holds
+			// output back until a flush still streams.
+			var closed int
+			c := &collector{onFlush: func(n int) {
+				for ; closed < n; closed++ {
+					close(seen[closed])
+				}
+			}}
 			res, err := newProvider(t, srv, kind, "m", nil).Stream(context.Background(), completion(), c.sink)
 			if err != nil {
 				t.Fatal(err)
@@ -231,7 +239,11 @@ func TestCancelMidStream(t *testing.T) {
 			})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			c := &collector{onText: func(int) { cancel() }}
+			c := &collector{onFlush: func(n int) {
+				if n > 0 {
+					cancel()
+				}
+			}}
 			_, err := newProvider(t, srv, kind, "m", nil).Stream(ctx, completion(), c.sink)
 			if !errors.Is(err, context.Canceled) || errors.Is(err, ErrFailed) || errors.Is(err, ErrUnavailable) {
 				t.Fatalf("got %v, want context.Canceled only", err)

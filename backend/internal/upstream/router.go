@@ -98,7 +98,7 @@ func (e Env) withDefaults() Env {
 		e.Log = slog.New(slog.DiscardHandler)
 	}
 	if e.Transport == nil {
-		pool := newTransports()
+		pool := newTransports(0)
 		e.Transport = pool.get
 	}
 	return e
@@ -129,7 +129,7 @@ func New(cfg Config, opts Options) (*Router, error) {
 	}
 	r := &Router{
 		models: map[string]*model{}, maxAttempts: cfg.MaxAttempts, backoff: cfg.RetryBackoff,
-		transports: newTransports(), log: opts.Log,
+		transports: newTransports(cfg.BatchWindow), log: opts.Log,
 	}
 	if r.maxAttempts <= 0 {
 		r.maxAttempts = DefaultMaxAttempts
@@ -274,7 +274,7 @@ func (rt *Route) Stream(ctx context.Context, req *Request, sink Sink) (Result, e
 	reached := false
 	guarded := func(text []byte) error {
 		if len(text) == 0 {
-			return nil
+			return sink(nil) // a flush
 		}
 		reached = true
 		return sink(text)
@@ -337,8 +337,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 // transports holds one tuned *http.Transport per upstream origin and connect timeout, so
 // that models served by the same API share a pool of warm connections.
 type transports struct {
-	mu sync.Mutex
-	m  map[transportKey]*http.Transport
+	window time.Duration // Config.BatchWindow
+	mu     sync.Mutex
+	m      map[transportKey]*http.Transport
 }
 
 type transportKey struct {
@@ -346,7 +347,14 @@ type transportKey struct {
 	connect time.Duration
 }
 
-func newTransports() *transports { return &transports{m: map[transportKey]*http.Transport{}} }
+// newTransports makes a pool whose transports pace reads by window (Config.BatchWindow:
+// zero means the default, negative no pacing).
+func newTransports(window time.Duration) *transports {
+	if window == 0 {
+		window = DefaultBatchWindow
+	}
+	return &transports{window: window, m: map[transportKey]*http.Transport{}}
+}
 
 func (ts *transports) get(baseURL string, connect time.Duration) (*http.Transport, error) {
 	u, err := url.Parse(baseURL)
@@ -359,7 +367,7 @@ func (ts *transports) get(baseURL string, connect time.Duration) (*http.Transpor
 	if t := ts.m[k]; t != nil {
 		return t, nil
 	}
-	t := NewTransport(connect)
+	t := NewTransport(connect, ts.window)
 	ts.m[k] = t
 	return t, nil
 }
@@ -374,16 +382,27 @@ func (ts *transports) closeIdle() {
 
 // NewTransport returns a transport tuned for streaming to one model API: a deep idle pool
 // (the default keeps 2 connections per host, so bursts of streams open and close sockets),
-// HTTP/2 when the server offers it, connect and TLS handshake bounded by connect, and no
-// gzip (a compressed event stream arrives in bursts).
-func NewTransport(connect time.Duration) *http.Transport {
+// HTTP/2 when the server offers it, connect and TLS handshake bounded by connect, no gzip (a
+// compressed event stream arrives in bursts), and connections that read a fast stream in
+// batches, one per window (see pacedConn; window <= 0: as data arrives).
+func NewTransport(connect, window time.Duration) *http.Transport {
 	if connect <= 0 {
 		connect = DefaultTimeouts.Connect
 	}
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if window > 0 {
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return newPacedConn(c, window), nil
+		}
+	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
+		DialContext:           dial,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   128,
@@ -391,5 +410,6 @@ func NewTransport(connect time.Duration) *http.Transport {
 		TLSHandshakeTimeout:   connect,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
+		ReadBufferSize:        32 << 10, // a batch of events in one read; the default is 4 KiB
 	}
 }

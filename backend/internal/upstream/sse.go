@@ -32,7 +32,15 @@ type sseReader struct {
 	ls       int    // where the line last returned by line starts in buf
 	dataSeen bool   // the current event had a data line (maybe empty)
 	name     []byte // name of the event last returned, valid until the next call
+
+	// beforeRead, when set, runs before each read of rd, which may wait for the stream:
+	// the relay flushes its sink there.
+	beforeRead func()
 }
+
+// sseBufferBytes is a model stream's starting buffer: room for a batch of events (see
+// pacedConn), so that one read brings them all.
+const sseBufferBytes = 8 << 10
 
 func newSSEReader(rd io.Reader, max int) *sseReader { return newSSEReaderSize(rd, max, 4096) }
 
@@ -162,6 +170,9 @@ func (s *sseReader) fill() {
 		copy(buf, s.buf[:s.w])
 		clear(s.buf) // it held model output
 		s.buf = buf
+	}
+	if s.beforeRead != nil {
+		s.beforeRead()
 	}
 	// A reader may return 0, nil; give up after a few, as bufio does.
 	for range 100 {

@@ -56,6 +56,15 @@ type streamState struct {
 	sinkFailed error
 }
 
+// flush tells the sink that all output received so far was passed on (see Sink).
+func (st *streamState) flush() {
+	if st.sinkFailed == nil {
+		if err := st.out(nil); err != nil {
+			st.sinkFailed = err
+		}
+	}
+}
+
 // emit passes output text on. A sink error is kept so Stream can return it unwrapped by the
 // provider's error classes.
 func (st *streamState) emit(p []byte) error {
@@ -118,7 +127,8 @@ func (p *httpProvider) Stream(ctx context.Context, req *Request, sink Sink) (Res
 		st.out = fence.write
 		defer fence.clear()
 	}
-	sse := newSSEReader(resp.Body, MaxLineBytes)
+	sse := newSSEReaderSize(resp.Body, MaxLineBytes, sseBufferBytes)
+	sse.beforeRead = st.flush
 	defer sse.clear()
 	if err := st.relay(sse, c); err != nil {
 		switch {

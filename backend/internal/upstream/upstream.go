@@ -26,6 +26,11 @@ type Result struct {
 
 // Sink receives each piece of model output as soon as it arrives. The slice is only valid
 // during the call. An error from the sink ends the stream with that error.
+//
+// A call with no text is a flush: the provider has handed on everything that has arrived and
+// is about to wait for more. A sink may hold output back to pass on many pieces together
+// (one frame, one write), but only until the next flush or the end of the stream. Every
+// provider flushes before each wait, so nothing is held while the model is still thinking.
 type Sink func(text []byte) error
 
 // Provider streams one model call.
