@@ -117,7 +117,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	gw := gateway.New(gateway.Config{
 		Plans: cfg.PlanLimits(), AllowedOrigins: cfg.AllowedOrigins, MaxInFlight: cfg.MaxInFlight,
 		SendQueue: cfg.SendQueue, SlowConsumer: cfg.SlowConsumer, PingInterval: cfg.PingInterval,
-		IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout,
+		IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout, EarlyStart: cfg.EarlyStart,
 		Server: "codingplan-backend/" + versionString(),
 	}, gateway.Deps{
 		Verifier: verifier, Leases: gateway.Pool(pool), Router: gateway.Routes(router),

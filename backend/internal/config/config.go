@@ -75,6 +75,10 @@ type Config struct {
 	// SlowConsumer is how long a stream may wait for room in a full send queue before it is
 	// cancelled.
 	SlowConsumer time.Duration `toml:"slow_consumer" usage:"wait for send queue room before a stream is cancelled"`
+	// EarlyStart starts the provider call while the lease is acquired (when the connection
+	// has no other stream and its last lease was granted at once), cancelling it if the lease
+	// is not granted at once.
+	EarlyStart bool `toml:"early_start" usage:"start the provider call beside the lease round trip"`
 	// PingInterval is how often the server pings each connection.
 	PingInterval time.Duration `toml:"ping_interval" usage:"websocket ping interval"`
 	// IdleTimeout closes a connection that sent nothing, not even a pong, for this long.
@@ -116,6 +120,7 @@ func Default() *Config {
 		MaxInFlight:   wire.MaxInFlight,
 		SendQueue:     256,
 		SlowConsumer:  2 * time.Second,
+		EarlyStart:    true,
 		PingInterval:  20 * time.Second,
 		IdleTimeout:   60 * time.Second,
 		WriteTimeout:  10 * time.Second,

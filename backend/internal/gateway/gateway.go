@@ -102,6 +102,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Server names the server in hello frames. ["codingplan-backend"]
 	Server string
+	// EarlyStart starts the provider call while the lease is acquired, when the connection
+	// has no other stream and its last lease was granted at once (see earlyCall).
+	EarlyStart bool
 }
 
 func (c Config) withDefaults() Config {

@@ -57,7 +57,8 @@ type session struct {
 	gen        int         // bumped by each accepted token; stale expiry timers see a new value
 	stopExpiry func() bool // cancels the current expiry timer
 	streams    map[string]*stream
-	active     int // streams that have not yet queued their last frame
+	active     int  // streams that have not yet queued their last frame
+	contended  bool // the last lease request waited or was refused: no early start (see earlyCall)
 	draining   bool
 }
 
@@ -363,4 +364,11 @@ func (s *session) closeWith(final *frameBuf, code int, text string) {
 	if !used && final != nil {
 		putBuf(final)
 	}
+}
+
+// admitted records whether a lease request was granted at once.
+func (s *session) admitted(immediately bool) {
+	s.mu.Lock()
+	s.contended = !immediately
+	s.mu.Unlock()
 }

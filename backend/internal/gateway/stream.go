@@ -23,6 +23,7 @@ var (
 type stream struct {
 	id     string
 	cancel context.CancelCauseFunc
+	early  bool // start the provider call while the lease is acquired (see earlyCall)
 }
 
 // startStream admits a request frame and runs it on its own goroutine.
@@ -47,6 +48,9 @@ func (s *session) startStream(ctx context.Context, f wire.ClientFrame) {
 	}
 	sctx, cancel := context.WithCancelCause(ctx)
 	st := &stream{id: f.ID, cancel: cancel}
+	// The provider call may start beside the lease's round trip when this is the connection's
+	// only stream and its last admission was immediate: the lease is then almost surely free.
+	st.early = s.srv.cfg.EarlyStart && len(s.streams) == 0 && !s.contended
 	s.streams[f.ID] = st
 	s.active++
 	plan, limit := s.plan, s.limit
@@ -92,23 +96,42 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 		if err != nil {
 			return upstream.Result{}, err
 		}
+		req := &upstream.Request{Op: f.Op, Model: f.Model, Completion: f.Completion, Edit: f.Edit, MaxTokens: f.MaxTokens, Stop: f.Stop}
+		sink := func(text []byte) error {
+			if len(text) > 0 && firstToken == 0 {
+				firstToken = time.Since(start)
+			}
+			return out.write(text)
+		}
+		var early *earlyCall
+		if st.early {
+			early = startEarly(ctx, provider, req, sink)
+		}
+		queued := false
 		lease, err := deps.Leases.Acquire(ctx, s.user, limit, func(position int) {
+			if !queued && early != nil {
+				early.abort(errEarlyQueued)
+			}
+			queued = true
 			s.enqueue(marshal(wire.ServerFrame{
 				Type: wire.TypeQueued, ID: st.id, Position: position,
 				Plan: &wire.Plan{Name: plan, Concurrency: limit, InUse: limit},
 			}))
 		})
+		s.admitted(err == nil && !queued)
 		if err != nil {
+			if early != nil {
+				early.abort(err)
+			}
 			return upstream.Result{}, err
 		}
 		held = lease
-		req := &upstream.Request{Op: f.Op, Model: f.Model, Completion: f.Completion, Edit: f.Edit, MaxTokens: f.MaxTokens, Stop: f.Stop}
-		res, err := provider.Stream(ctx, req, func(text []byte) error {
-			if len(text) > 0 && firstToken == 0 {
-				firstToken = time.Since(start)
-			}
-			return out.write(text)
-		})
+		var res upstream.Result
+		if early != nil && !queued {
+			res, err = early.admit()
+		} else {
+			res, err = provider.Stream(ctx, req, sink)
+		}
 		if err == nil {
 			err = out.flush()
 		}
@@ -168,6 +191,63 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 	if closeNow {
 		s.closeWith(nil, websocket.CloseGoingAway, "shutdown")
 	}
+}
+
+// errEarlyQueued cancels an early provider call whose request has to wait for a lease.
+var errEarlyQueued = errors.New("the lease was not free: the call starts again once it is")
+
+// earlyCall is a provider call started while the stream's lease is being acquired, so the
+// lease's round trip to Valkey overlaps the provider's connect and time to first token
+// instead of adding to them. Nothing of it reaches the client before admit: its sink waits.
+// When the lease is not granted at once (the request queues or is refused), abort cancels
+// the call: the provider saw at most one Valkey round trip of a request that then stops,
+// before any output was used, and (when queued) the call is made again once admitted.
+type earlyCall struct {
+	cancel  context.CancelCauseFunc
+	granted chan struct{} // closed by admit
+	done    chan struct{} // closed when the call has returned
+	aborted bool
+	res     upstream.Result
+	err     error
+}
+
+// startEarly starts provider.Stream on its own goroutine, which admit or abort waits for.
+func startEarly(ctx context.Context, provider upstream.Provider, req *upstream.Request, sink upstream.Sink) *earlyCall {
+	ectx, cancel := context.WithCancelCause(ctx)
+	c := &earlyCall{cancel: cancel, granted: make(chan struct{}), done: make(chan struct{})}
+	go func() { // owned by the stream: admit or abort waits for done
+		defer close(c.done)
+		admitted := false
+		c.res, c.err = provider.Stream(ectx, req, func(text []byte) error {
+			if !admitted {
+				select {
+				case <-c.granted:
+					admitted = true
+				case <-ectx.Done():
+					return context.Cause(ectx)
+				}
+			}
+			return sink(text)
+		})
+	}()
+	return c
+}
+
+// abort cancels the call with cause and waits for it to return. Only the first abort counts.
+func (c *earlyCall) abort(cause error) {
+	if !c.aborted {
+		c.aborted = true
+		c.cancel(cause)
+		<-c.done
+	}
+}
+
+// admit lets the call's output through to the sink and waits for the call's end.
+func (c *earlyCall) admit() (upstream.Result, error) {
+	close(c.granted)
+	<-c.done
+	c.cancel(nil)
+	return c.res, c.err
 }
 
 // heldOutput holds a stream's output until the provider's next flush (see upstream.Sink), so
