@@ -23,6 +23,9 @@ type eventDecoder struct {
 	src  bytes.Buffer // aliases the event's data: jsontext reads a bytes.Buffer without copying
 	dec  jsontext.Decoder
 	name []byte // a member name that had escapes, unescaped
+	// str is where the string text read last stands in the data: data[str[0]:str[1]] is the
+	// literal, quotes included.
+	str [2]int
 }
 
 var decodeOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
@@ -101,6 +104,8 @@ func (d *eventDecoder) text(dst []byte, field string) ([]byte, error) {
 	case err != nil:
 		return dst[:0], orUnexpected(err)
 	case v[0] == '"':
+		end := int(d.dec.InputOffset())
+		d.str = [2]int{end - len(v), end}
 		return appendUnquote(dst[:0], v)
 	case v[0] == 'n':
 		return dst[:0], nil

@@ -455,3 +455,125 @@ func FuzzAnthropicEvent(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenAIChunkTemplate checks the fast path (openAIChunk.fast): events that repeat the
+// bytes around the text of an earlier text-only event are decoded from the string alone, and
+// give what the tokenizer (and the legacy reflection decoder) give; events that differ
+// anywhere else, or whose middle is not exactly one valid string, take the slow path.
+func TestOpenAIChunkTemplate(t *testing.T) {
+	chat := func(rest string) string {
+		return `{"id":"chatcmpl-7","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{` + rest + `},"logprobs":null,"finish_reason":null}]}`
+	}
+	legacy := func(s string) string {
+		return `{"id":"cmpl-7","object":"text_completion","created":1,"choices":[{"text":` + s + `,"index":0,"logprobs":null,"finish_reason":null}],"model":"m"}`
+	}
+	tests := []struct {
+		name        string
+		completions bool
+		events      []string
+		fast        int // events the fast path must decode
+	}{
+		{"stream", false, []string{
+			chat(`"role":"assistant","content":""`), chat(`"content":"a"`), chat(`"content":"b\n\t"`),
+			chat(`"content":"\u00e9\ud83d\ude00"`), chat(`"content":""`),
+			`{"id":"chatcmpl-7","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}`,
+			`{"id":"chatcmpl-7","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}`,
+			"[DONE]",
+		}, 3},
+		{"legacy completions", true, []string{legacy(`"x"`), legacy(`"y\"z"`), legacy(`null`), legacy(`"w"`)}, 2},
+		{"escaped quote at the end is not a string end", false, []string{
+			chat(`"content":"a"`), chat(`"content":"b\"`) + `"}`,
+		}, 0},
+		{"two strings in the middle", false, []string{
+			chat(`"content":"a"`), chat(`"content":"b","content":"c"`),
+		}, 0},
+		{"invalid escape", false, []string{chat(`"content":"a"`), chat(`"content":"\q"`)}, 0},
+		{"control character", false, []string{chat(`"content":"a"`), chat("\"content\":\"\x01\"")}, 0},
+		{"text of another choice never a template", false, []string{
+			`{"choices":[{"index":1,"delta":{"content":"a"}}]}`, `{"choices":[{"index":1,"delta":{"content":"b"}}]}`,
+		}, 0},
+		{"chat ignores text", false, []string{
+			`{"choices":[{"index":0,"text":"a"}]}`, `{"choices":[{"index":0,"text":"b"}]}`,
+		}, 0},
+		{"finish reason set is never a template", false, []string{
+			`{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]}`,
+			`{"choices":[{"index":0,"delta":{"content":"b"},"finish_reason":"stop"}]}`,
+		}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var events [][]byte
+			for _, e := range tt.events {
+				events = append(events, []byte(e))
+			}
+			var c, l codec = &openAIChat{}, &legacyOpenAIChat{}
+			if tt.completions {
+				c, l = &openAICompletions{}, &legacyCompletions{}
+			}
+			got, want := runEvents(t, c, events), runEvents(t, l, events)
+			if (got.Err == "") != (want.Err == "") {
+				t.Fatalf("error %q, legacy error %q", got.Err, want.Err)
+			}
+			got.Err, want.Err = "", ""
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got    %+v\nlegacy %+v", got, want)
+			}
+			var chunk *openAIChunk
+			switch c := c.(type) {
+			case *openAIChat:
+				chunk = &c.chunk
+			case *openAICompletions:
+				chunk = &c.chunk
+			}
+			if chunk.fastCount != tt.fast {
+				t.Errorf("fast path decoded %d events, want %d", chunk.fastCount, tt.fast)
+			}
+		})
+	}
+}
+
+// FuzzOpenAIChunkTemplate feeds pairs of events that share their bytes around a middle part,
+// the shape openAIChunk's fast path looks for, and compares with the legacy decoder.
+func FuzzOpenAIChunkTemplate(f *testing.F) {
+	f.Add([]byte(`{"id":"c","choices":[{"index":0,"delta":{"content":`), []byte(`"x"`), []byte(`"y\u00e9\n"`), []byte(`},"finish_reason":null}]}`))
+	f.Add([]byte(`{"choices":[{"text":`), []byte(`"a"`), []byte(`"b\"c"`), []byte(`,"index":0}]}`))
+	f.Add([]byte(`{"choices":[{"index":0,"delta":{"content":`), []byte(`"a"`), []byte(`"a","content":"b"`), []byte(`}}]}`))
+	f.Fuzz(func(t *testing.T, pre, a, b, suf []byte) {
+		for _, p := range [][]byte{pre, a, b, suf} {
+			if bytes.ContainsAny(p, "\r\n") {
+				return // one event per line
+			}
+		}
+		e1 := slices.Concat(pre, a, suf)
+		e2 := slices.Concat(pre, b, suf)
+		in := slices.Concat(e1, []byte("\n"), e2, []byte("\n"), e1)
+		fuzzCodec(t, in, openAIFields, &openAIChat{}, &legacyOpenAIChat{})
+		fuzzCodec(t, in, openAIFields, &openAICompletions{}, &legacyCompletions{})
+		// Whatever the input, the template must not change what an event decodes to: one
+		// codec for the whole stream gives what a new codec for each event gives.
+		events := fuzzEvents(in)
+		for _, newCodec := range []func() codec{func() codec { return &openAIChat{} }, func() codec { return &openAICompletions{} }} {
+			got := runEvents(t, newCodec(), events)
+			var want outcome
+			dog := startWatchdog(DefaultTimeouts, func(error) {})
+			var text []byte
+			st := &streamState{out: func(p []byte) error { text = append(text, p...); return nil }, dog: dog}
+			for _, ev := range events {
+				end, err := newCodec().event(nil, ev, st)
+				if err != nil {
+					want.Err = err.Error()
+					break
+				}
+				if end {
+					want.End = true
+					break
+				}
+			}
+			dog.stop()
+			want.Text, want.Res, want.UsageSeen = string(text), st.res, st.usageSeen
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("one codec %+v\nper event %+v", got, want)
+			}
+		}
+	})
+}

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bytes"
+	"encoding/json/jsontext"
 	"fmt"
 	"net/http"
 
@@ -100,6 +101,22 @@ type openAIChunk struct {
 	hasUsage bool
 	apiErr   apiError
 	hasError bool
+
+	// A stream's text events differ only in their text: the bytes before and after it (id,
+	// model, index, finish_reason null, ...) repeat. tmpl keeps those of the last event that
+	// carried one choice's text and nothing else, and fast decodes an event that has the same
+	// bytes around one valid JSON string without walking its JSON again.
+	tmpl      tmpl
+	strings   int    // text strings read in the event being decoded
+	choiceN   int    // choices read in it (one more for each with an index other than 0)
+	textAt    [2]int // where its text string stands, when strings == 1
+	fastCount int    // events decoded by fast (for tests)
+}
+
+// tmpl is an event's bytes around its text string: prefix + "text" + suffix.
+type tmpl struct {
+	prefix, suffix []byte
+	ok             bool
 }
 
 var doneMarker = []byte("[DONE]")
@@ -133,6 +150,51 @@ func (c *openAIChunk) handle(data []byte, st *streamState, completions bool) (bo
 func (c *openAIChunk) decode(data []byte, completions bool) error {
 	c.text, c.finish = c.text[:0], c.finish[:0]
 	c.usage, c.hasUsage, c.hasError = wire.Usage{}, false, false
+	if c.fast(data) {
+		return nil
+	}
+	c.strings, c.choiceN = 0, 0
+	if err := c.walk(data, completions); err != nil {
+		return err
+	}
+	c.learn(data)
+	return nil
+}
+
+// fast decodes data when it is the template's prefix, one JSON string and the template's
+// suffix. Such an event is valid JSON with the same members and values as the template's
+// event but for that string, so its text is the string's and nothing else is set.
+func (c *openAIChunk) fast(data []byte) bool {
+	p, s := c.tmpl.prefix, c.tmpl.suffix
+	if !c.tmpl.ok || len(data) < len(p)+len(s)+2 || !bytes.HasPrefix(data, p) || !bytes.HasSuffix(data, s) {
+		return false
+	}
+	q := data[len(p) : len(data)-len(s)]
+	if q[0] != '"' || q[len(q)-1] != '"' || !jsontext.Value(q).IsValid(decodeOptions...) {
+		return false
+	}
+	text, err := appendUnquote(c.text[:0], q)
+	if err != nil {
+		return false
+	}
+	c.text = text
+	c.fastCount++
+	return true
+}
+
+// learn makes data the template when it carried exactly one choice, with index 0, whose
+// only text is one string, and no finish reason, usage or error.
+func (c *openAIChunk) learn(data []byte) {
+	if c.strings != 1 || c.choiceN != 1 || len(c.finish) > 0 || c.hasUsage || c.hasError {
+		return
+	}
+	c.tmpl.prefix = append(c.tmpl.prefix[:0], data[:c.textAt[0]]...)
+	c.tmpl.suffix = append(c.tmpl.suffix[:0], data[c.textAt[1]:]...)
+	c.tmpl.ok = true
+}
+
+// walk decodes data with the tokenizer.
+func (c *openAIChunk) walk(data []byte, completions bool) error {
 	d := &c.d
 	d.reset(data)
 	ok, err := d.object("chunk")
@@ -188,9 +250,9 @@ func (c *openAIChunk) choice(completions bool) error {
 		case "index":
 			index, err = d.int("index")
 		case "delta":
-			err = c.delta()
+			err = c.delta(completions)
 		case "text":
-			c.alt, err = d.text(c.alt, "text")
+			c.alt, err = c.readText(c.alt, "text", completions)
 		case "finish_reason":
 			c.reason, err = d.text(c.reason, "finish_reason")
 		default:
@@ -202,6 +264,10 @@ func (c *openAIChunk) choice(completions bool) error {
 	}
 	if err != nil {
 		return err
+	}
+	c.choiceN++
+	if index != 0 {
+		c.choiceN++ // not the choice read: never a template
 	}
 	if index == 0 {
 		if completions {
@@ -216,7 +282,19 @@ func (c *openAIChunk) choice(completions bool) error {
 	return nil
 }
 
-func (c *openAIChunk) delta() error {
+// readText reads a string field; when it is the event's text (selected), it counts it and
+// notes where it stands, for learn.
+func (c *openAIChunk) readText(dst []byte, field string, selected bool) ([]byte, error) {
+	c.d.str = [2]int{-1, -1}
+	v, err := c.d.text(dst, field)
+	if err == nil && selected && c.d.str[0] >= 0 {
+		c.strings++
+		c.textAt = c.d.str
+	}
+	return v, err
+}
+
+func (c *openAIChunk) delta(completions bool) error {
 	d := &c.d
 	ok, err := d.object("delta")
 	for ok && err == nil {
@@ -225,7 +303,7 @@ func (c *openAIChunk) delta() error {
 			break
 		}
 		if string(name) == "content" {
-			c.content, err = d.text(c.content, "content")
+			c.content, err = c.readText(c.content, "content", !completions)
 		} else {
 			err = d.skip()
 		}
@@ -256,7 +334,8 @@ func (c *openAIChunk) decodeUsage() error {
 
 // clear zeroes the buffers, which held model output.
 func (c *openAIChunk) clear() {
-	for _, b := range [][]byte{c.text, c.finish, c.content, c.alt, c.reason, c.d.name} {
+	c.tmpl.ok = false
+	for _, b := range [][]byte{c.text, c.finish, c.content, c.alt, c.reason, c.d.name, c.tmpl.prefix, c.tmpl.suffix} {
 		clear(b[:cap(b)])
 	}
 	c.d.reset(nil)
