@@ -58,6 +58,7 @@ type earlyProvider struct {
 	started chan int   // the granted count when a call started
 	ended   chan error // the cause a call ended with (nil: it finished)
 	bad     atomic.Bool
+	stats   *fakeObserver
 }
 
 func (p *earlyProvider) provider() *fakeProvider {
@@ -80,9 +81,17 @@ func (p *earlyProvider) provider() *fakeProvider {
 func newEarly(t *testing.T, early bool) (*client, *gatedLeases, *earlyProvider) {
 	t.Helper()
 	g := newGatedLeases()
-	p := &earlyProvider{leases: g, started: make(chan int, 8), ended: make(chan error, 8)}
-	h := newHarness(t, setup{cfg: Config{EarlyStart: early}, deps: Deps{Router: routeTo(p.provider()), Leases: g.leaser()}})
+	p := &earlyProvider{leases: g, started: make(chan int, 8), ended: make(chan error, 8), stats: &fakeObserver{ended: make(chan StreamStats, 8)}}
+	h := newHarness(t, setup{cfg: Config{EarlyStart: early}, deps: Deps{Router: routeTo(p.provider()), Leases: g.leaser(), Observer: p.stats}})
 	return h.dial(h.token(nil)), g, p
+}
+
+// expectEarly checks what the next finished stream reports of its early start.
+func (p *earlyProvider) expectEarly(t *testing.T, want string) {
+	t.Helper()
+	if s := recv(t, p.stats.ended, "stream stats"); s.Early != want {
+		t.Errorf("stats say early %q, want %q", s.Early, want)
+	}
 }
 
 // TestEarlyStart checks the provider call starts while the lease is being acquired, and that
@@ -105,6 +114,7 @@ func TestEarlyStart(t *testing.T) {
 	if p.bad.Load() {
 		t.Error("output passed the sink before the lease was granted")
 	}
+	p.expectEarly(t, EarlyUsed)
 }
 
 // TestEarlyStartOff checks that without early_start the call waits for the lease.
@@ -118,6 +128,7 @@ func TestEarlyStartOff(t *testing.T) {
 	}
 	c.expect(wire.TypeDelta)
 	c.expect(wire.TypeDone)
+	p.expectEarly(t, "")
 }
 
 // TestEarlyStartQueued checks an early call is cancelled when the request has to queue, made
@@ -141,6 +152,7 @@ func TestEarlyStartQueued(t *testing.T) {
 		t.Errorf("delta %q", string(f.Text))
 	}
 	c.expect(wire.TypeDone)
+	p.expectEarly(t, EarlyCancelled)
 
 	c.request("c2")
 	recv(t, g.calls, "second lease request")
@@ -167,4 +179,5 @@ func TestEarlyStartRefused(t *testing.T) {
 	if p.bad.Load() {
 		t.Error("output passed the sink before the lease was granted")
 	}
+	p.expectEarly(t, EarlyCancelled)
 }

@@ -71,7 +71,17 @@ type StreamStats struct {
 	FirstToken time.Duration // from the request frame to the first delta; 0 when there was none
 	Duration   time.Duration // from the request frame to the end
 	Usage      wire.Usage
+	// Early tells what became of a provider call started beside the lease (see earlyCall):
+	// "" none was started, EarlyUsed it was admitted, EarlyCancelled the lease was not
+	// granted at once and the call was cancelled.
+	Early string
 }
+
+// Values of StreamStats.Early.
+const (
+	EarlyUsed      = "used"
+	EarlyCancelled = "cancelled"
+)
 
 // Clock is time as the gateway sees it; tests inject one to expire tokens on demand.
 type Clock interface {

@@ -89,6 +89,7 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 	// lease queue, which a release on this node wakes at once. Every other ending releases
 	// first.
 	var held interface{ Release() }
+	early := "" // StreamStats.Early
 	out := heldOutput{stream: st.id, send: func(b *frameBuf) error { return s.sendDelta(ctx, st, b) }}
 	defer out.discard()
 	res, err := func() (upstream.Result, error) {
@@ -103,14 +104,15 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 			}
 			return out.write(text)
 		}
-		var early *earlyCall
+		var ec *earlyCall
 		if st.early {
-			early = startEarly(ctx, provider, req, sink)
+			ec = startEarly(ctx, provider, req, sink)
+			early = EarlyCancelled // until admitted
 		}
 		queued := false
 		lease, err := deps.Leases.Acquire(ctx, s.user, limit, func(position int) {
-			if !queued && early != nil {
-				early.abort(errEarlyQueued)
+			if !queued && ec != nil {
+				ec.abort(errEarlyQueued)
 			}
 			queued = true
 			s.enqueue(marshal(wire.ServerFrame{
@@ -120,15 +122,16 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 		})
 		s.admitted(err == nil && !queued)
 		if err != nil {
-			if early != nil {
-				early.abort(err)
+			if ec != nil {
+				ec.abort(err)
 			}
 			return upstream.Result{}, err
 		}
 		held = lease
 		var res upstream.Result
-		if early != nil && !queued {
-			res, err = early.admit()
+		if ec != nil && !queued {
+			early = EarlyUsed
+			res, err = ec.admit()
 		} else {
 			res, err = provider.Stream(ctx, req, sink)
 		}
@@ -146,7 +149,7 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 	delete(s.streams, st.id)
 	s.mu.Unlock()
 
-	stats := StreamStats{Outcome: "ok", FirstToken: firstToken, Duration: time.Since(start), Usage: res.Usage}
+	stats := StreamStats{Outcome: "ok", FirstToken: firstToken, Duration: time.Since(start), Usage: res.Usage, Early: early}
 	if err == nil {
 		done := marshal(wire.ServerFrame{Type: wire.TypeDone, ID: st.id, FinishReason: res.FinishReason, Usage: &res.Usage})
 		select {

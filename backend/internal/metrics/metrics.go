@@ -40,6 +40,7 @@ type Metrics struct {
 	leaseRejected  prometheus.Counter
 	valkeyErrors   prometheus.Counter
 	upstreamErrors *prometheus.CounterVec
+	earlyStarts    *prometheus.CounterVec
 }
 
 // New registers every metric, plus the Go runtime and process collectors, in a registry of
@@ -91,8 +92,14 @@ func New() *Metrics {
 			Help: "Streams ended by a model provider failure, by code: upstream_unavailable or upstream_error.",
 		}, []string{"code"}),
 	}
+	m.earlyStarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "early_starts_total",
+		Help: "Provider calls started beside the lease round trip (early_start), by result: used, or cancelled because the lease was not granted at once.",
+	}, []string{"result"})
 	reg.MustRegister(m.requests, m.tokens, m.firstToken, m.duration, m.activeStreams, m.connections,
-		m.leaseWait, m.leaseRejected, m.valkeyErrors, m.upstreamErrors)
+		m.leaseWait, m.leaseRejected, m.valkeyErrors, m.upstreamErrors, m.earlyStarts)
+	m.earlyStarts.WithLabelValues(gateway.EarlyUsed)
+	m.earlyStarts.WithLabelValues(gateway.EarlyCancelled)
 	for _, o := range outcomes {
 		m.requests.WithLabelValues(o)
 	}
@@ -144,6 +151,9 @@ func (m *Metrics) StreamEnded(s gateway.StreamStats) {
 	m.duration.Observe(s.Duration.Seconds())
 	if outcome == string(wire.CodeUpstreamUnavailable) || outcome == string(wire.CodeUpstreamError) {
 		m.upstreamErrors.WithLabelValues(outcome).Inc()
+	}
+	if s.Early == gateway.EarlyUsed || s.Early == gateway.EarlyCancelled {
+		m.earlyStarts.WithLabelValues(s.Early).Inc()
 	}
 }
 
