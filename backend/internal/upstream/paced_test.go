@@ -4,6 +4,7 @@ package upstream
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -133,4 +134,51 @@ func lowWater(t *testing.T, p *pacedConn) int {
 		t.Fatal(err, gerr)
 	}
 	return v
+}
+
+// TestPacedConnWriteEndsWait checks a pacing wait ends when the next request is written, so
+// the answer to a request sent right after a long response is not held back by the window.
+func TestPacedConnWriteEndsWait(t *testing.T) {
+	raw, server := tcpPair(t)
+	p := newPacedConn(raw, time.Hour) // a wait that only a Write can end within the test
+	if _, err := p.Write([]byte("request")); err != nil {
+		t.Fatal(err)
+	}
+	long := bytes.Repeat([]byte("r"), paceAfterBytes)
+	go func() { _, _ = server.Write(long) }()
+	if _, err := io.ReadFull(p, make([]byte, len(long))); err != nil {
+		t.Fatal(err)
+	}
+	// The response is over; the HTTP client's next Read (its wait for the next answer) now
+	// starts within the window and waits.
+	waiting := make(chan struct{})
+	p.onWait = func() { close(waiting) }
+	got := make(chan error, 1)
+	go func() {
+		b := make([]byte, 16)
+		n, err := p.Read(b)
+		if err == nil && string(b[:n]) != "answer" {
+			err = errors.New("read " + string(b[:n]))
+		}
+		got <- err
+	}()
+	select {
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read after a long response did not wait")
+	}
+	if _, err := p.Write([]byte("next request")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Write([]byte("answer")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read still waits out its window after the next request was written")
+	}
 }
