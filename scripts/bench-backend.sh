@@ -59,12 +59,12 @@ awk '
 				ms(median(b "added-p50-us")), ms(median(b "direct-p99-us")), ms(median(b "relay-p99-us")), median(b "backend-cpu-us/stream")
 		}
 		print ""
-		print "| streams | backend CPU per chunk | allocations per chunk | chunks/s | backend cores busy |"
-		print "|--------:|----------------------:|----------------------:|---------:|-------------------:|"
+		print "| streams | backend CPU per chunk | allocations per chunk | context switches per chunk | chunks/s | backend cores busy |"
+		print "|--------:|----------------------:|----------------------:|---------------------------:|---------:|-------------------:|"
 		for (s = 1; s <= 1024; s++) if (s in streams) {
 			b = "BenchmarkRelayCPU" SUBSEP s SUBSEP
-			printf "| %d | %.2f us | %.2f | %d | %.2f |\n", s, median(b "cpu-ns/chunk") / 1000, median(b "allocs/chunk"),
-				median(b "chunks/s"), median(b "backend-cores")
+			printf "| %d | %.2f us | %.2f | %.3f | %d | %.2f |\n", s, median(b "cpu-ns/chunk") / 1000, median(b "allocs/chunk"),
+				median(b "switches/chunk"), median(b "chunks/s"), median(b "backend-cores")
 		}
 	}
 ' "$out"

@@ -352,6 +352,10 @@ func benchCPU(b *testing.B, r *rig, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	sw0, err := r.switches()
+	if err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
 	b.ResetTimer()
 	if err := workers(n, b.N, stream); err != nil {
@@ -359,6 +363,7 @@ func benchCPU(b *testing.B, r *rig, n int) {
 	}
 	b.StopTimer()
 	elapsed := time.Since(start)
+	sw1, _ := r.switches()
 	cpu1, err1 := r.cpuTime()
 	m1, err2 := r.mallocs(ctx)
 	m2, err3 := r.mallocs(ctx) // a scrape's own allocations, taken off below
@@ -370,6 +375,7 @@ func benchCPU(b *testing.B, r *rig, n int) {
 		b.Logf("%d delta frames for %d provider chunks (the backend merged some)", f, b.N*want)
 	}
 	b.ReportMetric(float64(cpu1-cpu0)/chunks, "cpu-ns/chunk")
+	b.ReportMetric(float64(sw1-sw0)/chunks, "switches/chunk")
 	b.ReportMetric((m1-m0-(m2-m1))/chunks, "allocs/chunk")
 	b.ReportMetric(chunks/elapsed.Seconds(), "chunks/s")
 	b.ReportMetric(float64(cpu1-cpu0)/float64(time.Second)/elapsed.Seconds(), "backend-cores")
