@@ -55,6 +55,11 @@ type anthropicEvent struct {
 	usage      anthropicUsage
 	apiErr     apiError
 	hasError   bool
+
+	// content_block_delta events of a stream differ only in their text (see textTemplate).
+	tmpl    textTemplate
+	strings int    // delta.text strings read in the event being decoded
+	textAt  [2]int // where the last one stands
 }
 
 type anthropicUsage struct {
@@ -108,6 +113,7 @@ func (c *anthropic) event(_, data []byte, st *streamState) (bool, error) {
 
 func (c *anthropic) clear() {
 	e := &c.ev
+	e.tmpl.clear()
 	for _, b := range [][]byte{e.typ, e.deltaType, e.text, e.stopReason, e.d.name} {
 		clear(b[:cap(b)])
 	}
@@ -119,6 +125,26 @@ func (c *anthropic) clear() {
 func (e *anthropicEvent) decode(data []byte) error {
 	e.typ, e.deltaType, e.text, e.stopReason = e.typ[:0], e.deltaType[:0], e.text[:0], e.stopReason[:0]
 	e.message, e.usage, e.hasError = anthropicUsage{}, anthropicUsage{}, false
+	if text, ok := e.tmpl.match(e.text, data); ok {
+		e.text = text
+		e.typ = append(e.typ, "content_block_delta"...)
+		e.deltaType = append(e.deltaType, "text_delta"...)
+		return nil
+	}
+	e.strings = 0
+	if err := e.walk(data); err != nil {
+		return err
+	}
+	// Learn from a text delta that carried nothing else the codec reads.
+	if string(e.typ) == "content_block_delta" && string(e.deltaType) == "text_delta" && e.strings == 1 &&
+		len(e.stopReason) == 0 && !e.hasError && e.message == (anthropicUsage{}) && e.usage == (anthropicUsage{}) {
+		e.tmpl.learn(data, e.textAt)
+	}
+	return nil
+}
+
+// walk decodes data with the tokenizer.
+func (e *anthropicEvent) walk(data []byte) error {
 	d := &e.d
 	d.reset(data)
 	ok, err := d.object("event")
@@ -162,7 +188,11 @@ func (e *anthropicEvent) delta() error {
 		case "type":
 			e.deltaType, err = d.text(e.deltaType, "delta.type")
 		case "text":
-			e.text, err = d.text(e.text, "delta.text")
+			d.str = [2]int{-1, -1}
+			if e.text, err = d.text(e.text, "delta.text"); err == nil && d.str[0] >= 0 {
+				e.strings++
+				e.textAt = d.str
+			}
 		case "stop_reason":
 			e.stopReason, err = d.text(e.stopReason, "delta.stop_reason")
 		default:

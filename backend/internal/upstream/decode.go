@@ -238,3 +238,49 @@ func (d *eventDecoder) apiError(e *apiError) error {
 		}
 	}
 }
+
+// textTemplate decodes the text events of a stream from their text alone. The events of one
+// stream differ only in their text: the bytes before and after it (an id, a model name, an
+// index, a null finish reason...) repeat byte for byte. After a codec decoded an event with the
+// tokenizer and found it carried only text, in one string, learn keeps the bytes around that
+// string; match then takes an event that is those bytes around exactly one valid JSON string
+// (jsontext.Value.IsValid) and returns the string's text. Such an event is valid JSON with the
+// same members and values as the learned one but for the string, so it decodes the same way:
+// no JSON is parsed by hand, and anything else takes the tokenizer's path.
+type textTemplate struct {
+	prefix, suffix []byte // may hold text the provider sent around the text (cleared with it)
+	ok             bool
+	hits           int // events matched (for tests)
+}
+
+// match appends the text of data to dst when data fits the template.
+func (t *textTemplate) match(dst, data []byte) ([]byte, bool) {
+	p, s := t.prefix, t.suffix
+	if !t.ok || len(data) < len(p)+len(s)+2 || !bytes.HasPrefix(data, p) || !bytes.HasSuffix(data, s) {
+		return dst, false
+	}
+	q := data[len(p) : len(data)-len(s)]
+	if q[0] != '"' || q[len(q)-1] != '"' || !jsontext.Value(q).IsValid(decodeOptions...) {
+		return dst, false
+	}
+	out, err := appendUnquote(dst, q)
+	if err != nil {
+		return dst, false
+	}
+	t.hits++
+	return out, true
+}
+
+// learn makes the template the bytes of data around data[at[0]:at[1]], its one text string.
+func (t *textTemplate) learn(data []byte, at [2]int) {
+	t.prefix = append(t.prefix[:0], data[:at[0]]...)
+	t.suffix = append(t.suffix[:0], data[at[1]:]...)
+	t.ok = true
+}
+
+// clear forgets the template and zeroes its bytes.
+func (t *textTemplate) clear() {
+	t.ok = false
+	clear(t.prefix[:cap(t.prefix)])
+	clear(t.suffix[:cap(t.suffix)])
+}

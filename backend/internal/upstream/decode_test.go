@@ -456,7 +456,7 @@ func FuzzAnthropicEvent(f *testing.F) {
 	})
 }
 
-// TestOpenAIChunkTemplate checks the fast path (openAIChunk.fast): events that repeat the
+// TestOpenAIChunkTemplate checks the fast path (upstream.textTemplate): events that repeat the
 // bytes around the text of an earlier text-only event are decoded from the string alone, and
 // give what the tokenizer (and the legacy reflection decoder) give; events that differ
 // anywhere else, or whose middle is not exactly one valid string, take the slow path.
@@ -525,19 +525,32 @@ func TestOpenAIChunkTemplate(t *testing.T) {
 			case *openAICompletions:
 				chunk = &c.chunk
 			}
-			if chunk.fastCount != tt.fast {
-				t.Errorf("fast path decoded %d events, want %d", chunk.fastCount, tt.fast)
+			if chunk.tmpl.hits != tt.fast {
+				t.Errorf("fast path decoded %d events, want %d", chunk.tmpl.hits, tt.fast)
 			}
 		})
 	}
 }
 
-// FuzzOpenAIChunkTemplate feeds pairs of events that share their bytes around a middle part,
-// the shape openAIChunk's fast path looks for, and compares with the legacy decoder.
-func FuzzOpenAIChunkTemplate(f *testing.F) {
+// FuzzTextTemplate feeds pairs of events that share their bytes around a middle part, the
+// shape textTemplate looks for, to every codec that uses it, and compares with the legacy
+// decoders and with a new codec for each event (which never uses a template).
+func FuzzTextTemplate(f *testing.F) {
 	f.Add([]byte(`{"id":"c","choices":[{"index":0,"delta":{"content":`), []byte(`"x"`), []byte(`"y\u00e9\n"`), []byte(`},"finish_reason":null}]}`))
 	f.Add([]byte(`{"choices":[{"text":`), []byte(`"a"`), []byte(`"b\"c"`), []byte(`,"index":0}]}`))
 	f.Add([]byte(`{"choices":[{"index":0,"delta":{"content":`), []byte(`"a"`), []byte(`"a","content":"b"`), []byte(`}}]}`))
+	f.Add([]byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`), []byte(`"a"`), []byte(`"\t}"`), []byte(`}}`))
+	f.Add([]byte(`{"type":"content_block_delta","delta":{"text":`), []byte(`"a"`), []byte(`"b","type":"thinking_delta"`), []byte(`,"type":"text_delta"}}`))
+	type pair struct {
+		fresh  func() codec
+		legacy func() codec
+		fields []string
+	}
+	pairs := []pair{
+		{func() codec { return &openAIChat{} }, func() codec { return &legacyOpenAIChat{} }, openAIFields},
+		{func() codec { return &openAICompletions{} }, func() codec { return &legacyCompletions{} }, openAIFields},
+		{func() codec { return &anthropic{} }, func() codec { return &legacyAnthropic{} }, anthropicFields},
+	}
 	f.Fuzz(func(t *testing.T, pre, a, b, suf []byte) {
 		for _, p := range [][]byte{pre, a, b, suf} {
 			if bytes.ContainsAny(p, "\r\n") {
@@ -547,19 +560,18 @@ func FuzzOpenAIChunkTemplate(f *testing.F) {
 		e1 := slices.Concat(pre, a, suf)
 		e2 := slices.Concat(pre, b, suf)
 		in := slices.Concat(e1, []byte("\n"), e2, []byte("\n"), e1)
-		fuzzCodec(t, in, openAIFields, &openAIChat{}, &legacyOpenAIChat{})
-		fuzzCodec(t, in, openAIFields, &openAICompletions{}, &legacyCompletions{})
-		// Whatever the input, the template must not change what an event decodes to: one
-		// codec for the whole stream gives what a new codec for each event gives.
 		events := fuzzEvents(in)
-		for _, newCodec := range []func() codec{func() codec { return &openAIChat{} }, func() codec { return &openAICompletions{} }} {
-			got := runEvents(t, newCodec(), events)
+		for _, p := range pairs {
+			fuzzCodec(t, in, p.fields, p.fresh(), p.legacy())
+			// Whatever the input, the template must not change what an event decodes to: one
+			// codec for the whole stream gives what a new codec for each event gives.
+			got := runEvents(t, p.fresh(), events)
 			var want outcome
 			dog := startWatchdog(DefaultTimeouts, func(error) {})
 			var text []byte
 			st := &streamState{out: func(p []byte) error { text = append(text, p...); return nil }, dog: dog}
 			for _, ev := range events {
-				end, err := newCodec().event(nil, ev, st)
+				end, err := p.fresh().event(nil, ev, st)
 				if err != nil {
 					want.Err = err.Error()
 					break
@@ -576,4 +588,32 @@ func FuzzOpenAIChunkTemplate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAnthropicTemplate checks Anthropic's text deltas take the template path after the first,
+// and that other events and other delta types do not.
+func TestAnthropicTemplate(t *testing.T) {
+	delta := func(s string) []byte {
+		return []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":` + s + `}}`)
+	}
+	events := [][]byte{
+		[]byte(`{"type":"message_start","message":{"usage":{"input_tokens":7,"output_tokens":1}}}`),
+		[]byte(`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`),
+		delta(`"a"`), delta(`"b\n"`), delta(`"\u00e9"`),
+		[]byte(`{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","text":"no"}}`),
+		delta(`"c"`),
+		[]byte(`{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":4}}`),
+		[]byte(`{"type":"message_stop"}`),
+	}
+	c := &anthropic{}
+	got, want := runEvents(t, c, events), runEvents(t, &legacyAnthropic{}, events)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got    %+v\nlegacy %+v", got, want)
+	}
+	if got.Text != "ab\néc" {
+		t.Errorf("text %q", got.Text)
+	}
+	if c.ev.tmpl.hits != 3 {
+		t.Errorf("template path took %d events, want 3 (the text deltas after the first)", c.ev.tmpl.hits)
+	}
 }

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"bytes"
-	"encoding/json/jsontext"
 	"fmt"
 	"net/http"
 
@@ -102,22 +101,14 @@ type openAIChunk struct {
 	apiErr   apiError
 	hasError bool
 
-	// A stream's text events differ only in their text: the bytes before and after it (id,
-	// model, index, finish_reason null, ...) repeat. tmpl keeps those of the last event that
-	// carried one choice's text and nothing else, and fast decodes an event that has the same
-	// bytes around one valid JSON string without walking its JSON again.
-	tmpl      tmpl
-	strings   int    // text strings read in the event being decoded
-	choiceN   int    // choices read in it (one more for each with an index other than 0)
-	textAt    [2]int // where its text string stands, when strings == 1
-	fastCount int    // events decoded by fast (for tests)
+	// A stream's text events differ only in their text (id, model, index, finish_reason
+	// null... repeat): tmpl decodes them from it (see textTemplate).
+	tmpl    textTemplate
+	strings int    // text strings read in the event being decoded
+	choiceN int    // choices read in it (one more for each with an index other than 0)
+	textAt  [2]int // where its text string stands, when strings == 1
 }
 
-// tmpl is an event's bytes around its text string: prefix + "text" + suffix.
-type tmpl struct {
-	prefix, suffix []byte
-	ok             bool
-}
 
 var doneMarker = []byte("[DONE]")
 
@@ -150,7 +141,8 @@ func (c *openAIChunk) handle(data []byte, st *streamState, completions bool) (bo
 func (c *openAIChunk) decode(data []byte, completions bool) error {
 	c.text, c.finish = c.text[:0], c.finish[:0]
 	c.usage, c.hasUsage, c.hasError = wire.Usage{}, false, false
-	if c.fast(data) {
+	if text, ok := c.tmpl.match(c.text[:0], data); ok {
+		c.text = text
 		return nil
 	}
 	c.strings, c.choiceN = 0, 0
@@ -161,36 +153,13 @@ func (c *openAIChunk) decode(data []byte, completions bool) error {
 	return nil
 }
 
-// fast decodes data when it is the template's prefix, one JSON string and the template's
-// suffix. Such an event is valid JSON with the same members and values as the template's
-// event but for that string, so its text is the string's and nothing else is set.
-func (c *openAIChunk) fast(data []byte) bool {
-	p, s := c.tmpl.prefix, c.tmpl.suffix
-	if !c.tmpl.ok || len(data) < len(p)+len(s)+2 || !bytes.HasPrefix(data, p) || !bytes.HasSuffix(data, s) {
-		return false
-	}
-	q := data[len(p) : len(data)-len(s)]
-	if q[0] != '"' || q[len(q)-1] != '"' || !jsontext.Value(q).IsValid(decodeOptions...) {
-		return false
-	}
-	text, err := appendUnquote(c.text[:0], q)
-	if err != nil {
-		return false
-	}
-	c.text = text
-	c.fastCount++
-	return true
-}
-
 // learn makes data the template when it carried exactly one choice, with index 0, whose
 // only text is one string, and no finish reason, usage or error.
 func (c *openAIChunk) learn(data []byte) {
 	if c.strings != 1 || c.choiceN != 1 || len(c.finish) > 0 || c.hasUsage || c.hasError {
 		return
 	}
-	c.tmpl.prefix = append(c.tmpl.prefix[:0], data[:c.textAt[0]]...)
-	c.tmpl.suffix = append(c.tmpl.suffix[:0], data[c.textAt[1]:]...)
-	c.tmpl.ok = true
+	c.tmpl.learn(data, c.textAt)
 }
 
 // walk decodes data with the tokenizer.
@@ -334,8 +303,8 @@ func (c *openAIChunk) decodeUsage() error {
 
 // clear zeroes the buffers, which held model output.
 func (c *openAIChunk) clear() {
-	c.tmpl.ok = false
-	for _, b := range [][]byte{c.text, c.finish, c.content, c.alt, c.reason, c.d.name, c.tmpl.prefix, c.tmpl.suffix} {
+	c.tmpl.clear()
+	for _, b := range [][]byte{c.text, c.finish, c.content, c.alt, c.reason, c.d.name} {
 		clear(b[:cap(b)])
 	}
 	c.d.reset(nil)
