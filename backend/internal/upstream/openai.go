@@ -109,7 +109,6 @@ type openAIChunk struct {
 	textAt  [2]int // where its text string stands, when strings == 1
 }
 
-
 var doneMarker = []byte("[DONE]")
 
 // handle decodes one data event.
