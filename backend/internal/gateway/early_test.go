@@ -181,3 +181,28 @@ func TestEarlyStartRefused(t *testing.T) {
 	}
 	p.expectEarly(t, EarlyCancelled)
 }
+
+// TestEarlyStartAfterCancel checks a request cancelled while its lease was acquired does not
+// stop the connection's next request from starting early: a cancel says nothing of the slots.
+func TestEarlyStartAfterCancel(t *testing.T) {
+	c, g, p := newEarly(t, true)
+	c.request("c1")
+	recv(t, g.calls, "lease request")
+	recv(t, p.started, "early provider call")
+	c.send(wire.ClientFrame{Type: wire.TypeCancel, ID: "c1"})
+	if err := recv(t, p.ended, "early call's end"); !errors.Is(err, errClientCanceled) {
+		t.Errorf("early call ended with %v, want the client's cancel", err)
+	}
+	c.expectError("c1", wire.CodeCanceled)
+	p.expectEarly(t, EarlyCancelled)
+
+	c.request("c2")
+	recv(t, g.calls, "second lease request")
+	if n := recv(t, p.started, "second provider call"); n != 0 {
+		t.Fatalf("second call started after %d grants, want it early", n)
+	}
+	g.answers <- leaseAnswer{}
+	c.expect(wire.TypeDelta)
+	c.expect(wire.TypeDone)
+	p.expectEarly(t, EarlyUsed)
+}

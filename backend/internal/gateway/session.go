@@ -366,9 +366,10 @@ func (s *session) closeWith(final *frameBuf, code int, text string) {
 	}
 }
 
-// admitted records whether a lease request was granted at once.
-func (s *session) admitted(immediately bool) {
+// setContended records whether the connection's last lease request had to wait or was
+// refused (no early start then) or was granted at once.
+func (s *session) setContended(c bool) {
 	s.mu.Lock()
-	s.contended = !immediately
+	s.contended = c
 	s.mu.Unlock()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/codingplan/codingplan/backend/internal/lease"
 	"github.com/codingplan/codingplan/backend/internal/upstream"
 	wire "github.com/codingplan/codingplan/shared"
 )
@@ -110,7 +111,7 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 			early = EarlyCancelled // until admitted
 		}
 		queued := false
-		lease, err := deps.Leases.Acquire(ctx, s.user, limit, func(position int) {
+		grant, err := deps.Leases.Acquire(ctx, s.user, limit, func(position int) {
 			if !queued && ec != nil {
 				ec.abort(errEarlyQueued)
 			}
@@ -120,14 +121,19 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 				Plan: &wire.Plan{Name: plan, Concurrency: limit, InUse: limit},
 			}))
 		})
-		s.admitted(err == nil && !queued)
+		var refused *lease.LimitError
+		if queued || errors.As(err, &refused) {
+			s.setContended(true)
+		} else if err == nil {
+			s.setContended(false)
+		} // other errors (a cancel, Valkey down) say nothing of the user's slots
 		if err != nil {
 			if ec != nil {
 				ec.abort(err)
 			}
 			return upstream.Result{}, err
 		}
-		held = lease
+		held = grant
 		var res upstream.Result
 		if ec != nil && !queued {
 			early = EarlyUsed
