@@ -56,7 +56,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		log.Warn("development mode: tokens are verified with the development key", "jwks", jwks)
 	}
 	verifier, err := auth.NewVerifier(ctx, auth.Config{
-		JWKS: jwks, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.TokenLeeway, Refetch: cfg.JWKSRefetch,
+		JWKS: jwks, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.TokenLeeway, Refetch: cfg.JWKSRefetch, MaxAge: cfg.JWKSMaxAge,
 	}, log.With("component", "auth"))
 	if err != nil {
 		return err

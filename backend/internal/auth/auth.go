@@ -28,6 +28,8 @@ const (
 	DefaultLeeway   = 30 * time.Second
 	// DefaultRefetch is the least time between two JWKS refetches caused by unknown key ids.
 	DefaultRefetch = 30 * time.Second
+	// DefaultMaxAge is how long a loaded JWKS is trusted before it is read again.
+	DefaultMaxAge = 10 * time.Minute
 )
 
 // Size caps checked before any parsing, so an oversized token costs nothing to reject.
@@ -77,6 +79,10 @@ type Config struct {
 	// Refetch is the least time between two reloads of JWKS caused by an unknown kid;
 	// DefaultRefetch when zero.
 	Refetch time.Duration
+	// MaxAge is how long a loaded JWKS is used before a verification reads it again, so that a
+	// key removed from it (revoked) stops verifying without a restart. DefaultMaxAge when zero;
+	// negative keeps a set until a token names an unknown kid.
+	MaxAge time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -103,13 +109,16 @@ func NewVerifier(ctx context.Context, cfg Config, log *slog.Logger) (*Verifier, 
 	if cfg.Refetch == 0 {
 		cfg.Refetch = DefaultRefetch
 	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ks, err := newKeySet(cfg.JWKS, cfg.Refetch, cfg.Now, log)
+	ks, err := newKeySet(cfg.JWKS, cfg.Refetch, cfg.MaxAge, cfg.Now, log)
 	if err != nil {
 		return nil, err
 	}

@@ -337,3 +337,68 @@ func TestDevKey(t *testing.T) {
 		t.Errorf("claims: got sub=%q plan=%q exp=%v", c.Subject, c.Plan, c.Expires())
 	}
 }
+
+// TestMaxAgeRevokes checks a key removed from the JWKS stops verifying once the loaded set is
+// older than MaxAge, without a restart, and that a source failing at that moment leaves the
+// keys loaded before in use (retried once per refetch interval).
+func TestMaxAgeRevokes(t *testing.T) {
+	revoked, kept := newTestKey(t), newTestKey(t)
+	var doc atomic.Value
+	doc.Store([]testKey{revoked, kept})
+	var fetches atomic.Int32
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if failing.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		var d JWKS
+		for _, k := range doc.Load().([]testKey) {
+			d.Keys = append(d.Keys, PublicJWK(k.kid, k.priv.Public().(ed25519.PublicKey)))
+		}
+		_ = json.NewEncoder(w).Encode(d)
+	}))
+	defer srv.Close()
+
+	now := t0
+	v, err := NewVerifier(context.Background(), Config{JWKS: srv.URL + "/jwks.json", MaxAge: time.Minute,
+		Refetch: 30 * time.Second, Now: func() time.Time { return now }}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(k testKey) error {
+		_, err := v.Verify(context.Background(), sign(t, k, goodClaims()))
+		return err
+	}
+	steps := []struct {
+		name        string
+		advance     time.Duration
+		revoke      bool // the source drops the revoked key before this step
+		fail        bool // the source answers 503 from this step on
+		key         testKey
+		wantOK      bool
+		wantFetches int32
+	}{
+		{"both keys loaded", 0, false, false, revoked, true, 1},
+		{"removed at the source, set still young", 59 * time.Second, true, false, revoked, true, 1},
+		{"set older than max age: read again, key gone", time.Second, false, false, revoked, false, 2},
+		{"the other key, no read", 0, false, false, kept, true, 2},
+		{"old again, source down: the keys before stay", time.Minute, false, true, kept, true, 3},
+		{"source still down: no read within the refetch interval", time.Second, false, true, kept, true, 3},
+	}
+	for _, s := range steps {
+		if s.revoke {
+			doc.Store([]testKey{kept})
+		}
+		failing.Store(s.fail)
+		now = now.Add(s.advance)
+		err := verify(s.key)
+		if (err == nil) != s.wantOK {
+			t.Errorf("%s: Verify error %v, want ok=%v", s.name, err, s.wantOK)
+		}
+		if got := fetches.Load(); got != s.wantFetches {
+			t.Errorf("%s: fetches got %d, want %d", s.name, got, s.wantFetches)
+		}
+	}
+}

@@ -28,28 +28,31 @@ var (
 	errBadKID     = errors.New("missing or malformed key id")
 )
 
-// keySet holds the verification keys by kid and reloads them, at most once per refetch
-// interval, when a token names a kid it does not know.
+// keySet holds the verification keys by kid. It reloads them when a token names a kid it does
+// not know (at most once per refetch interval) and when the set it holds is older than maxAge
+// (a revoked key then stops verifying); a reload that fails keeps the keys it had.
 type keySet struct {
 	source  string // file path, or URL when url is set
 	url     *url.URL
 	client  *http.Client
 	refetch time.Duration
+	maxAge  time.Duration // <= 0: no reload by age
 	now     func() time.Time
 	log     *slog.Logger
 
-	mu   sync.RWMutex
-	keys map[string]ed25519.PublicKey
+	mu     sync.RWMutex
+	keys   map[string]ed25519.PublicKey
+	loaded time.Time // when keys was read
 
 	fetchMu   sync.Mutex // serializes loads; held while one runs
-	lastFetch time.Time
+	lastFetch time.Time  // when the last load was tried
 }
 
-func newKeySet(source string, refetch time.Duration, now func() time.Time, log *slog.Logger) (*keySet, error) {
+func newKeySet(source string, refetch, maxAge time.Duration, now func() time.Time, log *slog.Logger) (*keySet, error) {
 	if source == "" {
 		return nil, errors.New("auth: no JWKS source configured")
 	}
-	ks := &keySet{source: source, refetch: refetch, now: now, log: log}
+	ks := &keySet{source: source, refetch: refetch, maxAge: maxAge, now: now, log: log}
 	if strings.HasPrefix(source, "https://") || strings.HasPrefix(source, "http://") {
 		u, err := url.Parse(source)
 		if err != nil {
@@ -78,6 +81,7 @@ func (ks *keySet) lookup(ctx context.Context, kid string) (ed25519.PublicKey, er
 	if !validKID(kid) {
 		return nil, errBadKID
 	}
+	ks.refreshIfOld(ctx)
 	if k := ks.get(kid); k != nil {
 		return k, nil
 	}
@@ -98,6 +102,31 @@ func (ks *keySet) lookup(ctx context.Context, kid string) (ed25519.PublicKey, er
 		return k, nil
 	}
 	return nil, errUnknownKey
+}
+
+// refreshIfOld reloads the set when it is older than maxAge, trying at most once per refetch
+// interval while the source fails.
+func (ks *keySet) refreshIfOld(ctx context.Context) {
+	if ks.maxAge <= 0 {
+		return
+	}
+	ks.mu.RLock()
+	old := ks.now().Sub(ks.loaded) >= ks.maxAge
+	ks.mu.RUnlock()
+	if !old {
+		return
+	}
+	ks.fetchMu.Lock()
+	defer ks.fetchMu.Unlock()
+	ks.mu.RLock()
+	old = ks.now().Sub(ks.loaded) >= ks.maxAge
+	ks.mu.RUnlock()
+	if !old || ks.now().Sub(ks.lastFetch) < ks.refetch {
+		return // loaded meanwhile, or failing: keep what is held until the next try
+	}
+	if err := ks.loadLocked(ctx); err != nil {
+		ks.log.Warn("jwks refresh failed, keeping the keys loaded before", "err", err)
+	}
 }
 
 func (ks *keySet) get(kid string) ed25519.PublicKey {
@@ -124,7 +153,7 @@ func (ks *keySet) loadLocked(ctx context.Context) error {
 		return err
 	}
 	ks.mu.Lock()
-	ks.keys = keys
+	ks.keys, ks.loaded = keys, ks.now()
 	ks.mu.Unlock()
 	ks.log.Debug("jwks loaded", "keys", len(keys))
 	return nil

@@ -39,6 +39,9 @@ type Config struct {
 	TokenLeeway time.Duration `toml:"token_leeway" usage:"clock skew allowed on exp and nbf"`
 	// JWKSRefetch is the least time between two reloads of JWKS caused by an unknown kid.
 	JWKSRefetch time.Duration `toml:"jwks_refetch" usage:"least time between JWKS reloads on an unknown kid"`
+	// JWKSMaxAge is how long a loaded JWKS is used before it is read again (a removed key then
+	// stops verifying); negative keeps it until a token names an unknown kid.
+	JWKSMaxAge time.Duration `toml:"jwks_max_age" usage:"how long a loaded JWKS is used before it is read again"`
 	// AllowedOrigins lists the Origin header values a websocket upgrade may carry, e.g.
 	// "https://app.example.com". Requests without Origin (editors, the language server) are
 	// always allowed; "*" allows every origin.
@@ -111,6 +114,7 @@ func Default() *Config {
 		Audience:      "codingplan-backend",
 		TokenLeeway:   30 * time.Second,
 		JWKSRefetch:   30 * time.Second,
+		JWKSMaxAge:    10 * time.Minute,
 		ValkeyPrefix:  "codingplan",
 		Plans:         map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
 		NodeCap:       0,
