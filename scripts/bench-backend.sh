@@ -12,6 +12,8 @@
 # case. Valkey: CODINGPLAN_TEST_VALKEY (default 127.0.0.1:6390; scripts/valkey.sh start).
 # To profile the backend while a benchmark runs, set CODINGPLAN_BENCH_PPROF=127.0.0.1:6061 and
 # run `go tool pprof -top 'http://127.0.0.1:6061/debug/pprof/profile?seconds=10'` meanwhile.
+# CODINGPLAN_BENCH_BACKEND_GOMAXPROCS=N runs the backend with GOMAXPROCS=N (the scheduler's share),
+# CODINGPLAN_BENCH_NO_VALKEY=1 with leases in the process (Valkey's share).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
