@@ -2,15 +2,17 @@ package upstream
 
 import (
 	"bytes"
-	"encoding/json/jsontext"
 	"errors"
 	"io"
 	"math"
 	"strconv"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // eventDecoder reads the few fields the relay needs from one event's JSON with the standard
-// library's tokenizer (encoding/json/jsontext), without reflection: a codec walks the objects
+// library's tokenizer (encoding/json/jsontext, through github.com/go-json-experiment/json,
+// which is an alias of it on Go 1.27 and its own copy on Go 1.26), without reflection: a codec walks the objects
 // it reads and skips every other value, which jsontext still checks to be valid JSON. Strings
 // are unescaped into the codec's own buffers, kept from one event to the next, so that
 // decoding an event allocates nothing once warm.

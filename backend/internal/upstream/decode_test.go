@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"bytes"
-	"encoding/json/jsontext"
 	"errors"
 	"reflect"
 	"regexp"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	wire "github.com/codingplan/codingplan/shared"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // outcome is what a codec did with a sequence of events.
