@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/codingplan/codingplan/lsp/internal/lspx"
 	wire "github.com/codingplan/codingplan/shared"
 )
 
@@ -196,7 +197,7 @@ func (c *Client) connection(ctx context.Context) (*conn, error) {
 			return nil, fmt.Errorf("%w: %s", ErrSignedOut, msg)
 		case cn != nil:
 			return cn, nil
-		case !starting || state != StateConnecting:
+		case !starting || state != lspx.StateConnecting:
 			return nil, fmt.Errorf("%w: %s", ErrDisconnected, msg)
 		}
 		if deadline == nil {
@@ -435,8 +436,8 @@ func (cn *conn) handle(f wire.ServerFrame) {
 		if c.rejected == accepted {
 			c.rejected = ""
 		}
-		if c.cur == cn && c.link.state != StateReady {
-			c.setLinkLocked(link{state: StateReady, message: "connected"})
+		if c.cur == cn && c.link.state != lspx.StateReady {
+			c.setLinkLocked(link{state: lspx.StateReady, message: "connected"})
 		}
 		c.mu.Unlock()
 	case wire.TypeQueued:

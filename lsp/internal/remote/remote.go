@@ -26,6 +26,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/codingplan/codingplan/lsp/internal/lspx"
 	wire "github.com/codingplan/codingplan/shared"
 )
 
@@ -36,17 +37,6 @@ var (
 	ErrDisconnected = errors.New("remote: not connected to the backend")
 	// ErrSignedOut: there is no token, or the backend refused it.
 	ErrSignedOut = errors.New("remote: signed out")
-)
-
-// States of Status.State; the values are those of the codingplan/status notification.
-const (
-	StateSignedOut     = "signedOut"
-	StateConnecting    = "connecting"
-	StateReady         = "ready"
-	StateBusy          = "busy"
-	StateRateLimited   = "rateLimited"
-	StateQuotaExceeded = "quotaExceeded"
-	StateError         = "error"
 )
 
 // Status is the connection's state as a status bar shows it. It marshals as the
@@ -189,9 +179,9 @@ func New(cfg Config, log *slog.Logger) *Client {
 
 func (c *Client) idleLinkLocked() link {
 	if c.token == "" {
-		return link{state: StateSignedOut, message: "signed out: sign in with a token (codingplan.signIn or CODINGPLAN_TOKEN)"}
+		return link{state: lspx.StateSignedOut, message: "signed out: sign in with a token (codingplan.signIn or CODINGPLAN_TOKEN)"}
 	}
-	return link{state: StateConnecting, message: "connecting to the backend"}
+	return link{state: lspx.StateConnecting, message: "connecting to the backend"}
 }
 
 // SetToken sets the bearer token. With a connection open, the token goes to the backend in an
@@ -291,8 +281,8 @@ func (c *Client) Run(ctx context.Context) error {
 			continue
 		}
 		c.mu.Lock()
-		if c.link.state != StateConnecting || !c.link.retryAt.IsZero() {
-			c.setLinkLocked(link{state: StateConnecting, message: "connecting to the backend"})
+		if c.link.state != lspx.StateConnecting || !c.link.retryAt.IsZero() {
+			c.setLinkLocked(link{state: lspx.StateConnecting, message: "connecting to the backend"})
 		}
 		c.mu.Unlock()
 
@@ -318,18 +308,18 @@ func (c *Client) Run(ctx context.Context) error {
 		case out.goaway:
 			attempt = 0
 			delay = out.retryAfter + jitter(out.retryAfter/10)
-			c.setLink(link{state: StateConnecting, message: "the backend asked to reconnect", retryAt: time.Now().Add(delay)})
+			c.setLink(link{state: lspx.StateConnecting, message: "the backend asked to reconnect", retryAt: time.Now().Add(delay)})
 		case out.connected:
 			attempt = 0
 			delay = jitter(c.cfg.MinBackoff)
-			c.setLink(link{state: StateConnecting, message: "connection lost; reconnecting", retryAt: time.Now().Add(delay)})
+			c.setLink(link{state: lspx.StateConnecting, message: "connection lost; reconnecting", retryAt: time.Now().Add(delay)})
 		default:
 			delay = c.backoff(attempt)
 			attempt++
 			c.mu.Lock()
 			c.starting = false
 			c.setLinkLocked(link{
-				state:   StateError,
+				state:   lspx.StateError,
 				message: fmt.Sprintf("cannot reach the backend (%s); retrying in %s", out.message, delay.Round(time.Millisecond)),
 				retryAt: time.Now().Add(delay),
 			})
@@ -440,7 +430,7 @@ func (c *Client) session(ctx context.Context, url string, token wire.Secret) out
 	if c.token != token && c.token != "" {
 		cn.sendAuthLocked(c.token) // the token changed while dialing
 	}
-	c.setLinkLocked(link{state: StateReady, message: "connected"})
+	c.setLinkLocked(link{state: lspx.StateReady, message: "connected"})
 	c.mu.Unlock()
 	c.connWG.Add(2)
 	go cn.readLoop()
@@ -503,7 +493,7 @@ func (c *Client) dialFailure(err error, resp *http.Response) outcome {
 	}
 	if resp.StatusCode == http.StatusForbidden && e.Code == wire.CodeUnauthorized {
 		out := authOutcome(e)
-		out.state = StateError
+		out.state = lspx.StateError
 		return out
 	}
 	return authOutcome(e)
@@ -511,13 +501,13 @@ func (c *Client) dialFailure(err error, resp *http.Response) outcome {
 
 // authOutcome is the outcome of a connection refused for its token.
 func authOutcome(e *wire.Error) outcome {
-	out := outcome{authFailed: true, state: StateSignedOut, message: "signed out: " + e.Message}
+	out := outcome{authFailed: true, state: lspx.StateSignedOut, message: "signed out: " + e.Message}
 	switch e.Code {
 	case wire.CodeTokenExpired:
-		out.state, out.message = StateError, "token expired, sign in again"
+		out.state, out.message = lspx.StateError, "token expired, sign in again"
 	case wire.CodeUnauthorized:
 	default:
-		out.state, out.message = StateError, e.Error()
+		out.state, out.message = lspx.StateError, e.Error()
 	}
 	return out
 }

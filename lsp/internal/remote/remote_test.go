@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codingplan/codingplan/lsp/internal/lspx"
 	wire "github.com/codingplan/codingplan/shared"
 )
 
@@ -20,7 +21,7 @@ func (h *harness) waitLink(t *testing.T, want string) {
 	for {
 		h.c.mu.Lock()
 		s := h.c.link
-		ready := s.state != StateReady || h.c.cur != nil
+		ready := s.state != lspx.StateReady || h.c.cur != nil
 		ch := h.c.changed
 		h.c.mu.Unlock()
 		if s.state == want && ready {
@@ -46,7 +47,7 @@ func TestStreamMultiplexesOneConnection(t *testing.T) {
 	b := newFakeBackend(t, "tok")
 	h := start(t, b, "tok", nil)
 	fc := recv(t, b.conns, "a connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 
 	const n = 3
 	results := make([]<-chan streamResult, n)
@@ -66,7 +67,7 @@ func TestStreamMultiplexesOneConnection(t *testing.T) {
 		seen[f.ID] = true
 		ids[string(f.Completion.Prefix)] = f.ID
 	}
-	if s := h.waitStatus(t, StateBusy); s.Plan == nil || s.Plan.Name != "pro" {
+	if s := h.waitStatus(t, lspx.StateBusy); s.Plan == nil || s.Plan.Name != "pro" {
 		t.Errorf("busy status plan = %+v, want pro from hello", s.Plan)
 	}
 	// Deltas of the three streams interleaved, in reverse order of the requests.
@@ -90,7 +91,7 @@ func TestStreamMultiplexesOneConnection(t *testing.T) {
 			t.Errorf("stream %d done = %+v", i, r.done)
 		}
 	}
-	h.waitStatus(t, StateReady)
+	h.waitStatus(t, lspx.StateReady)
 	if len(b.conns) != 0 {
 		t.Errorf("the client opened %d more connections, want one for everything", len(b.conns))
 	}
@@ -121,11 +122,11 @@ func TestShortStreamsChangeNoStatus(t *testing.T) {
 				}
 			})
 			fc := recv(t, b.conns, "a connection")
-			h.waitStatus(t, StateReady)
+			h.waitStatus(t, lspx.StateReady)
 			res := goStream(t, context.Background(), h.c, "p")
 			req := fc.next(t)
 			if long {
-				h.waitStatus(t, StateBusy)
+				h.waitStatus(t, lspx.StateBusy)
 			}
 			fc.send(t, delta(req.ID, "x"))
 			fc.send(t, done(req.ID))
@@ -133,13 +134,13 @@ func TestShortStreamsChangeNoStatus(t *testing.T) {
 				t.Fatal(r.err)
 			}
 			if long {
-				h.waitStatus(t, StateReady)
+				h.waitStatus(t, lspx.StateReady)
 				return
 			}
 			// OnStatus is called in order: a status the stream caused would come before this.
 			h.c.SetToken("")
-			if s := recv(t, h.statuses, "a status"); s.State != StateSignedOut {
-				t.Errorf("status after a short stream and sign-out = %q, want %q first", s.State, StateSignedOut)
+			if s := recv(t, h.statuses, "a status"); s.State != lspx.StateSignedOut {
+				t.Errorf("status after a short stream and sign-out = %q, want %q first", s.State, lspx.StateSignedOut)
 			}
 		})
 	}
@@ -151,7 +152,7 @@ func TestLargeAndSmallFrames(t *testing.T) {
 	b := newFakeBackend(t, "tok")
 	h := start(t, b, "tok", nil)
 	fc := recv(t, b.conns, "a connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 	prefixes := []string{"small-1", strings.Repeat("x", 3*maxInlineWrite), "small-2"}
 	var results []<-chan streamResult
 	for _, p := range prefixes {
@@ -174,7 +175,7 @@ func TestCancelSendsCancelFrameAtOnce(t *testing.T) {
 	b := newFakeBackend(t, "tok")
 	h := start(t, b, "tok", nil)
 	fc := recv(t, b.conns, "a connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	res := goStream(t, ctx, h.c, "slow")
@@ -205,7 +206,7 @@ func TestEarlyStopFromOnDelta(t *testing.T) {
 	b := newFakeBackend(t, "tok")
 	h := start(t, b, "tok", nil)
 	fc := recv(t, b.conns, "a connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -233,7 +234,7 @@ func TestReconnectsAfterDrop(t *testing.T) {
 	b := newFakeBackend(t, "tok")
 	h := start(t, b, "tok", nil)
 	fc1 := recv(t, b.conns, "the first connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 
 	res := goStream(t, context.Background(), h.c, "x")
 	fc1.next(t)
@@ -245,7 +246,7 @@ func TestReconnectsAfterDrop(t *testing.T) {
 		t.Errorf("first delay after a drop = %v, want within [0, %v]", d, h.c.cfg.MinBackoff)
 	}
 	fc2 := recv(t, b.conns, "the second connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 	res = goStream(t, context.Background(), h.c, "y")
 	req := fc2.next(t)
 	fc2.send(t, done(req.ID))
@@ -272,7 +273,7 @@ func TestBackoffGrowsWithJitter(t *testing.T) {
 		}
 	}
 	recv(t, b.conns, "the connection after the backend came up")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 }
 
 func TestFailFastWhileDisconnected(t *testing.T) {
@@ -283,7 +284,7 @@ func TestFailFastWhileDisconnected(t *testing.T) {
 		c.ConnectWait = time.Hour // a Stream that waited would time the test out
 	})
 	recv(t, h.pauses, "the backoff")
-	s := h.waitStatus(t, StateError)
+	s := h.waitStatus(t, lspx.StateError)
 	if s.RetryAfterMS <= 0 || !strings.Contains(s.Message, "HTTP 503") {
 		t.Errorf("status = %+v, want error with the retry time and the cause", s)
 	}
@@ -296,7 +297,7 @@ func TestFailFastWhileDisconnected(t *testing.T) {
 func TestSignedOut(t *testing.T) {
 	b := newFakeBackend(t, "tok")
 	h := start(t, b, "", func(c *Config) { c.ConnectWait = time.Hour })
-	h.waitStatus(t, StateSignedOut)
+	h.waitStatus(t, lspx.StateSignedOut)
 	_, err := h.c.Stream(context.Background(), wire.ClientFrame{Op: wire.OpCompletion, Completion: &wire.Completion{}}, nil)
 	if !errors.Is(err, ErrSignedOut) {
 		t.Fatalf("err = %v, want ErrSignedOut", err)
@@ -306,7 +307,7 @@ func TestSignedOut(t *testing.T) {
 	}
 	h.c.SetToken("tok")
 	fc := recv(t, b.conns, "a connection after sign-in")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 
 	// Signing out closes the connection and fails the running stream.
 	res := goStream(t, context.Background(), h.c, "x")
@@ -316,7 +317,7 @@ func TestSignedOut(t *testing.T) {
 		t.Fatalf("err = %v, want ErrSignedOut", r.err)
 	}
 	recv(t, fc.closed, "the connection to close")
-	h.waitLink(t, StateSignedOut)
+	h.waitLink(t, lspx.StateSignedOut)
 }
 
 func TestFirstRequestWaitsForStartup(t *testing.T) {
@@ -338,7 +339,7 @@ func TestUnauthorizedUpgradeBacksOffLong(t *testing.T) {
 	if got := recv(t, b.upgrades, "an upgrade"); got != http.StatusUnauthorized {
 		t.Fatalf("upgrade = %d, want 401", got)
 	}
-	s := h.waitStatus(t, StateSignedOut)
+	s := h.waitStatus(t, lspx.StateSignedOut)
 	if !strings.Contains(s.Message, "bad signature") {
 		t.Errorf("message = %q, want the backend's reason", s.Message)
 	}
@@ -351,7 +352,7 @@ func TestUnauthorizedUpgradeBacksOffLong(t *testing.T) {
 	}
 	h.c.SetToken("good")
 	recv(t, b.conns, "a connection with the new token")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 	if got := recv(t, b.upgrades, "the second upgrade"); got != http.StatusSwitchingProtocols {
 		t.Errorf("second upgrade = %d, want 101", got)
 	}
@@ -364,7 +365,7 @@ func TestInBandAuth(t *testing.T) {
 	b := newFakeBackend(t, "a", "b")
 	h := start(t, b, "a", nil)
 	fc := recv(t, b.conns, "a connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 
 	h.c.SetToken("b")
 	if got := recv(t, fc.auths, "an auth frame"); got != "b" {
@@ -374,14 +375,14 @@ func TestInBandAuth(t *testing.T) {
 	if got := recv(t, fc.auths, "an auth frame"); got != "c" {
 		t.Fatalf("auth token = %q, want c", string(got))
 	}
-	h.waitLink(t, StateSignedOut)
+	h.waitLink(t, lspx.StateSignedOut)
 	_, err := h.c.Stream(context.Background(), wire.ClientFrame{Op: wire.OpCompletion, Completion: &wire.Completion{}}, nil)
 	if !errors.Is(err, ErrSignedOut) {
 		t.Fatalf("err = %v, want ErrSignedOut", err)
 	}
 	h.c.SetToken("a")
 	recv(t, fc.auths, "an auth frame")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 	res := goStream(t, context.Background(), h.c, "x")
 	req := fc.next(t)
 	fc.send(t, done(req.ID))
@@ -397,9 +398,9 @@ func TestTokenExpired(t *testing.T) {
 	b := newFakeBackend(t, "tok")
 	h := start(t, b, "tok", nil)
 	fc := recv(t, b.conns, "a connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 	fc.send(t, wire.ServerFrame{Type: wire.TypeError, Code: wire.CodeTokenExpired, Message: "the token expired"})
-	s := h.waitStatus(t, StateError)
+	s := h.waitStatus(t, lspx.StateError)
 	if s.Message != "token expired, sign in again" {
 		t.Errorf("message = %q", s.Message)
 	}
@@ -413,7 +414,7 @@ func TestGoaway(t *testing.T) {
 	b := newFakeBackend(t, "tok")
 	h := start(t, b, "tok", nil)
 	fc1 := recv(t, b.conns, "the first connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 
 	old := goStream(t, context.Background(), h.c, "old")
 	oldReq := fc1.next(t)
@@ -422,7 +423,7 @@ func TestGoaway(t *testing.T) {
 		t.Errorf("delay after goaway = %v, want retry_after_ms 5ms plus at most 10%% jitter", d)
 	}
 	fc2 := recv(t, b.conns, "the new connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 
 	// New streams go to the new connection while the old one finishes its stream.
 	res := goStream(t, context.Background(), h.c, "new")
@@ -443,7 +444,7 @@ func TestGoawayThenDropFailsRetryable(t *testing.T) {
 	b := newFakeBackend(t, "tok")
 	h := start(t, b, "tok", nil)
 	fc1 := recv(t, b.conns, "the first connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 	old := goStream(t, context.Background(), h.c, "old")
 	fc1.next(t)
 	fc1.send(t, wire.ServerFrame{Type: wire.TypeGoaway, RetryAfterMS: 1})
@@ -458,7 +459,7 @@ func TestRateLimitedAndQuotaStatus(t *testing.T) {
 	b := newFakeBackend(t, "tok")
 	h := start(t, b, "tok", nil)
 	fc := recv(t, b.conns, "a connection")
-	h.waitStatus(t, StateReady)
+	h.waitStatus(t, lspx.StateReady)
 
 	res := goStream(t, context.Background(), h.c, "x")
 	req := fc.next(t)
@@ -470,11 +471,11 @@ func TestRateLimitedAndQuotaStatus(t *testing.T) {
 	if !errors.As(r.err, &e) || e.Code != wire.CodeRateLimited || e.RetryAfterMS != 80 {
 		t.Fatalf("err = %v, want rate_limited with retry_after_ms 80", r.err)
 	}
-	s := h.waitStatus(t, StateRateLimited)
+	s := h.waitStatus(t, lspx.StateRateLimited)
 	if s.RetryAfterMS <= 0 || s.RetryAfterMS > 80 || s.Plan == nil || s.Plan.InUse != 1 || s.Plan.Name != "lite" {
 		t.Errorf("status = %+v, want rate limited for at most 80ms with the plan", s)
 	}
-	h.waitStatus(t, StateReady) // by itself once the retry time has passed
+	h.waitStatus(t, lspx.StateReady) // by itself once the retry time has passed
 
 	res = goStream(t, context.Background(), h.c, "y")
 	req = fc.next(t)
@@ -482,12 +483,12 @@ func TestRateLimitedAndQuotaStatus(t *testing.T) {
 	if r := recv(t, res, "the stream"); !isCode(r.err, wire.CodeQuotaExceeded) {
 		t.Fatalf("err = %v, want quota_exceeded", r.err)
 	}
-	h.waitStatus(t, StateQuotaExceeded)
+	h.waitStatus(t, lspx.StateQuotaExceeded)
 	res = goStream(t, context.Background(), h.c, "z")
 	req = fc.next(t)
 	fc.send(t, done(req.ID))
 	recv(t, res, "the stream")
-	h.waitStatus(t, StateReady)
+	h.waitStatus(t, lspx.StateReady)
 }
 
 func TestKeepalive(t *testing.T) {
@@ -496,12 +497,12 @@ func TestKeepalive(t *testing.T) {
 		c.PingInterval, c.ReadTimeout = 5*time.Millisecond, 40*time.Millisecond
 	})
 	fc := recv(t, b.conns, "a connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 	// 20 pings answered with pongs span 100ms, over twice the read timeout: the connection lives.
 	for range 20 {
 		recv(t, fc.pings, "a ping")
 	}
-	if len(b.conns) != 0 || h.c.Status().State != StateReady {
+	if len(b.conns) != 0 || h.c.Status().State != lspx.StateReady {
 		t.Fatalf("the connection did not survive an idle period with pongs")
 	}
 }
@@ -513,7 +514,7 @@ func TestDeadPeerDetected(t *testing.T) {
 		c.PingInterval, c.ReadTimeout = 5*time.Millisecond, 30*time.Millisecond
 	})
 	recv(t, b.conns, "the first connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 	b.mu.Lock()
 	b.mute = false
 	b.mu.Unlock()
@@ -525,7 +526,7 @@ func TestSetURLMovesToTheNewBackend(t *testing.T) {
 	b2 := newFakeBackend(t, "tok")
 	h := start(t, b1, "tok", nil)
 	fc1 := recv(t, b1.conns, "the first connection")
-	h.waitLink(t, StateReady)
+	h.waitLink(t, lspx.StateReady)
 	h.c.SetURL(b2.url())
 	recv(t, b2.conns, "a connection to the new backend")
 	recv(t, fc1.closed, "the old connection to close")
@@ -536,9 +537,9 @@ func TestStatusJSON(t *testing.T) {
 		s    Status
 		want string
 	}{
-		{Status{State: StateReady, Message: "connected"}, `{"state":"ready","message":"connected"}`},
+		{Status{State: lspx.StateReady, Message: "connected"}, `{"state":"ready","message":"connected"}`},
 		{
-			Status{State: StateRateLimited, Message: "m", RetryAfterMS: 5, Plan: &Plan{Name: "pro", Concurrency: 3, InUse: 1}},
+			Status{State: lspx.StateRateLimited, Message: "m", RetryAfterMS: 5, Plan: &Plan{Name: "pro", Concurrency: 3, InUse: 1}},
 			`{"state":"rateLimited","message":"m","retryAfterMs":5,"plan":{"name":"pro","concurrency":3,"inUse":1}}`,
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/codingplan/codingplan/lsp/internal/lspx"
 	wire "github.com/codingplan/codingplan/shared"
 )
 
@@ -21,16 +22,16 @@ type statusKey struct {
 func (c *Client) statusLocked(now time.Time) (Status, statusKey, time.Time) {
 	s := Status{State: c.link.state, Message: c.link.message}
 	var retryAt, next time.Time
-	if c.link.state == StateReady {
+	if c.link.state == lspx.StateReady {
 		busy, busyAt := c.busyLocked(now)
 		switch {
 		case now.Before(c.limited):
-			s.State, s.Message = StateRateLimited, c.limitMsg
+			s.State, s.Message = lspx.StateRateLimited, c.limitMsg
 			retryAt, next = c.limited, c.limited
 		case c.quota != "":
-			s.State, s.Message = StateQuotaExceeded, c.quota
+			s.State, s.Message = lspx.StateQuotaExceeded, c.quota
 		case busy:
-			s.State, s.Message = StateBusy, "completing"
+			s.State, s.Message = lspx.StateBusy, "completing"
 		default:
 			next = busyAt
 		}
@@ -105,7 +106,7 @@ func (c *Client) streamStarted(n uint64) {
 func (c *Client) streamEnded(n uint64) {
 	c.mu.Lock()
 	delete(c.started, n)
-	busy := c.lastKey.state == StateBusy
+	busy := c.lastKey.state == lspx.StateBusy
 	c.mu.Unlock()
 	if busy {
 		c.poke(c.notify)

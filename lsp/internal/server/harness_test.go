@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/codingplan/codingplan/lsp/internal/complete"
+	"github.com/codingplan/codingplan/lsp/internal/lspx"
 	"github.com/codingplan/codingplan/lsp/internal/remote"
 	wire "github.com/codingplan/codingplan/shared"
 )
@@ -86,7 +87,7 @@ func (f *fakeBackend) Status() remote.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.status.State == "" {
-		return remote.Status{State: remote.StateReady, Message: "ready"}
+		return remote.Status{State: lspx.StateReady, Message: "ready"}
 	}
 	return f.status
 }
