@@ -57,9 +57,8 @@ type anthropicEvent struct {
 	hasError   bool
 
 	// content_block_delta events of a stream differ only in their text (see textTemplate).
-	tmpl    textTemplate
-	strings int    // delta.text strings read in the event being decoded
-	textAt  [2]int // where the last one stands
+	tmpl textTemplate
+	spot textSpot // the delta.text strings of the event being decoded
 }
 
 type anthropicUsage struct {
@@ -131,14 +130,14 @@ func (e *anthropicEvent) decode(data []byte) error {
 		e.deltaType = append(e.deltaType, "text_delta"...)
 		return nil
 	}
-	e.strings = 0
+	e.spot = textSpot{}
 	if err := e.walk(data); err != nil {
 		return err
 	}
 	// Learn from a text delta that carried nothing else the codec reads.
-	if string(e.typ) == "content_block_delta" && string(e.deltaType) == "text_delta" && e.strings == 1 &&
+	if string(e.typ) == "content_block_delta" && string(e.deltaType) == "text_delta" && e.spot.n == 1 &&
 		len(e.stopReason) == 0 && !e.hasError && e.message == (anthropicUsage{}) && e.usage == (anthropicUsage{}) {
-		e.tmpl.learn(data, e.textAt)
+		e.tmpl.learn(data, e.spot.at)
 	}
 	return nil
 }
@@ -188,10 +187,8 @@ func (e *anthropicEvent) delta() error {
 		case "type":
 			e.deltaType, err = d.text(e.deltaType, "delta.type")
 		case "text":
-			d.str = [2]int{-1, -1}
-			if e.text, err = d.text(e.text, "delta.text"); err == nil && d.str[0] >= 0 {
-				e.strings++
-				e.textAt = d.str
+			if e.text, err = d.text(e.text, "delta.text"); err == nil {
+				e.spot.note(d)
 			}
 		case "stop_reason":
 			e.stopReason, err = d.text(e.stopReason, "delta.stop_reason")

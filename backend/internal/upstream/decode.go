@@ -25,8 +25,8 @@ type eventDecoder struct {
 	src  bytes.Buffer // aliases the event's data: jsontext reads a bytes.Buffer without copying
 	dec  jsontext.Decoder
 	name []byte // a member name that had escapes, unescaped
-	// str is where the string text read last stands in the data: data[str[0]:str[1]] is the
-	// literal, quotes included.
+	// str is where the value text read last stands in the data when it was a string:
+	// data[str[0]:str[1]] is the literal, quotes included; {-1, -1} when it was null.
 	str [2]int
 }
 
@@ -101,6 +101,7 @@ func (d *eventDecoder) element() (bool, error) {
 
 // text reads a string, or null as empty, into dst[:0].
 func (d *eventDecoder) text(dst []byte, field string) ([]byte, error) {
+	d.str = [2]int{-1, -1}
 	v, err := d.dec.ReadValue()
 	switch {
 	case err != nil:
@@ -238,6 +239,21 @@ func (d *eventDecoder) apiError(e *apiError) error {
 		if err != nil {
 			return err
 		}
+	}
+}
+
+// textSpot counts the text strings an event carried and notes where the last one stands, for
+// textTemplate.learn.
+type textSpot struct {
+	n  int
+	at [2]int
+}
+
+// note counts the value d.text read last when it was a string.
+func (t *textSpot) note(d *eventDecoder) {
+	if d.str[0] >= 0 {
+		t.n++
+		t.at = d.str
 	}
 }
 

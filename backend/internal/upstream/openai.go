@@ -104,9 +104,8 @@ type openAIChunk struct {
 	// A stream's text events differ only in their text (id, model, index, finish_reason
 	// null... repeat): tmpl decodes them from it (see textTemplate).
 	tmpl    textTemplate
-	strings int    // text strings read in the event being decoded
-	choiceN int    // choices read in it (one more for each with an index other than 0)
-	textAt  [2]int // where its text string stands, when strings == 1
+	spot    textSpot // the text strings of the event being decoded
+	choiceN int      // choices read in it (one more for each with an index other than 0)
 }
 
 var doneMarker = []byte("[DONE]")
@@ -144,7 +143,7 @@ func (c *openAIChunk) decode(data []byte, completions bool) error {
 		c.text = text
 		return nil
 	}
-	c.strings, c.choiceN = 0, 0
+	c.spot, c.choiceN = textSpot{}, 0
 	if err := c.walk(data, completions); err != nil {
 		return err
 	}
@@ -155,10 +154,10 @@ func (c *openAIChunk) decode(data []byte, completions bool) error {
 // learn makes data the template when it carried exactly one choice, with index 0, whose
 // only text is one string, and no finish reason, usage or error.
 func (c *openAIChunk) learn(data []byte) {
-	if c.strings != 1 || c.choiceN != 1 || len(c.finish) > 0 || c.hasUsage || c.hasError {
+	if c.spot.n != 1 || c.choiceN != 1 || len(c.finish) > 0 || c.hasUsage || c.hasError {
 		return
 	}
-	c.tmpl.learn(data, c.textAt)
+	c.tmpl.learn(data, c.spot.at)
 }
 
 // walk decodes data with the tokenizer.
@@ -253,11 +252,9 @@ func (c *openAIChunk) choice(completions bool) error {
 // readText reads a string field; when it is the event's text (selected), it counts it and
 // notes where it stands, for learn.
 func (c *openAIChunk) readText(dst []byte, field string, selected bool) ([]byte, error) {
-	c.d.str = [2]int{-1, -1}
 	v, err := c.d.text(dst, field)
-	if err == nil && selected && c.d.str[0] >= 0 {
-		c.strings++
-		c.textAt = c.d.str
+	if err == nil && selected {
+		c.spot.note(&c.d)
 	}
 	return v, err
 }
