@@ -76,7 +76,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	pool := lease.New(client, lease.Config{
 		Prefix: cfg.ValkeyPrefix, TTL: cfg.LeaseTTL, MaxWait: maxWait, NodeCap: cfg.NodeCap,
-		FallbackLimit: cfg.FallbackLimit, Observer: m,
+		OutageNodes: cfg.OutageShare(), RecoveryWindow: cfg.LeaseRecoveryWindow, Observer: m,
 	}, log.With("component", "lease"))
 	m.WatchReady(pool.Ready)
 	meter := usage.New(client, cfg.ValkeyPrefix, log.With("component", "usage"))
@@ -117,7 +117,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	gw := gateway.New(gateway.Config{
 		Plans: cfg.PlanLimits(), AllowedOrigins: cfg.AllowedOrigins, MaxInFlight: cfg.MaxInFlight,
 		SendQueue: cfg.SendQueue, SlowConsumer: cfg.SlowConsumer, PingInterval: cfg.PingInterval,
-		IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout, EarlyStart: cfg.EarlyStart,
+		IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout,
 		Server: "codingplan-backend/" + versionString(),
 	}, gateway.Deps{
 		Verifier: verifier, Leases: gateway.Pool(pool), Router: gateway.Routes(router),
@@ -209,8 +209,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 
 // openValkey connects to the configured Valkey; all nil when none is configured. When Valkey
 // does not answer, serve starts anyway: client is then late, a lateClient whose commands fail
-// until late.connect reaches Valkey, so the lease pool starts degraded under its node-local
-// limit (see lease.Config.FallbackLimit).
+// until late.connect reaches Valkey, so the lease pool starts degraded under its outage
+// policy (see lease.Config.OutageNodes).
 func openValkey(cfg *config.Config, log *slog.Logger) (client valkey.Client, late *lateClient, opt valkey.ClientOption, err error) {
 	opt, addrs, err := valkeyOptions(cfg)
 	if err != nil || len(addrs) == 0 {
@@ -223,8 +223,8 @@ func openValkey(cfg *config.Config, log *slog.Logger) (client valkey.Client, lat
 	if client != nil { // a single client comes back even when its first dial failed
 		client.Close()
 	}
-	log.Warn("valkey unreachable at start: serving with leases limited per node until it answers",
-		"valkey", strings.Join(addrs, ","), "fallback_limit", cfg.FallbackLimit, "err", err)
+	log.Warn("valkey unreachable at start: outage policy in force until it answers",
+		"valkey", strings.Join(addrs, ","), "outage_policy", cfg.OutagePolicy, "err", err)
 	if late, err = newLateClient(opt); err != nil {
 		return nil, nil, opt, err
 	}

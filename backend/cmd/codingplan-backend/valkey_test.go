@@ -237,8 +237,9 @@ func freePort(t *testing.T) int {
 }
 
 // TestServeValkeyLate: with Valkey down at start, serve still starts, says degraded in /readyz,
-// /metrics and its log, and streams under the node-local limit; once a Valkey comes up on that
-// address it becomes ready, and a stream's lease is in Valkey while it runs and gone after.
+// /metrics and its log, and refuses streams under the default outage policy (closed) with a
+// retry hint; once a Valkey comes up on that address it becomes ready, and a stream's lease is
+// in Valkey while it runs and gone after.
 func TestServeValkeyLate(t *testing.T) {
 	if _, err := exec.LookPath("valkey-server"); err != nil && os.Getenv("CODINGPLAN_REQUIRE_VALKEY") != "1" {
 		t.Skip("valkey-server is not installed")
@@ -252,6 +253,8 @@ func TestServeValkeyLate(t *testing.T) {
 valkey = %q
 valkey_prefix = %q
 drain_timeout = "5s"
+# The test's Valkey is new: no leases from before it to wait for.
+lease_recovery_window = "-1s"
 
 [[models]]
 name = "fake"
@@ -271,10 +274,9 @@ model = "fake-1"
 		t.Errorf("no warning in the log:\n%s", logs)
 	}
 	st := s.request("c1")
-	st.expect(wire.TypeDelta, "hello ")
-	gate <- struct{}{}
-	st.expect(wire.TypeDelta, "world")
-	st.expect(wire.TypeDone, "")
+	if f := st.read(); f.Type != wire.TypeError || f.Code != wire.CodeInternal || f.RetryAfterMS <= 0 {
+		t.Fatalf("request while Valkey is down: %+v, want an internal error with retry_after_ms", f)
+	}
 
 	valkeyServer(t, port)
 	s.awaitReadyz("status", "ready")

@@ -66,9 +66,16 @@ type Config struct {
 	// LeaseMaxWait is how long a request over its plan's limit waits in line before it gets
 	// rate_limited; 0 rejects at once.
 	LeaseMaxWait time.Duration `toml:"lease_max_wait" usage:"longest FIFO wait for a free slot before rate_limited"`
-	// FallbackLimit is each user's limit on this node while Valkey is unreachable (capped at
-	// the plan's limit).
-	FallbackLimit int `toml:"fallback_limit" usage:"per-user streams per node while Valkey is unreachable"`
+	// OutagePolicy is what a node admits while Valkey is unreachable: "closed" admits no new
+	// stream (running ones go on while their leases are valid); "share" admits
+	// concurrency/outage_nodes of each user's streams per node, one lease_ttl into the outage.
+	OutagePolicy string `toml:"outage_policy" usage:"while Valkey is unreachable: closed (no new streams) or share"`
+	// OutageNodes is how many nodes share each plan's limit under outage_policy "share".
+	OutageNodes int `toml:"outage_nodes" usage:"nodes sharing each plan's limit under outage_policy share"`
+	// LeaseRecoveryWindow is how long after a Valkey (re)start a user with no lease in it gets
+	// no new stream, so that leases the restart lost are re-established first; 0 means
+	// lease_ttl + 1s; negative turns it off (a Valkey that keeps its data, or a single node).
+	LeaseRecoveryWindow time.Duration `toml:"lease_recovery_window" usage:"after a Valkey restart, new streams wait this long (0: lease_ttl + 1s; negative: off)"`
 
 	// MaxInFlight is how many streams one connection may have open at once, at most
 	// wire.MaxInFlight (16).
@@ -78,10 +85,6 @@ type Config struct {
 	// SlowConsumer is how long a stream may wait for room in a full send queue before it is
 	// cancelled.
 	SlowConsumer time.Duration `toml:"slow_consumer" usage:"wait for send queue room before a stream is cancelled"`
-	// EarlyStart starts the provider call while the lease is acquired (when the connection
-	// has no other stream and its last lease was granted at once), cancelling it if the lease
-	// is not granted at once.
-	EarlyStart bool `toml:"early_start" usage:"start the provider call beside the lease round trip"`
 	// PingInterval is how often the server pings each connection.
 	PingInterval time.Duration `toml:"ping_interval" usage:"websocket ping interval"`
 	// IdleTimeout closes a connection that sent nothing, not even a pong, for this long.
@@ -107,28 +110,27 @@ type Plan struct {
 // fills in the local model (or the CODINGPLAN_OPENAI_* model) when none is configured.
 func Default() *Config {
 	return &Config{
-		Listen:        "127.0.0.1:8787",
-		StateDir:      defaultStateDir(),
-		LogLevel:      "info",
-		Issuer:        "codingplan",
-		Audience:      "codingplan-backend",
-		TokenLeeway:   30 * time.Second,
-		JWKSRefetch:   30 * time.Second,
-		JWKSMaxAge:    10 * time.Minute,
-		ValkeyPrefix:  "codingplan",
-		Plans:         map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
-		NodeCap:       0,
-		LeaseTTL:      15 * time.Second,
-		LeaseMaxWait:  2 * time.Second,
-		FallbackLimit: 1,
-		MaxInFlight:   wire.MaxInFlight,
-		SendQueue:     256,
-		SlowConsumer:  2 * time.Second,
-		EarlyStart:    true,
-		PingInterval:  20 * time.Second,
-		IdleTimeout:   60 * time.Second,
-		WriteTimeout:  10 * time.Second,
-		DrainTimeout:  30 * time.Second,
+		Listen:       "127.0.0.1:8787",
+		StateDir:     defaultStateDir(),
+		LogLevel:     "info",
+		Issuer:       "codingplan",
+		Audience:     "codingplan-backend",
+		TokenLeeway:  30 * time.Second,
+		JWKSRefetch:  30 * time.Second,
+		JWKSMaxAge:   10 * time.Minute,
+		ValkeyPrefix: "codingplan",
+		Plans:        map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
+		NodeCap:      0,
+		LeaseTTL:     15 * time.Second,
+		LeaseMaxWait: 2 * time.Second,
+		OutagePolicy: "closed",
+		MaxInFlight:  wire.MaxInFlight,
+		SendQueue:    256,
+		SlowConsumer: 2 * time.Second,
+		PingInterval: 20 * time.Second,
+		IdleTimeout:  60 * time.Second,
+		WriteTimeout: 10 * time.Second,
+		DrainTimeout: 30 * time.Second,
 	}
 }
 
@@ -208,8 +210,20 @@ func (c *Config) Validate() error {
 	if c.SendQueue < 8 {
 		errs = append(errs, errors.New("send_queue must be at least 8"))
 	}
-	if c.NodeCap < 0 || c.FallbackLimit < 1 {
-		errs = append(errs, errors.New("node_cap must be >= 0 and fallback_limit >= 1"))
+	if c.NodeCap < 0 {
+		errs = append(errs, errors.New("node_cap must be >= 0"))
+	}
+	switch c.OutagePolicy {
+	case "closed":
+	case "share":
+		if c.OutageNodes < 1 {
+			errs = append(errs, errors.New(`outage_policy "share" needs outage_nodes >= 1 (the number of backend nodes)`))
+		}
+	default:
+		errs = append(errs, fmt.Errorf(`outage_policy must be "closed" or "share", not %q`, c.OutagePolicy))
+	}
+	if c.LeaseRecoveryWindow > 0 && c.LeaseRecoveryWindow < c.LeaseTTL {
+		errs = append(errs, errors.New("lease_recovery_window must be at least lease_ttl (or 0 for the default, or negative for none)"))
 	}
 	durations := map[string]time.Duration{
 		"lease_ttl": c.LeaseTTL, "slow_consumer": c.SlowConsumer, "ping_interval": c.PingInterval,
@@ -258,6 +272,14 @@ func (c *Config) ValkeyAddrs() (addrs []string, cluster bool, err error) {
 		}
 		return addrs, true, nil
 	}
+}
+
+// OutageShare is lease.Config.OutageNodes: 0 for outage_policy "closed".
+func (c *Config) OutageShare() int {
+	if c.OutagePolicy == "share" {
+		return c.OutageNodes
+	}
+	return 0
 }
 
 // PlanLimits returns each plan's concurrency.

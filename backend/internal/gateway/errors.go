@@ -20,6 +20,18 @@ func toWire(err error, plan string) *wire.Error {
 	switch {
 	case errors.As(err, &we):
 		return we
+	case errors.Is(err, lease.ErrLost) && errors.Is(err, lease.ErrLimit):
+		return &wire.Error{Code: wire.CodeRateLimited, RetryAfterMS: 1000,
+			Message: "the stream was stopped: its slot was lost in a server fault and the plan's concurrency is now in use"}
+	case errors.Is(err, lease.ErrLost):
+		return &wire.Error{Code: wire.CodeInternal, RetryAfterMS: 1000,
+			Message: "the stream was stopped: the server could not confirm the plan's concurrency with its lease store"}
+	case errors.As(err, &le) && errors.Is(err, lease.ErrDegraded):
+		return &wire.Error{Code: wire.CodeInternal, RetryAfterMS: max(le.RetryAfter.Milliseconds(), 1),
+			Message: "the server cannot count the plan's concurrency right now (its lease store is unreachable); retry after retry_after_ms"}
+	case errors.As(err, &le) && errors.Is(err, lease.ErrRecovering):
+		return &wire.Error{Code: wire.CodeInternal, RetryAfterMS: max(le.RetryAfter.Milliseconds(), 1),
+			Message: "the server's lease store restarted; new streams resume after retry_after_ms"}
 	case errors.As(err, &le):
 		e := &wire.Error{
 			Code:         wire.CodeRateLimited,

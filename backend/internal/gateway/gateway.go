@@ -40,9 +40,12 @@ type Leaser interface {
 	InUse(ctx context.Context, user string) (int, error)
 }
 
-// Lease is one admitted stream. Release is idempotent and survives cancellation.
+// Lease is one admitted stream (*lease.Lease). Release is idempotent and survives
+// cancellation. OnLost registers a function called once if the lease is lost while the stream
+// runs (its error wraps lease.ErrLost); the stream must then stop.
 type Lease interface {
 	Release()
+	OnLost(f func(err error))
 }
 
 // Router resolves a plan's requested model ("" for the default) to the provider that streams
@@ -71,17 +74,7 @@ type StreamStats struct {
 	FirstToken time.Duration // from the request frame to the first delta; 0 when there was none
 	Duration   time.Duration // from the request frame to the end
 	Usage      wire.Usage
-	// Early tells what became of a provider call started beside the lease (see earlyCall):
-	// "" none was started, EarlyUsed it was admitted, EarlyCancelled the lease was not
-	// granted at once and the call was cancelled.
-	Early string
 }
-
-// Values of StreamStats.Early.
-const (
-	EarlyUsed      = "used"
-	EarlyCancelled = "cancelled"
-)
 
 // Clock is time as the gateway sees it; tests inject one to expire tokens on demand.
 type Clock interface {
@@ -112,9 +105,6 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Server names the server in hello frames. ["codingplan-backend"]
 	Server string
-	// EarlyStart starts the provider call while the lease is acquired, when the connection
-	// has no other stream and its last lease was granted at once (see earlyCall).
-	EarlyStart bool
 }
 
 func (c Config) withDefaults() Config {

@@ -43,13 +43,32 @@ func (f *fakeLeases) Acquire(ctx context.Context, user string, limit int, onQueu
 
 func (f *fakeLeases) InUse(ctx context.Context, user string) (int, error) { return f.inUse(ctx, user) }
 
-// fakeLease is a Lease with a function field.
+// fakeLease is a Lease with a function field; lose calls what OnLost registered.
 type fakeLease struct {
-	once    sync.Once
-	release func()
+	once     sync.Once
+	release  func()
+	released chan struct{} // closed by release, when the test set it up so
+
+	mu     sync.Mutex
+	onLost func(error)
 }
 
 func (l *fakeLease) Release() { l.once.Do(l.release) }
+
+func (l *fakeLease) OnLost(f func(error)) {
+	l.mu.Lock()
+	l.onLost = f
+	l.mu.Unlock()
+}
+
+func (l *fakeLease) lose(err error) {
+	l.mu.Lock()
+	f := l.onLost
+	l.mu.Unlock()
+	if f != nil {
+		f(err)
+	}
+}
 
 // counter is a limiter for fakeLeases that reports every release on a channel.
 type counter struct {

@@ -57,8 +57,7 @@ type session struct {
 	gen        int         // bumped by each accepted token; stale expiry timers see a new value
 	stopExpiry func() bool // cancels the current expiry timer
 	streams    map[string]*stream
-	active     int  // streams that have not yet queued their last frame
-	contended  bool // the last lease request waited or was refused: no early start (see earlyCall)
+	active     int // streams that have not yet queued their last frame
 	draining   bool
 }
 
@@ -364,12 +363,4 @@ func (s *session) closeWith(final *frameBuf, code int, text string) {
 	if !used && final != nil {
 		putBuf(final)
 	}
-}
-
-// setContended records whether the connection's last lease request had to wait or was
-// refused (no early start then) or was granted at once.
-func (s *session) setContended(c bool) {
-	s.mu.Lock()
-	s.contended = c
-	s.mu.Unlock()
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/codingplan/codingplan/backend/internal/lease"
 	"github.com/codingplan/codingplan/backend/internal/upstream"
 	wire "github.com/codingplan/codingplan/shared"
 )
@@ -24,7 +23,6 @@ var (
 type stream struct {
 	id     string
 	cancel context.CancelCauseFunc
-	early  bool // start the provider call while the lease is acquired (see earlyCall)
 }
 
 // startStream admits a request frame and runs it on its own goroutine.
@@ -49,9 +47,6 @@ func (s *session) startStream(ctx context.Context, f wire.ClientFrame) {
 	}
 	sctx, cancel := context.WithCancelCause(ctx)
 	st := &stream{id: f.ID, cancel: cancel}
-	// The provider call may start beside the lease's round trip when this is the connection's
-	// only stream and its last admission was immediate: the lease is then almost surely free.
-	st.early = s.srv.cfg.EarlyStart && len(s.streams) == 0 && !s.contended
 	s.streams[f.ID] = st
 	s.active++
 	plan, limit := s.plan, s.limit
@@ -89,8 +84,7 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 	// to every request's latency. A next request that still finds the slot taken waits in the
 	// lease queue, which a release on this node wakes at once. Every other ending releases
 	// first.
-	var held interface{ Release() }
-	early := "" // StreamStats.Early
+	var held Lease
 	out := heldOutput{stream: st.id, send: func(b *frameBuf) error { return s.sendDelta(ctx, st, b) }}
 	defer out.discard()
 	res, err := func() (upstream.Result, error) {
@@ -105,42 +99,21 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 			}
 			return out.write(text)
 		}
-		var ec *earlyCall
-		if st.early {
-			ec = startEarly(ctx, provider, req, sink)
-			early = EarlyCancelled // until admitted
-		}
-		queued := false
+		// The provider sees the request only once the lease is held: a plan's limit holds at
+		// the provider, not only in Valkey.
 		grant, err := deps.Leases.Acquire(ctx, s.user, limit, func(position int) {
-			if !queued && ec != nil {
-				ec.abort(errEarlyQueued)
-			}
-			queued = true
 			s.enqueue(marshal(wire.ServerFrame{
 				Type: wire.TypeQueued, ID: st.id, Position: position,
 				Plan: &wire.Plan{Name: plan, Concurrency: limit, InUse: limit},
 			}))
 		})
-		var refused *lease.LimitError
-		if queued || errors.As(err, &refused) {
-			s.setContended(true)
-		} else if err == nil {
-			s.setContended(false)
-		} // other errors (a cancel, Valkey down) say nothing of the user's slots
 		if err != nil {
-			if ec != nil {
-				ec.abort(err)
-			}
 			return upstream.Result{}, err
 		}
 		held = grant
-		var res upstream.Result
-		if ec != nil && !queued {
-			early = EarlyUsed
-			res, err = ec.admit()
-		} else {
-			res, err = provider.Stream(ctx, req, sink)
-		}
+		// A lease lost while the stream runs stops it, provider call included.
+		grant.OnLost(st.cancel)
+		res, err := provider.Stream(ctx, req, sink)
 		if err == nil {
 			err = out.flush()
 		}
@@ -155,7 +128,7 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 	delete(s.streams, st.id)
 	s.mu.Unlock()
 
-	stats := StreamStats{Outcome: "ok", FirstToken: firstToken, Duration: time.Since(start), Usage: res.Usage, Early: early}
+	stats := StreamStats{Outcome: "ok", FirstToken: firstToken, Duration: time.Since(start), Usage: res.Usage}
 	if err == nil {
 		done := marshal(wire.ServerFrame{Type: wire.TypeDone, ID: st.id, FinishReason: res.FinishReason, Usage: &res.Usage})
 		select {
@@ -200,63 +173,6 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 	if closeNow {
 		s.closeWith(nil, websocket.CloseGoingAway, "shutdown")
 	}
-}
-
-// errEarlyQueued cancels an early provider call whose request has to wait for a lease.
-var errEarlyQueued = errors.New("the lease was not free: the call starts again once it is")
-
-// earlyCall is a provider call started while the stream's lease is being acquired, so the
-// lease's round trip to Valkey overlaps the provider's connect and time to first token
-// instead of adding to them. Nothing of it reaches the client before admit: its sink waits.
-// When the lease is not granted at once (the request queues or is refused), abort cancels
-// the call: the provider saw at most one Valkey round trip of a request that then stops,
-// before any output was used, and (when queued) the call is made again once admitted.
-type earlyCall struct {
-	cancel  context.CancelCauseFunc
-	granted chan struct{} // closed by admit
-	done    chan struct{} // closed when the call has returned
-	aborted bool
-	res     upstream.Result
-	err     error
-}
-
-// startEarly starts provider.Stream on its own goroutine, which admit or abort waits for.
-func startEarly(ctx context.Context, provider upstream.Provider, req *upstream.Request, sink upstream.Sink) *earlyCall {
-	ectx, cancel := context.WithCancelCause(ctx)
-	c := &earlyCall{cancel: cancel, granted: make(chan struct{}), done: make(chan struct{})}
-	go func() { // owned by the stream: admit or abort waits for done
-		defer close(c.done)
-		admitted := false
-		c.res, c.err = provider.Stream(ectx, req, func(text []byte) error {
-			if !admitted {
-				select {
-				case <-c.granted:
-					admitted = true
-				case <-ectx.Done():
-					return context.Cause(ectx)
-				}
-			}
-			return sink(text)
-		})
-	}()
-	return c
-}
-
-// abort cancels the call with cause and waits for it to return. Only the first abort counts.
-func (c *earlyCall) abort(cause error) {
-	if !c.aborted {
-		c.aborted = true
-		c.cancel(cause)
-		<-c.done
-	}
-}
-
-// admit lets the call's output through to the sink and waits for the call's end.
-func (c *earlyCall) admit() (upstream.Result, error) {
-	close(c.granted)
-	<-c.done
-	c.cancel(nil)
-	return c.res, c.err
 }
 
 // heldOutput holds a stream's output until the provider's next flush (see upstream.Sink), so

@@ -12,6 +12,7 @@ import (
 type waiter struct {
 	user          string
 	id            string
+	limit         int  // the plan's limit
 	position      int  // last position reported to onQueued
 	inValkeyQueue bool // its ticket may be in the user's Valkey queue
 	inLocalQueue  bool // its ticket is in the node-local queue
@@ -41,7 +42,7 @@ func (p *Pool) Acquire(ctx context.Context, user string, limit int, onQueued fun
 	}
 	start := time.Now()
 	deadline := start.Add(p.cfg.MaxWait)
-	w := &waiter{user: user, id: p.newID()}
+	w := &waiter{user: user, id: p.newID(), limit: limit}
 	defer p.leave(ctx, w)
 	for {
 		var wake <-chan struct{}
@@ -61,7 +62,7 @@ func (p *Pool) Acquire(ctx context.Context, user string, limit int, onQueued fun
 		}
 		if a.position == 0 || remaining <= 0 {
 			p.cfg.Observer.Rejected()
-			return nil, &LimitError{Limit: a.limit, InUse: a.inUse, RetryAfter: p.cfg.RetryAfter, Err: ErrLimit}
+			return nil, a.refusal(p.cfg.RetryAfter)
 		}
 		if a.position != w.position {
 			w.position = a.position
@@ -142,8 +143,12 @@ func (p *Pool) try(ctx context.Context, w *waiter, limit int, remaining time.Dur
 		w.inValkeyQueue = false // tryValkey already asked to forget the id everywhere
 	}
 	lim := limit
-	if p.client != nil {
-		lim = min(limit, p.cfg.FallbackLimit)
+	if p.client != nil { // Valkey is unreachable: the outage policy decides
+		var hold time.Duration
+		lim, hold = p.outageLimit(limit)
+		if lim == 0 {
+			return attempt{local: true, limit: lim, hold: hold, err: ErrDegraded}, nil
+		}
 	}
 	a := p.tryLocal(w.user, w.id, lim, remaining > 0)
 	a.local = true
@@ -177,11 +182,11 @@ func (p *Pool) admit(ctx context.Context, w *waiter, a attempt, start, deadline 
 		pool:  p,
 		user:  w.user,
 		id:    w.id,
+		limit: w.limit,
 		local: a.local,
-		lost:  make(chan struct{}),
 	}
 	if !a.local {
-		l.startRenewal() // owned by l: Release stops it and waits
+		l.startRenewal(a.sent) // owned by l: Release stops it and waits
 	}
 	if p.node != nil {
 		if err := p.takeNodeSlot(ctx, deadline); err != nil {
@@ -231,4 +236,44 @@ func (p *Pool) takeNodeSlot(ctx context.Context, deadline time.Time) error {
 	case <-p.quit:
 		return ErrClosed
 	}
+}
+
+// refusal is the error for an attempt that was not admitted.
+func (a attempt) refusal(retry time.Duration) *LimitError {
+	switch {
+	case a.err != nil:
+		return &LimitError{Limit: a.limit, InUse: a.inUse, RetryAfter: max(retry, a.hold), Err: a.err}
+	case a.hold > 0:
+		return &LimitError{Limit: a.limit, InUse: a.inUse, RetryAfter: max(retry, a.hold), Err: ErrRecovering}
+	}
+	return &LimitError{Limit: a.limit, InUse: a.inUse, RetryAfter: retry, Err: ErrLimit}
+}
+
+// outageLimit is a user's limit on this node while Valkey is unreachable, and when it is 0
+// for now only, how long until that changes. Fail closed (OutageNodes 0): 0. Shared: limit/N,
+// but only once one TTL has passed since this node lost Valkey: by then every lease any node
+// held before the outage has been lost by its holder (it could not be confirmed).
+func (p *Pool) outageLimit(limit int) (int, time.Duration) {
+	if p.cfg.OutageNodes == 0 {
+		return 0, p.cfg.ProbeInterval
+	}
+	share := limit / p.cfg.OutageNodes
+	if share == 0 {
+		return 0, p.cfg.ProbeInterval
+	}
+	p.health.mu.Lock()
+	since := p.health.since
+	p.health.mu.Unlock()
+	if wait := p.cfg.TTL - time.Since(since); wait > 0 {
+		return 0, wait
+	}
+	return share, 0
+}
+
+// outagePolicy names the outage policy for logs.
+func (p *Pool) outagePolicy() string {
+	if p.cfg.OutageNodes == 0 {
+		return "closed: no new streams"
+	}
+	return fmt.Sprintf("share: limit/%d per node after one TTL", p.cfg.OutageNodes)
 }

@@ -83,9 +83,13 @@ func testPrefix(t testing.TB) string {
 	return "cptest:" + hex.EncodeToString(b[:])
 }
 
-// newPool returns a Pool closed at cleanup.
+// newPool returns a Pool closed at cleanup. Its recovery window is off unless cfg sets one:
+// the test servers may have started moments ago (TestValkeyOutage tests the window).
 func newPool(t testing.TB, c valkey.Client, cfg Config) *Pool {
 	t.Helper()
+	if cfg.RecoveryWindow == 0 {
+		cfg.RecoveryWindow = -1
+	}
 	p := New(c, cfg, nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -185,12 +189,13 @@ func scanKeys(t testing.TB, c valkey.Client, prefix string) []string {
 
 // counter is an Observer that counts.
 type counter struct {
-	acquired, rejected, valkeyErrors atomic.Int64
+	acquired, rejected, valkeyErrors, lost atomic.Int64
 }
 
 func (c *counter) Acquired(time.Duration) { c.acquired.Add(1) }
 func (c *counter) Rejected()              { c.rejected.Add(1) }
 func (c *counter) ValkeyError()           { c.valkeyErrors.Add(1) }
+func (c *counter) Lost()                  { c.lost.Add(1) }
 
 // crash stops the lease's renewal without releasing it, as if its node died.
 func (l *Lease) crash() {

@@ -7,10 +7,17 @@
 // per-user FIFO queue that is also kept in Valkey, so waiters on every node are served in order
 // of arrival. A node-wide cap (Config.NodeCap) protects upstream capacity.
 //
+// A Lease is valid only while Valkey is known to count it: its holder learns within one TTL
+// (less a margin) that it no longer is, and the Lease is then lost (see Lease.OnLost), so the
+// stream stops before another node can have taken its slot. A lease that Valkey forgot (it
+// restarted) is re-established when Valkey answers, counted against the limit ahead of new
+// requests, or lost when it no longer fits.
+//
 // Without Valkey (nil client) the same limits hold in this process only. When Valkey is
-// configured but unreachable, the Pool keeps serving under a conservative node-local limit
-// (Config.FallbackLimit per user, capped at the plan's limit), reports itself degraded through
-// Ready, and goes back to Valkey once it answers again.
+// configured but unreachable, the Pool reports itself degraded through Ready and applies the
+// outage policy (Config.OutageNodes): refuse new streams (the default), or admit a per-node
+// share of each plan's limit once every lease from before the outage has lapsed. It goes back
+// to Valkey once it answers again.
 package lease
 
 import (
@@ -36,21 +43,30 @@ var (
 	ErrNodeBusy = errors.New("node at capacity")
 	// ErrClosed: the Pool was closed.
 	ErrClosed = errors.New("lease pool closed")
-	// ErrDegraded: Valkey is unreachable; leases are limited on this node only (see Ready).
-	ErrDegraded = errors.New("valkey unreachable, leases limited per node")
+	// ErrDegraded: Valkey is unreachable; the outage policy applies (see Ready). A request
+	// the policy refuses gets a *LimitError wrapping it.
+	ErrDegraded = errors.New("valkey unreachable")
+	// ErrRecovering: Valkey started less than a recovery window (one TTL) ago, so leases it
+	// lost may still be in use; new streams wait for the window's end. A *LimitError wraps it.
+	ErrRecovering = errors.New("valkey restarted recently, leases are being re-established")
+	// ErrLost: a lease ended before Release (see Lease.OnLost); the stream must stop. It is
+	// wrapped together with the reason: ErrLimit (re-establishing it would exceed the limit)
+	// or ErrDegraded (Valkey did not confirm it in time).
+	ErrLost = errors.New("lease lost")
 )
 
-// LimitError says why a request was not admitted and when to try again. It wraps ErrLimit, or
-// ErrNodeBusy when the node cap was the obstacle.
+// LimitError says why a request was not admitted and when to try again. It wraps ErrLimit;
+// ErrNodeBusy when the node cap was the obstacle; ErrDegraded when Valkey is unreachable and
+// the outage policy refused; ErrRecovering while a recovery window holds new streams back.
 type LimitError struct {
-	Limit      int           // the user's effective limit (the fallback limit while degraded)
+	Limit      int           // the user's effective limit (the outage share while degraded)
 	InUse      int           // the user's leases in use when the wait ended
 	RetryAfter time.Duration // a hint for the client
-	Err        error         // ErrLimit or ErrNodeBusy
+	Err        error         // ErrLimit, ErrNodeBusy, ErrDegraded or ErrRecovering
 }
 
 func (e *LimitError) Error() string {
-	if errors.Is(e.Err, ErrNodeBusy) {
+	if !errors.Is(e.Err, ErrLimit) && e.Err != nil {
 		return fmt.Sprintf("lease: %v, retry after %v", e.Err, e.RetryAfter)
 	}
 	return fmt.Sprintf("lease: %v (%d of %d in use), retry after %v", e.Err, e.InUse, e.Limit, e.RetryAfter)
@@ -70,8 +86,10 @@ type Observer interface {
 	Acquired(wait time.Duration)
 	// Rejected: a request gave up with a LimitError.
 	Rejected()
-	// ValkeyError: a Valkey call failed (the Pool may have switched to its node-local limit).
+	// ValkeyError: a Valkey call failed (the Pool may have switched to its outage policy).
 	ValkeyError()
+	// Lost: a lease was lost while its stream ran (see Lease.OnLost).
+	Lost()
 }
 
 // Config tunes a Pool. Zero fields take the defaults in brackets.
@@ -86,10 +104,13 @@ type Config struct {
 	// NodeCap caps the leases this node holds for all users together, to protect upstream
 	// capacity. 0: no cap. [0]
 	NodeCap int
-	// FallbackLimit is each user's limit on this node while Valkey is unreachable, capped at the
-	// plan's limit. A user with connections to k nodes may then run up to k*FallbackLimit
-	// streams. [1]
-	FallbackLimit int
+	// OutageNodes is the outage policy, for while Valkey is unreachable. 0 fails closed: no
+	// new stream is admitted (running ones go on while their leases are valid). N > 0 is how
+	// many nodes share the plan limits: each admits up to limit/N (rounded down) of a user's
+	// streams, starting one TTL after it lost Valkey, when every lease from before has
+	// lapsed; so N nodes admit at most the limit together, if N is right and Valkey is down
+	// for all of them (a partition that leaves some nodes on Valkey is not covered). [0]
+	OutageNodes int
 	// RetryAfter is the retry hint a rejected request gets. [1s]
 	RetryAfter time.Duration
 	// PollInterval is how often a waiter re-checks Valkey for slots freed on other nodes,
@@ -99,6 +120,12 @@ type Config struct {
 	OpTimeout time.Duration
 	// ProbeInterval is how often a degraded Pool pings Valkey to find it back. [1s]
 	ProbeInterval time.Duration
+	// RecoveryWindow is how long after its start a Valkey admits no new stream of a user
+	// who has no lease in it, only re-establishments (see acquireScript): a Valkey that keeps
+	// nothing on disk forgets every lease when it restarts, while their streams run on until
+	// their holders notice, within one TTL. Negative: no window, for a Valkey that keeps its
+	// data across restarts, or a single node. [TTL + 1s]
+	RecoveryWindow time.Duration
 	// NodeID starts every lease id of this node. [random, 16 hex digits]
 	NodeID string
 	// Observer receives events for metrics. [none]
@@ -110,7 +137,6 @@ const (
 	defaultPrefix        = "codingplan"
 	defaultTTL           = 15 * time.Second
 	defaultMaxWait       = 2 * time.Second
-	defaultFallbackLimit = 1
 	defaultRetryAfter    = time.Second
 	defaultPollInterval  = 50 * time.Millisecond
 	defaultOpTimeout     = time.Second
@@ -128,14 +154,18 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.TTL, defaultTTL)
 	def(&c.MaxWait, defaultMaxWait)
+	def(&c.RecoveryWindow, c.TTL+time.Second)
+	if c.RecoveryWindow < 0 {
+		c.RecoveryWindow = 0
+	}
 	if c.MaxWait < 0 {
 		c.MaxWait = 0
 	}
 	if c.NodeCap < 0 {
 		c.NodeCap = 0
 	}
-	if c.FallbackLimit <= 0 {
-		c.FallbackLimit = defaultFallbackLimit
+	if c.OutageNodes < 0 {
+		c.OutageNodes = 0
 	}
 	def(&c.RetryAfter, defaultRetryAfter)
 	def(&c.PollInterval, defaultPollInterval)
@@ -157,6 +187,7 @@ type nopObserver struct{}
 func (nopObserver) Acquired(time.Duration) {}
 func (nopObserver) Rejected()              {}
 func (nopObserver) ValkeyError()           {}
+func (nopObserver) Lost()                  {}
 
 // Pool hands out leases. It is safe for concurrent use.
 type Pool struct {
@@ -261,25 +292,63 @@ type Lease struct {
 	pool  *Pool
 	user  string
 	id    string
-	local bool // held by the node-local limiter, not in Valkey
+	limit int  // the limit it was admitted under, for re-establishing it
 	node  bool // holds a node slot
 
 	once sync.Once
-	lost chan struct{} // closed when a renewal finds the lease gone from Valkey
 
 	// Renewal of a Valkey lease: a timer whose function renews and re-arms it, rather than a
 	// goroutine per lease, so that neither Acquire nor Release waits for a goroutine to be
 	// scheduled. renewing counts the renewal that is scheduled or running; Release stops the
 	// timer and waits for it.
-	mu       sync.Mutex
-	timer    *time.Timer // nil for local leases
-	ended    bool        // Release began: no renewal is scheduled again
-	renewing sync.WaitGroup
+	mu        sync.Mutex
+	local     bool      // held by the node-local limiter, not in Valkey
+	confirmed time.Time // sent time of the last acquire or renew Valkey applied
+	timer     *time.Timer
+	ended     bool // Release began: no renewal is scheduled again
+	renewing  sync.WaitGroup
+	lost      error       // why the lease was lost; nil while it holds
+	onLost    func(error) // called once when it is lost
 }
 
-// Lost is closed when a renewal finds the lease gone from Valkey (it lapsed, or Valkey lost its
-// data). The stream may go on; the user's count in Valkey no longer includes it.
-func (l *Lease) Lost() <-chan struct{} { return l.lost }
+// OnLost registers f to be called, once, when the lease is lost before Release: Valkey did not
+// confirm it within its TTL (less a margin, so the stream stops before any other node can be
+// granted its slot), or Valkey lost it and re-establishing it would exceed the limit. err
+// wraps ErrLost and the reason. If the lease is already lost, f runs at once. f must not
+// block; it runs on the renewal's goroutine.
+func (l *Lease) OnLost(f func(err error)) {
+	l.mu.Lock()
+	lost := l.lost
+	if lost == nil {
+		l.onLost = f
+	}
+	l.mu.Unlock()
+	if lost != nil {
+		f(lost)
+	}
+}
+
+// Err is nil while the lease holds, and then why it was lost.
+func (l *Lease) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
+}
+
+// lose marks the lease lost with err and calls the OnLost function. Caller holds l.mu.
+func (l *Lease) lose(err error) func() {
+	if l.lost != nil || l.ended {
+		return func() {}
+	}
+	l.lost = err
+	f := l.onLost
+	l.pool.cfg.Observer.Lost()
+	l.pool.log.Warn("lease lost: stopping its stream", "err", err)
+	if f == nil {
+		return func() {}
+	}
+	return func() { f(err) }
+}
 
 // Release ends the lease: it stops the renewal and removes the lease from Valkey on a context
 // of its own (bounded by Config.OpTimeout) that no request cancellation can cut short. It is
@@ -293,7 +362,10 @@ func (l *Lease) Release() {
 func (l *Lease) release(ctx context.Context) {
 	p := l.pool
 	l.stopRenewal()
-	if l.local {
+	l.mu.Lock()
+	local := l.local
+	l.mu.Unlock()
+	if local {
 		p.releaseLocal(l.user)
 	} else {
 		p.releaseValkey(ctx, l.user, l.id)
@@ -307,11 +379,18 @@ func (l *Lease) release(ctx context.Context) {
 	p.notify(l.user)
 }
 
-// startRenewal schedules the first renewal of a Valkey lease, TTL/3 from now.
-func (l *Lease) startRenewal() {
+// margin is how long before Valkey's earliest possible expiry of a lease its holder gives up
+// on it: room for the stream's cancellation to reach the provider before another node may be
+// granted the slot.
+func (p *Pool) margin() time.Duration { return max(p.cfg.TTL/10, 50*time.Millisecond) }
+
+// startRenewal schedules the first renewal of a Valkey lease, TTL/3 after sent (when the
+// acquire that Valkey applied was sent).
+func (l *Lease) startRenewal(sent time.Time) {
 	l.renewing.Add(1)
 	l.mu.Lock() // the timer's function may not look at l.timer before it is set
-	l.timer = time.AfterFunc(l.pool.cfg.TTL/3, l.renew)
+	l.confirmed = sent
+	l.timer = time.AfterFunc(max(l.pool.cfg.TTL/3-time.Since(sent), 0), l.renew)
 	l.mu.Unlock()
 }
 
@@ -326,31 +405,60 @@ func (l *Lease) stopRenewal() {
 	l.renewing.Wait()
 }
 
-// renew runs on the timer: it extends the lease and schedules the next renewal, until Release
-// or until the lease is found gone. A failed call is tried again at the next tick.
+// renew runs on the timer: it extends the lease and schedules the next renewal, TTL/3 after
+// the last one Valkey applied. A lease Valkey no longer has (it lapsed, or Valkey lost its
+// data) is re-established if the limit allows. A failed call is tried again every
+// ProbeInterval; a lease not confirmed within its TTL less the margin is lost.
 func (l *Lease) renew() {
 	defer l.renewing.Done()
 	p := l.pool
-	start := time.Now()
 	l.mu.Lock()
-	ended := l.ended
+	ended, deadline := l.ended, l.confirmed.Add(p.cfg.TTL-p.margin())
 	l.mu.Unlock()
 	if ended {
 		return
 	}
-	ok, err := p.renewValkey(l.user, l.id) // counted and logged by renewValkey when it fails
+	sent := time.Now()
+	var ok bool
+	err := errUnconfirmed
+	if sent.Before(deadline) {
+		ok, err = p.renewValkey(l.user, l.id, deadline)
+		if err == nil && !ok {
+			p.log.Warn("lease gone from Valkey before release: re-establishing it")
+			ok, err = p.reestablish(l.user, l.id, l.limit, deadline)
+			if err == nil && !ok {
+				err = fmt.Errorf("%w: Valkey lost it and the limit is now in use: %w", ErrLost, ErrLimit)
+			}
+		}
+	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.ended {
+		l.mu.Unlock()
 		return
 	}
-	if err == nil && !ok {
-		p.log.Warn("lease lost before release: it lapsed or Valkey lost its data")
-		close(l.lost)
+	var next time.Duration
+	switch {
+	case err == nil:
+		l.confirmed = sent
+		next = max(p.cfg.TTL/3-time.Since(sent), 0)
+	case errors.Is(err, ErrLost):
+		call := l.lose(err)
+		l.mu.Unlock()
+		call()
 		return
+	case !time.Now().Before(deadline):
+		call := l.lose(fmt.Errorf("%w: Valkey did not confirm it within its TTL: %w", ErrLost, ErrDegraded))
+		l.mu.Unlock()
+		call()
+		return
+	default:
+		next = min(p.cfg.ProbeInterval, time.Until(deadline))
 	}
-	// The count is at least 1 (this run's), so no Wait can miss the Add. The next run is due
-	// TTL/3 after this one started, however long the call took.
+	// The count is at least 1 (this run's), so no Wait can miss the Add.
 	l.renewing.Add(1)
-	l.timer.Reset(max(p.cfg.TTL/3-time.Since(start), 0))
+	l.timer.Reset(next)
+	l.mu.Unlock()
 }
+
+// errUnconfirmed: the lease's deadline passed before a renewal could be sent.
+var errUnconfirmed = errors.New("lease not confirmed in time")

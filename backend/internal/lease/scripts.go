@@ -40,17 +40,32 @@ end
 local function ms(x) return string.format('%.0f', x) end
 `
 
+// sentinel is the member a Valkey that started less than a recovery window ago adds to a user's
+// lease set (score: the window's end). Valkey keeps nothing on disk, so a restart loses every
+// lease while their streams may still run for up to one TTL (see Lease): until the window ends
+// only re-establishments of such leases are admitted, and new streams wait.
+const sentinel = "~recovering"
+
 // acquireScript admits the caller if fewer waiters stand ahead of it than there are free slots;
 // otherwise it queues the caller (FIFO by server arrival time) when ARGV[4] > 0. Expired leases
 // are trimmed only when the count without trimming would refuse (a live set never holds more
 // than limit members, expired ones included), and tickets whose lifetime ran out (their waiter
-// stopped looking) only when the queue is not empty: the common case costs five commands.
+// stopped looking) only when the queue is not empty: the common case costs six commands.
+//
+// With ARGV[6] = 1 the call re-establishes a lease this node still runs a stream under (it
+// lapsed, or Valkey lost its data): it is admitted if the count allows, ahead of every waiter
+// and through a recovery window, or refused; never queued.
+//
+// When the user's set is empty the script asks Valkey's uptime: a server that started less
+// than ARGV[5] ms ago adds the recovery sentinel (see sentinel), so that new streams wait
+// until every lease from before the restart has either been re-established or stopped.
 //
 //	KEYS: leases, queue, qexp
 //	ARGV: [1] lease id, also the waiter's ticket; [2] limit; [3] lease TTL ms;
-//	      [4] ticket lifetime ms (0: do not queue)
+//	      [4] ticket lifetime ms (0: do not queue); [5] recovery window ms; [6] 1: re-establish
 //	reply: {admitted 0|1, leases in use (with this one when admitted; untrimmed expired ones
-//	        may be included then), queue position (1 = head; 0 = not queued)}
+//	        may be included then), queue position (1 = head; 0 = not queued),
+//	        ms left of a recovery window that kept the caller out (0: none)}
 //
 // It is not retryable: a retry after a lost reply could add a second lease.
 var acquireScript = valkey.NewLuaScript(luaPrelude + `
@@ -58,6 +73,46 @@ local id = ARGV[1]
 local limit = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local life = tonumber(ARGV[4])
+local window = tonumber(ARGV[5])
+local keep = ARGV[6] == '1'
+local inuse = redis.call('ZCARD', KEYS[1])
+if inuse == 0 then
+  local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)'))
+  if up and up * 1000 < window then
+    local ends = now - up * 1000 + window
+    redis.call('ZADD', KEYS[1], ms(ends), '` + sentinel + `')
+    touch(KEYS[1], ends - now)
+    inuse = 1
+  end
+end
+local hold = 0
+if inuse > 0 then
+  local s = redis.call('ZSCORE', KEYS[1], '` + sentinel + `')
+  if s then
+    if tonumber(s) > now then hold = tonumber(s) - now else redis.call('ZREM', KEYS[1], '` + sentinel + `') end
+    inuse = inuse - 1
+  end
+end
+local function trim()
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  local n = redis.call('ZCARD', KEYS[1])
+  if hold > 0 then n = n - 1 end
+  return n
+end
+if keep then
+  if redis.call('ZSCORE', KEYS[1], id) then
+    redis.call('ZADD', KEYS[1], 'XX', ms(now + ttl), id)
+    touch(KEYS[1], ttl)
+    return {1, inuse, 0, 0}
+  end
+  if inuse >= limit then inuse = trim() end
+  if inuse < limit then
+    redis.call('ZADD', KEYS[1], ms(now + ttl), id)
+    touch(KEYS[1], ttl)
+    return {1, inuse + 1, 0, 0}
+  end
+  return {0, inuse, 0, 0}
+end
 local qlen = redis.call('ZCARD', KEYS[2])
 local rank = false
 if qlen > 0 then
@@ -71,26 +126,22 @@ if qlen > 0 then
 end
 local queued = rank ~= false
 if not queued then rank = qlen end
-local inuse = redis.call('ZCARD', KEYS[1])
-if rank >= limit - inuse then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-  inuse = redis.call('ZCARD', KEYS[1])
-end
-if rank < limit - inuse then
+if hold == 0 and rank >= limit - inuse then inuse = trim() end
+if hold == 0 and rank < limit - inuse then
   if queued then
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
   end
   redis.call('ZADD', KEYS[1], ms(now + ttl), id)
   touch(KEYS[1], ttl)
-  return {1, inuse + 1, 0}
+  return {1, inuse + 1, 0, 0}
 end
 if life <= 0 then
   if queued then
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
   end
-  return {0, inuse, 0}
+  return {0, inuse, 0, hold}
 end
 if not queued then
   local seq = nowus
@@ -101,7 +152,7 @@ end
 redis.call('ZADD', KEYS[3], ms(now + life), id)
 touch(KEYS[2], life)
 touch(KEYS[3], life)
-return {0, inuse, rank + 1}
+return {0, inuse, rank + 1, hold}
 `)
 
 // renewScript extends a lease that is still there.
@@ -123,7 +174,10 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 return redis.call('ZREM', KEYS[2], ARGV[1])
 `)
 
-// countScript counts live leases by server time. KEYS: leases.
+// countScript counts live leases by server time, the recovery sentinel aside. KEYS: leases.
 var countScript = valkey.NewLuaScriptReadOnly(luaPrelude + `
-return redis.call('ZCOUNT', KEYS[1], '(' .. ms(now), '+inf')
+local n = redis.call('ZCOUNT', KEYS[1], '(' .. ms(now), '+inf')
+local s = redis.call('ZSCORE', KEYS[1], '` + sentinel + `')
+if s and tonumber(s) > now then n = n - 1 end
+return n
 `)

@@ -57,8 +57,8 @@ func (p *Pool) valkeyFailed(err error) {
 	}
 	h.mu.Unlock()
 	if !was {
-		p.log.Warn("valkey unreachable: leases limited per node until it answers",
-			"fallback_limit", p.cfg.FallbackLimit, "err", err)
+		p.log.Warn("valkey unreachable: outage policy in force until it answers",
+			"outage", p.outagePolicy(), "err", err)
 		select {
 		case h.kick <- struct{}{}:
 		default:
@@ -122,6 +122,9 @@ func (p *Pool) recover() bool {
 		h.mu.Unlock()
 		return false
 	}
+	if !p.adoptLocal() {
+		return false
+	}
 	h.mu.Lock()
 	if h.failures != failures { // a call failed since the ping: look again next tick
 		h.mu.Unlock()
@@ -130,6 +133,46 @@ func (p *Pool) recover() bool {
 	h.degraded.Store(false)
 	h.mu.Unlock()
 	p.log.Info("valkey answers again: leases enforced across nodes", "released", len(pending))
+	return true
+}
+
+// adoptLocal moves the leases taken node-locally during an outage (outage policy "share") into
+// Valkey, counted against each user's limit, before the Pool leaves degraded mode; a lease that
+// no longer fits is lost. false: Valkey failed meanwhile (try again later).
+func (p *Pool) adoptLocal() bool {
+	p.mu.Lock()
+	var local []*Lease
+	for l := range p.leases {
+		l.mu.Lock()
+		if l.local && !l.ended {
+			local = append(local, l)
+		}
+		l.mu.Unlock()
+	}
+	p.mu.Unlock()
+	for _, l := range local {
+		sent := time.Now()
+		ok, err := p.reestablish(l.user, l.id, l.limit, sent.Add(p.cfg.OpTimeout))
+		if err != nil {
+			return false
+		}
+		l.mu.Lock()
+		switch {
+		case l.ended: // released meanwhile: it must not stay in Valkey
+			l.mu.Unlock()
+			p.releaseValkey(context.Background(), l.user, l.id)
+			continue
+		case !ok:
+			call := l.lose(fmt.Errorf("%w: taken during a Valkey outage, it does not fit the limit now: %w", ErrLost, ErrLimit))
+			l.mu.Unlock()
+			call()
+			continue
+		}
+		l.local = false
+		l.mu.Unlock()
+		p.releaseLocal(l.user)
+		l.startRenewal(sent)
+	}
 	return true
 }
 
@@ -161,8 +204,11 @@ type attempt struct {
 	admitted bool
 	local    bool // decided by the node-local limiter
 	inUse    int
-	limit    int // the effective limit applied
-	position int // 1-based queue position; 0 when not queued
+	limit    int           // the effective limit applied
+	position int           // 1-based queue position; 0 when not queued
+	hold     time.Duration // what is left of a recovery window (or outage wait) that kept it out
+	sent     time.Time     // when the look was sent to Valkey
+	err      error         // ErrDegraded: the outage policy refused without a look
 }
 
 // tryValkey runs acquireScript once. life is how long the ticket may stay queued without another
@@ -171,12 +217,8 @@ type attempt struct {
 func (p *Pool) tryValkey(ctx context.Context, user, id string, limit int, life time.Duration) (attempt, error) {
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.OpTimeout)
 	defer cancel()
-	args := []string{id, strconv.Itoa(limit), strconv.FormatInt(p.cfg.TTL.Milliseconds(), 10),
-		strconv.FormatInt(life.Milliseconds(), 10)}
-	v, err := acquireScript.Exec(cctx, p.client, userKeys(p.cfg.Prefix, user), args).AsIntSlice()
-	if err == nil && len(v) != 3 {
-		err = fmt.Errorf("acquire script: %d values, want 3", len(v))
-	}
+	sent := time.Now()
+	v, err := p.execAcquire(cctx, user, id, limit, life, false)
 	if err != nil {
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.OpTimeout)
 		if p.forget(rctx, pendingRelease{user, id}) != nil {
@@ -185,7 +227,40 @@ func (p *Pool) tryValkey(ctx context.Context, user, id string, limit int, life t
 		rcancel()
 		return attempt{}, fmt.Errorf("lease: acquire: %w", err)
 	}
-	return attempt{admitted: v[0] == 1, inUse: int(v[1]), limit: limit, position: int(v[2])}, nil
+	return attempt{admitted: v[0] == 1, inUse: int(v[1]), limit: limit, position: int(v[2]),
+		hold: time.Duration(v[3]) * time.Millisecond, sent: sent}, nil
+}
+
+// execAcquire runs acquireScript: a new request (queued for life when life > 0), or with keep
+// the re-establishment of a lease this node still holds.
+func (p *Pool) execAcquire(ctx context.Context, user, id string, limit int, life time.Duration, keep bool) ([]int64, error) {
+	reestablish := "0"
+	if keep {
+		reestablish = "1"
+	}
+	args := []string{id, strconv.Itoa(limit), strconv.FormatInt(p.cfg.TTL.Milliseconds(), 10),
+		strconv.FormatInt(life.Milliseconds(), 10), strconv.FormatInt(p.cfg.RecoveryWindow.Milliseconds(), 10), reestablish}
+	v, err := acquireScript.Exec(ctx, p.client, userKeys(p.cfg.Prefix, user), args).AsIntSlice()
+	if err == nil && len(v) != 4 {
+		err = fmt.Errorf("acquire script: %d values, want 4", len(v))
+	}
+	return v, err
+}
+
+// reestablish puts a lease this node still holds back into Valkey (it lapsed, or Valkey lost
+// its data, or it was taken node-locally during an outage), counted against limit ahead of
+// new requests. false: the limit is in use. The call ends by deadline at the latest.
+func (p *Pool) reestablish(user, id string, limit int, deadline time.Time) (bool, error) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	ctx, cancel2 := context.WithTimeout(ctx, p.cfg.OpTimeout)
+	defer cancel2()
+	v, err := p.execAcquire(ctx, user, id, limit, 0, true)
+	if err != nil {
+		p.valkeyFailed(err)
+		return false, err
+	}
+	return v[0] == 1, nil
 }
 
 // leaveValkey removes a waiter's ticket on a context that survives the caller's cancellation.
@@ -198,10 +273,13 @@ func (p *Pool) leaveValkey(ctx context.Context, user, ticket string) {
 	}
 }
 
-// renewValkey extends a lease; false means the lease is gone.
-func (p *Pool) renewValkey(user, id string) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.OpTimeout)
+// renewValkey extends a lease; false means the lease is gone. The call ends by deadline at
+// the latest.
+func (p *Pool) renewValkey(user, id string, deadline time.Time) (bool, error) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	ctx, cancel2 := context.WithTimeout(ctx, p.cfg.OpTimeout)
+	defer cancel2()
 	n, err := renewScript.Exec(ctx, p.client, []string{key(p.cfg.Prefix, user, suffixLeases)},
 		[]string{id, strconv.FormatInt(p.cfg.TTL.Milliseconds(), 10)}).AsInt64()
 	if err != nil {

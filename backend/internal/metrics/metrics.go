@@ -40,7 +40,7 @@ type Metrics struct {
 	leaseRejected  prometheus.Counter
 	valkeyErrors   prometheus.Counter
 	upstreamErrors *prometheus.CounterVec
-	earlyStarts    *prometheus.CounterVec
+	leasesLost     prometheus.Counter
 }
 
 // New registers every metric, plus the Go runtime and process collectors, in a registry of
@@ -92,14 +92,12 @@ func New() *Metrics {
 			Help: "Streams ended by a model provider failure, by code: upstream_unavailable or upstream_error.",
 		}, []string{"code"}),
 	}
-	m.earlyStarts = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "early_starts_total",
-		Help: "Provider calls started beside the lease round trip (early_start), by result: used, or cancelled because the lease was not granted at once.",
-	}, []string{"result"})
+	m.leasesLost = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "leases_lost_total",
+		Help: "Leases lost while their stream ran (not confirmed by Valkey in time, or no longer fitting the limit after Valkey lost them); each stopped its stream.",
+	})
 	reg.MustRegister(m.requests, m.tokens, m.firstToken, m.duration, m.activeStreams, m.connections,
-		m.leaseWait, m.leaseRejected, m.valkeyErrors, m.upstreamErrors, m.earlyStarts)
-	m.earlyStarts.WithLabelValues(gateway.EarlyUsed)
-	m.earlyStarts.WithLabelValues(gateway.EarlyCancelled)
+		m.leaseWait, m.leaseRejected, m.valkeyErrors, m.upstreamErrors, m.leasesLost)
 	for _, o := range outcomes {
 		m.requests.WithLabelValues(o)
 	}
@@ -152,9 +150,6 @@ func (m *Metrics) StreamEnded(s gateway.StreamStats) {
 	if outcome == string(wire.CodeUpstreamUnavailable) || outcome == string(wire.CodeUpstreamError) {
 		m.upstreamErrors.WithLabelValues(outcome).Inc()
 	}
-	if s.Early == gateway.EarlyUsed || s.Early == gateway.EarlyCancelled {
-		m.earlyStarts.WithLabelValues(s.Early).Inc()
-	}
 }
 
 func known(outcome string) bool {
@@ -174,3 +169,6 @@ func (m *Metrics) Rejected() { m.leaseRejected.Inc() }
 
 // ValkeyError implements lease.Observer.
 func (m *Metrics) ValkeyError() { m.valkeyErrors.Inc() }
+
+// Lost implements lease.Observer.
+func (m *Metrics) Lost() { m.leasesLost.Inc() }

@@ -35,12 +35,13 @@ func TestMetrics(t *testing.T) {
 	m.Connection(1)
 	m.StreamStarted()
 	m.StreamStarted()
-	m.StreamEnded(gateway.StreamStats{Outcome: "ok", FirstToken: 30 * time.Millisecond, Duration: time.Second, Usage: wire.Usage{PromptTokens: 40, CompletionTokens: 2}, Early: gateway.EarlyUsed})
-	m.StreamEnded(gateway.StreamStats{Outcome: "upstream_error", Duration: time.Second, Early: gateway.EarlyCancelled})
+	m.StreamEnded(gateway.StreamStats{Outcome: "ok", FirstToken: 30 * time.Millisecond, Duration: time.Second, Usage: wire.Usage{PromptTokens: 40, CompletionTokens: 2}})
+	m.StreamEnded(gateway.StreamStats{Outcome: "upstream_error", Duration: time.Second})
 	m.StreamEnded(gateway.StreamStats{Outcome: "user-secret-label", Duration: time.Second})
 	m.Acquired(0)
 	m.Rejected()
 	m.ValkeyError()
+	m.Lost()
 	ready = degraded
 
 	out := scrape(t, m)
@@ -60,8 +61,7 @@ func TestMetrics(t *testing.T) {
 		`codingplan_valkey_errors_total 1`,
 		`codingplan_upstream_errors_total{code="upstream_error"} 1`,
 		`codingplan_lease_degraded 1`,
-		`codingplan_early_starts_total{result="used"} 1`,
-		`codingplan_early_starts_total{result="cancelled"} 1`,
+		`codingplan_leases_lost_total 1`,
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
