@@ -118,12 +118,12 @@ func countingProvider(t *testing.T, m *meter, chunksOf func(user string) int, pa
 
 // outcomes tallies how requests ended.
 type outcomes struct {
-	mu       sync.Mutex
-	counts   map[string]int // "done", an error code, "node killed"
-	bad      []string       // endings no client should see
-	dones    []time.Time    // when each done arrived
-	admits   [][2]time.Time // a request's send time and its first delta's
-	lost     atomic.Int64   // streams stopped because their lease was lost
+	mu     sync.Mutex
+	counts map[string]int // "done", an error code, "node killed"
+	bad    []string       // endings no client should see
+	dones  []time.Time    // when each done arrived
+	admits [][2]time.Time // a request's send time and its first delta's
+	lost   atomic.Int64   // streams stopped because their lease was lost
 }
 
 func (o *outcomes) add(kind string) {
