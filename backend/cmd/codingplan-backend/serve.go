@@ -76,7 +76,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	pool := lease.New(client, lease.Config{
 		Prefix: cfg.ValkeyPrefix, TTL: cfg.LeaseTTL, MaxWait: maxWait, NodeCap: cfg.NodeCap,
-		OutageNodes: cfg.OutageShare(), RecoveryWindow: cfg.LeaseRecoveryWindow, Observer: m,
+		OutageNodes: cfg.OutageShare(), RecoveryWindow: cfg.LeaseRecoveryWindow,
+		Linger: cfg.LeaseLinger, Observer: m,
 	}, log.With("component", "lease"))
 	m.WatchReady(pool.Ready)
 	meter := usage.New(client, cfg.ValkeyPrefix, log.With("component", "usage"))

@@ -66,6 +66,9 @@ type Config struct {
 	// LeaseMaxWait is how long a request over its plan's limit waits in line before it gets
 	// rate_limited; 0 rejects at once.
 	LeaseMaxWait time.Duration `toml:"lease_max_wait" usage:"longest FIFO wait for a free slot before rate_limited"`
+	// LeaseLinger keeps a finished stream's lease on its node, still counted in Valkey, so the
+	// user's next stream there starts without a Valkey round trip; 0 turns it off.
+	LeaseLinger time.Duration `toml:"lease_linger" usage:"keep a finished stream's lease this long for the user's next stream on this node (0: off)"`
 	// OutagePolicy is what a node admits while Valkey is unreachable: "closed" admits no new
 	// stream (running ones go on while their leases are valid); "share" admits
 	// concurrency/outage_nodes of each user's streams per node, one lease_ttl into the outage.
@@ -124,6 +127,7 @@ func Default() *Config {
 		LeaseTTL:     15 * time.Second,
 		LeaseMaxWait: 2 * time.Second,
 		OutagePolicy: "closed",
+		LeaseLinger:  time.Second,
 		MaxInFlight:  wire.MaxInFlight,
 		SendQueue:    256,
 		SlowConsumer: 2 * time.Second,
@@ -221,6 +225,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf(`outage_policy must be "closed" or "share", not %q`, c.OutagePolicy))
+	}
+	if c.LeaseLinger < 0 {
+		errs = append(errs, errors.New("lease_linger must not be negative"))
 	}
 	if c.LeaseRecoveryWindow > 0 && c.LeaseRecoveryWindow < c.LeaseTTL {
 		errs = append(errs, errors.New("lease_recovery_window must be at least lease_ttl (or 0 for the default, or negative for none)"))

@@ -40,6 +40,10 @@ func (p *Pool) Acquire(ctx context.Context, user string, limit int, onQueued fun
 		p.cfg.Observer.Rejected()
 		return nil, &LimitError{Limit: max(limit, 0), RetryAfter: p.cfg.RetryAfter, Err: ErrLimit}
 	}
+	if l := p.takeParked(user, limit); l != nil {
+		p.cfg.Observer.Acquired(0)
+		return l, nil
+	}
 	start := time.Now()
 	deadline := start.Add(p.cfg.MaxWait)
 	w := &waiter{user: user, id: p.newID(), limit: limit}

@@ -126,6 +126,10 @@ type Config struct {
 	// their holders notice, within one TTL. Negative: no window, for a Valkey that keeps its
 	// data across restarts, or a single node. [TTL + 1s]
 	RecoveryWindow time.Duration
+	// Linger keeps a finished stream's lease on this node, still counted in Valkey, for this
+	// long, so that the user's next stream here takes it without a Valkey round trip (see
+	// linger.go). 0: release at once. [0]
+	Linger time.Duration
 	// NodeID starts every lease id of this node. [random, 16 hex digits]
 	NodeID string
 	// Observer receives events for metrics. [none]
@@ -200,6 +204,7 @@ type Pool struct {
 	mu     sync.Mutex
 	users  map[string]*local
 	leases map[*Lease]struct{}
+	parked map[string][]*Lease // lingering leases by user, most recent last
 	closed bool
 
 	health health
@@ -220,6 +225,7 @@ func New(client valkey.Client, cfg Config, log *slog.Logger) *Pool {
 		log:    log,
 		users:  map[string]*local{},
 		leases: map[*Lease]struct{}{},
+		parked: map[string][]*Lease{},
 		quit:   make(chan struct{}),
 	}
 	p.health.kick = make(chan struct{}, 1)
@@ -271,7 +277,14 @@ func (p *Pool) Close(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	for _, l := range held {
-		wg.Go(func() { l.once.Do(func() { l.release(ctx) }) })
+		wg.Go(func() {
+			if p.unpark(l) {
+				l.linger.Stop()
+				l.end(ctx)
+				return
+			}
+			l.once.Do(func() { l.end(ctx) })
+		})
 	}
 	wg.Wait() // each release is bounded by ctx and Config.OpTimeout
 	close(p.quit)
@@ -309,6 +322,7 @@ type Lease struct {
 	renewing  sync.WaitGroup
 	lost      error       // why the lease was lost; nil while it holds
 	onLost    func(error) // called once when it is lost
+	linger    *time.Timer // ends the lease while it lingers (see linger.go)
 }
 
 // OnLost registers f to be called, once, when the lease is lost before Release: Valkey did not
@@ -350,16 +364,21 @@ func (l *Lease) lose(err error) func() {
 	return func() { f(err) }
 }
 
-// Release ends the lease: it stops the renewal and removes the lease from Valkey on a context
+// Release ends the stream's hold on the lease: it lingers for the user's next stream on this
+// node (Config.Linger), or it ends: the renewal stops and the lease leaves Valkey, on a context
 // of its own (bounded by Config.OpTimeout) that no request cancellation can cut short. It is
 // idempotent and safe for concurrent use.
 func (l *Lease) Release() {
-	l.once.Do(func() { l.release(context.Background()) })
+	l.once.Do(func() {
+		if !l.pool.park(l) {
+			l.end(context.Background())
+		}
+	})
 }
 
-// release ends the lease; ctx bounds the Valkey call together with Config.OpTimeout and is
-// meant to be one that request cancellation does not reach.
-func (l *Lease) release(ctx context.Context) {
+// end ends the lease; ctx bounds the Valkey call together with Config.OpTimeout and is meant
+// to be one that request cancellation does not reach.
+func (l *Lease) end(ctx context.Context) {
 	p := l.pool
 	l.stopRenewal()
 	l.mu.Lock()
