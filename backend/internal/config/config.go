@@ -57,7 +57,7 @@ type Config struct {
 	ValkeyPrefix string `toml:"valkey_prefix" usage:"prefix of every Valkey key"`
 
 	// Plans maps each plan name (the token's plan claim) to its limits. A token whose plan is
-	// not here is refused.
+	// not here is refused. A file that names any plan replaces the built-in plans entirely.
 	Plans map[string]Plan `toml:"plans"`
 	// NodeCap caps the model streams this node runs for all users together; 0 means no cap.
 	NodeCap int `toml:"node_cap" usage:"streams this node runs at once for all users; 0 = no cap"`
