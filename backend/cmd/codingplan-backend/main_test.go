@@ -271,6 +271,42 @@ func TestServe(t *testing.T) {
 	}
 }
 
+// TestServeConfiguredPlans: with only [plans.two] and [plans.pro] configured, a token for the
+// built-in plan max is refused at the upgrade with HTTP 403, and a configured plan is admitted.
+func TestServeConfiguredPlans(t *testing.T) {
+	s := startServe(t, "listen = \"127.0.0.1:0\"\n\n[plans.two]\nconcurrency = 2\n\n[plans.pro]\nconcurrency = 3\n")
+	defer s.stop()
+	dev, _, err := auth.LoadOrCreateDevKey(s.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.Issuer, dev.Audience = "codingplan", "codingplan-backend"
+	for _, tt := range []struct {
+		plan string
+		want int
+	}{{"max", http.StatusForbidden}, {"lite", http.StatusForbidden}, {"two", http.StatusSwitchingProtocols}} {
+		tok, err := dev.Mint("alice", tt.plan, time.Now(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, resp, err := websocket.DefaultDialer.Dial(s.ws, http.Header{"Authorization": {"Bearer " + tok}})
+		if c != nil {
+			c.Close()
+		}
+		if resp == nil {
+			t.Fatalf("plan %s: no response: %v", tt.plan, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("plan %s: got HTTP %d %s, want %d", tt.plan, resp.StatusCode, body, tt.want)
+		}
+		if tt.want == http.StatusForbidden && !bytes.Contains(body, []byte(wire.CodeQuotaExceeded)) {
+			t.Errorf("plan %s: refusal %s does not name %s", tt.plan, body, wire.CodeQuotaExceeded)
+		}
+	}
+}
+
 // TestServeBannerNoTerminal: when stdout is not a terminal (a file, a pipe, a journal: a log),
 // serve prints no development token anywhere, only how to mint one.
 func TestServeBannerNoTerminal(t *testing.T) {
