@@ -125,7 +125,7 @@ func TestDecodeClientLimits(t *testing.T) {
 func TestStreamIDs(t *testing.T) {
 	tests := []struct {
 		name, id string // id as it appears inside the JSON string
-		want string     // the decoded id; "" when refused
+		want     string // the decoded id; "" when refused
 	}{
 		{"ascii", `c-1`, "c-1"},
 		{"unicode", `流-é-1`, "流-é-1"},
