@@ -75,9 +75,10 @@ type Config struct {
 	MaxInFlight int `toml:"max_in_flight" usage:"streams one connection may have open at once"`
 	// SendQueue is how many outgoing frames one connection may buffer.
 	SendQueue int `toml:"send_queue" usage:"outgoing frames buffered per connection"`
-	// SlowConsumer is how long a stream may wait for room in a full send queue before it is
-	// cancelled.
-	SlowConsumer time.Duration `toml:"slow_consumer" usage:"wait for send queue room before a stream is cancelled"`
+	// SlowConsumer is how long output may stay unread by the client (its pong to the ping
+	// written behind the output has not come back), or a delta wait for room in a full send
+	// queue, before the connection's streams are cancelled.
+	SlowConsumer time.Duration `toml:"slow_consumer" usage:"how long output may stay unread before streams are cancelled"`
 	// EarlyStart starts the provider call while the lease is acquired (when the connection
 	// has no other stream and its last lease was granted at once), cancelling it if the lease
 	// is not granted at once.
