@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -26,7 +27,23 @@ func DecodeClient(data []byte) (ClientFrame, error) {
 		f.ID = ""
 		return f, Errorf(CodeBadRequest, "id is longer than %d bytes", MaxIDBytes)
 	}
+	if !validID(f.ID) {
+		f.ID = "" // never echo an id a peer could not have meant
+		return f, Errorf(CodeBadRequest, "id holds a control character or invalid UTF-8")
+	}
 	return f, f.validate()
+}
+
+// validID reports whether id holds no control character (C0, DEL, C1) and no U+FFFD, which is
+// what encoding/json makes of invalid UTF-8 and of lone surrogates (\ud800): such an id would
+// be echoed altered, and control characters would reach terminals and logs.
+func validID(id string) bool {
+	for _, r := range id {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *ClientFrame) validate() error {

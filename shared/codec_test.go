@@ -119,6 +119,49 @@ func TestDecodeClientLimits(t *testing.T) {
 	}
 }
 
+// TestStreamIDs: ids with control characters, or that JSON decoding would alter (lone
+// surrogates, invalid UTF-8 become U+FFFD), are refused with bad_request and not echoed; other
+// Unicode is kept as sent.
+func TestStreamIDs(t *testing.T) {
+	tests := []struct {
+		name, id string // id as it appears inside the JSON string
+		want     string // the decoded id; "" when refused
+	}{
+		{"ascii", `c-1`, "c-1"},
+		{"unicode", `流-é-1`, "流-é-1"},
+		{"escaped unicode", `\u00e9`, "é"},
+		{"quote", `a\"b`, `a"b`},
+		{"nul", `c\u00001`, ""},
+		{"lone surrogate", `c\ud8001`, ""},
+		{"low surrogate", `\udc00`, ""},
+		{"escape", `\u001b[31m`, ""},
+		{"newline", `c\n1`, ""},
+		{"tab", `c\t1`, ""},
+		{"del", `c\u007f`, ""},
+		{"c1 control", `c\u0085`, ""},
+		{"replacement character", "c\ufffd", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, frame := range []string{
+				`{"type":"request","id":"` + tt.id + `","op":"completion","completion":{"prefix":"a"}}`,
+				`{"type":"cancel","id":"` + tt.id + `"}`,
+			} {
+				f, err := DecodeClient([]byte(frame))
+				if tt.want != "" {
+					if err != nil || f.ID != tt.want {
+						t.Errorf("%s: got id %q, err %v; want id %q", frame, f.ID, err, tt.want)
+					}
+					continue
+				}
+				if CodeOf(err) != CodeBadRequest || f.ID != "" {
+					t.Errorf("%s: got id %q, err %v; want bad_request and no id", frame, f.ID, err)
+				}
+			}
+		})
+	}
+}
+
 // TestErrorMessagesCarryNoContent makes sure a refused frame's message does not quote the
 // content it carried.
 func TestErrorMessagesCarryNoContent(t *testing.T) {
@@ -221,6 +264,10 @@ func FuzzDecodeClient(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, err := DecodeClient(data)
+		// The id is echoed in replies, on success and on error: it must be what the peer sent.
+		if !utf8.ValidString(fr.ID) || !validID(fr.ID) {
+			t.Fatalf("decoded id %q holds a control character or invalid UTF-8 (err %v)", fr.ID, err)
+		}
 		if err != nil {
 			if !CodeOf(err).Known() {
 				t.Fatalf("error without a known code: %v", err)

@@ -406,10 +406,20 @@ require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } }
 		// client side: it asks for the instruction, then runs the server's rewrite.
 		n.expr(`luaeval('vim.lsp.buf.code_action({ apply = true, range = { start = { 5, 0 }, ["end"] = { 7, 1 } }, ` +
 			`filter = function(a) return a.kind == "refactor.rewrite.codingplan.rewrite" end })')`)
+		// The buffer already holds the reply (accepted on line 6, inserted by the code action),
+		// so "contains the reply" proves nothing: lines 1-4 and 8 on must stay as they were,
+		// and what replaced the selection (func main() { ... line 7) must be the reply, not
+		// nothing and not the old lines.
+		lines := strings.Split(before, "\n")
+		head, tail := strings.Join(lines[:4], "\n")+"\n", "\n"+strings.Join(lines[7:], "\n")
 		n.poll("the rewrite's edit", func() (bool, string) {
 			var after string
 			n.lua(&after, `table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')`)
-			return after != before && strings.Contains(after, e.expect), after
+			if after == before || len(after) < len(head)+len(tail) || !strings.HasPrefix(after, head) || !strings.HasSuffix(after, tail) {
+				return false, after
+			}
+			mid := after[len(head) : len(after)-len(tail)]
+			return strings.Contains(mid, e.expect) && !strings.Contains(mid, "func main") && !strings.Contains(mid, "fmt.Pr"), after
 		})
 		var left int
 		n.lua(&left, `#_G.e2e_answers`)

@@ -29,14 +29,20 @@ import (
 const wait = 20 * time.Second
 
 // syncBuffer is an io.Writer tests can read while run writes to it; changed is signalled on
-// every write.
+// every write. A terminal buffer stands for stdout on a terminal, where serve prints its
+// development token.
 type syncBuffer struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	changed chan struct{}
+	mu       sync.Mutex
+	b        bytes.Buffer
+	changed  chan struct{}
+	terminal bool
 }
 
 func newSyncBuffer() *syncBuffer { return &syncBuffer{changed: make(chan struct{}, 1)} }
+
+func newTerminal() *syncBuffer { return &syncBuffer{changed: make(chan struct{}, 1), terminal: true} }
+
+func (s *syncBuffer) IsTerminal() bool { return s.terminal }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
@@ -151,7 +157,7 @@ func TestServe(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	stdout, stderr := newTerminal(), newSyncBuffer()
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	done := make(chan error, 1)
@@ -262,6 +268,73 @@ func TestServe(t *testing.T) {
 	}
 	if lines < 5 || !strings.Contains(logs, `"msg":"stream ended"`) || !strings.Contains(logs, `"msg":"stopped"`) {
 		t.Errorf("logs lack the expected lines:\n%s", logs)
+	}
+}
+
+// TestServeConfiguredPlans: with only [plans.two] and [plans.pro] configured, a token for the
+// built-in plan max is refused at the upgrade with HTTP 403, and a configured plan is admitted.
+func TestServeConfiguredPlans(t *testing.T) {
+	s := startServe(t, "listen = \"127.0.0.1:0\"\n\n[plans.two]\nconcurrency = 2\n\n[plans.pro]\nconcurrency = 3\n")
+	defer s.stop()
+	dev, _, err := auth.LoadOrCreateDevKey(s.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.Issuer, dev.Audience = "codingplan", "codingplan-backend"
+	for _, tt := range []struct {
+		plan string
+		want int
+	}{{"max", http.StatusForbidden}, {"lite", http.StatusForbidden}, {"two", http.StatusSwitchingProtocols}} {
+		tok, err := dev.Mint("alice", tt.plan, time.Now(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, resp, err := websocket.DefaultDialer.Dial(s.ws, http.Header{"Authorization": {"Bearer " + tok}})
+		if c != nil {
+			c.Close()
+		}
+		if resp == nil {
+			t.Fatalf("plan %s: no response: %v", tt.plan, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("plan %s: got HTTP %d %s, want %d", tt.plan, resp.StatusCode, body, tt.want)
+		}
+		if tt.want == http.StatusForbidden && !bytes.Contains(body, []byte(wire.CodeQuotaExceeded)) {
+			t.Errorf("plan %s: refusal %s does not name %s", tt.plan, body, wire.CodeQuotaExceeded)
+		}
+	}
+}
+
+// TestServeBannerNoTerminal: when stdout is not a terminal (a file, a pipe, a journal: a log),
+// serve prints no development token anywhere, only how to mint one.
+func TestServeBannerNoTerminal(t *testing.T) {
+	dir := t.TempDir()
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { // owned by this test, which waits for it below
+		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--state-dir", filepath.Join(dir, "state")}, stdout, stderr, env(nil))
+	}()
+	stdout.await(t, regexp.MustCompile(`export CODINGPLAN_TOKEN=<the token>\n`))
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("serve did not return")
+	}
+	jwt := regexp.MustCompile(`eyJ[\w-]+\.[\w-]+\.[\w-]+`)
+	for name, out := range map[string]string{"stdout": stdout.String(), "stderr (the log)": stderr.String()} {
+		if tok := jwt.FindString(out); tok != "" {
+			t.Errorf("%s holds a token %.16s...:\n%s", name, tok, out)
+		}
+	}
+	if !strings.Contains(stdout.String(), "codingplan-backend token --sub dev --plan pro") {
+		t.Errorf("the banner does not say how to mint a token:\n%s", stdout.String())
 	}
 }
 

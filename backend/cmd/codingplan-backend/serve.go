@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,7 +31,7 @@ import (
 // Development tokens printed by serve.
 const (
 	devSubject = "dev"
-	devPlan    = "pro"
+	devPlan    = "pro" // or, when the configuration offers no "pro", its first plan by name
 	devTTL     = 7 * 24 * time.Hour
 )
 
@@ -163,7 +166,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	log.Info("listening", "addr", ln.Addr().String(), "version", versionString(), "valkey", len(addrs) > 0,
 		"valkey_cluster", cluster, "models", len(cfg.Models), "default_model", router.DefaultModel())
 	if dev != nil {
-		if err := printDevBanner(stdout, dev, ln.Addr(), cfg.StateDir); err != nil {
+		if err := printDevBanner(stdout, dev, bannerPlan(cfg), ln.Addr(), cfg.StateDir); err != nil {
 			log.Warn("development token not printed", "err", err)
 		}
 	}
@@ -254,14 +257,32 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// printDevBanner prints a fresh development token and how to point an editor at the backend.
-func printDevBanner(w io.Writer, dev *auth.DevKey, addr net.Addr, stateDir string) error {
+// printDevBanner tells the person running serve how to point an editor at the backend. The
+// development token goes only to a terminal: stdout redirected to a file, a pipe or a journal is
+// a log, and a credential never goes to a log. Elsewhere the banner says how to mint a token.
+func printDevBanner(w io.Writer, dev *auth.DevKey, plan string, addr net.Addr, stateDir string) error {
+	url := "ws://" + dialable(addr) + wire.Path
+	if !isTerminal(w) {
+		_, err := fmt.Fprintf(w, `
+codingplan-backend is running in development mode: tokens are signed with the key in
+%s (no --jwks given). No token is printed because stdout is not a terminal, so it
+could be kept in a log; mint one with
+
+  codingplan-backend token --sub %s --plan %s --state-dir %s
+
+and point codingplan-lsp (your editor starts it) at this backend:
+
+  export CODINGPLAN_BACKEND_URL=%s
+  export CODINGPLAN_TOKEN=<the token>
+
+`, stateDir, devSubject, plan, stateDir, url)
+		return err
+	}
 	now := time.Now()
-	tok, err := dev.Mint(devSubject, devPlan, now, devTTL)
+	tok, err := dev.Mint(devSubject, plan, now, devTTL)
 	if err != nil {
 		return err
 	}
-	url := "ws://" + dialable(addr) + wire.Path
 	_, err = fmt.Fprintf(w, `
 codingplan-backend is running in development mode: tokens are signed with the key in
 %s (no --jwks given).
@@ -280,8 +301,29 @@ then start your editor from this shell (see docs/editors.md), or test the langua
 
 More tokens: codingplan-backend token --sub USER --plan PLAN --state-dir %s
 
-`, stateDir, devSubject, devPlan, now.Add(devTTL).UTC().Format(time.RFC3339), tok, url, tok, url, stateDir)
+`, stateDir, devSubject, plan, now.Add(devTTL).UTC().Format(time.RFC3339), tok, url, tok, url, stateDir)
 	return err
+}
+
+// bannerPlan is the plan of the banner's token: devPlan when the configuration offers it.
+func bannerPlan(cfg *config.Config) string {
+	if _, ok := cfg.Plans[devPlan]; ok {
+		return devPlan
+	}
+	return slices.Sorted(maps.Keys(cfg.Plans))[0] // Validate makes sure there is one
+}
+
+// isTerminal reports whether w is a terminal: a character device (so /dev/null counts too,
+// which keeps nothing), or a writer that says so (tests).
+func isTerminal(w io.Writer) bool {
+	switch w := w.(type) {
+	case interface{ IsTerminal() bool }:
+		return w.IsTerminal()
+	case *os.File:
+		fi, err := w.Stat()
+		return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	}
+	return false
 }
 
 // dialable turns a listen address into one a local client can dial.

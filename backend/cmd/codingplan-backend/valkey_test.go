@@ -70,6 +70,7 @@ type served struct {
 	base   string // http://host:port
 	ws     string // ws://host:port/v1/ws
 	token  string
+	state  string // the state dir, which holds the development key
 	stderr *syncBuffer
 	stop   func() // SIGTERM, then waits for serve to return
 }
@@ -82,7 +83,7 @@ func startServe(t *testing.T, cfgText string) *served {
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	stdout, stderr := newTerminal(), newSyncBuffer()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { // owned by stop, which waits for it
@@ -106,7 +107,7 @@ func startServe(t *testing.T, cfgText string) *served {
 	}
 	t.Cleanup(stop)
 	m := stdout.await(t, regexp.MustCompile(`export CODINGPLAN_BACKEND_URL=(ws://([^/\s]+)/v1/ws)\n\s*export CODINGPLAN_TOKEN=(\S+)\n`))
-	return &served{t: t, base: "http://" + m[2], ws: m[1], token: m[3], stderr: stderr, stop: stop}
+	return &served{t: t, base: "http://" + m[2], ws: m[1], token: m[3], state: filepath.Join(dir, "state"), stderr: stderr, stop: stop}
 }
 
 // get returns the status and body of GET path.

@@ -146,11 +146,17 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, err
 	}
 	var claims Claims
+	keyAsked := false
 	_, err := v.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		keyAsked = true
 		kid, _ := t.Header["kid"].(string)
 		return v.keys.lookup(ctx, kid)
 	})
 	if err != nil {
+		if !keyAsked && errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+			// The parser refuses an alg outside WithValidMethods before it asks for a key.
+			return nil, fmt.Errorf("%w: algorithm not allowed", ErrInvalid)
+		}
 		return nil, classify(err)
 	}
 	return &claims, nil
@@ -186,7 +192,7 @@ func classify(err error) error {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		reason = "malformed token"
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		reason = "bad signature or algorithm"
+		reason = "bad signature"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		reason = "token not valid yet"
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):

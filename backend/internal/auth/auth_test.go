@@ -402,3 +402,94 @@ func TestMaxAgeRevokes(t *testing.T) {
 		}
 	}
 }
+
+// nonCanonical sets an unused low bit of a base64url segment's last character (RFC 4648 3.5):
+// a lenient decoder reads the same bytes, a strict one refuses it. ok is false when the
+// segment's length leaves no unused bits.
+func nonCanonical(seg string) (string, bool) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	if len(seg)%4 < 2 {
+		return seg, false
+	}
+	i := strings.IndexByte(alphabet, seg[len(seg)-1])
+	return seg[:len(seg)-1] + string(alphabet[i|1]), true
+}
+
+// signRaw signs the encoded header and payload as they are, bypassing jwt's encoder.
+func signRaw(k testKey, header, payload string) string {
+	sig := ed25519.Sign(k.priv, []byte(header+"."+payload))
+	return header + "." + payload + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// TestRejectionReasons checks why a token is refused, not only that it is: a token that the
+// parser's alg allow-list (WithValidMethods) or strict base64 (WithStrictDecoding) refuses
+// would often still be refused later for another reason (an HMAC key type mismatch), which
+// hides the loss of the first check. Each case here names the check that must catch it.
+func TestRejectionReasons(t *testing.T) {
+	key := newTestKey(t)
+	now := t0
+	v := newVerifier(t, writeJWKSFile(t, t.TempDir(), key), &now)
+	good := sign(t, key, goodClaims())
+	parts := strings.Split(good, ".")
+
+	hs256 := func() string {
+		// The classic alg confusion: HMAC keyed with the public key's bytes.
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, goodClaims())
+		tok.Header["kid"] = key.kid
+		s, err := tok.SignedString([]byte(key.priv.Public().(ed25519.PublicKey)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// A header and a payload whose encodings have unused bits, each spaced until they do; both
+	// verify as they are (the control case below).
+	header := `{"alg":"EdDSA","kid":"` + key.kid + `","typ":"JWT"}`
+	for len(header)%3 == 0 {
+		header += " "
+	}
+	payloadJSON, err := json.Marshal(goodClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(payloadJSON)%3 == 0 {
+		payloadJSON = append(payloadJSON, ' ')
+	}
+	h, p := base64.RawURLEncoding.EncodeToString([]byte(header)), base64.RawURLEncoding.EncodeToString(payloadJSON)
+	loose := func(seg string) string {
+		s, ok := nonCanonical(seg)
+		if !ok {
+			t.Fatalf("segment %q has no unused bits", seg)
+		}
+		return s
+	}
+	badSig, _ := nonCanonical(parts[2]) // an Ed25519 signature always leaves 4 unused bits
+
+	tests := []struct {
+		name, token string
+		want        error  // nil for a good token
+		reason      string // in the error
+	}{
+		{"control: spaced header and payload", signRaw(key, h, p), nil, ""},
+		{"hs256 with the public key", hs256(), ErrInvalid, "algorithm not allowed"},
+		{"alg none", b64(map[string]string{"alg": "none", "typ": "JWT", "kid": key.kid}) + "." + parts[1] + ".", ErrInvalid, "algorithm not allowed"},
+		{"signature with unused bits set", parts[0] + "." + parts[1] + "." + badSig, ErrInvalid, "malformed token"},
+		{"header with unused bits set, signed", signRaw(key, loose(h), p), ErrInvalid, "malformed token"},
+		{"payload with unused bits set, signed", signRaw(key, h, loose(p)), ErrInvalid, "malformed token"},
+		{"tampered signature", parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2])), ErrInvalid, "bad signature"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v.Verify(context.Background(), tt.token)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) || !strings.HasSuffix(err.Error(), ": "+tt.reason) {
+				t.Errorf("Verify error: got %v, want %v because of %q", err, tt.want, tt.reason)
+			}
+		})
+	}
+}

@@ -57,7 +57,7 @@ type Config struct {
 	ValkeyPrefix string `toml:"valkey_prefix" usage:"prefix of every Valkey key"`
 
 	// Plans maps each plan name (the token's plan claim) to its limits. A token whose plan is
-	// not here is refused.
+	// not here is refused. A file that names any plan replaces the built-in plans entirely.
 	Plans map[string]Plan `toml:"plans"`
 	// NodeCap caps the model streams this node runs for all users together; 0 means no cap.
 	NodeCap int `toml:"node_cap" usage:"streams this node runs at once for all users; 0 = no cap"`
@@ -85,9 +85,10 @@ type Config struct {
 	MaxInFlight int `toml:"max_in_flight" usage:"streams one connection may have open at once"`
 	// SendQueue is how many outgoing frames one connection may buffer.
 	SendQueue int `toml:"send_queue" usage:"outgoing frames buffered per connection"`
-	// SlowConsumer is how long a stream may wait for room in a full send queue before it is
-	// cancelled.
-	SlowConsumer time.Duration `toml:"slow_consumer" usage:"wait for send queue room before a stream is cancelled"`
+	// SlowConsumer is how long output may stay unread by the client (its pong to the ping
+	// written behind the output has not come back), or a delta wait for room in a full send
+	// queue, before the connection's streams are cancelled.
+	SlowConsumer time.Duration `toml:"slow_consumer" usage:"how long output may stay unread before streams are cancelled"`
 	// PingInterval is how often the server pings each connection.
 	PingInterval time.Duration `toml:"ping_interval" usage:"websocket ping interval"`
 	// IdleTimeout closes a connection that sent nothing, not even a pong, for this long.

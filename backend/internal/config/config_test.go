@@ -123,6 +123,27 @@ func TestValkeyCluster(t *testing.T) {
 	}
 }
 
+// TestPlansReplaceDefaults: a file that names plans offers exactly those; the built-in ones
+// (lite, pro, max) are not merged in, so their tokens are refused at the upgrade.
+func TestPlansReplaceDefaults(t *testing.T) {
+	file := writeFile(t, "[plans.two]\nconcurrency = 2\n\n[plans.pro]\nconcurrency = 5\n")
+	c, err := load(t, []string{"--config", file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.PlanLimits(), map[string]int{"two": 2, "pro": 5}; !reflect.DeepEqual(got, want) {
+		t.Errorf("plans: got %v, want %v", got, want)
+	}
+	// A file without plans keeps the defaults.
+	c, err = load(t, []string{"--config", writeFile(t, "log_level = \"warn\"\n")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.PlanLimits(), map[string]int{"lite": 1, "pro": 3, "max": 10}; !reflect.DeepEqual(got, want) {
+		t.Errorf("plans without a [plans] table: got %v, want %v", got, want)
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	tests := []struct {
 		name string
@@ -135,6 +156,7 @@ func TestInvalid(t *testing.T) {
 		{"bad int flag", []string{"--node-cap", "many"}, nil, ""},
 		{"unknown file key", nil, nil, "listn = \"x\"\n"},
 		{"zero plan", nil, nil, "[plans.free]\nconcurrency = 0\n"},
+		{"empty plans table", nil, nil, "plans = {}\n"},
 		{"in flight over the protocol", []string{"--max-in-flight", "17"}, nil, ""},
 		{"ping after idle", []string{"--ping-interval", "2m"}, nil, ""},
 	}

@@ -95,10 +95,18 @@ func (l *Loader) Load(getenv func(string) string) (*Config, error) {
 	return c, nil
 }
 
+// decodeFile reads path over c. Tables replace defaults rather than merging into them: a file
+// that names any plan offers exactly those plans (toml would otherwise add its entries to the
+// default map, and a token for a built-in plan the operator never offered would be admitted).
 func decodeFile(path string, c *Config) error {
+	defaultPlans := c.Plans
+	c.Plans = nil
 	md, err := toml.DecodeFile(path, c)
 	if err != nil {
 		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	if !md.IsDefined("plans") {
+		c.Plans = defaultPlans
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))

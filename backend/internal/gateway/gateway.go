@@ -94,8 +94,8 @@ type Config struct {
 	MaxInFlight int
 	// SendQueue is the outgoing frames buffered per connection. [256]
 	SendQueue int
-	// SlowConsumer is how long a delta waits for room in a full send queue before its stream
-	// is cancelled. [2s]
+	// SlowConsumer is how long output may stay unread by the client, or a delta wait for room
+	// in a full send queue, before streams are cancelled (see slow.go). [2s]
 	SlowConsumer time.Duration
 	// PingInterval is the websocket ping period. [20s]
 	PingInterval time.Duration

@@ -47,6 +47,7 @@ type session struct {
 	closeCode int
 	closeText string
 	closing   atomic.Bool   // a close frame is on its way: frames from the client are ignored
+	probe     probe         // whether the client reads what is written (see slow.go)
 	dead      chan struct{} // closed when the writer has stopped: nothing more can be sent
 	streamsWG sync.WaitGroup
 
@@ -98,6 +99,7 @@ func (s *session) run(ctx context.Context) {
 	reason := s.readLoop(ctx)
 
 	cancel(errDisconnected)
+	s.stopProbe()
 	s.mu.Lock()
 	if s.stopExpiry != nil {
 		s.stopExpiry()
@@ -120,7 +122,11 @@ func (s *session) readLoop(ctx context.Context) string {
 		}
 	}
 	extend()
-	s.conn.SetPongHandler(func(string) error { extend(); return nil })
+	s.conn.SetPongHandler(func(payload string) error {
+		extend()
+		s.probeAnswered(payload)
+		return nil
+	})
 	// No SetReadLimit: gorilla would send its own close frame before we could say too_large.
 	// readFrame below stops reading at wire.MaxFrameBytes+1 bytes instead.
 	buf := make([]byte, 0, 4096)

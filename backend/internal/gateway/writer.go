@@ -103,8 +103,10 @@ func (w *writer) batch(first *frameBuf, take int) (int, error) {
 	s.batch.hold()
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
 	taken, written, cur := 1, 0, first
+	deltas := false
 	var err error
 	for cur != nil {
+		deltas = deltas || cur.stream != ""
 		var next *frameBuf
 		for err == nil && taken < take && written+1 < maxBatch {
 			select {
@@ -126,6 +128,10 @@ func (w *writer) batch(first *frameBuf, take int) (int, error) {
 			putBuf(cur)
 		}
 		cur = next
+	}
+	if err == nil && deltas {
+		// Behind the output: its pong says the client read it (see slow.go).
+		err = s.sendProbe()
 	}
 	if ferr := s.batch.flush(); err == nil {
 		err = ferr

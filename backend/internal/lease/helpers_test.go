@@ -48,6 +48,10 @@ func targets(t *testing.T) []target {
 	} {
 		addr := os.Getenv(e.env)
 		if addr == "" {
+			if os.Getenv("CODINGPLAN_REQUIRE_VALKEY") == "1" {
+				t.Fatalf("CODINGPLAN_REQUIRE_VALKEY=1 but %s is not set: the %s subtests would not run", e.env, e.name)
+			}
+			t.Logf("%s is not set: no %s subtests", e.env, e.name)
 			continue
 		}
 		ts = append(ts, target{e.name, dial(t, addr)})

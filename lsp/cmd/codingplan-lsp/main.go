@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -67,7 +68,9 @@ func run(args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 
 	// Nothing of the user's code may reach the disk, not even in a core dump.
-	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
+	if err := disableCoreDumps(); err != nil {
+		log.Warn("core dumps could not be disabled", "err", err)
+	}
 	// The live heap is mostly open documents (one copy of each text; line indexes only for the
 	// documents asked about) and the process idles between keystrokes: trade a little GC time
 	// for memory (100 documents of 10 MB in all: 27-28 MB RSS at Go's default, 26 MB here). No
@@ -114,11 +117,20 @@ func run(args []string, stderr io.Writer) int {
 	st := engine.Stats()
 	log.Info("exit", "requests", st.Requests, "sent", st.Sent, "cacheHits", st.CacheHits, "typedAhead", st.TypedAhead,
 		"shown", st.Shown, "accepted", st.Accepted, "partiallyAccepted", st.PartiallyAccepted, "err", err)
-	if err != nil {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, server.ErrFraming):
+		// The editor got a window/logMessage; stderr is the other log it shows.
+		fmt.Fprintf(stderr, "codingplan-lsp: stopping: %v on stdin\n", err)
+		return exitFraming
+	default:
 		return 1 // LSP: exit without shutdown, or the editor went away
 	}
-	return 0
 }
+
+// exitFraming is the exit status after broken message framing on stdin (docs/configuration.md).
+const exitFraming = 3
 
 // stdio returns stdin and stdout as one stream. Stdin is switched to non-blocking mode so the
 // runtime poller owns it: closing it then ends a pending read, and the server's reader

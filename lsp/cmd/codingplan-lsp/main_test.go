@@ -271,6 +271,60 @@ func TestExitCodes(t *testing.T) {
 	})
 }
 
+// TestBrokenFraming: each way the base protocol's framing can break on stdin ends the server
+// with a window/logMessage error naming the problem, the same line on stderr, and exit status
+// 3 (docs/configuration.md). Some cases break only at the end of the input.
+func TestBrokenFraming(t *testing.T) {
+	tests := []struct {
+		name, input string
+		closeInput  bool   // the problem shows only once the input ends
+		want        string // in the message
+	}{
+		{"garbage header", "hello world\r\n\r\n", false, `is not "Name: value"`},
+		{"Content-Length abc", "Content-Length: abc\r\n\r\n{}", false, `Content-Length "abc" is not a length`},
+		{"Content-Length -1", "Content-Length: -1\r\n\r\n{}", false, `Content-Length "-1" is not a length`},
+		{"Content-Length empty", "Content-Length:\r\n\r\n{}", false, `Content-Length "" is not a length`},
+		{"Content-Length 2^64", "Content-Length: 18446744073709551616\r\n\r\n{}", false, "is not a length"},
+		{"Content-Length 2^63", "Content-Length: 9223372036854775808\r\n\r\n{}", false, "is not a length"},
+		{"Content-Length hex", "Content-Length: 0x10\r\n\r\n{}", false, "is not a length"},
+		{"missing Content-Length", "Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{}", false, "without Content-Length"},
+		{"two Content-Lengths", "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", false, "two Content-Length"},
+		{"long header line", "X-Junk: " + strings.Repeat("a", 8<<10) + "\r\n\r\n", false, "longer than"},
+		{"no line end", strings.Repeat("b", 80<<10), false, "longer than"},
+		{"body shorter than Content-Length", "Content-Length: 100\r\n\r\n{}", true, "inside a message's body"},
+		{"input ends in the headers", "Content-Length: 10\r\n", true, "inside a message's headers"},
+		{"Content-Length 2^63-1", "Content-Length: 9223372036854775807\r\n\r\n{}", true, "inside a message's body"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := start(t)
+			p.call("initialize", map[string]any{"capabilities": map[string]any{}})
+			// The server may stop reading before all of it is written (a broken pipe then).
+			_, _ = io.WriteString(p.stdin, tt.input)
+			if tt.closeInput {
+				p.stdin.Close()
+			}
+			m := p.until(func(m msg) bool { return m.Method == "window/logMessage" })
+			var params struct {
+				Type    int    `json:"type"`
+				Message string `json:"message"`
+			}
+			if err := json.Unmarshal(m.Params, &params); err != nil {
+				t.Fatal(err)
+			}
+			if params.Type != 1 || !strings.Contains(params.Message, "broken message framing") || !strings.Contains(params.Message, tt.want) {
+				t.Errorf("window/logMessage = %+v, want an error (type 1) saying broken message framing: ...%s", params, tt.want)
+			}
+			if code := p.wait(); code != 3 {
+				t.Errorf("exit code %d, want 3", code)
+			}
+			if want := "codingplan-lsp: stopping: broken message framing"; !strings.Contains(p.stderr.String(), want) {
+				t.Errorf("stderr lacks %q:\n%s", want, p.stderr.String())
+			}
+		})
+	}
+}
+
 func TestFlags(t *testing.T) {
 	out, err := exec.Command(binary, "--version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "codingplan-lsp ") {

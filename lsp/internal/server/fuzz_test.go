@@ -17,7 +17,8 @@ const probe = `{"jsonrpc":"2.0","id":"probe","method":"workspace/executeCommand"
 // FuzzServerInput feeds arbitrary bytes, framed as one LSP message, to a server over a pipe,
 // then a probe request. The server must not panic, must answer malformed JSON with a
 // well-formed ParseError (-32700, id null), must write only well-formed JSON-RPC, and must
-// still answer the probe unless the message made it exit.
+// still answer the probe unless the message was exit: any other input, valid or not, that
+// ends the server fails.
 func FuzzServerInput(f *testing.F) {
 	for _, seed := range []string{
 		`{`, `not json`, ``, `null`, `[]`, `"x"`, `{"jsonrpc":"2.0"}`,
@@ -112,6 +113,9 @@ func FuzzServerInput(f *testing.F) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if !asksExit(body) {
+					t.Fatalf("the server ended on %q before answering the probe", body)
+				}
 				break loop
 			case <-timeout:
 				t.Fatal("no answer to the probe")
@@ -128,4 +132,13 @@ func FuzzServerInput(f *testing.F) {
 			t.Fatal("server did not stop")
 		}
 	})
+}
+
+// asksExit reports whether body is an exit message, the only input the server may end on. It
+// decodes the way the server does (encoding/json, so the key's case does not matter).
+func asksExit(body []byte) bool {
+	var m struct {
+		Method string `json:"method"`
+	}
+	return json.Unmarshal(body, &m) == nil && m.Method == "exit"
 }

@@ -49,6 +49,7 @@ type rpcConn struct {
 	st   *stream
 	seq  atomic.Int64
 	done chan struct{} // closed when the read loop has ended
+	err  error         // why the read loop ended; set before done is closed
 
 	mu      sync.Mutex
 	pending map[string]chan *rpcMsg // the server's calls waiting for their response, by id key
@@ -65,6 +66,7 @@ func (c *rpcConn) run(handle func(m *rpcMsg)) {
 	for {
 		m, err := c.st.Read()
 		if err != nil {
+			c.err = err
 			return
 		}
 		if m.Method == "" {
@@ -82,6 +84,13 @@ func (c *rpcConn) run(handle func(m *rpcMsg)) {
 
 // Done is closed when the read loop has ended.
 func (c *rpcConn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the read loop ended, once Done is closed: io.EOF when the input ended
+// between messages.
+func (c *rpcConn) Err() error {
+	<-c.done
+	return c.err
+}
 
 // Close closes the stream; the read loop ends.
 func (c *rpcConn) Close() error { return c.st.Close() }

@@ -23,6 +23,7 @@ import (
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
 	"github.com/codingplan/codingplan/lsp/internal/remote"
 	wire "github.com/codingplan/codingplan/shared"
+	"go.lsp.dev/protocol"
 )
 
 // Streamer runs one request on the backend, calling onDelta with each piece of the answer,
@@ -63,7 +64,8 @@ type Config struct {
 var (
 	// ErrNoShutdown: the client sent exit without shutdown first (exit code 1).
 	ErrNoShutdown = errors.New("server: exit without shutdown")
-	// ErrClosed: the input ended before exit.
+	// ErrClosed: the input ended before exit.  An error wrapping ErrFraming: the input's
+	// framing broke (see stream.go); the editor was told with window/logMessage.
 	ErrClosed = errors.New("server: connection closed before exit")
 )
 
@@ -132,7 +134,7 @@ func New(cfg Config, log *slog.Logger) *Server {
 
 // Run serves LSP on rwc until the exit notification, the end of the input, or ctx's end. It
 // returns nil after shutdown then exit, ErrNoShutdown after exit alone, ErrClosed when the
-// input ends first, or ctx's error. Every goroutine it started has ended when it returns.
+// input ends first, an error wrapping ErrFraming when its framing breaks, or ctx's error. Every goroutine it started has ended when it returns.
 func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -152,6 +154,17 @@ func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
 		s.mu.Unlock()
 	case <-conn.Done():
 		err = ErrClosed
+		if ferr := conn.Err(); errors.Is(ferr, ErrFraming) {
+			// Say why in the editor's log before going: the editor only sees the process end.
+			err = ferr
+			s.log.Error("stopping: the editor's messages cannot be read", "err", ferr)
+			if nerr := conn.Notify(protocol.MethodWindowLogMessage, &protocol.LogMessageParams{
+				Type:    protocol.MessageTypeError,
+				Message: "codingplan-lsp: stopping: " + ferr.Error() + " on stdin; nothing after it can be read",
+			}); nerr != nil {
+				s.log.Debug("notification not sent", "method", protocol.MethodWindowLogMessage, "err", nerr)
+			}
+		}
 	case <-ctx.Done():
 		err = ctx.Err()
 	}

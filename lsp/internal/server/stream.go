@@ -18,9 +18,18 @@ import (
 // maxMessageBytes bounds one incoming message. A document of a few MB, JSON-escaped, fits.
 const maxMessageBytes = 64 << 20
 
+// maxHeaderLine bounds one header line; the base protocol's are a few dozen bytes.
+const maxHeaderLine = 4 << 10
+
+// ErrFraming wraps the error that ends a stream whose base protocol framing is broken: a
+// header line that is not "Name: value" or is too long, a missing, repeated or bad
+// Content-Length, or input that ends inside a message.
+var ErrFraming = errors.New("broken message framing")
+
 // stream speaks LSP's base protocol (Content-Length framing). It survives a message that is
 // not JSON-RPC: it answers ParseError (or InvalidRequest) with a null id and reads on. Broken
-// framing (a bad header) still ends the stream: nothing after it can be trusted.
+// framing (a bad header) still ends the stream, with an error wrapping ErrFraming: nothing
+// after it can be trusted.
 type stream struct {
 	in     *bufio.Reader
 	out    io.Writer
@@ -59,46 +68,54 @@ func (s *stream) Read() (*rpcMsg, error) {
 	}
 }
 
-// readFrame reads one message's headers and body.
+// readFrame reads one message's headers and body. Broken framing gives an error wrapping
+// ErrFraming; io.EOF means the input ended cleanly between messages.
 func (s *stream) readFrame() ([]byte, error) {
 	total := 0
 	length, headers := -1, 0
 	for {
-		line, err := s.in.ReadString('\n')
-		total += len(line)
-		if err != nil {
-			if err == io.EOF && total == 0 {
-				return nil, io.EOF
-			}
+		raw, err := s.in.ReadSlice('\n')
+		total += len(raw)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull) || len(raw) > maxHeaderLine:
+			return nil, fmt.Errorf("%w: a header line is longer than %d bytes", ErrFraming, maxHeaderLine)
+		case err == io.EOF && total == 0:
+			return nil, io.EOF
+		case err == io.EOF:
+			return nil, fmt.Errorf("%w: the input ended inside a message's headers", ErrFraming)
+		case err != nil:
 			return nil, fmt.Errorf("read header: %w", err)
 		}
-		line = strings.TrimRight(line, "\r\n")
+		line := strings.TrimRight(string(raw), "\r\n")
 		if line == "" {
 			if headers == 0 {
 				continue // tolerate blank lines between messages
 			}
 			if length < 0 {
-				return nil, errors.New("message without Content-Length")
+				return nil, fmt.Errorf("%w: a message without Content-Length", ErrFraming)
 			}
 			break
 		}
 		headers++
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {
-			return nil, fmt.Errorf("malformed header line (%d bytes)", len(line))
+			return nil, fmt.Errorf("%w: a header line (%d bytes) is not \"Name: value\"", ErrFraming, len(line))
 		}
 		if textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name)) == "Content-Length" {
-			n, err := strconv.Atoi(strings.TrimSpace(value))
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("bad Content-Length %q", clip(value))
+			n, err := strconv.ParseUint(strings.TrimSpace(value), 10, 63)
+			switch {
+			case err != nil:
+				return nil, fmt.Errorf("%w: Content-Length %q is not a length", ErrFraming, clip(value))
+			case length >= 0:
+				return nil, fmt.Errorf("%w: a message with two Content-Length headers", ErrFraming)
 			}
-			length = n
+			length = int(n)
 		}
 	}
 	if length > maxMessageBytes {
 		// Skip it and say so; the framing stays intact.
 		if _, err := io.CopyN(io.Discard, s.in, int64(length)); err != nil {
-			return nil, fmt.Errorf("read body: %w", err)
+			return nil, bodyError(err)
 		}
 		msg := fmt.Sprintf("message of %d bytes is over the limit of %d", length, maxMessageBytes)
 		if err := s.writeRaw(errorResponse(nil, jsonrpc2.NewError(jsonrpc2.InvalidRequest, msg))); err != nil {
@@ -108,9 +125,17 @@ func (s *stream) readFrame() ([]byte, error) {
 	}
 	body := make([]byte, length)
 	if _, err := io.ReadFull(s.in, body); err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
+		return nil, bodyError(err)
 	}
 	return body, nil
+}
+
+// bodyError describes a failed read of a message's body.
+func bodyError(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: the input ended inside a message's body (shorter than its Content-Length)", ErrFraming)
+	}
+	return fmt.Errorf("read body: %w", err)
 }
 
 // validID reports whether raw is a JSON string or integer, as a request id must be.

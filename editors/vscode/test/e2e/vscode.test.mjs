@@ -308,7 +308,7 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 		// Right after load the workbench sometimes does not ask for inline completions on the
 		// first keystrokes: retype the last character until it does.
 		let retyped = Date.now();
-		await poll('ghost text', async () => {
+		const ghost = await poll('ghost text', async () => {
 			const g = await ghostText();
 			if (g) return g;
 			if (Date.now() - retyped > 2000) {
@@ -319,6 +319,8 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 			return '';
 		});
 		timings['ghost text after the last keystroke'] = Date.now() - lastKey;
+		// Monaco renders spaces in decorations as no-break spaces.
+		assert.equal(ghost.replaceAll('\u00a0', ' '), expect, 'the ghost text is not the reply');
 		await page.keyboard.press('Tab');
 		await page.keyboard.press('Control+S');
 		await poll('main.go saved with the completion', () => fs.readFileSync(mainGo, 'utf8').includes(`fmt.Pr${expect}`));
@@ -371,10 +373,19 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 		await page.locator('.quick-input-widget', { hasText: 'How should the selection change?' }).waitFor({ timeout: WAIT });
 		await input.fill('make it shorter');
 		await page.keyboard.press('Enter');
+		// main.go already holds the reply (accepted on line 6, inserted by the code action), so
+		// "includes the reply" proves nothing: lines 1-4 and 7 on must stay as they were, and
+		// what replaced the selection (lines 5-6) must be the reply, not nothing and not the
+		// old lines.
+		const lines = before.split('\n');
+		const head = lines.slice(0, 4).join('\n') + '\n';
+		const tail = '\n' + lines.slice(6).join('\n');
 		await poll('the rewrite applied', async () => {
 			await page.keyboard.press('Control+S');
 			const now = fs.readFileSync(mainGo, 'utf8');
-			return now !== before && now.includes(expect) ? now : '';
+			if (now === before || now.length < head.length + tail.length || !now.startsWith(head) || !now.endsWith(tail)) return '';
+			const mid = now.slice(head.length, now.length - tail.length);
+			return mid.includes(expect) && !mid.includes('func main') && !mid.includes('fmt.Pr') ? now : '';
 		});
 	});
 
