@@ -40,11 +40,14 @@ type Leaser interface {
 	InUse(ctx context.Context, user string) (int, error)
 }
 
-// Lease is one admitted stream (*lease.Lease). Release is idempotent and survives
-// cancellation. OnLost registers a function called once if the lease is lost while the stream
-// runs (its error wraps lease.ErrLost); the stream must then stop.
+// Lease is one admitted stream (*lease.Lease). Release, after a stream that finished, may keep
+// the slot on this node for the user's next stream; ReleaseNow, after a cancel or a failure,
+// gives it back at once. Both are idempotent and survive cancellation. OnLost registers a
+// function called once if the lease is lost while the stream runs (its error wraps
+// lease.ErrLost); the stream must then stop.
 type Lease interface {
 	Release()
+	ReleaseNow()
 	OnLost(f func(err error))
 }
 

@@ -53,7 +53,8 @@ type fakeLease struct {
 	onLost func(error)
 }
 
-func (l *fakeLease) Release() { l.once.Do(l.release) }
+func (l *fakeLease) Release()    { l.once.Do(l.release) }
+func (l *fakeLease) ReleaseNow() { l.once.Do(l.release) }
 
 func (l *fakeLease) OnLost(f func(error)) {
 	l.mu.Lock()

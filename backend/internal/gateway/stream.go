@@ -139,9 +139,10 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 			s.enqueue(done)
 		}
 	} else {
-		// Errors, cancels and slow consumers free the slot before anything else.
+		// Errors, cancels and slow consumers free the slot, for every node, before anything
+		// else.
 		if held != nil {
-			held.Release()
+			held.ReleaseNow()
 			held = nil
 		}
 		e := toWire(err, plan)

@@ -376,6 +376,12 @@ func (l *Lease) Release() {
 	})
 }
 
+// ReleaseNow ends the lease at once, without lingering: for a stream that was cancelled or
+// failed, whose slot goes back to every node. Like Release, it is idempotent.
+func (l *Lease) ReleaseNow() {
+	l.once.Do(func() { l.end(context.Background()) })
+}
+
 // end ends the lease; ctx bounds the Valkey call together with Config.OpTimeout and is meant
 // to be one that request cancellation does not reach.
 func (l *Lease) end(ctx context.Context) {

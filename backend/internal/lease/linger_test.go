@@ -8,7 +8,7 @@ import (
 
 // TestLinger: a released lease stays counted in Valkey for Linger, a new stream of the same
 // user on the same node takes it over (same id, no new slot), and it leaves Valkey once it
-// lingers unused; Close ends a lingering lease at once.
+// lingers unused; ReleaseNow does not linger; Close ends a lingering lease at once.
 func TestLinger(t *testing.T) {
 	for _, tg := range targets(t) {
 		t.Run(tg.name, func(t *testing.T) {
@@ -34,6 +34,12 @@ func TestLinger(t *testing.T) {
 			eventually(t, 5*time.Second, "the unused lease to leave Valkey", func() bool {
 				return zcard(t, tg.client, cfg.Prefix, "g", suffixLeases) == 0
 			})
+
+			now := mustAcquire(t, p, "g", 1)
+			now.ReleaseNow()
+			if got, ids := zcard(t, tg.client, cfg.Prefix, "g", suffixLeases), p.parkedIDs("g"); got != 0 || len(ids) != 0 {
+				t.Errorf("after ReleaseNow: %d leases in Valkey, lingering %v; want none", got, ids)
+			}
 
 			last := mustAcquire(t, p, "g", 1)
 			last.Release()
