@@ -124,6 +124,7 @@ type outcomes struct {
 	dones  []time.Time    // when each done arrived
 	admits [][2]time.Time // a request's send time and its first delta's
 	lost   atomic.Int64   // streams stopped because their lease was lost
+	lostAt []time.Time    // when each of those stops reached its client
 }
 
 func (o *outcomes) add(kind string) {
@@ -278,21 +279,33 @@ concurrency = %d
 	vk.stop(syscall.SIGTERM)
 	vk.start()
 	restarted := time.Now()
+	restarts := []time.Time{restarted}
 	phase("Valkey restarted after SIGTERM (its leases lost)", 2*ttl)
 	recovered("the SIGTERM restart", restarted)
 
 	vk.stop(syscall.SIGKILL)
 	vk.start()
 	restarted = time.Now()
+	restarts = append(restarts, restarted)
 	phase("Valkey restarted after SIGKILL", 2*ttl)
 	recovered("the SIGKILL restart", restarted)
 
 	vk.signal(syscall.SIGSTOP)
+	hung := time.Now()
 	phase("Valkey hung (SIGSTOP) for longer than a TTL", ttl+2*time.Second)
 	vk.signal(syscall.SIGCONT)
 	resumed := time.Now()
 	phase("Valkey resumed (every lease it held has expired)", 2*ttl)
 	recovered("the hang", resumed)
+	o.mu.Lock()
+	for _, at := range o.lostAt {
+		if at.After(hung) {
+			t.Logf("hang: the first stream stopped for its unconfirmed lease reached its client %v after Valkey hung (lease_ttl %v)",
+				at.Sub(hung).Round(time.Millisecond), ttl)
+			break
+		}
+	}
+	o.mu.Unlock()
 
 	stop()
 	wg.Wait()
@@ -327,6 +340,19 @@ concurrency = %d
 	for _, n := range nodes {
 		lost += n.logsContain(`"msg":"lease lost: stopping its stream"`)
 		regained += n.logsContain(`"msg":"lease gone from Valkey before release: re-establishing it"`)
+	}
+	var regainedAt []time.Time
+	for _, n := range nodes {
+		regainedAt = append(regainedAt, n.logTimes(`"msg":"lease gone from Valkey before release: re-establishing it"`)...)
+	}
+	sort.Slice(regainedAt, func(i, j int) bool { return regainedAt[i].Before(regainedAt[j]) })
+	for i, r := range restarts {
+		for _, at := range regainedAt {
+			if at.After(r) {
+				t.Logf("restart %d: the first lease found gone was re-established %v after Valkey came back", i+1, at.Sub(r).Round(time.Millisecond))
+				break
+			}
+		}
 	}
 	t.Logf("nodes' logs: %d leases found gone from Valkey and re-established or lost; %d lost", regained, lost)
 	if regained == 0 || lost == 0 || o.lost.Load() == 0 {
@@ -433,6 +459,9 @@ func await(conn *websocket.Conn, id string, o *outcomes, sent time.Time) (time.D
 		case wire.TypeError:
 			if strings.Contains(f.Message, "the stream was stopped") {
 				o.lost.Add(1)
+				o.mu.Lock()
+				o.lostAt = append(o.lostAt, time.Now())
+				o.mu.Unlock()
 			}
 			switch {
 			case f.Code == wire.CodeRateLimited, f.Code == wire.CodeInternal && f.RetryAfterMS > 0:

@@ -6,6 +6,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -255,6 +256,30 @@ func (n *node) logsContain(s string) int {
 		count += bytes.Count(b, []byte(s))
 	}
 	return count
+}
+
+// logTimes returns the times of the log lines (of every run of the node) that contain s.
+func (n *node) logTimes(s string) []time.Time {
+	n.mu.Lock()
+	starts := n.starts
+	n.mu.Unlock()
+	var out []time.Time
+	for i := 1; i <= starts; i++ {
+		b, err := os.ReadFile(filepath.Join(n.logDir, fmt.Sprintf("%s.%d.log", n.name, i)))
+		if err != nil {
+			continue
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if !bytes.Contains(line, []byte(s)) {
+				continue
+			}
+			var l struct{ Time time.Time }
+			if json.Unmarshal(line, &l) == nil {
+				out = append(out, l.Time)
+			}
+		}
+	}
+	return out
 }
 
 // mintToken makes a development token with the backend's own subcommand; every node shares
