@@ -141,8 +141,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		case gw.Draining():
 			code, body["status"] = http.StatusServiceUnavailable, "draining"
 		case pool.Ready() != nil:
-			// Still serving, under the node-local limit: ready, but flagged.
-			body["status"], body["leases"] = "degraded", "valkey unreachable; limited per node"
+			// Still serving, under the outage policy: ready, but flagged.
+			body["status"], body["leases"] = "degraded", "valkey unreachable; outage policy "+cfg.OutagePolicy
 		}
 		if st := local.status(); st != "" {
 			body["local_model"] = st

@@ -323,6 +323,7 @@ type Lease struct {
 	lost      error       // why the lease was lost; nil while it holds
 	onLost    func(error) // called once when it is lost
 	linger    *time.Timer // ends the lease while it lingers (see linger.go)
+	parked    bool        // it lingers: its stream has ended
 }
 
 // OnLost registers f to be called, once, when the lease is lost before Release: Valkey did not
@@ -356,6 +357,10 @@ func (l *Lease) lose(err error) func() {
 	}
 	l.lost = err
 	f := l.onLost
+	if l.parked { // lingering: no stream to stop
+		l.pool.log.Info("lingering lease lost", "err", err)
+		return func() {}
+	}
 	l.pool.cfg.Observer.Lost()
 	l.pool.log.Warn("lease lost: stopping its stream", "err", err)
 	if f == nil {

@@ -36,6 +36,7 @@ func (p *Pool) park(l *Lease) bool {
 	l.mu.Lock()
 	ok := !l.local && l.lost == nil
 	l.onLost = nil // the stream has ended; a loss while lingering only drops the lease
+	l.parked = ok
 	l.mu.Unlock()
 	if !ok {
 		return false

@@ -109,11 +109,11 @@ func New() *Metrics {
 }
 
 // WatchReady adds codingplan_lease_degraded: 1 while ready returns an error (Valkey unreachable,
-// leases limited per node), else 0.
+// the outage policy applies), else 0.
 func (m *Metrics) WatchReady(ready func() error) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "lease_degraded",
-		Help: "1 while Valkey is unreachable and leases are enforced per node only.",
+		Help: "1 while Valkey is unreachable and the outage policy applies.",
 	}, func() float64 {
 		if ready() != nil {
 			return 1
