@@ -21,6 +21,8 @@ import (
 
 	"github.com/codingplan/codingplan/backend/internal/upstream/providertest"
 	wire "github.com/codingplan/codingplan/shared"
+
+	"github.com/codingplan/codingplan/backend/internal/valkeytest"
 )
 
 // meter is the provider's own count of the streams it serves at once per user (each user
@@ -192,7 +194,7 @@ func TestPlanLimitAtProvider(t *testing.T) {
 		perUser = 10 * limit // 10x over the limit
 		ttl     = 3 * time.Second
 	)
-	vk := startValkey(t)
+	vk := valkeytest.Start(t)
 	m := newMeter()
 	// Streams of about 300 ms, and for two users 10 s: longer than a lease's TTL and than
 	// Valkey's hang below, so that their leases are renewed, re-established after Valkey
@@ -228,7 +230,7 @@ default_model = "u0"
 
 [plans.two]
 concurrency = %d
-%s`, vk.addr(), ttl.String(), limit, models.String())
+%s`, vk.Addr(), ttl.String(), limit, models.String())
 	cfgPath := filepath.Join(dir, "backend.toml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -276,24 +278,24 @@ concurrency = %d
 	nodes[2].start()
 	phase("node2 back", 2*time.Second)
 
-	vk.stop(syscall.SIGTERM)
-	vk.start()
+	vk.Stop(syscall.SIGTERM)
+	vk.Restart()
 	restarted := time.Now()
 	restarts := []time.Time{restarted}
 	phase("Valkey restarted after SIGTERM (its leases lost)", 2*ttl)
 	recovered("the SIGTERM restart", restarted)
 
-	vk.stop(syscall.SIGKILL)
-	vk.start()
+	vk.Stop(syscall.SIGKILL)
+	vk.Restart()
 	restarted = time.Now()
 	restarts = append(restarts, restarted)
 	phase("Valkey restarted after SIGKILL", 2*ttl)
 	recovered("the SIGKILL restart", restarted)
 
-	vk.signal(syscall.SIGSTOP)
+	vk.Signal(syscall.SIGSTOP)
 	hung := time.Now()
 	phase("Valkey hung (SIGSTOP) for longer than a TTL", ttl+2*time.Second)
-	vk.signal(syscall.SIGCONT)
+	vk.Signal(syscall.SIGCONT)
 	resumed := time.Now()
 	phase("Valkey resumed (every lease it held has expired)", 2*ttl)
 	recovered("the hang", resumed)
@@ -361,7 +363,7 @@ concurrency = %d
 	}
 
 	// Every lease is released or lapses: nothing is left in Valkey for long.
-	c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{vk.addr()}, DisableCache: true})
+	c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{vk.Addr()}, DisableCache: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,16 +8,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/codingplan/codingplan/backend/internal/valkeytest"
 )
 
 // binDir holds codingplan-backend, built by TestMain with the race detector on.
@@ -43,16 +43,6 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // waitFor polls cond every 10 ms until it holds or timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -64,85 +54,6 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		<-tick.C
-	}
-}
-
-// valkeyProc is a valkey-server the test owns, on a fixed port so it can come back after a
-// kill. It keeps nothing on disk, like the servers make test starts: a restart loses every key.
-type valkeyProc struct {
-	t    *testing.T
-	port int
-	dir  string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	exit chan error
-}
-
-func startValkey(t *testing.T) *valkeyProc {
-	t.Helper()
-	if _, err := exec.LookPath("valkey-server"); err != nil {
-		if os.Getenv("CODINGPLAN_REQUIRE_VALKEY") == "1" {
-			t.Fatal("valkey-server is not installed")
-		}
-		t.Skip("valkey-server is not installed (scripts/valkey.sh install)")
-	}
-	v := &valkeyProc{t: t, port: freePort(t), dir: t.TempDir()}
-	v.start()
-	t.Cleanup(func() { v.signal(syscall.SIGCONT); v.stop(syscall.SIGKILL) })
-	return v
-}
-
-func (v *valkeyProc) addr() string { return "127.0.0.1:" + strconv.Itoa(v.port) }
-
-func (v *valkeyProc) start() {
-	v.t.Helper()
-	cmd := exec.Command("valkey-server", "--port", strconv.Itoa(v.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", v.dir, "--logfile", filepath.Join(v.dir, "valkey.log"))
-	if err := cmd.Start(); err != nil {
-		v.t.Fatalf("start valkey-server: %v", err)
-	}
-	exit := make(chan error, 1)
-	go func() { exit <- cmd.Wait() }() // owned by stop
-	v.mu.Lock()
-	v.cmd, v.exit = cmd, exit
-	v.mu.Unlock()
-	waitFor(v.t, 10*time.Second, "valkey-server to answer PING", func() bool {
-		c, err := net.DialTimeout("tcp", v.addr(), time.Second)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(time.Second))
-		if _, err := c.Write([]byte("PING\r\n")); err != nil {
-			return false
-		}
-		b := make([]byte, 7)
-		n, _ := c.Read(b)
-		return bytes.HasPrefix(b[:n], []byte("+PONG"))
-	})
-}
-
-// stop ends the server with sig (SIGTERM: a clean shutdown that saves nothing; SIGKILL) and
-// waits for it.
-func (v *valkeyProc) stop(sig syscall.Signal) {
-	v.mu.Lock()
-	cmd, exit := v.cmd, v.exit
-	v.cmd = nil
-	v.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(sig)
-	<-exit
-}
-
-// signal sends sig (SIGSTOP, SIGCONT) to the running server.
-func (v *valkeyProc) signal(sig syscall.Signal) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.cmd != nil {
-		_ = v.cmd.Process.Signal(sig)
 	}
 }
 
@@ -163,7 +74,7 @@ type node struct {
 }
 
 func newNode(t *testing.T, name, logDir string, args ...string) *node {
-	n := &node{t: t, name: name, port: freePort(t), args: args, logDir: logDir}
+	n := &node{t: t, name: name, port: valkeytest.FreePort(t), args: args, logDir: logDir}
 	n.start()
 	t.Cleanup(func() { n.kill() })
 	return n

@@ -22,6 +22,8 @@ import (
 	"github.com/valkey-io/valkey-go"
 
 	wire "github.com/codingplan/codingplan/shared"
+
+	"github.com/codingplan/codingplan/backend/internal/valkeytest"
 )
 
 // gatedOpenAI speaks OpenAI's streaming chat format: it sends "hello ", then waits for a value
@@ -199,44 +201,6 @@ func (st *stream) expect(typ, text string) {
 	}
 }
 
-// valkeyServer runs valkey-server on port until the test ends; it skips the test when
-// valkey-server is not installed, unless CODINGPLAN_REQUIRE_VALKEY=1.
-func valkeyServer(t *testing.T, port int) {
-	t.Helper()
-	bin, err := exec.LookPath("valkey-server")
-	if err != nil {
-		if os.Getenv("CODINGPLAN_REQUIRE_VALKEY") == "1" {
-			t.Fatal("valkey-server is not installed")
-		}
-		t.Skip("valkey-server is not installed")
-	}
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--daemonize", "no", "--dir", dir, "--logfile", filepath.Join(dir, "valkey.log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { // owned by the cleanup, which waits for it
-		defer close(exited)
-		_ = cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // TestServeValkeyLate: with Valkey down at start, serve still starts, says degraded in /readyz,
 // /metrics and its log, and refuses streams under the default outage policy (closed) with a
 // retry hint; once a Valkey comes up on that address it becomes ready, and a stream's lease is
@@ -245,7 +209,7 @@ func TestServeValkeyLate(t *testing.T) {
 	if _, err := exec.LookPath("valkey-server"); err != nil && os.Getenv("CODINGPLAN_REQUIRE_VALKEY") != "1" {
 		t.Skip("valkey-server is not installed")
 	}
-	port := freePort(t)
+	port := valkeytest.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	prefix := fmt.Sprintf("test-late-%d", time.Now().UnixNano())
 	gate := make(chan struct{}, 1)
@@ -279,7 +243,7 @@ model = "fake-1"
 		t.Fatalf("request while Valkey is down: %+v, want an internal error with retry_after_ms", f)
 	}
 
-	valkeyServer(t, port)
+	valkeytest.StartOn(t, port)
 	s.awaitReadyz("status", "ready")
 	client, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableCache: true, ForceSingleClient: true})
 	if err != nil {
@@ -403,7 +367,7 @@ func TestLateClient(t *testing.T) {
 
 // TestLateClientGivesUp: connect returns false once its context ends.
 func TestLateClientGivesUp(t *testing.T) {
-	opt := valkey.ClientOption{InitAddress: []string{"127.0.0.1:" + strconv.Itoa(freePort(t))}, DisableCache: true, ForceSingleClient: true}
+	opt := valkey.ClientOption{InitAddress: []string{"127.0.0.1:" + strconv.Itoa(valkeytest.FreePort(t))}, DisableCache: true, ForceSingleClient: true}
 	c, err := newLateClient(opt)
 	if err != nil {
 		t.Fatal(err)

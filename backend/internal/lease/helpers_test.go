@@ -8,16 +8,15 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
+
+	"github.com/codingplan/codingplan/backend/internal/valkeytest"
 )
 
 // target is one Valkey deployment the tests run against.
@@ -212,95 +211,6 @@ func (l *Lease) crash() {
 	})
 }
 
-// server is a valkey-server process owned by one test, on a fixed port so it can come back.
-type server struct {
-	t    testing.TB
-	port int
-	dir  string
-	cmd  *exec.Cmd
-	exit chan error
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startServer runs a private valkey-server, or skips when none is installed.
-func startServer(t testing.TB) *server {
-	t.Helper()
-	if _, err := exec.LookPath("valkey-server"); err != nil {
-		if os.Getenv("CODINGPLAN_REQUIRE_VALKEY") == "1" {
-			t.Fatal("valkey-server not installed")
-		}
-		t.Skip("valkey-server not installed")
-	}
-	s := &server{t: t, port: freePort(t), dir: t.TempDir()}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-func (s *server) start() {
-	s.t.Helper()
-	s.cmd = exec.Command("valkey-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--logfile", filepath.Join(s.dir, "valkey.log"))
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start valkey-server: %v", err)
-	}
-	s.exit = make(chan error, 1)
-	go func(cmd *exec.Cmd, exit chan<- error) { exit <- cmd.Wait() }(s.cmd, s.exit) // owned by stop/kill
-	eventually(s.t, 10*time.Second, "valkey-server to answer", func() bool {
-		conn, err := net.DialTimeout("tcp", s.addr(), time.Second)
-		if err != nil {
-			return false
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(time.Second))
-		if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-			return false
-		}
-		buf := make([]byte, 7)
-		n, _ := conn.Read(buf)
-		return strings.HasPrefix(string(buf[:n]), "+PONG")
-	})
-}
-
-// kill ends the server abruptly (SIGKILL) and waits for it.
-func (s *server) kill() {
-	s.t.Helper()
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.exit
-	s.cmd = nil
-}
-
-// signal sends sig to the running server (SIGSTOP/SIGCONT to make it hang and come back).
-func (s *server) signal(sig os.Signal) {
-	s.t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		s.t.Fatalf("signal %v: %v", sig, err)
-	}
-}
-
-func (s *server) stop() {
-	if s.cmd != nil {
-		_ = s.cmd.Process.Kill()
-		<-s.exit
-		s.cmd = nil
-	}
-}
-
 // limitError asserts err is a *LimitError wrapping want and returns it.
 func limitError(t testing.TB, err, want error) *LimitError {
 	t.Helper()
@@ -329,7 +239,7 @@ type proxy struct {
 
 func startProxy(t testing.TB, target string) *proxy {
 	t.Helper()
-	p := &proxy{t: t, addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), target: target}
+	p := &proxy{t: t, addr: "127.0.0.1:" + strconv.Itoa(valkeytest.FreePort(t)), target: target}
 	p.restore()
 	t.Cleanup(p.cut)
 	return p

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/codingplan/codingplan/backend/internal/valkeytest"
 )
 
 // TestValkeyOutage: with the default outage policy (fail closed), a Pool whose Valkey hangs,
@@ -14,10 +16,10 @@ import (
 // earliest expiry of it, a restarted Valkey admits only re-establishments until its recovery
 // window ends, and nothing leaks when Valkey is back.
 func TestValkeyOutage(t *testing.T) {
-	srv := startServer(t)
-	link := startProxy(t, srv.addr())
+	srv := valkeytest.Start(t)
+	link := startProxy(t, srv.Addr())
 	c := dial(t, link.addr)       // the Pool's view, through a link the test can cut
-	direct := dial(t, srv.addr()) // the test's own view, and another node's
+	direct := dial(t, srv.Addr()) // the test's own view, and another node's
 	obs := &counter{}
 	const ttl = 2 * time.Second
 	cfg := Config{
@@ -37,7 +39,7 @@ func TestValkeyOutage(t *testing.T) {
 	lost := make(chan error, 1)
 	held.OnLost(func(err error) { lost <- err })
 	l := mustAcquire(t, p, "u", limit)
-	srv.signal(syscall.SIGSTOP)
+	srv.Signal(syscall.SIGSTOP)
 	l.Release()
 	if err := p.Ready(); !errors.Is(err, ErrDegraded) {
 		t.Fatalf("ready while Valkey hangs: %v, want ErrDegraded", err)
@@ -61,7 +63,7 @@ func TestValkeyOutage(t *testing.T) {
 	held.Release()
 
 	// 2. Valkey resumes: the Pool finds it again and sends the releases it kept.
-	srv.signal(syscall.SIGCONT)
+	srv.Signal(syscall.SIGCONT)
 	eventually(t, 5*time.Second, "the Pool to leave degraded mode", func() bool { return p.Ready() == nil })
 	eventually(t, 5*time.Second, "the kept releases to reach Valkey", func() bool {
 		return zcard(t, direct, cfg.Prefix, "u", suffixLeases) == 0
@@ -99,8 +101,8 @@ func TestValkeyOutage(t *testing.T) {
 	// 5. Valkey dies with those leases in it and comes back empty. Their holder re-establishes
 	// them; meanwhile the recovery window keeps new streams out on every node, so that leases
 	// no node has re-established yet cannot be outnumbered.
-	srv.kill()
-	srv.start()
+	srv.Stop(syscall.SIGKILL)
+	srv.Restart()
 	// The other node's first call may meet its broken connection (ErrDegraded) first.
 	eventually(t, 2*ttl, "a new request to be held back by the recovery window", func() bool {
 		_, err = other.Acquire(context.Background(), "u", limit, nil)
@@ -148,15 +150,15 @@ func TestValkeyOutage(t *testing.T) {
 // its share of the limit on its own; when Valkey answers again those leases are moved into it,
 // and one that no longer fits (the other node used the slots meanwhile) is lost.
 func TestOutageShare(t *testing.T) {
-	srv := startServer(t)
-	link := startProxy(t, srv.addr())
+	srv := valkeytest.Start(t)
+	link := startProxy(t, srv.Addr())
 	const ttl = 500 * time.Millisecond
 	cfg := Config{
 		Prefix: testPrefix(t), TTL: ttl, MaxWait: -1, OpTimeout: 200 * time.Millisecond,
 		ProbeInterval: 20 * time.Millisecond, OutageNodes: 2,
 	}
 	p := newPool(t, dial(t, link.addr), cfg)
-	direct := dial(t, srv.addr())
+	direct := dial(t, srv.Addr())
 	other := newPool(t, direct, cfg)
 	const limit = 4 // a share of 2 per node
 

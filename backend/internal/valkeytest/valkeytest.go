@@ -1,0 +1,130 @@
+// Package valkeytest runs private valkey-server processes for tests that need to kill, hang or
+// restart the server they talk to. The servers keep nothing on disk, like the ones make test
+// starts: a restart loses every key.
+package valkeytest
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is one valkey-server owned by a test, on a fixed port so it can come back after a
+// kill. Its methods are safe for concurrent use.
+type Server struct {
+	t    testing.TB
+	port int
+	dir  string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	exit chan error
+}
+
+// Start runs a server on a free loopback port until the test ends. Without valkey-server
+// installed it skips the test, or fails it when CODINGPLAN_REQUIRE_VALKEY=1.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartOn(t, FreePort(t))
+}
+
+// StartOn is Start on a given port.
+func StartOn(t testing.TB, port int) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("valkey-server"); err != nil {
+		if os.Getenv("CODINGPLAN_REQUIRE_VALKEY") == "1" {
+			t.Fatal("valkey-server is not installed (scripts/valkey.sh install)")
+		}
+		t.Skip("valkey-server is not installed (scripts/valkey.sh install)")
+	}
+	s := &Server{t: t, port: port, dir: t.TempDir()}
+	s.Restart()
+	t.Cleanup(func() {
+		s.Signal(syscall.SIGCONT)
+		s.Stop(syscall.SIGKILL)
+	})
+	return s
+}
+
+// FreePort returns a loopback port nothing listens on at the moment.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+
+// Restart starts the server (again, after Stop), empty, and waits until it answers PING.
+func (s *Server) Restart() {
+	s.t.Helper()
+	cmd := exec.Command("valkey-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "valkey.log"))
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start valkey-server: %v", err)
+	}
+	exit := make(chan error, 1)
+	go func() { exit <- cmd.Wait() }() // owned by Stop, through exit
+	s.mu.Lock()
+	s.cmd, s.exit = cmd, exit
+	s.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !s.pong() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("valkey-server on %s did not answer PING within 10s", s.Addr())
+		}
+		<-tick.C
+	}
+}
+
+func (s *Server) pong() bool {
+	c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	b := make([]byte, 7)
+	n, _ := c.Read(b)
+	return bytes.HasPrefix(b[:n], []byte("+PONG"))
+}
+
+// Stop ends the server with sig (SIGTERM: a clean shutdown that saves nothing; SIGKILL: a
+// crash) and waits for it to exit.
+func (s *Server) Stop(sig syscall.Signal) {
+	s.mu.Lock()
+	cmd, exit := s.cmd, s.exit
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	<-exit
+}
+
+// Signal sends sig to the running server: SIGSTOP makes it hang, SIGCONT resumes it.
+func (s *Server) Signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(sig)
+	}
+}
