@@ -129,8 +129,9 @@ type Client struct {
 	started  map[uint64]time.Time // running streams' start times, by stream number
 	timer    *time.Timer          // wakes the notifier when the status changes by itself
 	timerAt  time.Time            // when timer fires; zero when it is not armed
-	limited  time.Time            // rate limited until
+	limited  time.Time            // rate limited (or the backend unable to serve) until
 	limitMsg string
+	limitOf  string // the status state while limited: rateLimited, or error
 	quota    string // the quota_exceeded message, until a stream succeeds
 	nextID   uint64
 	lastKey  statusKey

@@ -477,6 +477,20 @@ func TestRateLimitedAndQuotaStatus(t *testing.T) {
 	}
 	h.waitStatus(t, lspx.StateReady) // by itself once the retry time has passed
 
+	// A backend that cannot start streams for a while (its lease store is down) says so with
+	// internal and a retry hint: the status tells the user, then recovers by itself.
+	res = goStream(t, context.Background(), h.c, "w")
+	req = fc.next(t)
+	fc.send(t, wire.ServerFrame{Type: wire.TypeError, ID: req.ID, Code: wire.CodeInternal,
+		Message: "the server's lease store restarted", RetryAfterMS: 80})
+	if r := recv(t, res, "the stream"); !isCode(r.err, wire.CodeInternal) {
+		t.Fatalf("err = %v, want internal", r.err)
+	}
+	if s := h.waitStatus(t, lspx.StateError); !strings.Contains(s.Message, "lease store restarted") || s.RetryAfterMS <= 0 {
+		t.Errorf("status = %+v, want an error naming the cause with a retry time", s)
+	}
+	h.waitStatus(t, lspx.StateReady)
+
 	res = goStream(t, context.Background(), h.c, "y")
 	req = fc.next(t)
 	fc.send(t, wire.ServerFrame{Type: wire.TypeError, ID: req.ID, Code: wire.CodeQuotaExceeded, Message: "daily limit"})

@@ -26,7 +26,7 @@ func (c *Client) statusLocked(now time.Time) (Status, statusKey, time.Time) {
 		busy, busyAt := c.busyLocked(now)
 		switch {
 		case now.Before(c.limited):
-			s.State, s.Message = lspx.StateRateLimited, c.limitMsg
+			s.State, s.Message = c.limitOf, c.limitMsg
 			retryAt, next = c.limited, c.limited
 		case c.quota != "":
 			s.State, s.Message = lspx.StateQuotaExceeded, c.quota
@@ -133,10 +133,21 @@ func (c *Client) noteStreamError(e *wire.Error) {
 		if wait <= 0 {
 			wait = time.Second
 		}
-		c.limited = time.Now().Add(wait)
+		c.limited, c.limitOf = time.Now().Add(wait), lspx.StateRateLimited
 		c.limitMsg = "rate limited"
 		if e.Message != "" {
 			c.limitMsg = "rate limited: " + clip(e.Message)
+		}
+	case wire.CodeInternal:
+		// A fault of the server's that passes, with a retry hint: e.g. its lease store is
+		// unreachable or restarted, so it starts no stream until then.
+		if e.RetryAfterMS <= 0 {
+			break
+		}
+		c.limited, c.limitOf = time.Now().Add(time.Duration(e.RetryAfterMS)*time.Millisecond), lspx.StateError
+		c.limitMsg = "the backend cannot start completions right now"
+		if e.Message != "" {
+			c.limitMsg = "the backend cannot start completions right now: " + clip(e.Message)
 		}
 	case wire.CodeQuotaExceeded:
 		c.quota = "quota exceeded"

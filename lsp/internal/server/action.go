@@ -214,6 +214,9 @@ func wireProblem(e *wire.Error) string {
 	case wire.CodeCanceled:
 		return said("the request was cancelled")
 	}
+	if e.RetryAfterMS > 0 {
+		return said("the backend cannot serve this right now") + fmt.Sprintf(" Try again in %.1f s.", float64(e.RetryAfterMS)/1000)
+	}
 	return said("the backend failed") + " Try again."
 }
 
