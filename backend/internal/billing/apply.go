@@ -24,6 +24,11 @@ type Account struct {
 	BillingUpdated time.Time
 }
 
+// ErrNotLinked: the event names an account as its checkout reference, but no account is linked
+// to its customer yet (it arrived before the event that links them). Nothing changed; answer
+// 5xx so that the provider delivers it again later.
+var ErrNotLinked = errors.New("billing: customer not linked to an account yet")
+
 // ErrNotFound is what the store's lookups return, wrapped or not, when no account matches.
 var ErrNotFound = errors.New("billing: no such account")
 
@@ -88,7 +93,9 @@ func (r Result) PlanChanged() bool { return r.Outcome == Applied && r.OldPlan !=
 //     every other status sets the plan to none ("").
 //   - A customer no account has is linked to the account with the event's email, unless the
 //     event names another account as its checkout reference, or that account is paid through
-//     another customer; otherwise the event is Unmatched.
+//     another customer; otherwise the event is Unmatched, and when it names an account as its
+//     checkout reference Apply also returns ErrNotLinked, so that it is delivered again after
+//     the event that links the customer.
 //   - An event about a subscription other than the account's, while the account's own gives a
 //     plan, applies only if it gives a mapped plan itself (a second purchase).
 //
@@ -109,8 +116,9 @@ func Apply(ctx context.Context, st Store, c Change, plans PlanMap) (Result, erro
 		return Result{}, err
 	}
 	if res.Outcome == Unmatched {
-		if !fresh {
-			res.Outcome = Duplicate
+		// Nothing was applied, so a delivery again, marked or not, is handled the same way.
+		if c.AccountRef != "" {
+			return res, fmt.Errorf("%w: %s", ErrNotLinked, res.Reason)
 		}
 		return res, nil
 	}

@@ -74,9 +74,10 @@ func (e *expandable) UnmarshalJSON(b []byte) error {
 }
 
 type stripeSubscription struct {
-	ID       string     `json:"id"`
-	Customer expandable `json:"customer"`
-	Status   string     `json:"status"`
+	ID       string            `json:"id"`
+	Customer expandable        `json:"customer"`
+	Status   string            `json:"status"`
+	Metadata map[string]string `json:"metadata"`
 	Items    struct {
 		Data []struct {
 			Price struct {
@@ -112,7 +113,8 @@ type stripeInvoice struct {
 	Subscription expandable `json:"subscription"`
 	Parent       *struct {
 		SubscriptionDetails *struct {
-			Subscription expandable `json:"subscription"`
+			Subscription expandable        `json:"subscription"`
+			Metadata     map[string]string `json:"metadata"`
 		} `json:"subscription_details"`
 	} `json:"parent"`
 }
@@ -136,6 +138,7 @@ func parseStripe(body []byte, plans PlanMap) (c Change, ok bool, err error) {
 			return Change{}, false, fmt.Errorf("%w: %s: %v", ErrMalformed, ev.Type, err)
 		}
 		c.CustomerID, c.SubscriptionID, c.Status = string(s.Customer), s.ID, s.Status
+		c.AccountRef = s.Metadata[metaAccount]
 		for _, it := range s.Items.Data {
 			c.Prices = appendID(c.Prices, it.Price.ID, string(it.Price.Product))
 		}
@@ -171,6 +174,7 @@ func parseStripe(body []byte, plans PlanMap) (c Change, ok bool, err error) {
 		c.SubscriptionID = string(in.Subscription)
 		if in.Parent != nil && in.Parent.SubscriptionDetails != nil {
 			c.SubscriptionID = string(in.Parent.SubscriptionDetails.Subscription)
+			c.AccountRef = in.Parent.SubscriptionDetails.Metadata[metaAccount]
 		}
 		// The first invoice of a subscription failing leaves it incomplete, which
 		// customer.subscription.updated reports; only a renewal makes it past due.
