@@ -24,9 +24,10 @@ type Account struct {
 	BillingUpdated time.Time
 }
 
-// ErrNotLinked: the event names an account as its checkout reference, but no account is linked
-// to its customer yet (it arrived before the event that links them). Nothing changed; answer
-// 5xx so that the provider delivers it again later.
+// ErrNotLinked: the event names an account as its checkout reference but carries no email, and
+// no account is linked to its customer yet: it arrived before the event that links them (a
+// Stripe subscription event before checkout.session.completed). Nothing changed; answer 5xx
+// so that the provider delivers it again later.
 var ErrNotLinked = errors.New("billing: customer not linked to an account yet")
 
 // ErrNotFound is what the store's lookups return, wrapped or not, when no account matches.
@@ -93,9 +94,9 @@ func (r Result) PlanChanged() bool { return r.Outcome == Applied && r.OldPlan !=
 //     every other status sets the plan to none ("").
 //   - A customer no account has is linked to the account with the event's email, unless the
 //     event names another account as its checkout reference, or that account is paid through
-//     another customer; otherwise the event is Unmatched, and when it names an account as its
-//     checkout reference Apply also returns ErrNotLinked, so that it is delivered again after
-//     the event that links the customer.
+//     another customer; otherwise the event is Unmatched. When it has no email but names an
+//     account as its checkout reference, Apply also returns ErrNotLinked, so that it is
+//     delivered again after the event that links the customer.
 //   - An event about a subscription other than the account's, while the account's own gives a
 //     plan, applies only if it gives a mapped plan itself (a second purchase).
 //
@@ -117,7 +118,8 @@ func Apply(ctx context.Context, st Store, c Change, plans PlanMap) (Result, erro
 	}
 	if res.Outcome == Unmatched {
 		// Nothing was applied, so a delivery again, marked or not, is handled the same way.
-		if c.AccountRef != "" {
+		// Only an event without an email can be linked by a later one (the checkout's).
+		if c.AccountRef != "" && strings.TrimSpace(c.Email) == "" {
 			return res, fmt.Errorf("%w: %s", ErrNotLinked, res.Reason)
 		}
 		return res, nil
