@@ -65,7 +65,7 @@ func (c *Checkout) Stripe(ctx context.Context, acct Account, price string) (stri
 	// Stripe takes either a customer or an email: reuse the account's customer when it has one.
 	if acct.BillingProvider == Stripe && acct.CustomerID != "" {
 		p.Customer = stripe.String(acct.CustomerID)
-	} else {
+	} else if acct.Email != "" {
 		p.CustomerEmail = stripe.String(acct.Email)
 	}
 	s, err := c.stripe.V1CheckoutSessions.Create(ctx, p)
