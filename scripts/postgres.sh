@@ -36,7 +36,10 @@ cmd_install() {
 	[[ $(id -u) == 0 ]] || die "installing PostgreSQL needs root (apt-get)"
 	local log
 	log=$(mktemp)
-	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >"$log" 2>&1; then
+	export DEBIAN_FRONTEND=noninteractive
+	# Update the package lists only when the install fails without (a fresh image has none).
+	if ! apt-get install -y -q postgresql >"$log" 2>&1 &&
+		! { apt-get update -q && apt-get install -y -q postgresql; } >"$log" 2>&1; then
 		cat "$log" >&2
 		rm -f "$log"
 		die "apt-get failed"

@@ -113,6 +113,7 @@ func TestPostgresOutage(t *testing.T) {
 		err := call(ctx)
 		took := time.Since(start)
 		cancel()
+		t.Logf("%s while down: %v after %v", name, err, took)
 		if !errors.Is(err, ErrUnavailable) {
 			t.Errorf("%s while down: got %v, want ErrUnavailable", name, err)
 		}

@@ -23,18 +23,18 @@ import (
 // Sentinel errors. Every error a method returns wraps at most one of them.
 var (
 	// ErrNotFound: no such row (or the row it would refer to does not exist).
-	ErrNotFound = errors.New("store: not found")
+	ErrNotFound = errors.New("not found")
 	// ErrExists: a unique value (email, id, hash, user code, customer id) is taken.
-	ErrExists = errors.New("store: already exists")
+	ErrExists = errors.New("already exists")
 	// ErrReused: a refresh token that was already rotated was presented again; its family is now
 	// revoked.
-	ErrReused = errors.New("store: refresh token reused")
+	ErrReused = errors.New("refresh token reused")
 	// ErrUnavailable: the database cannot be reached (or did not answer before the context's
 	// deadline); callers answer 503 and retry later.
-	ErrUnavailable = errors.New("store: database unavailable")
+	ErrUnavailable = errors.New("database unavailable")
 	// ErrInvalid: the record breaks a rule checked before any SQL runs (empty id or email, unknown
 	// status).
-	ErrInvalid = errors.New("store: invalid record")
+	ErrInvalid = errors.New("invalid record")
 )
 
 // Account statuses.

@@ -329,7 +329,7 @@ func testRotateRace(t *testing.T, s accountStore) {
 			}()
 		}
 		close(start)
-		wins, reuses := 0, 0
+		wins, reuses, gone := 0, 0, 0
 		for range n {
 			switch err := <-errs; {
 			case err == nil:
@@ -337,10 +337,12 @@ func testRotateRace(t *testing.T, s accountStore) {
 			case errors.Is(err, ErrReused):
 				reuses++
 			case errors.Is(err, ErrNotFound):
+				gone++
 			default:
 				t.Errorf("round %d: unexpected error %v", round, err)
 			}
 		}
+		t.Logf("round %d: %d wins, %d reuses, %d after the revocation", round, wins, reuses, gone)
 		if wins != 1 || reuses < 1 {
 			t.Errorf("round %d: %d wins and %d reuses, want 1 and at least 1", round, wins, reuses)
 		}
