@@ -146,6 +146,26 @@ func (e *engine) UpdateAccount(ctx context.Context, a Account) error {
 		e.arg(micro(a.BillingUpdated)))
 }
 
+// UpdateBilling applies a billing provider's view of the account (Plan, Status, BillingProvider,
+// CustomerID, SubscriptionID) as of the event time BillingUpdated, atomically and only when that
+// time is after the last one applied: applied is false for an event older than (or as old as) the
+// state already stored, which is then left alone. ErrNotFound when there is no such account.
+func (e *engine) UpdateBilling(ctx context.Context, a Account) (applied bool, err error) {
+	if !validStatus(a.Status) || a.BillingUpdated.IsZero() {
+		return false, e.fail("update billing", fmt.Errorf("%w: billing update with status %q at %v",
+			ErrInvalid, a.Status, a.BillingUpdated))
+	}
+	err = e.exec(ctx, "update billing", e.q.updateBilling, a.ID, a.Plan, a.Status,
+		a.BillingProvider, a.CustomerID, a.SubscriptionID, e.arg(micro(a.BillingUpdated)))
+	if !isNotFound(err) {
+		return err == nil, err
+	}
+	if _, err := e.Account(ctx, a.ID); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
 // DeleteAccount removes the account and every row about it: password, API keys, sign-ins and
 // their refresh tokens, web sessions, device codes it approved, usage counts.
 func (e *engine) DeleteAccount(ctx context.Context, id string) error {
@@ -306,6 +326,26 @@ func (e *engine) ListFamilies(ctx context.Context, accountID string) ([]Family, 
 		return nil, e.fail("list families", err)
 	}
 	return collect(rows, scanFamily, e, "list families")
+}
+
+// PruneRefresh forgets refresh tokens rotated before the given time, and sign-ins revoked before
+// it with their tokens, and returns how many rows went. A token older than that which comes back is
+// then merely unknown (ErrNotFound) instead of revoking its family, so choose a time well past the
+// refresh token's lifetime.
+func (e *engine) PruneRefresh(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for _, q := range []string{e.q.pruneRefresh, e.q.pruneFamilies} {
+		res, err := e.db.ExecContext(ctx, q, e.arg(micro(before)))
+		if err != nil {
+			return total, e.fail("prune refresh", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, e.fail("prune refresh", err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // RevokeFamily revokes one of the account's sign-ins (a second revocation keeps the first time).

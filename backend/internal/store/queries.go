@@ -8,16 +8,16 @@ package store
 // (PostgreSQL's FOR UPDATE; SQLite takes the database's write lock when a transaction begins, as
 // OpenSQLite asks with _txlock=immediate) and the catalog.
 type queries struct {
-	insertAccount, accountByID, accountByEmail, accountByCustomer, listAccounts string
-	updateAccount, deleteAccount, setPassword, passwordHash                     string
-	insertAPIKey, apiKeyByHash, touchAPIKey, listAPIKeys, revokeAPIKey          string
-	insertFamily, insertRefresh, lockRefresh, lockFamily, useRefresh            string
-	touchFamily, revokeFamilyByID, listFamilies, revokeFamily                   string
-	insertDevice, deviceByUserCode, deviceByHash, lockDevice, pollDevice        string
-	approveDevice, denyDevice, deleteDevice, expireDevices                      string
-	insertSession, sessionByHash, deleteSession, expireSessions                 string
-	insertSigningKey, signingKeys, retireSigningKey, markEvent, pruneEvents     string
-	addUsage, usage, tables, columns                                            string
+	insertAccount, accountByID, accountByEmail, accountByCustomer, listAccounts            string
+	updateAccount, updateBilling, deleteAccount, setPassword, passwordHash                 string
+	insertAPIKey, apiKeyByHash, touchAPIKey, listAPIKeys, revokeAPIKey                     string
+	insertFamily, insertRefresh, lockRefresh, lockFamily, useRefresh                       string
+	touchFamily, revokeFamilyByID, listFamilies, revokeFamily, pruneRefresh, pruneFamilies string
+	insertDevice, deviceByUserCode, deviceByHash, lockDevice, pollDevice                   string
+	approveDevice, denyDevice, deleteDevice, expireDevices                                 string
+	insertSession, sessionByHash, deleteSession, expireSessions                            string
+	insertSigningKey, signingKeys, retireSigningKey, markEvent, pruneEvents                string
+	addUsage, usage, tables, columns                                                       string
 }
 
 const (
@@ -42,6 +42,10 @@ var common = queries{
 	updateAccount: `UPDATE accounts SET email = $2, email_key = $3, name = $4, plan = $5,
 		status = $6, billing_provider = $7, customer_id = $8, subscription_id = $9,
 		billing_updated = $10 WHERE id = $1`,
+	// Only an event newer than the last one applied changes the billing state.
+	updateBilling: `UPDATE accounts SET plan = $2, status = $3, billing_provider = $4,
+		customer_id = $5, subscription_id = $6, billing_updated = $7
+		WHERE id = $1 AND (billing_updated IS NULL OR billing_updated < $7)`,
 	// Foreign keys with ON DELETE CASCADE remove every row that mentions the account.
 	deleteAccount: `DELETE FROM accounts WHERE id = $1`,
 	setPassword: `INSERT INTO passwords (account_id, hash) VALUES ($1, $2)
@@ -65,6 +69,9 @@ var common = queries{
 	listFamilies:     `SELECT ` + familyCols + ` FROM families WHERE account_id = $1 ORDER BY created, id`,
 	revokeFamily: `UPDATE families SET revoked = COALESCE(revoked, $3)
 		WHERE account_id = $1 AND id = $2`,
+
+	pruneRefresh:  `DELETE FROM refresh_tokens WHERE used < $1`,
+	pruneFamilies: `DELETE FROM families WHERE revoked < $1`,
 
 	insertDevice: `INSERT INTO device_codes (` + deviceCols + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,

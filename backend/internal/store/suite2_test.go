@@ -82,6 +82,40 @@ func testDevices(t *testing.T, s accountStore) {
 	is(t, "deleted device", err, ErrNotFound)
 }
 
+// testBilling applies billing events out of order: only a newer event changes the account.
+func testBilling(t *testing.T, s accountStore) {
+	ctx := t.Context()
+	a := mustAccount(t, s, "bill@example.com")
+	b := a
+	b.Plan, b.Status, b.BillingProvider, b.CustomerID, b.SubscriptionID = "pro", StatusActive, "stripe", "cus_9", "sub_9"
+	b.BillingUpdated = t0.Add(2 * time.Hour)
+	for _, c := range []struct {
+		name    string
+		at      time.Duration
+		status  string
+		applied bool
+	}{
+		{"first", 2 * time.Hour, StatusActive, true},
+		{"older", time.Hour, StatusCanceled, false},
+		{"same time", 2 * time.Hour, StatusPastDue, false},
+		{"newer", 3 * time.Hour, StatusPastDue, true},
+	} {
+		u := b
+		u.Status, u.BillingUpdated = c.status, t0.Add(c.at)
+		applied, err := s.UpdateBilling(ctx, u)
+		ok(t, "UpdateBilling "+c.name, err)
+		eq(t, "applied "+c.name, applied, c.applied)
+	}
+	got, err := s.Account(ctx, a.ID)
+	ok(t, "Account", err)
+	b.Status, b.BillingUpdated = StatusPastDue, t0.Add(3*time.Hour)
+	eq(t, "billing state", got, b)
+	_, err = s.UpdateBilling(ctx, Account{ID: "nope", Status: StatusActive, BillingUpdated: t0})
+	is(t, "unknown account", err, ErrNotFound)
+	_, err = s.UpdateBilling(ctx, Account{ID: a.ID, Status: StatusActive})
+	is(t, "no event time", err, ErrInvalid)
+}
+
 func testSessions(t *testing.T, s accountStore) {
 	ctx := t.Context()
 	a := mustAccount(t, s, "s@example.com")
@@ -276,6 +310,12 @@ func testInjection(t *testing.T, s accountStore) {
 		gotD, err := s.DeviceByUserCode(ctx, x)
 		ok(t, "DeviceByUserCode", err)
 		eq(t, "device", gotD, d)
+
+		se := Session{Hash: hash("s" + x), AccountID: x, Created: t0, Expires: t0.Add(time.Hour)}
+		ok(t, "CreateSession", s.CreateSession(ctx, se))
+		gotS, err := s.SessionByHash(ctx, hash("s"+x))
+		ok(t, "SessionByHash", err)
+		eq(t, "session", gotS, se)
 
 		ok(t, "AddSigningKey", s.AddSigningKey(ctx, SigningKey{ID: x, Private: []byte(x), Created: t0}))
 		ok(t, "RetireSigningKey", s.RetireSigningKey(ctx, x, t0))

@@ -22,6 +22,7 @@ type accountStore interface {
 	AccountByCustomer(ctx context.Context, provider, customerID string) (Account, error)
 	ListAccounts(ctx context.Context) ([]Account, error)
 	UpdateAccount(ctx context.Context, a Account) error
+	UpdateBilling(ctx context.Context, a Account) (bool, error)
 	DeleteAccount(ctx context.Context, id string) error
 	SetPassword(ctx context.Context, accountID, hash string) error
 	PasswordHash(ctx context.Context, accountID string) (string, error)
@@ -34,6 +35,7 @@ type accountStore interface {
 	RotateRefresh(ctx context.Context, oldHash, newHash []byte, at time.Time) (Family, error)
 	ListFamilies(ctx context.Context, accountID string) ([]Family, error)
 	RevokeFamily(ctx context.Context, accountID, id string, at time.Time) error
+	PruneRefresh(ctx context.Context, before time.Time) (int64, error)
 	CreateDeviceCode(ctx context.Context, d DeviceCode) error
 	DeviceByUserCode(ctx context.Context, code string) (DeviceCode, error)
 	DeviceByHash(ctx context.Context, hash []byte) (DeviceCode, error)
@@ -75,10 +77,12 @@ func runSuite(t *testing.T, open opener) {
 	}{
 		{"Migrate", testMigrate},
 		{"Accounts", testAccounts},
+		{"Billing", testBilling},
 		{"Passwords", testPasswords},
 		{"APIKeys", testAPIKeys},
 		{"Families", testFamilies},
 		{"RotateRace", testRotateRace},
+		{"PruneRefresh", testPruneRefresh},
 		{"Devices", testDevices},
 		{"Sessions", testSessions},
 		{"SigningKeys", testSigningKeys},
@@ -353,5 +357,32 @@ func testRotateRace(t *testing.T, s accountStore) {
 				t.Errorf("round %d: family %+v not revoked", round, r)
 			}
 		}
+	}
+}
+
+func testPruneRefresh(t *testing.T, s accountStore) {
+	ctx := t.Context()
+	a := mustAccount(t, s, "prune@example.com")
+	f := Family{ID: NewID(), AccountID: a.ID, Client: "live", Created: t0}
+	ok(t, "CreateFamily", s.CreateFamily(ctx, f, hash("p1")))
+	for i, at := range []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour} {
+		_, err := s.RotateRefresh(ctx, hash(fmt.Sprint("p", i+1)), hash(fmt.Sprint("p", i+2)), t0.Add(at))
+		ok(t, "RotateRefresh", err)
+	}
+	g := Family{ID: NewID(), AccountID: a.ID, Client: "revoked", Created: t0}
+	ok(t, "CreateFamily", s.CreateFamily(ctx, g, hash("q1")))
+	ok(t, "RevokeFamily", s.RevokeFamily(ctx, a.ID, g.ID, t0.Add(time.Hour)))
+	// Before 2h30: p1 and p2 (used at 1h and 2h), family g and its token q1.
+	n, err := s.PruneRefresh(ctx, t0.Add(150*time.Minute))
+	ok(t, "PruneRefresh", err)
+	eq(t, "pruned", n, int64(3))
+	_, err = s.RotateRefresh(ctx, hash("p1"), hash("x"), t0.Add(4*time.Hour))
+	is(t, "pruned token", err, ErrNotFound)
+	_, err = s.RotateRefresh(ctx, hash("p3"), hash("x"), t0.Add(4*time.Hour))
+	is(t, "kept used token", err, ErrReused)
+	list, err := s.ListFamilies(ctx, a.ID)
+	ok(t, "ListFamilies", err)
+	if len(list) != 1 || list[0].ID != f.ID {
+		t.Errorf("families after prune: %+v, want only %s", list, f.ID)
 	}
 }
