@@ -17,7 +17,7 @@ import (
 
 // postgresDSN is the test server scripts/test.sh starts (scripts/postgres.sh). Without it the
 // PostgreSQL tests skip, unless CODINGPLAN_REQUIRE_POSTGRES=1 says they must run.
-func postgresDSN(t *testing.T) string {
+func postgresDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("CODINGPLAN_TEST_POSTGRES")
 	if dsn == "" {
@@ -31,7 +31,7 @@ func postgresDSN(t *testing.T) string {
 
 // openPostgresTest creates a database of the test's own, opens a store on it, and drops the
 // database when the test ends.
-func openPostgresTest(t *testing.T) accountStore {
+func openPostgresTest(t testing.TB) accountStore {
 	t.Helper()
 	admin := postgresDSN(t)
 	u, err := url.Parse(admin)

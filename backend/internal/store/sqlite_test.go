@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func openSQLiteTest(t *testing.T) accountStore {
+func openSQLiteTest(t testing.TB) accountStore {
 	t.Helper()
 	s, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "accounts.db"))
 	if err != nil {

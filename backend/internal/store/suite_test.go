@@ -65,7 +65,7 @@ var (
 
 // opener returns a new, empty, unmigrated store of one implementation, closed and removed when
 // the test ends.
-type opener func(t *testing.T) accountStore
+type opener func(t testing.TB) accountStore
 
 // t0 is a time the databases keep exactly (microseconds, UTC).
 var t0 = time.Date(2026, 12, 7, 10, 0, 0, 123456000, time.UTC)
