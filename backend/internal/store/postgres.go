@@ -79,6 +79,8 @@ func postgresClass(err error) error {
 			return ErrExists
 		case pg.Code == "23503": // foreign_key_violation
 			return ErrNotFound
+		case pg.Code == "23502", pg.Code == "23514": // not_null_violation, check_violation
+			return ErrInvalid
 		case strings.HasPrefix(pg.Code, "08"), // connection exception
 			pg.Code == "57P01", pg.Code == "57P02", pg.Code == "57P03", // shutting down, starting up
 			pg.Code == "53300": // too many connections

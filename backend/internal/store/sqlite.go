@@ -69,6 +69,8 @@ func sqliteClass(err error) error {
 		return ErrExists
 	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 		return ErrNotFound
+	case sqlite3.SQLITE_CONSTRAINT_NOTNULL, sqlite3.SQLITE_CONSTRAINT_CHECK:
+		return ErrInvalid
 	}
 	switch e.Code() & 0xff {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN,

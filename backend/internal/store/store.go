@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Sentinel errors. Every error a method returns wraps at most one of them.
@@ -32,8 +34,8 @@ var (
 	// ErrUnavailable: the database cannot be reached (or did not answer before the context's
 	// deadline); callers answer 503 and retry later.
 	ErrUnavailable = errors.New("database unavailable")
-	// ErrInvalid: the record breaks a rule checked before any SQL runs (empty id or email, unknown
-	// status).
+	// ErrInvalid: the record breaks a rule of the schema (empty id or email, unknown status, a
+	// required time left zero).
 	ErrInvalid = errors.New("invalid record")
 )
 
@@ -130,9 +132,10 @@ func NewID() string {
 
 // emailKey is the form of an email that uniqueness is checked on. Both dialects compare this
 // column, computed here, so that SQLite (whose lower() folds ASCII only) and PostgreSQL agree on
-// non-ASCII addresses.
+// non-ASCII addresses. NFC first, so that "é" typed as one code point or as "e" and a combining
+// accent is one address.
 func emailKey(email string) string {
-	return strings.ToLower(strings.ToUpper(strings.TrimSpace(email)))
+	return strings.ToLower(strings.ToUpper(norm.NFC.String(strings.TrimSpace(email))))
 }
 
 func validStatus(s string) bool {

@@ -123,6 +123,7 @@ func testSessions(t *testing.T, s accountStore) {
 	ok(t, "CreateSession", s.CreateSession(ctx, se))
 	is(t, "duplicate", s.CreateSession(ctx, se), ErrExists)
 	is(t, "unknown account", s.CreateSession(ctx, Session{Hash: hash("x"), AccountID: "nope", Created: t0, Expires: t0}), ErrNotFound)
+	is(t, "no expiry", s.CreateSession(ctx, Session{Hash: hash("y"), AccountID: a.ID, Created: t0}), ErrInvalid)
 	got, err := s.SessionByHash(ctx, hash("sess"))
 	ok(t, "SessionByHash", err)
 	eq(t, "SessionByHash", got, se)

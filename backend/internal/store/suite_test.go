@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -179,6 +180,19 @@ func testAccounts(t *testing.T, s accountStore) {
 	eq(t, "email kept verbatim", got.Email, "Élodie.Ünal@Exemple.fr")
 	_, err = s.CreateAccount(ctx, Account{Email: "ÉLODIE.ÜNAL@EXEMPLE.FR", Created: t0})
 	is(t, "duplicate unicode email", err, ErrExists)
+	_, err = s.CreateAccount(ctx, Account{Email: "E\u0301lodie.U\u0308nal@exemple.fr", Created: t0})
+	is(t, "duplicate email with combining accents", err, ErrExists)
+	got, err = s.AccountByEmail(ctx, "e\u0301lodie.u\u0308nal@exemple.fr")
+	ok(t, "AccountByEmail with combining accents", err)
+	eq(t, "AccountByEmail with combining accents", got.ID, u.ID)
+	for _, e := range []string{"用户@例子.广告", "δοκιμή@παράδειγμα.δοκιμή", "ñandú@ejemplo.es"} {
+		x, err := s.CreateAccount(ctx, Account{Email: e, Created: t0.Add(2 * time.Second)})
+		ok(t, "CreateAccount "+e, err)
+		got, err = s.AccountByEmail(ctx, strings.ToUpper(e))
+		ok(t, "AccountByEmail "+e, err)
+		eq(t, "AccountByEmail "+e, got, x)
+		ok(t, "DeleteAccount "+e, s.DeleteAccount(ctx, x.ID))
+	}
 	_, err = s.Account(ctx, "nope")
 	is(t, "unknown id", err, ErrNotFound)
 	_, err = s.AccountByEmail(ctx, "nope@example.com")
