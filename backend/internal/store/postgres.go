@@ -83,7 +83,10 @@ func postgresClass(err error) error {
 			return ErrInvalid
 		case strings.HasPrefix(pg.Code, "08"), // connection exception
 			pg.Code == "57P01", pg.Code == "57P02", pg.Code == "57P03", // shutting down, starting up
-			pg.Code == "53300": // too many connections
+			pg.Code == "53300", // too many connections
+			// Transient: a deadlock between cascading deletes and a rotation, or a
+			// serialization failure. The caller's retry succeeds.
+			pg.Code == "40001", pg.Code == "40P01":
 			return ErrUnavailable
 		}
 		return nil

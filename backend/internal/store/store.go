@@ -31,8 +31,9 @@ var (
 	// ErrReused: a refresh token that was already rotated was presented again; its family is now
 	// revoked.
 	ErrReused = errors.New("refresh token reused")
-	// ErrUnavailable: the database cannot be reached (or did not answer before the context's
-	// deadline); callers answer 503 and retry later.
+	// ErrUnavailable: the database cannot be reached, did not answer before the context's
+	// deadline, or gave up on the call for a transient reason (a deadlock, the write lock held
+	// too long); callers answer 503 and retry later.
 	ErrUnavailable = errors.New("database unavailable")
 	// ErrInvalid: the record breaks a rule of the schema (empty id or email, unknown status, a
 	// required time left zero).
