@@ -27,7 +27,9 @@ func provider(db *sql.DB, d goose.Dialect) (*goose.Provider, error) {
 	var opts []goose.ProviderOption
 	if d == dialectPostgres {
 		dir = "migrations/postgres"
-		locker, err := lock.NewPostgresSessionLocker()
+		// Poll for the lock every second (goose's default is 5 s) for up to 5 minutes: our
+		// migrations take well under a second, so a waiting instance goes on sooner.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return nil, err
 		}

@@ -29,9 +29,9 @@ func postgresDSN(t testing.TB) string {
 	return dsn
 }
 
-// openPostgresTest creates a database of the test's own, opens a store on it, and drops the
-// database when the test ends.
-func openPostgresTest(t testing.TB) accountStore {
+// postgresTestDB creates a database of the test's own on the test server and returns its DSN;
+// the database is dropped when the test ends (after the stores opened later are closed).
+func postgresTestDB(t testing.TB) string {
 	t.Helper()
 	admin := postgresDSN(t)
 	u, err := url.Parse(admin)
@@ -52,16 +52,30 @@ func openPostgresTest(t testing.TB) accountStore {
 		}
 	}
 	exec(`CREATE DATABASE ` + quoteIdent(name))
+	t.Cleanup(func() { exec(`DROP DATABASE ` + quoteIdent(name) + ` WITH (FORCE)`) })
 	u.Path = "/" + name
-	s, err := OpenPostgres(t.Context(), u.String())
+	return u.String()
+}
+
+func openPostgresDSN(t testing.TB, dsn string) *Postgres {
+	t.Helper()
+	s, err := OpenPostgres(t.Context(), dsn)
 	if err != nil {
 		t.Fatalf("OpenPostgres: %v", err)
 	}
-	t.Cleanup(func() {
-		s.Close()
-		exec(`DROP DATABASE ` + quoteIdent(name) + ` WITH (FORCE)`)
-	})
+	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// openPostgresTest opens a store on a new database of the test's own.
+func openPostgresTest(t testing.TB) accountStore {
+	t.Helper()
+	return openPostgresDSN(t, postgresTestDB(t))
+}
+
+func TestPostgresConcurrentMigrate(t *testing.T) {
+	dsn := postgresTestDB(t)
+	testConcurrentMigrate(t, openPostgresDSN(t, dsn), openPostgresDSN(t, dsn))
 }
 
 func TestPostgres(t *testing.T) { runSuite(t, openPostgresTest) }
