@@ -96,7 +96,7 @@ func postgresClass(err error) error {
 	switch {
 	case errors.As(err, &ce), errors.As(err, &ne), pgconn.Timeout(err),
 		errors.Is(err, driver.ErrBadConn), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, context.DeadlineExceeded), strings.Contains(err.Error(), "conn closed"):
+		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, context.DeadlineExceeded):
 		return ErrUnavailable
 	}
 	return nil
