@@ -185,6 +185,12 @@ func (e *engine) RetireSigningKey(ctx context.Context, id string, at time.Time) 
 	return e.exec(ctx, "retire signing key", e.q.retireSigningKey, id, e.arg(micro(at)))
 }
 
+// DeleteSigningKey removes a key for good, once no token it signed can still be valid.
+// ErrNotFound when there is no such key.
+func (e *engine) DeleteSigningKey(ctx context.Context, id string) error {
+	return e.exec(ctx, "delete signing key", e.q.deleteSigningKey, id)
+}
+
 // Webhook events.
 
 // MarkEvent records a provider's webhook event id; fresh is false when it was seen before.

@@ -8,16 +8,16 @@ package store
 // (PostgreSQL's FOR UPDATE; SQLite takes the database's write lock when a transaction begins, as
 // OpenSQLite asks with _txlock=immediate) and the catalog.
 type queries struct {
-	insertAccount, accountByID, accountByEmail, accountByCustomer, listAccounts            string
-	updateAccount, updateBilling, deleteAccount, setPassword, passwordHash                 string
-	insertAPIKey, apiKeyByHash, touchAPIKey, listAPIKeys, revokeAPIKey                     string
-	insertFamily, insertRefresh, lockRefresh, lockFamily, useRefresh                       string
-	touchFamily, revokeFamilyByID, listFamilies, revokeFamily, pruneRefresh, pruneFamilies string
-	insertDevice, deviceByUserCode, deviceByHash, lockDevice, pollDevice                   string
-	approveDevice, denyDevice, deleteDevice, expireDevices                                 string
-	insertSession, sessionByHash, deleteSession, expireSessions                            string
-	insertSigningKey, signingKeys, retireSigningKey, markEvent, pruneEvents                string
-	addUsage, usage, tables, columns                                                       string
+	insertAccount, accountByID, accountByEmail, accountByCustomer, listAccounts               string
+	updateAccount, updateBilling, deleteAccount, setPassword, passwordHash                    string
+	insertAPIKey, apiKeyByHash, touchAPIKey, listAPIKeys, revokeAPIKey                        string
+	insertFamily, insertRefresh, lockRefresh, lockFamily, useRefresh                          string
+	touchFamily, revokeFamilyByID, listFamilies, revokeFamily, pruneRefresh, pruneFamilies    string
+	insertDevice, deviceByUserCode, deviceByHash, lockDevice, pollDevice                      string
+	approveDevice, denyDevice, deleteDevice, expireDevices                                    string
+	insertSession, sessionByHash, deleteSession, expireSessions                               string
+	insertSigningKey, signingKeys, retireSigningKey, deleteSigningKey, markEvent, pruneEvents string
+	addUsage, usage, tables, columns                                                          string
 }
 
 const (
@@ -93,6 +93,7 @@ var common = queries{
 	insertSigningKey: `INSERT INTO signing_keys (id, private, created, retired) VALUES ($1, $2, $3, $4)`,
 	signingKeys:      `SELECT id, private, created, retired FROM signing_keys ORDER BY created, id`,
 	retireSigningKey: `UPDATE signing_keys SET retired = COALESCE(retired, $2) WHERE id = $1`,
+	deleteSigningKey: `DELETE FROM signing_keys WHERE id = $1`,
 
 	markEvent: `INSERT INTO webhook_events (provider, event_id, received) VALUES ($1, $2, $3)
 		ON CONFLICT (provider, event_id) DO NOTHING`,

@@ -149,6 +149,11 @@ func testSigningKeys(t *testing.T, s accountStore) {
 	keys, err = s.SigningKeys(ctx)
 	ok(t, "SigningKeys", err)
 	eq(t, "SigningKeys", keys, []SigningKey{k1, k2})
+	ok(t, "DeleteSigningKey", s.DeleteSigningKey(ctx, "k1"))
+	is(t, "delete again", s.DeleteSigningKey(ctx, "k1"), ErrNotFound)
+	keys, err = s.SigningKeys(ctx)
+	ok(t, "SigningKeys after delete", err)
+	eq(t, "SigningKeys after delete", keys, []SigningKey{k2})
 }
 
 func testEvents(t *testing.T, s accountStore) {

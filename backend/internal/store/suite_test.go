@@ -51,6 +51,7 @@ type accountStore interface {
 	AddSigningKey(ctx context.Context, k SigningKey) error
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 	RetireSigningKey(ctx context.Context, id string, at time.Time) error
+	DeleteSigningKey(ctx context.Context, id string) error
 	MarkEvent(ctx context.Context, provider, eventID string, at time.Time) (bool, error)
 	PruneEvents(ctx context.Context, before time.Time) (int64, error)
 	AddUsage(ctx context.Context, accountID, day string, requests, tokens int64) error
