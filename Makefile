@@ -28,7 +28,7 @@ help:
 	@echo 'make build        (default) build every command into bin/'
 	@echo 'make run          build, then run the backend (with a private Valkey on 6390 when installed)'
 	@echo 'make test         everything CI runs: $(TEST_PHASES), with Valkey started for the tests'
-	@echo 'make test-go      go test -race (Valkey tests skip unless CODINGPLAN_TEST_VALKEY is set)'
+	@echo 'make test-go      go test -race (Valkey and PostgreSQL tests skip unless CODINGPLAN_TEST_VALKEY, CODINGPLAN_TEST_POSTGRES are set)'
 	@echo 'make vet          go vet'
 	@echo 'make fmt          gofmt -s -w every Go file; fmt-check only lists unformatted files'
 	@echo 'make fuzz         every Go fuzz target for FUZZTIME (default 60s) each'

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run the checks CI runs (make test): install Valkey when missing, start a private single server on
-# 6390 and a three-node cluster on 7001-7003 (or reuse ones already answering there), then run each
-# PHASE (a make target) in order, stop what this script started, and print a summary.
+# Run the checks CI runs (make test): install Valkey and PostgreSQL when missing, start a private
+# single Valkey on 6390, a three-node Valkey cluster on 7001-7003 and a throwaway PostgreSQL cluster
+# on 5490 (or reuse ones already answering there), then run each PHASE (a make target) in order,
+# stop what this script started, and print a summary.
 #
 #   scripts/test.sh PHASE...        e.g. scripts/test.sh vet test-go fuzz vuln
 #
@@ -15,14 +16,17 @@ MAKE=${MAKE:-make}
 # Ports can be moved, e.g. to run beside another checkout's test run.
 SINGLE=${CODINGPLAN_TEST_VALKEY_PORT:-6390}
 read -r -a CLUSTER <<<"${CODINGPLAN_TEST_CLUSTER_PORTS:-7001 7002 7003}"
+POSTGRES=${CODINGPLAN_TEST_POSTGRES_PORT:-5490}
 (($#)) || set -- vet test-go fuzz vuln
 
 logs=$(mktemp -d)
 stop_single=false
 stop_cluster=false
+stop_postgres=false
 cleanup() {
 	if $stop_single; then scripts/valkey.sh stop "$SINGLE" || true; fi
 	if $stop_cluster; then scripts/valkey.sh cluster-stop "${CLUSTER[@]}" || true; fi
+	if $stop_postgres; then scripts/postgres.sh stop "$POSTGRES" || true; fi
 	rm -rf "$logs"
 }
 trap cleanup EXIT
@@ -50,6 +54,13 @@ else
 	stop_cluster=true
 	scripts/valkey.sh cluster-start "${CLUSTER[@]}"
 fi
+scripts/postgres.sh install
+if scripts/postgres.sh ping "$POSTGRES"; then
+	echo "test.sh: reusing the PostgreSQL on port $POSTGRES"
+else
+	stop_postgres=true
+	scripts/postgres.sh start "$POSTGRES"
+fi
 # A backend admits no new stream of a user within its lease recovery window (lease_ttl + 1s,
 # 16 s by default) of its Valkey's start: wait that out before the phases that run backends, so
 # the tests do not depend on how long fmt-check and vet take.
@@ -67,7 +78,10 @@ wait_window() {
 export CODINGPLAN_TEST_VALKEY=127.0.0.1:$SINGLE
 export CODINGPLAN_TEST_VALKEY_CLUSTER=127.0.0.1:${CLUSTER[0]}
 export CODINGPLAN_REQUIRE_VALKEY=1
-times=("valkey $((SECONDS - start))s")
+# The account store's tests create a database of their own on this server for each test.
+export CODINGPLAN_TEST_POSTGRES="postgres://postgres@127.0.0.1:$POSTGRES/postgres?sslmode=disable"
+export CODINGPLAN_REQUIRE_POSTGRES=1
+times=("valkey+postgres $((SECONDS - start))s")
 
 failed=()
 waited=false
