@@ -104,7 +104,8 @@ func tlsConfig(c Config) (*tls.Config, error) {
 
 // Cause names, for a log, why a connection to Valkey configured by c failed: "tls" (the
 // handshake or the server's certificate), "auth" (the user or password was refused, or the user
-// lacks a permission), or "network" (with a hint when the server may want TLS that c lacks).
+// lacks a permission), or "network" (with a hint when the server may want TLS or a client
+// certificate that c lacks).
 func Cause(c Config, err error) string {
 	var (
 		verify  *tls.CertificateVerificationError
@@ -128,9 +129,15 @@ func Cause(c Config, err error) string {
 			}
 		}
 	}
-	if !c.TLS && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+	closed := errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	switch {
+	case closed && !c.TLS:
 		// A TLS-only server closes a connection whose first bytes are no TLS handshake.
 		return "network: the server closed the connection; if it wants TLS, set valkey_tls"
+	case closed && c.TLSCert == "":
+		// Under TLS 1.3 a server that wants a client certificate says so after the client
+		// thinks the handshake is over, by closing the connection.
+		return "network: the server closed the connection; if it wants a client certificate, set valkey_tls_cert and valkey_tls_key"
 	}
 	return "network"
 }
