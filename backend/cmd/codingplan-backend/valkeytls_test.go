@@ -23,12 +23,11 @@ const canaryPassword = "canary-valkey-pw-5be1d0c9"
 
 const passwordEnv = "CODINGPLAN_TEST_VALKEY_PASSWORD"
 
-// tlsValkey starts a TLS-only Valkey whose only user is cp, with canaryPassword.
+// tlsValkey starts a TLS-only Valkey whose only user is codingplan, with canaryPassword and
+// the rights docs/operations.md gives it, on keys that start with "test-".
 func tlsValkey(t *testing.T) *valkeytest.Server {
 	t.Helper()
-	return valkeytest.StartWith(t, valkeytest.Options{TLS: true, ACL: []string{
-		"user cp on >" + canaryPassword + " ~* &* +@all", "user default off",
-	}})
+	return valkeytest.StartWith(t, valkeytest.Options{TLS: true, ACL: valkeytest.BackendACL(t, canaryPassword, "~test-*")})
 }
 
 // tlsConfigText is a serve configuration for srv, with its CA file ca, and a model at provider.
@@ -37,7 +36,7 @@ func tlsConfigText(srv *valkeytest.Server, ca, prefix, provider string) string {
 log_level = "debug"
 valkey = %q
 valkey_prefix = %q
-valkey_username = "cp"
+valkey_username = "codingplan"
 valkey_password_env = %q
 valkey_tls = true
 valkey_tls_ca = %q
@@ -73,7 +72,7 @@ func TestServeValkeyTLS(t *testing.T) {
 	s := startServeEnv(t, tlsConfigText(srv, srv.CA.File, prefix, gatedOpenAI(t, gate)), map[string]string{passwordEnv: canaryPassword})
 	s.awaitReadyz("status", "ready")
 
-	opt, err := valkeyconn.Options(valkeyconn.Config{Addrs: []string{srv.Addr()}, Username: "cp", PasswordEnv: passwordEnv, TLS: true, TLSCA: srv.CA.File},
+	opt, err := valkeyconn.Options(valkeyconn.Config{Addrs: []string{srv.Addr()}, Username: "codingplan", PasswordEnv: passwordEnv, TLS: true, TLSCA: srv.CA.File},
 		env(map[string]string{passwordEnv: canaryPassword}))
 	if err != nil {
 		t.Fatal(err)
@@ -104,8 +103,10 @@ func TestServeValkeyTLS(t *testing.T) {
 	if !strings.Contains(logs, `"valkey":true`) {
 		t.Errorf("the log does not say Valkey is used:\n%s", logs)
 	}
-	if strings.Contains(logs, "valkey unreachable") {
-		t.Errorf("valkey unreachable:\n%s", logs)
+	for _, bad := range []string{"valkey unreachable", "NOPERM", "degraded", "usage not recorded"} {
+		if strings.Contains(logs, bad) {
+			t.Errorf("the log has %q:\n%s", bad, logs)
+		}
 	}
 	noCanary(t, map[string]string{"the log": logs, "/readyz": readyz, "/metrics": metrics})
 }

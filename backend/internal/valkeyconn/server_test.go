@@ -21,8 +21,6 @@ import (
 // password is the ACL user's password: a canary that no error may hold.
 const password = "canary-vk-7f3a9c2e51"
 
-var acl = []string{"user cp on >" + password + " ~* &* +@all", "user default off"}
-
 func getenv(k string) string {
 	if k == "TEST_VALKEY_PASSWORD" {
 		return password
@@ -53,8 +51,9 @@ func dial(t *testing.T, c valkeyconn.Config) (valkey.Client, error) {
 }
 
 // TestLeaseAndUsage runs the lease pool and the usage meter on a Valkey that wants an ACL user
-// and password, with and without TLS, connected through the options valkeyconn builds.
+// (the one docs/operations.md describes) and password, with and without TLS, connected through the options valkeyconn builds.
 func TestLeaseAndUsage(t *testing.T) {
+	acl := valkeytest.BackendACL(t, password, "~test-*")
 	for _, tt := range []struct {
 		name string
 		opt  valkeytest.Options
@@ -65,7 +64,7 @@ func TestLeaseAndUsage(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := valkeytest.StartWith(t, tt.opt)
-			c := valkeyconn.Config{Addrs: []string{srv.Addr()}, Username: "cp", PasswordEnv: "TEST_VALKEY_PASSWORD", TLS: tt.opt.TLS}
+			c := valkeyconn.Config{Addrs: []string{srv.Addr()}, Username: "codingplan", PasswordEnv: "TEST_VALKEY_PASSWORD", TLS: tt.opt.TLS}
 			if tt.opt.TLS {
 				c.TLSCA = srv.CA.File
 			}
@@ -114,11 +113,12 @@ func TestLeaseAndUsage(t *testing.T) {
 // TestRefused: each wrong setting fails the connection with a cause that says what is wrong,
 // and no error holds the password.
 func TestRefused(t *testing.T) {
+	acl := valkeytest.BackendACL(t, password, "~test-*")
 	tlsSrv := valkeytest.StartWith(t, valkeytest.Options{TLS: true, ACL: acl})
 	certSrv := valkeytest.StartWith(t, valkeytest.Options{TLS: true, ClientCerts: true, ACL: acl})
 	plainSrv := valkeytest.StartWith(t, valkeytest.Options{ACL: acl})
 	good := func(s *valkeytest.Server) valkeyconn.Config {
-		c := valkeyconn.Config{Addrs: []string{s.Addr()}, Username: "cp", PasswordEnv: "TEST_VALKEY_PASSWORD"}
+		c := valkeyconn.Config{Addrs: []string{s.Addr()}, Username: "codingplan", PasswordEnv: "TEST_VALKEY_PASSWORD"}
 		if s.CA != nil {
 			c.TLS, c.TLSCA = true, s.CA.File
 		}
