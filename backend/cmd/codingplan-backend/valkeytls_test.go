@@ -130,7 +130,7 @@ func TestServeValkeyRefused(t *testing.T) {
 		vars   map[string]string
 		want   []string // in the log
 	}{
-		{"wrong password", good, map[string]string{passwordEnv: "wrong-password"},
+		{"wrong password", good, map[string]string{passwordEnv: canaryPassword + "-old"}, // sent, so it must not come back either
 			[]string{`"cause":"auth"`, "WRONGPASS"}},
 		{"wrong ca", tlsConfigText(srv, valkeytest.NewCA(t).File, "test-refused", provider), goodEnv,
 			[]string{`"cause":"tls"`, "certificate signed by unknown authority"}},

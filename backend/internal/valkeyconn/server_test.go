@@ -75,38 +75,59 @@ func TestLeaseAndUsage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx := context.Background()
-			log := slog.New(slog.DiscardHandler)
-			prefix := fmt.Sprintf("test-conn-%d", time.Now().UnixNano())
-			pool := lease.New(client, lease.Config{Prefix: prefix, MaxWait: -1, RecoveryWindow: -1}, log)
-			defer pool.Close(ctx)
-			l, err := pool.Acquire(ctx, "u1", 1, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := pool.Acquire(ctx, "u1", 1, nil); !errors.Is(err, lease.ErrLimit) {
-				t.Errorf("second acquire at limit 1: %v, want ErrLimit", err)
-			}
-			if n, err := client.Do(ctx, client.B().Zcard().Key(prefix+":{u1}:leases").Build()).AsInt64(); err != nil || n != 1 {
-				t.Errorf("leases in Valkey: %d, %v; want 1", n, err)
-			}
-			l.ReleaseNow()
-			if n, err := pool.InUse(ctx, "u1"); err != nil || n != 0 {
-				t.Errorf("in use after release: %d, %v", n, err)
-			}
-			if err := pool.Ready(); err != nil {
-				t.Errorf("pool not ready: %v", err)
-			}
-
-			meter := usage.New(client, prefix, log)
-			if err := meter.Record(ctx, "u1", wire.Usage{PromptTokens: 5, CompletionTokens: 2}); err != nil {
-				t.Fatal(err)
-			}
-			got, err := meter.Day(ctx, "u1", time.Now())
-			if want := (usage.Counts{Requests: 1, PromptTokens: 5, CompletionTokens: 2}); err != nil || got != want {
-				t.Errorf("usage: %+v, %v; want %+v", got, err, want)
-			}
+			leaseAndUsage(t, client)
 		})
+	}
+}
+
+// TestCluster is TestLeaseAndUsage on a three-node cluster over TLS, found from one seed.
+func TestCluster(t *testing.T) {
+	nodes := valkeytest.StartCluster(t, valkeytest.Options{TLS: true, ACL: valkeytest.BackendACL(t, password, "~test-*")})
+	client, err := dial(t, valkeyconn.Config{Addrs: []string{nodes[1].Addr()}, Cluster: true,
+		Username: "codingplan", PasswordEnv: "TEST_VALKEY_PASSWORD", TLS: true, TLSCA: nodes[0].CA.File})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(client.Nodes()); n != 3 {
+		t.Errorf("the client knows %d nodes, want 3", n)
+	}
+	leaseAndUsage(t, client)
+}
+
+// leaseAndUsage takes and gives back a lease, and records and reads usage, through client.
+func leaseAndUsage(t *testing.T, client valkey.Client) {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	prefix := fmt.Sprintf("test-conn-%d", time.Now().UnixNano())
+	pool := lease.New(client, lease.Config{Prefix: prefix, MaxWait: -1, RecoveryWindow: -1}, log)
+	defer pool.Close(ctx)
+	for _, user := range []string{"u1", "u2", "u3", "u4"} { // several users: several slots
+		l, err := pool.Acquire(ctx, user, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Acquire(ctx, user, 1, nil); !errors.Is(err, lease.ErrLimit) {
+			t.Errorf("second acquire at limit 1: %v, want ErrLimit", err)
+		}
+		if n, err := client.Do(ctx, client.B().Zcard().Key(prefix+":{"+user+"}:leases").Build()).AsInt64(); err != nil || n != 1 {
+			t.Errorf("leases in Valkey: %d, %v; want 1", n, err)
+		}
+		l.ReleaseNow()
+		if n, err := pool.InUse(ctx, user); err != nil || n != 0 {
+			t.Errorf("in use after release: %d, %v", n, err)
+		}
+		meter := usage.New(client, prefix, log)
+		if err := meter.Record(ctx, user, wire.Usage{PromptTokens: 5, CompletionTokens: 2}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := meter.Day(ctx, user, time.Now())
+		if want := (usage.Counts{Requests: 1, PromptTokens: 5, CompletionTokens: 2}); err != nil || got != want {
+			t.Errorf("usage: %+v, %v; want %+v", got, err, want)
+		}
+	}
+	if err := pool.Ready(); err != nil {
+		t.Errorf("pool not ready: %v", err)
 	}
 }
 
@@ -166,8 +187,8 @@ func TestRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := tt.c()
 			opt, err := valkeyconn.Options(c, func(k string) string {
-				if k == "HOME" {
-					return "not-the-password"
+				if k == "HOME" { // a wrong password that holds the canary: sent, it must not come back
+					return password + "-old"
 				}
 				return getenv(k)
 			})

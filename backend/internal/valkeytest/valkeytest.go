@@ -26,10 +26,20 @@ type Options struct {
 	// ClientCerts makes a TLS server require a client certificate signed by its CA
 	// (tls-auth-clients yes); otherwise it asks for none.
 	ClientCerts bool
+	// CA signs a TLS server's certificate; nil: a CA of its own (Server.CA).
+	CA *CA
 	// ACL lines of the server's configuration, e.g. "user cp on >secret ~* &* +@all" and
-	// "user default off".
+	// "user default off". The package adds a user of its own, for StartCluster.
 	ACL []string
+	// Cluster starts the server with cluster mode on (see StartCluster).
+	Cluster bool
 }
+
+// Credentials of the user the package adds to servers with ACL lines.
+const (
+	adminUser     = "valkeytest"
+	adminPassword = "valkeytest-admin"
+)
 
 // Server is one valkey-server owned by a test, on a fixed port so it can come back after a
 // kill. Its methods are safe for concurrent use.
@@ -129,15 +139,18 @@ func (s *Server) serverArgs() []string {
 	var args []string
 	if len(s.opt.ACL) > 0 {
 		conf := filepath.Join(s.dir, "valkey.conf")
-		if err := os.WriteFile(conf, []byte(strings.Join(s.opt.ACL, "\n")+"\n"), 0o600); err != nil {
+		lines := append(s.opt.ACL[:len(s.opt.ACL):len(s.opt.ACL)], "user "+adminUser+" on >"+adminPassword+" ~* &* +@all")
+		if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 			s.t.Fatal(err)
 		}
 		args = append(args, conf)
 	}
 	port := strconv.Itoa(s.port)
 	if s.opt.TLS {
-		s.CA = NewCA(s.t)
-		cert, key := s.CA.Issue("valkey")
+		if s.CA = s.opt.CA; s.CA == nil {
+			s.CA = NewCA(s.t)
+		}
+		cert, key := s.CA.Issue("valkey-" + port)
 		auth := "no"
 		if s.opt.ClientCerts {
 			auth = "yes"
@@ -149,8 +162,14 @@ func (s *Server) serverArgs() []string {
 		}
 		args = append(args, "--port", "0", "--tls-port", port, "--tls-cert-file", cert, "--tls-key-file", key,
 			"--tls-ca-cert-file", s.CA.File, "--tls-auth-clients", auth)
+		if s.opt.Cluster {
+			args = append(args, "--tls-cluster", "yes")
+		}
 	} else {
 		args = append(args, "--port", port)
+	}
+	if s.opt.Cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.dir, "nodes.conf"))
 	}
 	return append(args, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--logfile", filepath.Join(s.dir, "valkey.log"))
