@@ -3,15 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
 
-	"github.com/codingplan/codingplan/backend/internal/usage"
+	"github.com/codingplan/codingplan/backend/internal/config"
 	"github.com/codingplan/codingplan/backend/internal/valkeyconn"
 	"github.com/codingplan/codingplan/backend/internal/valkeytest"
 	wire "github.com/codingplan/codingplan/shared"
@@ -62,16 +66,99 @@ func noCanary(t *testing.T, texts map[string]string) {
 	}
 }
 
-// TestServeValkeyTLS: serve with an ACL user, a password from the environment and TLS to a
-// private CA runs a stream with its lease and usage in Valkey, and its password is in none of
-// its log, /readyz and /metrics.
+// TestServeValkeyTLS: codingplan-backend serve, as a process of its own, with an ACL user, the
+// password in its environment and TLS to a private CA, runs a stream with its lease in Valkey
+// and records its usage there (read back by the usage subcommand through the same settings);
+// the password is in none of its log, stdout, /readyz and /metrics.
 func TestServeValkeyTLS(t *testing.T) {
 	srv := tlsValkey(t)
 	prefix := fmt.Sprintf("test-tls-%d", time.Now().UnixNano())
 	gate := make(chan struct{}, 1)
-	s := startServeEnv(t, tlsConfigText(srv, srv.CA.File, prefix, gatedOpenAI(t, gate)), map[string]string{passwordEnv: canaryPassword})
+	dir := t.TempDir()
+	cfgPath, state := filepath.Join(dir, "backend.toml"), filepath.Join(dir, "state")
+	if err := os.WriteFile(cfgPath, []byte(tlsConfigText(srv, srv.CA.File, prefix, gatedOpenAI(t, gate))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "serve", "--config", cfgPath, "--state-dir", state)
+	for _, kv := range os.Environ() { // none of the caller's settings: only the file's
+		if !strings.HasPrefix(kv, config.EnvPrefix) {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, envRunMain+"=1", passwordEnv+"="+canaryPassword)
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }() // owned by stop and the cleanup, which receive from exited
+	stop := func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			return err
+		case <-time.After(wait):
+			_ = cmd.Process.Kill()
+			return fmt.Errorf("serve did not exit after SIGTERM: %w", <-exited)
+		}
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = stop()
+		}
+	})
+	m := stdout.await(t, regexp.MustCompile(`export CODINGPLAN_BACKEND_URL=(ws://([^/\s]+)/v1/ws)\n`))
+	var tok strings.Builder
+	if err := run(context.Background(), []string{"token", "--sub", "dev", "--plan", "pro", "--state-dir", state}, &tok, io.Discard, env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	s := &served{t: t, base: "http://" + m[2], ws: m[1], token: strings.TrimSpace(tok.String()), state: state, stderr: stderr}
 	s.awaitReadyz("status", "ready")
 
+	st := s.request("c1")
+	st.expect(wire.TypeDelta, "hello ")
+	if n := tlsZcard(t, srv, prefix+":{dev}:leases"); n != 1 {
+		t.Errorf("leases in Valkey during the stream: %d, want 1", n)
+	}
+	gate <- struct{}{}
+	st.expect(wire.TypeDelta, "world")
+	st.expect(wire.TypeDone, "")
+
+	_, readyz := s.get("/readyz")
+	_, metrics := s.get("/metrics")
+	stopped = true
+	if err := stop(); err != nil { // waits for the stream, which records its usage just after done
+		t.Errorf("serve: %v\n%s", err, stderr.String())
+	}
+	var out strings.Builder
+	if err := run(context.Background(), []string{"usage", "--user", "dev", "--config", cfgPath}, &out, io.Discard,
+		env(map[string]string{passwordEnv: canaryPassword})); err != nil {
+		t.Fatal(err)
+	}
+	if want := `"requests":1,"prompt_tokens":5,"completion_tokens":2`; !strings.Contains(out.String(), want) {
+		t.Errorf("usage: %s, want %s", out.String(), want)
+	}
+	logs := stderr.String()
+	if !strings.Contains(logs, `"valkey":true`) || !strings.Contains(logs, `"msg":"stopped"`) {
+		t.Errorf("the log does not say Valkey is used, or serve did not stop cleanly:\n%s", logs)
+	}
+	for _, bad := range []string{"valkey unreachable", "NOPERM", "degraded", "usage not recorded"} {
+		if strings.Contains(logs, bad) {
+			t.Errorf("the log has %q:\n%s", bad, logs)
+		}
+	}
+	noCanary(t, map[string]string{"the log": logs, "stdout": stdout.String(), "/readyz": readyz, "/metrics": metrics})
+}
+
+// tlsZcard is ZCARD key on srv, as the backend's user.
+func tlsZcard(t *testing.T, srv *valkeytest.Server, key string) int64 {
+	t.Helper()
 	opt, err := valkeyconn.Options(valkeyconn.Config{Addrs: []string{srv.Addr()}, Username: "codingplan", PasswordEnv: passwordEnv, TLS: true, TLSCA: srv.CA.File},
 		env(map[string]string{passwordEnv: canaryPassword}))
 	if err != nil {
@@ -82,33 +169,11 @@ func TestServeValkeyTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-
-	st := s.request("c1")
-	st.expect(wire.TypeDelta, "hello ")
-	if n, err := client.Do(context.Background(), client.B().Zcard().Key(prefix+":{dev}:leases").Build()).AsInt64(); err != nil || n != 1 {
-		t.Errorf("leases in Valkey during the stream: %d, %v; want 1", n, err)
+	n, err := client.Do(context.Background(), client.B().Zcard().Key(key).Build()).AsInt64()
+	if err != nil {
+		t.Fatal(err)
 	}
-	gate <- struct{}{}
-	st.expect(wire.TypeDelta, "world")
-	st.expect(wire.TypeDone, "")
-
-	_, readyz := s.get("/readyz")
-	_, metrics := s.get("/metrics")
-	s.stop() // waits for the stream, which records its usage just after done
-	got, err := usage.New(client, prefix, nil).Day(context.Background(), "dev", time.Now())
-	if want := (usage.Counts{Requests: 1, PromptTokens: 5, CompletionTokens: 2}); err != nil || got != want {
-		t.Errorf("usage in Valkey: %+v, %v; want %+v", got, err, want)
-	}
-	logs := s.stderr.String()
-	if !strings.Contains(logs, `"valkey":true`) {
-		t.Errorf("the log does not say Valkey is used:\n%s", logs)
-	}
-	for _, bad := range []string{"valkey unreachable", "NOPERM", "degraded", "usage not recorded"} {
-		if strings.Contains(logs, bad) {
-			t.Errorf("the log has %q:\n%s", bad, logs)
-		}
-	}
-	noCanary(t, map[string]string{"the log": logs, "/readyz": readyz, "/metrics": metrics})
+	return n
 }
 
 // TestServeValkeyRefused: a wrong password or CA, or plain TCP to Valkey's TLS port, starts
