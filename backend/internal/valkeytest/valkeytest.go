@@ -1,6 +1,6 @@
 // Package valkeytest runs private valkey-server processes for tests that need to kill, hang or
-// restart the server they talk to, or that need TLS or ACL users. The servers keep nothing on disk, like the ones make test
-// starts: a restart loses every key.
+// restart the server they talk to, or that need TLS, ACL users or a cluster of their own. The
+// servers keep nothing on disk, like the ones make test starts: a restart loses every key.
 package valkeytest
 
 import (
