@@ -142,7 +142,7 @@ func usageCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
-	client, err := dialValkey(cfg)
+	client, err := dialValkey(cfg, getenv)
 	if err != nil {
 		return err
 	}

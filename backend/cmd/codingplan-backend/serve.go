@@ -25,6 +25,7 @@ import (
 	"github.com/codingplan/codingplan/backend/internal/metrics"
 	"github.com/codingplan/codingplan/backend/internal/upstream"
 	"github.com/codingplan/codingplan/backend/internal/usage"
+	"github.com/codingplan/codingplan/backend/internal/valkeyconn"
 	wire "github.com/codingplan/codingplan/shared"
 )
 
@@ -66,7 +67,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 
 	m := metrics.New()
-	client, late, opt, err := openValkey(cfg, log)
+	client, late, opt, err := openValkey(cfg, getenv, log)
 	if err != nil {
 		return err
 	}
@@ -215,8 +216,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 // does not answer, serve starts anyway: client is then late, a lateClient whose commands fail
 // until late.connect reaches Valkey, so the lease pool starts degraded under its outage
 // policy (see lease.Config.OutageNodes).
-func openValkey(cfg *config.Config, log *slog.Logger) (client valkey.Client, late *lateClient, opt valkey.ClientOption, err error) {
-	opt, addrs, err := valkeyOptions(cfg)
+func openValkey(cfg *config.Config, getenv func(string) string, log *slog.Logger) (client valkey.Client, late *lateClient, opt valkey.ClientOption, err error) {
+	opt, addrs, err := valkeyOptions(cfg, getenv)
 	if err != nil || len(addrs) == 0 {
 		return nil, nil, opt, err
 	}
@@ -228,7 +229,7 @@ func openValkey(cfg *config.Config, log *slog.Logger) (client valkey.Client, lat
 		client.Close()
 	}
 	log.Warn("valkey unreachable at start: outage policy in force until it answers",
-		"valkey", strings.Join(addrs, ","), "outage_policy", cfg.OutagePolicy, "err", err)
+		"valkey", strings.Join(addrs, ","), "cause", valkeyconn.Cause(cfg.ValkeyConn(), err), "outage_policy", cfg.OutagePolicy, "err", err)
 	if late, err = newLateClient(opt); err != nil {
 		return nil, nil, opt, err
 	}

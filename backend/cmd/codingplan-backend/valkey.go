@@ -14,6 +14,7 @@ import (
 	"github.com/valkey-io/valkey-go"
 
 	"github.com/codingplan/codingplan/backend/internal/config"
+	"github.com/codingplan/codingplan/backend/internal/valkeyconn"
 )
 
 // errNotConnected fails every command while serve has no Valkey connection yet.
@@ -29,18 +30,20 @@ const (
 	connectBackoffMax = 5 * time.Second
 )
 
-// valkeyOptions are the client options for cfg's Valkey; addrs is empty when none is configured.
-func valkeyOptions(cfg *config.Config) (opt valkey.ClientOption, addrs []string, err error) {
-	addrs, cluster, err := cfg.ValkeyAddrs()
-	if err != nil || len(addrs) == 0 {
-		return opt, nil, err
+// valkeyOptions are the client options for cfg's Valkey, with the password read through
+// getenv; addrs is empty when none is configured.
+func valkeyOptions(cfg *config.Config, getenv func(string) string) (opt valkey.ClientOption, addrs []string, err error) {
+	conn := cfg.ValkeyConn()
+	if len(conn.Addrs) == 0 {
+		return opt, nil, nil
 	}
-	return valkey.ClientOption{InitAddress: addrs, DisableCache: true, ForceSingleClient: !cluster}, addrs, nil
+	opt, err = valkeyconn.Options(conn, getenv)
+	return opt, conn.Addrs, err
 }
 
 // dialValkey connects to the configured Valkey; nil when none is configured.
-func dialValkey(cfg *config.Config) (valkey.Client, error) {
-	opt, addrs, err := valkeyOptions(cfg)
+func dialValkey(cfg *config.Config, getenv func(string) string) (valkey.Client, error) {
+	opt, addrs, err := valkeyOptions(cfg, getenv)
 	if err != nil || len(addrs) == 0 {
 		return nil, err
 	}
@@ -49,7 +52,7 @@ func dialValkey(cfg *config.Config) (valkey.Client, error) {
 		if client != nil { // a single client comes back even when its first dial failed
 			client.Close()
 		}
-		return nil, fmt.Errorf("valkey %s: %w", strings.Join(addrs, ","), err)
+		return nil, fmt.Errorf("valkey %s unreachable (%s): %w", strings.Join(addrs, ","), valkeyconn.Cause(cfg.ValkeyConn(), err), err)
 	}
 	return client, nil
 }

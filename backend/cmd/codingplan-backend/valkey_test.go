@@ -80,6 +80,12 @@ type served struct {
 // startServe runs `serve` with the TOML configuration text and waits for its banner.
 func startServe(t *testing.T, cfgText string) *served {
 	t.Helper()
+	return startServeEnv(t, cfgText, nil)
+}
+
+// startServeEnv is startServe with the environment variables vars.
+func startServeEnv(t *testing.T, cfgText string, vars map[string]string) *served {
+	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "backend.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
@@ -89,7 +95,7 @@ func startServe(t *testing.T, cfgText string) *served {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { // owned by stop, which waits for it
-		done <- run(ctx, []string{"serve", "--config", cfgPath, "--state-dir", filepath.Join(dir, "state")}, stdout, stderr, env(nil))
+		done <- run(ctx, []string{"serve", "--config", cfgPath, "--state-dir", filepath.Join(dir, "state")}, stdout, stderr, env(vars))
 	}()
 	stopped := false
 	stop := func() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/codingplan/codingplan/backend/internal/upstream"
+	"github.com/codingplan/codingplan/backend/internal/valkeyconn"
 	wire "github.com/codingplan/codingplan/shared"
 )
 
@@ -55,6 +56,23 @@ type Config struct {
 	ValkeyCluster string `toml:"valkey_cluster" usage:"Valkey Cluster: true, or comma-separated seed addresses" boolflag:"true"`
 	// ValkeyPrefix starts every Valkey key: <prefix>:{<user>}:...
 	ValkeyPrefix string `toml:"valkey_prefix" usage:"prefix of every Valkey key"`
+	// ValkeyUsername is the ACL user to authenticate as; empty: the default user.
+	ValkeyUsername string `toml:"valkey_username" usage:"Valkey ACL user (empty: the default user)"`
+	// ValkeyPasswordEnv names the environment variable holding the Valkey password (never the
+	// password itself); empty: no password.
+	ValkeyPasswordEnv string `toml:"valkey_password_env" usage:"name of the environment variable holding the Valkey password"`
+	// ValkeyTLS connects to Valkey over TLS, version 1.2 or later.
+	ValkeyTLS bool `toml:"valkey_tls" usage:"connect to Valkey over TLS"`
+	// ValkeyTLSCA is a PEM file of the certificates that may sign Valkey's; empty: the system's
+	// roots.
+	ValkeyTLSCA string `toml:"valkey_tls_ca" usage:"PEM file of the CA certificates for Valkey (empty: system roots)"`
+	// ValkeyTLSServerName is the name Valkey's certificate must carry; empty: the host of each
+	// address dialled.
+	ValkeyTLSServerName string `toml:"valkey_tls_server_name" usage:"name to verify in Valkey's certificate (empty: the host dialled)"`
+	// ValkeyTLSCert and ValkeyTLSKey are PEM files of a client certificate and its key, for a
+	// Valkey that asks for one (tls-auth-clients); both or neither.
+	ValkeyTLSCert string `toml:"valkey_tls_cert" usage:"PEM file of a client certificate for Valkey"`
+	ValkeyTLSKey  string `toml:"valkey_tls_key" usage:"PEM file of the client certificate's key"`
 
 	// Plans maps each plan name (the token's plan claim) to its limits. A token whose plan is
 	// not here is refused. A file that names any plan replaces the built-in plans entirely.
@@ -252,6 +270,12 @@ func (c *Config) Validate() error {
 	if _, _, err := c.ValkeyAddrs(); err != nil {
 		errs = append(errs, err)
 	}
+	if !c.ValkeyTLS && (c.ValkeyTLSCA != "" || c.ValkeyTLSServerName != "" || c.ValkeyTLSCert != "" || c.ValkeyTLSKey != "") {
+		errs = append(errs, errors.New("valkey_tls_ca, valkey_tls_server_name, valkey_tls_cert and valkey_tls_key need valkey_tls = true"))
+	}
+	if (c.ValkeyTLSCert == "") != (c.ValkeyTLSKey == "") {
+		errs = append(errs, errors.New("valkey_tls_cert and valkey_tls_key go together"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -279,6 +303,16 @@ func (c *Config) ValkeyAddrs() (addrs []string, cluster bool, err error) {
 			}
 		}
 		return addrs, true, nil
+	}
+}
+
+// ValkeyConn is how to reach the configured Valkey; its Addrs are empty when none is.
+func (c *Config) ValkeyConn() valkeyconn.Config {
+	addrs, cluster, _ := c.ValkeyAddrs() // checked by Validate
+	return valkeyconn.Config{
+		Addrs: addrs, Cluster: cluster, Username: c.ValkeyUsername, PasswordEnv: c.ValkeyPasswordEnv,
+		TLS: c.ValkeyTLS, TLSCA: c.ValkeyTLSCA, TLSServerName: c.ValkeyTLSServerName,
+		TLSCert: c.ValkeyTLSCert, TLSKey: c.ValkeyTLSKey,
 	}
 }
 
