@@ -1,0 +1,233 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	wire "github.com/codingplan/codingplan/shared"
+)
+
+// idleWindow is how soon after the last response no copy of its content may remain.
+const idleWindow = time.Second
+
+// furtherRequests is how many requests with other content follow the canaries on a busy node.
+const furtherRequests = 200
+
+// TestMemoryBackend reads codingplan-backend's whole writable address space through
+// /proc/PID/mem for three canaries: one in the prompt (an edit's instruction), one in the
+// code (selection, prefix, suffix, a snippet) and one in the model's output (the test
+// provider's reply), which also comes back as output from the echo models. Targets: no copy
+// idleWindow after the last response on an idle node; no copy right after furtherRequests
+// requests with other content, with a stream still open; and none again at idle after that.
+// Positive control: a canary in a request whose stream is held open is found, so the scan
+// can fail.
+func TestMemoryBackend(t *testing.T) {
+	needRoot(t)
+	backendBin, _ := plainBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*deadline)
+	defer cancel()
+	prompt, code, output := newCanary("prompt"), newCanary("code"), newCanary("output")
+	canaries := []canary{prompt, code, output}
+	s := startSystem(t, options{
+		reply:   "return " + output.value + " + b",
+		config:  echoModels,
+		backend: backendBin,
+	})
+	pid := s.backend.cmd.Process.Pid
+	token := s.token("memory-"+randHex(4), "max")
+	ws := dialWS(ctx, t, s.wsURL, token)
+
+	// Positive control: the content of a stream in flight is in memory.
+	control := newCanary("control (a stream held open)")
+	ws.send(wire.ClientFrame{Type: wire.TypeRequest, ID: "held", Model: "hang", Op: wire.OpCompletion,
+		Completion: &wire.Completion{Prefix: wire.Text("package p\n// " + control.value + "\n"), Language: "go"}})
+	if _, err := s.waitEvent(ctx, "start", "hang"); err != nil {
+		t.Fatalf("the provider never got the held request: %v", err)
+	}
+	if r := scanMemory(t, pid, []canary{control}); r.counts[control.label] == 0 {
+		t.Fatalf("the scan misses the content of a stream in flight: %s", r.summary())
+	} else {
+		t.Logf("positive control, a stream in flight: %s", r.summary())
+	}
+	ws.send(wire.ClientFrame{Type: wire.TypeCancel, ID: "held"})
+	if _, end := ws.read(ctx, "held"); end.Code != wire.CodeCanceled {
+		t.Fatalf("the held stream ended with %s %s, want canceled", end.Type, end.Code)
+	}
+	canaries = append(canaries, control)
+
+	// Idle: the canaries' requests, then nothing.
+	last := canaryRequests(ctx, t, ws, prompt, code, output)
+	r := pollMemory(ctx, t, pid, canaries, last.Add(idleWindow))
+	t.Logf("idle, %v after the last response: %s", time.Since(last).Round(time.Millisecond), r.summary())
+	if r.total() > 0 {
+		t.Errorf("copies of request content remain %v after the last response on an idle node", idleWindow)
+	}
+
+	// Busy: the canaries again, then requests with other content from several connections,
+	// and a stream still open while the memory is read.
+	canaryRequests(ctx, t, ws, prompt, code, output)
+	ws.send(wire.ClientFrame{Type: wire.TypeRequest, ID: "busy", Model: "hang", Op: wire.OpCompletion,
+		Completion: &wire.Completion{Prefix: wire.Text("package p\n// " + randHex(16) + "\n"), Language: "go"}})
+	if _, err := s.waitEvent(ctx, "start", "hang"); err != nil {
+		t.Fatalf("the provider never got the busy stream: %v", err)
+	}
+	if err := otherRequests(ctx, s.wsURL, token, furtherRequests, 4); err != nil {
+		t.Fatalf("requests with other content: %v", err)
+	}
+	r = scanMemory(t, pid, canaries)
+	t.Logf("busy, right after %d requests with other content, one stream open: %s", furtherRequests, r.summary())
+	if r.total() > 0 {
+		t.Errorf("copies of request content remain after %d requests with other content", furtherRequests)
+	}
+	ws.send(wire.ClientFrame{Type: wire.TypeCancel, ID: "busy"})
+	_, end := ws.read(ctx, "busy")
+	last = time.Now()
+	if end.Code != wire.CodeCanceled {
+		t.Fatalf("the busy stream ended with %s %s, want canceled", end.Type, end.Code)
+	}
+	r = pollMemory(ctx, t, pid, canaries, last.Add(idleWindow))
+	t.Logf("idle again, %v after the last response: %s", time.Since(last).Round(time.Millisecond), r.summary())
+	if r.total() > 0 {
+		t.Errorf("copies of request content remain %v after the node fell idle", idleWindow)
+	}
+}
+
+// echoModels are models on the test provider's echo model, one per provider kind: their
+// output is the prompt they were sent.
+const echoModels = `
+[[models]]
+name = "echo"
+provider = "openai-chat"
+base_url = "{{provider}}/v1"
+model = "echo"
+
+[[models]]
+name = "fim-echo"
+provider = "openai-completions"
+base_url = "{{provider}}/v1"
+model = "echo"
+
+[[models]]
+name = "anthropic-echo"
+provider = "anthropic"
+base_url = "{{provider}}"
+model = "echo"
+`
+
+// canaryRequests sends the canaries in a completion and an edit to the test model (whose
+// reply is the output canary) and in an edit to each echo model, which streams the code and
+// prompt canaries back as output. It returns when the last response ended.
+func canaryRequests(ctx context.Context, t *testing.T, ws *wsConn, prompt, code, output canary) time.Time {
+	t.Helper()
+	p, c := wire.Text(prompt.value), wire.Text(code.value)
+	completion := &wire.Completion{
+		Prefix:   "package calc\n\n// " + c + "\nfunc f() string {\n\tx := \"" + c + "\"\n\treturn ",
+		Suffix:   "\n}\n// " + c + "\n",
+		Language: "go", Path: "calc/f.go",
+		Snippets: []wire.Snippet{{Path: "calc/g.go", Text: "var g = `" + c + "`"}},
+	}
+	edit := &wire.Edit{
+		Instruction: "Explain this, then " + p, Selection: "x := \"" + c + "\"", Prefix: "// " + c + "\n", Suffix: "\n// " + c,
+		Language: "go", Path: "calc/f.go", Diagnostics: []wire.Text{"declared and not used: " + c},
+	}
+	for i, req := range []struct {
+		model string
+		f     wire.ClientFrame
+		want  []canary
+	}{
+		{"test", wire.ClientFrame{Op: wire.OpCompletion, Completion: completion}, []canary{output}},
+		{"test", wire.ClientFrame{Op: wire.OpEdit, Edit: edit}, []canary{output}},
+		{"echo", wire.ClientFrame{Op: wire.OpEdit, Edit: edit}, []canary{prompt, code}},
+		{"fim-echo", wire.ClientFrame{Op: wire.OpCompletion, Completion: completion}, []canary{code}},
+		{"anthropic-echo", wire.ClientFrame{Op: wire.OpEdit, Edit: edit}, []canary{prompt, code}},
+	} {
+		f := req.f
+		f.Type, f.ID, f.Model = wire.TypeRequest, fmt.Sprintf("canary-%d", i), req.model
+		out, end := ws.stream(ctx, f)
+		if end.Type != wire.TypeDone {
+			t.Fatalf("%s %s: ended with %s %s, want done", req.model, f.Op, end.Type, end.Code)
+		}
+		for _, w := range req.want { // positive control: the content made the round trip
+			if !strings.Contains(out, w.value) {
+				t.Fatalf("%s %s: the reply lacks the %s canary", req.model, f.Op, w.label)
+			}
+		}
+	}
+	return time.Now()
+}
+
+// otherRequests sends n requests with fresh random content to the echo models over conns
+// connections at once, each reading its streams to the end.
+func otherRequests(ctx context.Context, url, token string, n, conns int) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- otherRequestsOn(ctx, url, token, c, (n+conns-1-c)/conns)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+func otherRequestsOn(ctx context.Context, url, token string, conn, n int) error {
+	d := websocket.Dialer{Subprotocols: []string{wire.Subprotocol}, HandshakeTimeout: 10 * time.Second}
+	ws, _, err := d.DialContext(ctx, url, http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = ws.SetReadDeadline(dl)
+	}
+	models := []string{"echo", "fim-echo", "anthropic-echo"}
+	for i := range n {
+		other := wire.Text(strings.Repeat("other content "+randHex(12)+"\n", 4))
+		f := wire.ClientFrame{Type: wire.TypeRequest, ID: fmt.Sprintf("other-%d-%d", conn, i), Model: models[i%len(models)]}
+		if i%2 == 0 {
+			f.Op, f.Completion = wire.OpCompletion, &wire.Completion{Prefix: "package p\n// " + other, Suffix: other, Language: "go"}
+		} else {
+			f.Op, f.Edit = wire.OpEdit, &wire.Edit{Instruction: "Explain " + other, Selection: other, Language: "go"}
+		}
+		b, err := wire.Marshal(f)
+		if err != nil {
+			return err
+		}
+		if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+			return err
+		}
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return fmt.Errorf("%s: %w", f.ID, err)
+			}
+			sf, err := wire.DecodeServer(data)
+			if err != nil {
+				return err
+			}
+			if sf.ID != f.ID || sf.Type == wire.TypeDelta || sf.Type == wire.TypeQueued {
+				continue
+			}
+			if sf.Type != wire.TypeDone {
+				return fmt.Errorf("%s: ended with %s %s", f.ID, sf.Type, sf.Code)
+			}
+			break
+		}
+	}
+	return nil
+}
