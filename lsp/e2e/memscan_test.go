@@ -203,7 +203,7 @@ func scanMemory(t *testing.T, pid int, cs []canary) memReport {
 					at := i + j
 					if r.counts[c.label] < hitsPerCanary {
 						r.hits = append(r.hits, memHit{label: c.label, addr: off + uint64(at), where: m,
-							context: printable(data[max(0, at-48):min(len(data), at+len(needle)+48)])})
+							context: printable(data[max(0, at-120):min(len(data), at+len(needle)+60)])})
 					}
 					r.counts[c.label]++
 					i = at + len(needle)

@@ -34,6 +34,7 @@ func appendUnquote(dst, q []byte) ([]byte, error) {
 		return dst, errBadString
 	}
 	s := q[1 : len(q)-1]
+	dst = wire.Grow(dst, len(s)) // unescaped, s is never longer
 	for {
 		i := bytes.IndexByte(s, '\\')
 		if i < 0 {
@@ -113,7 +114,14 @@ type body struct {
 }
 
 // raw appends JSON text as is.
-func (w *body) raw(s string) { w.b = append(w.b, s...) }
+func (w *body) raw(s string) { w.b = append(w.grow(len(s)), s...) }
+
+// grow makes room for n more bytes (see wire.Grow): b holds content, so an array it outgrows
+// is cleared, not left to the garbage collector.
+func (w *body) grow(n int) []byte {
+	w.b = wire.Grow(w.b, n)
+	return w.b
+}
 
 // str appends the parts as one JSON string.
 func (w *body) str(parts ...string) {
@@ -125,26 +133,32 @@ func (w *body) str(parts ...string) {
 }
 
 // open starts a JSON string; text appends to it; close ends it.
-func (w *body) open()  { w.b = append(w.b, '"') }
-func (w *body) close() { w.b = append(w.b, '"') }
+func (w *body) open()  { w.b = append(w.grow(1), '"') }
+func (w *body) close() { w.b = append(w.grow(1), '"') }
 
 // text appends s escaped, inside a string started with open.
 func (w *body) text(s string) {
 	w.prompt += len(s)
+	// Room for an escape per byte first; if escapes need more still, the array left behind
+	// is cleared.
+	old := w.grow(2*len(s) + 2)
 	w.b = wire.AppendEscaped(w.b, s)
+	if cap(w.b) != cap(old) {
+		clear(old[:cap(old)])
+	}
 }
 
 // int appends a JSON number.
-func (w *body) int(n int) { w.b = strconv.AppendInt(w.b, int64(n), 10) }
+func (w *body) int(n int) { w.b = strconv.AppendInt(w.grow(20), int64(n), 10) }
 
 // strs appends a JSON array of strings.
 func (w *body) strs(list []string) {
-	w.b = append(w.b, '[')
+	w.b = append(w.grow(1), '[')
 	for i, s := range list {
 		if i > 0 {
-			w.b = append(w.b, ',')
+			w.b = append(w.grow(1), ',')
 		}
 		w.str(s)
 	}
-	w.b = append(w.b, ']')
+	w.b = append(w.grow(1), ']')
 }

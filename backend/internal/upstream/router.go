@@ -384,21 +384,22 @@ func (ts *transports) closeIdle() {
 // (the default keeps 2 connections per host, so bursts of streams open and close sockets),
 // HTTP/2 when the server offers it, connect and TLS handshake bounded by connect, no gzip (a
 // compressed event stream arrives in bursts), and connections that read a fast stream in
-// batches, one per window (see pacedConn; window <= 0: as data arrives).
+// batches, one per window (see pacedConn; window <= 0: as data arrives) and clear what the
+// HTTP client buffered of each exchange (see wipeConn).
 func NewTransport(connect, window time.Duration) *http.Transport {
 	if connect <= 0 {
 		connect = DefaultTimeouts.Connect
 	}
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	dial := dialer.DialContext
-	if window > 0 {
-		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return newPacedConn(c, window), nil
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
 		}
+		if window > 0 {
+			c = newPacedConn(c, window)
+		}
+		return wipeConn{c}, nil
 	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
