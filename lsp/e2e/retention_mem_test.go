@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -230,4 +231,88 @@ func otherRequestsOn(ctx context.Context, url, token string, conn, n int) error 
 		}
 	}
 	return nil
+}
+
+// TestMemoryLanguageServer reads codingplan-lsp's whole writable address space for the canary
+// of a document the editor opened, edited, completed in (with the echo model, so the model's
+// output holds the canary too) and asked Explain about, then closed. Targets: no copy
+// idleWindow after didClose, and none after furtherRequests requests on another document.
+// Positive control: the canary is found while the document is open.
+func TestMemoryLanguageServer(t *testing.T) {
+	needRoot(t)
+	backendBin, lspBin := plainBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*deadline)
+	defer cancel()
+	s := startSystem(t, options{reply: "a + b", config: echoModels, backend: backendBin})
+	token := s.token("memory-lsp-"+randHex(4), "max")
+	ed := s.startEditorOpts(map[string]any{"token": token, "model": "echo"}, editorOptions{bin: lspBin})
+	if err := ed.waitReady(ctx); err != nil {
+		t.Fatalf("the server never said it is ready: %v", err)
+	}
+	pid := ed.proc.cmd.Process.Pid
+	doc := newCanary("closed document")
+	canaries := []canary{doc}
+
+	const uri = "file:///work/project/calc/secret.go"
+	text := "package calc\n\n// " + doc.value + " in a comment.\nvar s = \"" + doc.value + "\"\n\nfunc add(a, b int) int {\n\treturn \n}\n"
+	ed.open(uri, "go", text)
+	ed.notify("textDocument/didChange", map[string]any{
+		"textDocument":   map[string]any{"uri": uri, "version": 2},
+		"contentChanges": []any{map[string]any{"range": lspRange{Start: position{Line: 6, Character: 8}, End: position{Line: 6, Character: 8}}, "text": "a"}},
+	})
+	cursor := position{Line: 6, Character: len("\treturn a")}
+	var list struct{ Items []inlineItem }
+	if err := ed.call(ctx, "textDocument/inlineCompletion", inlineParams(uri, cursor), &list); err != nil {
+		t.Fatalf("inlineCompletion: %v", err)
+	}
+	if len(list.Items) == 0 {
+		t.Fatalf("no completion")
+	}
+	// Explain with the echo model shows the prompt it was sent: the canary comes back as the
+	// model's output.
+	var res json.RawMessage
+	line := lspRange{Start: position{Line: 3}, End: position{Line: 3, Character: 10}}
+	if err := ed.call(ctx, "workspace/executeCommand", map[string]any{"command": "codingplan.runAction",
+		"arguments": []any{map[string]any{"uri": uri, "range": line, "kind": "refactor.codingplan.explain"}}}, &res); err != nil {
+		t.Fatalf("Explain: %v", err)
+	}
+	if _, err := ed.waitNote(ctx, "window/showMessage", func(p json.RawMessage) bool { return strings.Contains(string(p), doc.value) }); err != nil {
+		t.Fatalf("Explain with the echo model never showed the document's canary: %v", err)
+	}
+	if r := scanMemory(t, pid, canaries); r.total() == 0 {
+		t.Fatalf("the scan misses an open document's content: %s", r.summary())
+	} else {
+		t.Logf("positive control, the document open: %s", r.summary())
+	}
+
+	ed.notify("textDocument/didClose", map[string]any{"textDocument": map[string]any{"uri": uri}})
+	// A request answered after didClose proves the server has handled it.
+	if err := ed.call(ctx, "workspace/executeCommand", map[string]any{"command": "codingplan.status"}, &res); err != nil {
+		t.Fatalf("codingplan.status: %v", err)
+	}
+	closed := time.Now()
+	r := pollMemory(ctx, t, pid, canaries, closed.Add(idleWindow))
+	t.Logf("%v after didClose: %s", time.Since(closed).Round(time.Millisecond), r.summary())
+	if r.total() > 0 {
+		t.Errorf("copies of a closed document remain %v after didClose", idleWindow)
+	}
+
+	// More requests, on another document.
+	const other = "file:///work/project/calc/other.go"
+	ed.open(other, "go", "package calc\n\nfunc sub(a, b int) int {\n\treturn \n}\n")
+	for i := range furtherRequests {
+		line := fmt.Sprintf("// other %d %s\n", i, randHex(8))
+		ed.notify("textDocument/didChange", map[string]any{
+			"textDocument":   map[string]any{"uri": other, "version": i + 2},
+			"contentChanges": []any{map[string]any{"range": lspRange{Start: position{Line: 1}, End: position{Line: 1}}, "text": line}},
+		})
+		if err := ed.call(ctx, "textDocument/inlineCompletion", inlineParams(other, position{Line: 4 + i, Character: 8}), &list); err != nil {
+			t.Fatalf("inlineCompletion %d: %v", i, err)
+		}
+	}
+	r = scanMemory(t, pid, canaries)
+	t.Logf("after %d more requests on another document: %s", furtherRequests, r.summary())
+	if r.total() > 0 {
+		t.Errorf("copies of a closed document remain after %d more requests", furtherRequests)
+	}
 }
