@@ -39,6 +39,7 @@ func plainBinaries(t *testing.T) (backend, lsp string) {
 		}
 		cmd := exec.Command("go", "build", "-o", plain.dir+"/", "./lsp/cmd/codingplan-lsp", "./backend/cmd/codingplan-backend")
 		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOEXPERIMENT=runtimesecret")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			plain.err = fmt.Errorf("building the binaries without -race: %v\n%s", err, out)
 		}
