@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +45,15 @@ func TestMemoryBackend(t *testing.T) {
 		backend: backendBin,
 	})
 	pid := s.backend.cmd.Process.Pid
+	// As root, the backend locks its memory against swap; it says so on /readyz.
+	if ready := httpGet(ctx, t, s.httpURL+"/readyz"); !strings.Contains(string(ready), `"memory_lock":"locked"`) {
+		t.Errorf("/readyz does not say the memory is locked: %s", ready)
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err != nil || !strings.Contains(string(st), "VmLck:") {
+		t.Errorf("reading the backend's status: %v", err)
+	} else {
+		t.Logf("backend %s", strings.TrimSpace(regexp.MustCompile(`VmLck:.*`).FindString(string(st))))
+	}
 	token := s.token("memory-"+randHex(4), "max")
 	ws := dialWS(ctx, t, s.wsURL, token)
 
