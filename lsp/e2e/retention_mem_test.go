@@ -155,11 +155,13 @@ func canaryRequests(ctx context.Context, t *testing.T, ws *wsConn, prompt, code,
 		f     wire.ClientFrame
 		want  []canary
 	}{
-		{"test", wire.ClientFrame{Op: wire.OpCompletion, Completion: completion}, []canary{output}},
-		{"test", wire.ClientFrame{Op: wire.OpEdit, Edit: edit}, []canary{output}},
 		{"echo", wire.ClientFrame{Op: wire.OpEdit, Edit: edit}, []canary{prompt, code}},
 		{"fim-echo", wire.ClientFrame{Op: wire.OpCompletion, Completion: completion}, []canary{code}},
 		{"anthropic-echo", wire.ClientFrame{Op: wire.OpEdit, Edit: edit}, []canary{prompt, code}},
+		// Last, so that the provider connection's buffers end with it: the echo models stream
+		// in pieces shorter than a canary, this reply has the output canary whole.
+		{"test", wire.ClientFrame{Op: wire.OpEdit, Edit: edit}, []canary{output}},
+		{"test", wire.ClientFrame{Op: wire.OpCompletion, Completion: completion}, []canary{output}},
 	} {
 		f := req.f
 		f.Type, f.ID, f.Model = wire.TypeRequest, fmt.Sprintf("canary-%d", i), req.model
