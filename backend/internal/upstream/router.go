@@ -399,7 +399,7 @@ func NewTransport(connect, window time.Duration) *http.Transport {
 		if window > 0 {
 			c = newPacedConn(c, window)
 		}
-		return wipeConn{c}, nil
+		return &wipeConn{Conn: c}, nil
 	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
