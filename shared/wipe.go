@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -50,92 +51,105 @@ func jsonKind(data []byte) string {
 	return "number"
 }
 
-var errBadString = errors.New("invalid JSON string")
+// ErrBadString is returned by AppendUnquote for what is not a JSON string literal.
+var ErrBadString = errors.New("bad JSON string")
 
 // unquote decodes the JSON string literal q (quotes included) into a new array.
-func unquote(q []byte) ([]byte, error) {
-	if len(q) < 2 || q[len(q)-1] != '"' {
-		return nil, errBadString
+func unquote(q []byte) ([]byte, error) { return AppendUnquote(nil, q) }
+
+// AppendUnquote appends the JSON string literal q (with its quotes) to dst, unescaped, as
+// encoding/json decodes it: invalid UTF-8 and lone surrogates become U+FFFD. Room is made
+// first (see Grow), so dst's array is either kept or cleared, never left behind with content.
+func AppendUnquote(dst, q []byte) ([]byte, error) {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+		return dst, ErrBadString
 	}
 	s := q[1 : len(q)-1]
 	size := len(s) // an escape never decodes to more bytes than it takes
 	if !utf8.Valid(s) {
 		size = 3 * len(s) // each invalid byte becomes the 3 bytes of U+FFFD
 	}
-	b := make([]byte, 0, size)
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '\\':
-			if i+1 >= len(s) {
-				return nil, errBadString
-			}
-			i++
-			switch e := s[i]; e {
-			case '"', '\\', '/':
-				b = append(b, e)
-			case 'b':
-				b = append(b, '\b')
-			case 'f':
-				b = append(b, '\f')
-			case 'n':
-				b = append(b, '\n')
-			case 'r':
-				b = append(b, '\r')
-			case 't':
-				b = append(b, '\t')
-			case 'u':
-				r, ok := hex4(s[i+1:])
-				if !ok {
-					return nil, errBadString
-				}
-				i += 4
-				if utf16.IsSurrogate(r) {
-					r2, ok := rune(-1), false
-					if i+2 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
-						r2, ok = hex4(s[i+3:])
-					}
-					if d := utf16.DecodeRune(r, r2); ok && d != utf8.RuneError {
-						r = d
-						i += 6
-					} else {
-						r = utf8.RuneError
-					}
-				}
-				b = utf8.AppendRune(b, r)
-			default:
-				return nil, errBadString
-			}
-			i++
-		case c < utf8.RuneSelf:
-			b = append(b, c)
-			i++
-		default:
-			r, n := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && n == 1 {
-				b = append(b, "\uFFFD"...)
-			} else {
-				b = append(b, s[i:i+n]...)
-			}
-			i += n
+	dst = Grow(dst, size)
+	for {
+		i := bytes.IndexByte(s, '\\')
+		if i < 0 {
+			return appendValid(dst, s), nil
 		}
+		dst = appendValid(dst, s[:i])
+		s = s[i:]
+		if len(s) < 2 {
+			return dst, ErrBadString
+		}
+		switch c := s[1]; c {
+		case '"', '\\', '/':
+			dst = append(dst, c)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := hex4(s[2:])
+			if !ok {
+				return dst, ErrBadString
+			}
+			n := 6
+			if utf16.IsSurrogate(r) {
+				r2, ok := rune(0), false
+				if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
+					r2, ok = hex4(s[8:])
+				}
+				if r = utf16.DecodeRune(r, r2); ok && r != utf8.RuneError {
+					n = 12
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			dst = utf8.AppendRune(dst, r)
+			s = s[n:]
+			continue
+		default:
+			return dst, ErrBadString
+		}
+		s = s[2:]
 	}
-	return b, nil
 }
 
-func hex4(s []byte) (rune, bool) {
-	if len(s) < 4 {
+// appendValid appends s with each invalid UTF-8 byte replaced by U+FFFD.
+func appendValid(dst, s []byte) []byte {
+	if utf8.Valid(s) {
+		return append(dst, s...)
+	}
+	for len(s) > 0 {
+		r, n := utf8.DecodeRune(s)
+		if r == utf8.RuneError && n == 1 {
+			dst = append(dst, "\uFFFD"...)
+		} else {
+			dst = append(dst, s[:n]...)
+		}
+		s = s[n:]
+	}
+	return dst
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
 		return 0, false
 	}
 	var r rune
-	for _, c := range s[:4] {
+	for _, c := range b[:4] {
 		switch {
 		case '0' <= c && c <= '9':
 			c -= '0'
 		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
+			c -= 'a' - 10
 		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
+			c -= 'A' - 10
 		default:
 			return 0, false
 		}

@@ -1,11 +1,7 @@
 package upstream
 
 import (
-	"bytes"
-	"errors"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	wire "github.com/codingplan/codingplan/shared"
 )
@@ -14,7 +10,7 @@ import (
 // keeps from one decode to the next, so that reading a chunk's text does not allocate.
 type jsonText []byte
 
-var errBadString = errors.New("bad JSON string")
+var errBadString = wire.ErrBadString
 
 // UnmarshalJSON implements json.Unmarshaler. encoding/json has already checked that data is
 // valid JSON.
@@ -28,83 +24,9 @@ func (t *jsonText) UnmarshalJSON(data []byte) error {
 	return err
 }
 
-// appendUnquote appends the JSON string literal q (with its quotes) to dst, unescaped.
-func appendUnquote(dst, q []byte) ([]byte, error) {
-	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
-		return dst, errBadString
-	}
-	s := q[1 : len(q)-1]
-	dst = wire.Grow(dst, len(s)) // unescaped, s is never longer
-	for {
-		i := bytes.IndexByte(s, '\\')
-		if i < 0 {
-			return append(dst, s...), nil
-		}
-		dst = append(dst, s[:i]...)
-		s = s[i:]
-		if len(s) < 2 {
-			return dst, errBadString
-		}
-		switch c := s[1]; c {
-		case '"', '\\', '/':
-			dst = append(dst, c)
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, ok := hex4(s[2:])
-			if !ok {
-				return dst, errBadString
-			}
-			n := 6
-			if utf16.IsSurrogate(r) {
-				r2, ok := rune(0), false
-				if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
-					r2, ok = hex4(s[8:])
-				}
-				if r = utf16.DecodeRune(r, r2); ok && r != utf8.RuneError {
-					n = 12
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-			s = s[n:]
-			continue
-		default:
-			return dst, errBadString
-		}
-		s = s[2:]
-	}
-}
-
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
-}
+// appendUnquote appends the JSON string literal q (with its quotes) to dst, unescaped (see
+// wire.AppendUnquote).
+func appendUnquote(dst, q []byte) ([]byte, error) { return wire.AppendUnquote(dst, q) }
 
 // body builds a JSON request body by appending, so that content goes straight from the
 // request's strings into one byte slice that Stream clears after use.
