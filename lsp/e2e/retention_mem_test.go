@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -39,9 +40,13 @@ func TestMemoryBackend(t *testing.T) {
 	defer cancel()
 	prompt, code, output := newCanary("prompt"), newCanary("code"), newCanary("output")
 	canaries := []canary{prompt, code, output}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := startSystem(t, options{
 		reply:   "return " + output.value + " + b",
-		config:  echoModels,
+		config:  echoModels + localModel(filepath.Join(root, "backend/internal/ngram/testdata/corpus")),
 		backend: backendBin,
 	})
 	pid := s.backend.cmd.Process.Pid
@@ -134,6 +139,22 @@ base_url = "{{provider}}"
 model = "echo"
 `
 
+// localModel configures the local n-gram model, trained on corpus.
+func localModel(corpus string) string {
+	return fmt.Sprintf(`
+[[models]]
+name = "local"
+provider = "local"
+
+[models.options]
+corpus_dirs = %q
+no_goroot = "true"
+hold_out_percent = "-1"
+min_count = "1"
+vocab_min_count = "1"
+`, corpus)
+}
+
 // canaryRequests sends the canaries in a completion and an edit to the test model (whose
 // reply is the output canary) and in an edit to each echo model, which streams the code and
 // prompt canaries back as output. It returns when the last response ended.
@@ -155,6 +176,7 @@ func canaryRequests(ctx context.Context, t *testing.T, ws *wsConn, prompt, code,
 		f     wire.ClientFrame
 		want  []canary
 	}{
+		{"local", wire.ClientFrame{Op: wire.OpCompletion, Completion: completion}, nil},
 		{"echo", wire.ClientFrame{Op: wire.OpEdit, Edit: edit}, []canary{prompt, code}},
 		{"fim-echo", wire.ClientFrame{Op: wire.OpCompletion, Completion: completion}, []canary{code}},
 		{"anthropic-echo", wire.ClientFrame{Op: wire.OpEdit, Edit: edit}, []canary{prompt, code}},
