@@ -1,7 +1,12 @@
 package upstream
 
 import (
+	"context"
+	"crypto/tls"
+	"fmt"
 	"net"
+	"net/http"
+	"time"
 	"unsafe"
 )
 
@@ -66,4 +71,43 @@ func (c *wipeConn) Write(p []byte) (int, error) {
 		clear(p)
 	}
 	return n, err
+}
+
+// dialTLS returns the transport's TLS dialer: TLS over dial's connection (a wipeConn, which
+// clears the record buffer crypto/tls decrypts into), under one more wipeConn, which clears
+// net/http's buffers above TLS, where the plain text is. net/http speaks HTTP/2 only over a
+// *tls.Conn it can see, so ALPN offers http/1.1 alone. With a proxy, net/http dials and wraps
+// TLS itself, without this. The handshake is bounded by timeout; t.TLSClientConfig applies.
+func dialTLS(t *http.Transport, dial func(ctx context.Context, network, addr string) (net.Conn, error),
+	timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		cfg := t.TLSClientConfig.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = host
+		}
+		cfg.NextProtos = []string{"http/1.1"}
+		raw, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(hctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "" && p != "http/1.1" {
+			tc.Close()
+			return nil, fmt.Errorf("tls: the server chose %q; only http/1.1 is offered", p)
+		}
+		return &wipeConn{Conn: tc}, nil
+	}
 }

@@ -3,8 +3,14 @@ package upstream
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 )
 
 // chunkConn is a net.Conn whose reads return the chunks in turn; writes are collected.
@@ -81,4 +87,38 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestTransportTLS streams an event stream from a TLS server through NewTransport: the
+// connection is dialed by dialTLS (HTTP/1.1, a wipeConn above TLS) and works as before.
+func TestTransportTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "data: %s\n\n", body)
+		w.(http.Flusher).Flush()
+		fmt.Fprint(w, "data: [DONE]\n\n")
+	}))
+	srv.EnableHTTP2 = true // offered: dialTLS must still get HTTP/1.1
+	srv.StartTLS()
+	defer srv.Close()
+	tr := NewTransport(time.Second, 0)
+	tr.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	for i := range 2 { // the second request reuses the connection
+		want := fmt.Sprintf(`{"prompt":"secret %d"}`, i)
+		resp, err := c.Post(srv.URL, "application/json", strings.NewReader(want))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !strings.Contains(string(got), "data: "+want) {
+			t.Fatalf("read %q, %v", got, err)
+		}
+		if resp.ProtoMajor != 1 {
+			t.Errorf("HTTP/%d.%d, want HTTP/1.1", resp.ProtoMajor, resp.ProtoMinor)
+		}
+	}
 }
