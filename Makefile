@@ -3,6 +3,9 @@
 # Every go command below runs with this exact toolchain (fetched through the module proxy on first
 # use), whatever go is on PATH; scripts/ and .ci/run pin the same version.
 export GOTOOLCHAIN := go1.27.3
+# runtime/secret, with which codingplan-lsp erases the memory it frees (lsp/cmd/codingplan-lsp/
+# secret_on.go); scripts/vsix.sh and the end-to-end tests build with it too.
+export GOEXPERIMENT ?= runtimesecret
 
 GO ?= go
 # $(shell) does not see exported variables in make 4.3, hence GOTOOLCHAIN again.

@@ -32,7 +32,7 @@ exe=codingplan-lsp
 
 mkdir -p "$EXT/bin" dist
 rm -f "$EXT"/bin/codingplan-lsp*
-CGO_ENABLED=0 $GO build -trimpath -o "$EXT/bin/$exe" ./lsp/cmd/codingplan-lsp
+CGO_ENABLED=0 GOEXPERIMENT=${GOEXPERIMENT:-runtimesecret} $GO build -trimpath -o "$EXT/bin/$exe" ./lsp/cmd/codingplan-lsp
 
 cd "$EXT"
 # npm ci wipes node_modules; skip it while the lock file is the one it installed.

@@ -21,6 +21,7 @@ func DecodeClient(data []byte) (ClientFrame, error) {
 		return f, Errorf(CodeBadRequest, "frame is not valid UTF-8")
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
+		f.Wipe() // what was decoded before the error
 		return ClientFrame{}, Errorf(CodeBadRequest, "frame is not a JSON object of this protocol: %s", jsonProblem(err))
 	}
 	if len(f.ID) > MaxIDBytes {

@@ -41,6 +41,7 @@ func run(m *testing.M) int {
 		"./lsp/cmd/codingplan-lsp", "./backend/cmd/codingplan-backend", "./backend/cmd/codingplan-fakeprovider"}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOEXPERIMENT=runtimesecret") // as make build: see secret_on.go
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building the binaries: %v\n%s", err, out)
 		return 1
@@ -67,18 +68,22 @@ type proc struct {
 	err      error
 }
 
-// startProc starts a binary from binDir. Its standard error goes to logDir/name.stderr and to
+// startProc starts a binary from binDir, or the one name is the absolute path of. Its standard error goes to logDir/name.stderr and to
 // p.errLines; stdin and stdout are the caller's to wire (nil means none). The process is killed
 // when the test ends, if it is still running.
 func startProc(t *testing.T, logDir, name string, env []string, stdin io.Reader, stdout io.Writer, args ...string) *proc {
 	t.Helper()
+	path := filepath.Join(binDir, name)
+	if filepath.IsAbs(name) { // a binary built elsewhere (see plainBinaries)
+		path, name = name, filepath.Base(name)
+	}
 	errPath := filepath.Join(logDir, name+".stderr")
 	errFile, err := os.Create(errPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pr, pw := io.Pipe()
-	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, io.MultiWriter(errFile, pw)
 	if err := cmd.Start(); err != nil {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -41,6 +42,8 @@ type options struct {
 	// config holds TOML tables appended to the backend's config file ([[models]], [plans.x]);
 	// {{provider}} in it stands for the test provider's URL.
 	config string
+	// backend is the backend binary's path; empty: the race-enabled one in binDir.
+	backend string
 }
 
 func valkeyAddr(t *testing.T) string {
@@ -107,7 +110,7 @@ model = "hang"
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	s.backend = startProc(t, dir, "codingplan-backend", env, nil, nil, args...)
+	s.backend = startProc(t, dir, cmp.Or(opt.backend, "codingplan-backend"), env, nil, nil, args...)
 	line, err = s.backend.errLines.wait(ctx, func(l string) bool { return strings.Contains(l, `"msg":"listening"`) })
 	if err != nil {
 		t.Fatalf("the backend did not start listening: %v", err)
@@ -214,6 +217,8 @@ type editorOptions struct {
 	// onRequest answers the server's requests (nil: null to every one). It is set before
 	// initialize, so it sees every request.
 	onRequest func(method string, params json.RawMessage) (any, error)
+	// bin is codingplan-lsp's path; empty: the race-enabled one in binDir.
+	bin string
 }
 
 // startEditorOpts is startEditor with options. HOME, the XDG directories and TMPDIR of the
@@ -236,7 +241,7 @@ func (s *system) startEditorOpts(settings map[string]any, opt editorOptions) *ed
 	if err := os.MkdirAll(filepath.Join(home, "tmp"), 0o700); err != nil {
 		s.t.Fatal(err)
 	}
-	p := startProc(s.t, s.dir, "codingplan-lsp", env, stdin.r, stdout.w, opt.args...)
+	p := startProc(s.t, s.dir, cmp.Or(opt.bin, "codingplan-lsp"), env, stdin.r, stdout.w, opt.args...)
 	// The child has its own copies; closing ours lets EOF on stdout mean the server exited.
 	stdout.w.Close()
 	stdin.r.Close()

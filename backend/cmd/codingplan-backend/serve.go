@@ -48,6 +48,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := disableCoreDumps(); err != nil {
 		log.Warn("core dumps could not be disabled", "err", err)
 	}
+	memoryLock := "locked"
+	if err := lockMemory(); err != nil {
+		memoryLock = "unlocked"
+		log.Warn("memory not locked: request content may be swapped to disk", "err", err)
+	}
 
 	jwks := cfg.JWKS
 	var dev *auth.DevKey
@@ -148,6 +153,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		if st := local.status(); st != "" {
 			body["local_model"] = st
 		}
+		body["memory_lock"] = memoryLock // "unlocked": content may reach swap (see the log)
 		writeJSON(w, code, body)
 	})
 	mux.Handle("GET /metrics", m.Handler())

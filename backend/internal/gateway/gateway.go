@@ -174,7 +174,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
-		WriteBufferPool:  &sync.Pool{},
+		WriteBufferPool:  &wipingPool{},
 		Subprotocols:     []string{wire.Subprotocol},
 		CheckOrigin:      func(*http.Request) bool { return true }, // checked in ServeHTTP, before auth
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {

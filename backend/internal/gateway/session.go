@@ -209,11 +209,12 @@ func (s *session) handle(ctx context.Context, data []byte) {
 	f, err := wire.DecodeClient(data)
 	if err != nil {
 		s.badFrame(f, err)
+		f.Wipe()
 		return
 	}
 	switch f.Type {
 	case wire.TypeRequest:
-		s.startStream(ctx, f)
+		s.startStream(ctx, f) // takes f, and wipes it when done
 	case wire.TypeCancel:
 		s.cancelStream(f.ID)
 	case wire.TypeAuth:

@@ -43,6 +43,7 @@ func (s *session) startStream(ctx context.Context, f wire.ClientFrame) {
 		s.mu.Unlock()
 		s.log.Debug("request refused", "id", f.ID, "code", e.Code)
 		s.enqueue(marshal(wire.ErrorFrame(id, e)))
+		f.Wipe()
 		return
 	}
 	sctx, cancel := context.WithCancelCause(ctx)
@@ -54,6 +55,7 @@ func (s *session) startStream(ctx context.Context, f wire.ClientFrame) {
 	s.mu.Unlock()
 	go func() { // owned by run, through streamsWG
 		defer s.streamsWG.Done()
+		defer f.Wipe() // the request's content, once nothing reads it
 		defer cancel(nil)
 		s.runStream(sctx, st, f, plan, limit)
 	}()
@@ -199,7 +201,7 @@ func (o *heldOutput) write(text []byte) error {
 		o.held = getBuf()
 		o.held.stream = o.stream
 	}
-	o.held.b = append(o.held.b, text...) // the writer encodes it
+	o.held.b = wire.AppendClear(o.held.b, text) // the writer encodes it
 	return nil
 }
 

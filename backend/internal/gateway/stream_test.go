@@ -23,10 +23,14 @@ import (
 func TestStreamingOrder(t *testing.T) {
 	chunks := []string{"a + b", "\n", "}\"\\ é"}
 	ack := make(chan struct{})
-	var gotReq *upstream.Request
+	var gotReq upstream.Request // a copy: the gateway wipes the request's content when the stream ends
+	var gotPrefix string
 	var gotPlan, gotModel string
 	p := &fakeProvider{stream: func(ctx context.Context, req *upstream.Request, sink upstream.Sink) (upstream.Result, error) {
-		gotReq = req
+		gotReq = *req
+		if req.Completion != nil {
+			gotPrefix = strings.Clone(string(req.Completion.Prefix))
+		}
 		for _, c := range chunks {
 			if err := sink([]byte(c)); err != nil {
 				return upstream.Result{}, err
@@ -62,8 +66,8 @@ func TestStreamingOrder(t *testing.T) {
 	if gotPlan != "pro" || gotModel != "default" {
 		t.Errorf("router got plan=%q model=%q", gotPlan, gotModel)
 	}
-	if gotReq.Op != wire.OpCompletion || gotReq.Completion == nil || gotReq.Completion.Prefix != "func add(a, b int) int {\n\treturn " {
-		t.Errorf("provider request: %+v", gotReq)
+	if gotReq.Op != wire.OpCompletion || gotReq.Completion == nil || gotPrefix != "func add(a, b int) int {\n\treturn " {
+		t.Errorf("provider request: %+v, prefix %q", gotReq, gotPrefix)
 	}
 	// The release overlaps the done frame's way out (see runStream), so wait for it.
 	cnt.awaitRelease(t)

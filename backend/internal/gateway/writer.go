@@ -117,7 +117,7 @@ func (w *writer) batch(first *frameBuf, take int) (int, error) {
 			if next == nil || !mergeable(cur, next) {
 				break
 			}
-			cur.b = appendClear(cur.b, next.b)
+			cur.b = wire.AppendClear(cur.b, next.b)
 			putBuf(next)
 			next = nil
 		}
@@ -150,7 +150,7 @@ func (w *writer) write(b *frameBuf) error {
 	defer putBuf(b)
 	data := b.b
 	if b.stream != "" {
-		w.enc = wire.AppendDelta(w.enc[:0], b.stream, b.b)
+		w.encode(b)
 		data = w.enc
 	}
 	err := w.s.conn.WriteMessage(websocket.TextMessage, data)
@@ -163,21 +163,24 @@ func (w *writer) write(b *frameBuf) error {
 	return err
 }
 
+// encode writes b's delta frame into w.enc. Room for the frame is made first, with a margin
+// for escapes, so that append does not leave a part of the frame in an array it outgrew; if
+// it grows anyway, the array it left is cleared.
+func (w *writer) encode(b *frameBuf) {
+	if need := 2*(len(b.b)+len(b.stream)) + 64; cap(w.enc) < need {
+		clear(w.enc[:cap(w.enc)])
+		w.enc = make([]byte, 0, need)
+	}
+	old := w.enc[:cap(w.enc)]
+	w.enc = wire.AppendDelta(w.enc[:0], b.stream, b.b)
+	if cap(w.enc) != cap(old) {
+		clear(old)
+	}
+}
+
 // done clears what the writer still holds.
 func (w *writer) done() {
 	clear(w.enc[:cap(w.enc)])
-}
-
-// appendClear appends src to dst; when dst has to grow, its old array is cleared (it held
-// content) instead of being left to the garbage collector as it is.
-func appendClear(dst, src []byte) []byte {
-	if len(dst)+len(src) <= cap(dst) {
-		return append(dst, src...)
-	}
-	grown := make([]byte, len(dst), max(2*cap(dst), len(dst)+len(src)))
-	copy(grown, dst)
-	clear(dst)
-	return append(grown, src...)
 }
 
 // batchConn is the session's network connection. Between hold and flush it gathers writes in a
@@ -258,7 +261,7 @@ func (c *batchConn) Write(p []byte) (int, error) {
 			return c.Conn.Write(p)
 		}
 	}
-	*c.buf = appendClear(*c.buf, p)
+	*c.buf = wire.AppendClear(*c.buf, p)
 	return len(p), nil
 }
 

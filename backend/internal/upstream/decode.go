@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	wire "github.com/codingplan/codingplan/shared"
 )
 
 // eventDecoder reads the few fields the relay needs from one event's JSON with the standard
@@ -291,8 +293,8 @@ func (t *textTemplate) match(dst, data []byte) ([]byte, bool) {
 
 // learn makes the template the bytes of data around data[at[0]:at[1]], its one text string.
 func (t *textTemplate) learn(data []byte, at [2]int) {
-	t.prefix = append(t.prefix[:0], data[:at[0]]...)
-	t.suffix = append(t.suffix[:0], data[at[1]:]...)
+	t.prefix = wire.AppendClear(t.prefix[:0], data[:at[0]])
+	t.suffix = wire.AppendClear(t.suffix[:0], data[at[1]:])
 	t.ok = true
 }
 

@@ -1,6 +1,10 @@
 package upstream
 
-import "bytes"
+import (
+	"bytes"
+
+	wire "github.com/codingplan/codingplan/shared"
+)
 
 // fenceStripper removes a Markdown code fence that a chat model wraps its answer in, as the
 // answer streams: "```go\ncode\n```" reaches the sink as "code". Only a fence that opens the
@@ -39,7 +43,7 @@ func (f *fenceStripper) write(p []byte) error {
 	case fenceInside:
 		return f.inside(p)
 	}
-	f.held = append(f.held, p...)
+	f.held = wire.AppendClear(f.held, p)
 	t := bytes.TrimLeft(f.held, " \t\r\n")
 	switch {
 	case len(t) == 0:
@@ -88,7 +92,7 @@ func (f *fenceStripper) inside(p []byte) error {
 		}
 		f.inLine, p = false, p[nl:]
 	}
-	f.held = append(f.held, p...)
+	f.held = wire.AppendClear(f.held, p)
 	for len(f.held) > 0 {
 		start := 1
 		if f.atLine {

@@ -1,11 +1,7 @@
 package upstream
 
 import (
-	"bytes"
-	"errors"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	wire "github.com/codingplan/codingplan/shared"
 )
@@ -14,7 +10,7 @@ import (
 // keeps from one decode to the next, so that reading a chunk's text does not allocate.
 type jsonText []byte
 
-var errBadString = errors.New("bad JSON string")
+var errBadString = wire.ErrBadString
 
 // UnmarshalJSON implements json.Unmarshaler. encoding/json has already checked that data is
 // valid JSON.
@@ -28,82 +24,9 @@ func (t *jsonText) UnmarshalJSON(data []byte) error {
 	return err
 }
 
-// appendUnquote appends the JSON string literal q (with its quotes) to dst, unescaped.
-func appendUnquote(dst, q []byte) ([]byte, error) {
-	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
-		return dst, errBadString
-	}
-	s := q[1 : len(q)-1]
-	for {
-		i := bytes.IndexByte(s, '\\')
-		if i < 0 {
-			return append(dst, s...), nil
-		}
-		dst = append(dst, s[:i]...)
-		s = s[i:]
-		if len(s) < 2 {
-			return dst, errBadString
-		}
-		switch c := s[1]; c {
-		case '"', '\\', '/':
-			dst = append(dst, c)
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, ok := hex4(s[2:])
-			if !ok {
-				return dst, errBadString
-			}
-			n := 6
-			if utf16.IsSurrogate(r) {
-				r2, ok := rune(0), false
-				if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
-					r2, ok = hex4(s[8:])
-				}
-				if r = utf16.DecodeRune(r, r2); ok && r != utf8.RuneError {
-					n = 12
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-			s = s[n:]
-			continue
-		default:
-			return dst, errBadString
-		}
-		s = s[2:]
-	}
-}
-
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
-}
+// appendUnquote appends the JSON string literal q (with its quotes) to dst, unescaped (see
+// wire.AppendUnquote).
+func appendUnquote(dst, q []byte) ([]byte, error) { return wire.AppendUnquote(dst, q) }
 
 // body builds a JSON request body by appending, so that content goes straight from the
 // request's strings into one byte slice that Stream clears after use.
@@ -113,7 +36,14 @@ type body struct {
 }
 
 // raw appends JSON text as is.
-func (w *body) raw(s string) { w.b = append(w.b, s...) }
+func (w *body) raw(s string) { w.b = append(w.grow(len(s)), s...) }
+
+// grow makes room for n more bytes (see wire.Grow): b holds content, so an array it outgrows
+// is cleared, not left to the garbage collector.
+func (w *body) grow(n int) []byte {
+	w.b = wire.Grow(w.b, n)
+	return w.b
+}
 
 // str appends the parts as one JSON string.
 func (w *body) str(parts ...string) {
@@ -125,26 +55,32 @@ func (w *body) str(parts ...string) {
 }
 
 // open starts a JSON string; text appends to it; close ends it.
-func (w *body) open()  { w.b = append(w.b, '"') }
-func (w *body) close() { w.b = append(w.b, '"') }
+func (w *body) open()  { w.b = append(w.grow(1), '"') }
+func (w *body) close() { w.b = append(w.grow(1), '"') }
 
 // text appends s escaped, inside a string started with open.
 func (w *body) text(s string) {
 	w.prompt += len(s)
+	// Room for an escape per byte first; if escapes need more still, the array left behind
+	// is cleared.
+	old := w.grow(2*len(s) + 2)
 	w.b = wire.AppendEscaped(w.b, s)
+	if cap(w.b) != cap(old) {
+		clear(old[:cap(old)])
+	}
 }
 
 // int appends a JSON number.
-func (w *body) int(n int) { w.b = strconv.AppendInt(w.b, int64(n), 10) }
+func (w *body) int(n int) { w.b = strconv.AppendInt(w.grow(20), int64(n), 10) }
 
 // strs appends a JSON array of strings.
 func (w *body) strs(list []string) {
-	w.b = append(w.b, '[')
+	w.b = append(w.grow(1), '[')
 	for i, s := range list {
 		if i > 0 {
-			w.b = append(w.b, ',')
+			w.b = append(w.grow(1), ',')
 		}
 		w.str(s)
 	}
-	w.b = append(w.b, ']')
+	w.b = append(w.grow(1), ']')
 }

@@ -145,7 +145,12 @@ func (p *localProvider) Stream(ctx context.Context, req *Request, sink Sink) (Re
 	f := newStopFilter(sink, req.Stop, p.model.Stop)
 	defer f.clear()
 
-	st, err := p.ngram.Complete(actx, prefix, suffix, c.Language, maxTokens, c.Multiline, f.write)
+	var st ngram.Stats
+	var err error
+	secretly(func() { // see collect.go
+		st, err = p.ngram.Complete(actx, prefix, suffix, c.Language, maxTokens, c.Multiline, f.write)
+	})
+	collectSoon()
 	switch {
 	case f.sinkErr != nil:
 		return Result{}, f.sinkErr

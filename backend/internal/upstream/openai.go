@@ -238,9 +238,9 @@ func (c *openAIChunk) choice(completions bool) error {
 	}
 	if index == 0 {
 		if completions {
-			c.text = append(c.text, c.alt...)
+			c.text = wire.AppendClear(c.text, c.alt)
 		} else {
-			c.text = append(c.text, c.content...)
+			c.text = wire.AppendClear(c.text, c.content)
 		}
 		if len(c.reason) > 0 {
 			c.finish = append(c.finish[:0], c.reason...)

@@ -382,25 +382,27 @@ func (ts *transports) closeIdle() {
 
 // NewTransport returns a transport tuned for streaming to one model API: a deep idle pool
 // (the default keeps 2 connections per host, so bursts of streams open and close sockets),
-// HTTP/2 when the server offers it, connect and TLS handshake bounded by connect, no gzip (a
-// compressed event stream arrives in bursts), and connections that read a fast stream in
-// batches, one per window (see pacedConn; window <= 0: as data arrives).
+// connect and TLS handshake bounded by connect, no gzip (a compressed event stream arrives in
+// bursts), and connections that read a fast stream in batches, one per window (see pacedConn;
+// window <= 0: as data arrives) and clear what the HTTP client buffered of each exchange (see
+// wipeConn), over TLS too (see dialTLS), which keeps them to HTTP/1.1. Through a proxy, net/http
+// adds TLS itself, and HTTP/2 is used when the server offers it.
 func NewTransport(connect, window time.Duration) *http.Transport {
 	if connect <= 0 {
 		connect = DefaultTimeouts.Connect
 	}
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	dial := dialer.DialContext
-	if window > 0 {
-		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return newPacedConn(c, window), nil
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
 		}
+		if window > 0 {
+			c = newPacedConn(c, window)
+		}
+		return &wipeConn{Conn: c}, nil
 	}
-	return &http.Transport{
+	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dial,
 		ForceAttemptHTTP2:     true,
@@ -412,4 +414,6 @@ func NewTransport(connect, window time.Duration) *http.Transport {
 		DisableCompression:    true,
 		ReadBufferSize:        32 << 10, // a batch of events in one read; the default is 4 KiB
 	}
+	t.DialTLSContext = dialTLS(t, dial, connect)
+	return t
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+
+	wire "github.com/codingplan/codingplan/shared"
 )
 
 // MaxLineBytes bounds one SSE line and one event's data. A provider line past it fails the
@@ -92,13 +94,13 @@ func (s *sseReader) next() (name, data []byte, err error) {
 				continue
 			}
 			if s.inBuf {
-				s.data = append(s.data[:0], s.buf[s.ds:s.de]...)
+				s.data = wire.AppendClear(s.data[:0], s.buf[s.ds:s.de])
 				s.inBuf = false
 			}
 			if len(s.data)+1+len(value) > s.max {
 				return nil, nil, fmt.Errorf("%w: sse event longer than %d bytes", ErrFailed, s.max)
 			}
-			s.data = append(s.data, '\n')
+			s.data = append(wire.Grow(s.data, 1+len(value)), '\n')
 			s.data = append(s.data, value...)
 		case "event":
 			s.event = append(s.event[:0], value...)
@@ -157,7 +159,7 @@ func (s *sseReader) tooLong() error {
 func (s *sseReader) fill() {
 	s.compact()
 	if s.w == len(s.buf) && s.inBuf {
-		s.data = append(s.data[:0], s.buf[s.ds:s.de]...)
+		s.data = wire.AppendClear(s.data[:0], s.buf[s.ds:s.de])
 		s.inBuf = false
 		s.compact()
 	}

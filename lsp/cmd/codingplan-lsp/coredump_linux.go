@@ -2,9 +2,9 @@ package main
 
 import "golang.org/x/sys/unix"
 
-// disableCoreDumps keeps process memory, which holds open documents, out of core files:
-// RLIMIT_CORE 0, and not dumpable (which also keeps other users' debuggers and /proc/<pid>/mem
-// readers out).
+// disableCoreDumps keeps the server's memory, which holds the open documents, out of core
+// files: RLIMIT_CORE 0, and not dumpable, which also keeps debuggers of the same user out
+// and makes /proc/PID/mem readable by root only.
 func disableCoreDumps() error {
 	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: 0, Max: 0}); err != nil {
 		return err

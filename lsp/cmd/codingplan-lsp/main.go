@@ -28,7 +28,9 @@ import (
 var version = ""
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	code := 0
+	secretly(func() { code = run(os.Args[1:], os.Stderr) })
+	os.Exit(code)
 }
 
 func run(args []string, stderr io.Writer) int {
@@ -70,6 +72,9 @@ func run(args []string, stderr io.Writer) int {
 	// Nothing of the user's code may reach the disk, not even in a core dump.
 	if err := disableCoreDumps(); err != nil {
 		log.Warn("core dumps could not be disabled", "err", err)
+	}
+	if secretMode == "none" {
+		log.Warn("freed memory is not erased: built without GOEXPERIMENT=runtimesecret, so a closed document's text may stay in memory the runtime has not reused yet")
 	}
 	// The live heap is mostly open documents (one copy of each text; line indexes only for the
 	// documents asked about) and the process idles between keystrokes: trade a little GC time

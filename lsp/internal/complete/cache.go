@@ -28,6 +28,7 @@ type cache struct {
 
 type entry struct {
 	key  uint64
+	doc  string // the document it was made for (Input.DocKey)
 	text string
 	at   time.Time
 }
@@ -75,20 +76,35 @@ func (c *cache) get(key uint64, now time.Time) (string, bool) {
 	return e.text, true
 }
 
-func (c *cache) put(key uint64, text string, now time.Time) {
+func (c *cache) put(key uint64, doc, text string, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el := c.idx[key]; el != nil {
 		e := el.Value.(*entry)
-		e.text, e.at = text, now
+		e.doc, e.text, e.at = doc, text, now
 		c.ll.MoveToFront(el)
 		return
 	}
-	c.idx[key] = c.ll.PushFront(&entry{key: key, text: text, at: now})
+	c.idx[key] = c.ll.PushFront(&entry{key: key, doc: doc, text: text, at: now})
 	for c.ll.Len() > c.max {
 		old := c.ll.Back()
 		c.ll.Remove(old)
 		delete(c.idx, old.Value.(*entry).key)
+	}
+}
+
+// forget drops the suggestions made for doc: the document was closed, and what was made of
+// it goes with it.
+func (c *cache) forget(doc string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for el := c.ll.Front(); el != nil; {
+		next := el.Next()
+		if e := el.Value.(*entry); e.doc == doc {
+			c.ll.Remove(el)
+			delete(c.idx, e.key)
+		}
+		el = next
 	}
 }
 

@@ -204,7 +204,7 @@ func (e *Engine) Complete(ctx context.Context, in Input) (Result, error) {
 	if err != nil {
 		return Result{}, e.ended(ctx, err)
 	}
-	e.cache.put(key, raw, e.cfg.Now())
+	e.cache.put(key, in.DocKey, raw, e.cfg.Now())
 	return e.answer(in, v, sit, raw, false, e.cfg.Now()), nil
 }
 
@@ -349,6 +349,7 @@ func (e *Engine) Forget(docKey string) {
 	e.mu.Lock()
 	delete(e.ahead, docKey)
 	e.mu.Unlock()
+	e.cache.forget(docKey)
 }
 
 // Stats returns the counters.

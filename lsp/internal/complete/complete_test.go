@@ -164,10 +164,10 @@ func TestCacheHitAndExpiry(t *testing.T) {
 func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	c := newCache(2, time.Minute)
 	now := time.Now()
-	c.put(1, "a", now)
-	c.put(2, "b", now)
+	c.put(1, "d1", "a", now)
+	c.put(2, "d1", "b", now)
 	c.get(1, now) // 2 is now the least recently used
-	c.put(3, "c", now)
+	c.put(3, "d2", "c", now)
 	for _, tt := range []struct {
 		key uint64
 		ok  bool
@@ -175,6 +175,27 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		if _, ok := c.get(tt.key, now); ok != tt.ok {
 			t.Errorf("key %d present = %v, want %v", tt.key, ok, tt.ok)
 		}
+	}
+}
+
+// TestCacheForget checks that closing a document drops the suggestions made for it.
+func TestCacheForget(t *testing.T) {
+	c := newCache(8, time.Minute)
+	now := time.Now()
+	c.put(1, "closed", "a", now)
+	c.put(2, "open", "b", now)
+	c.put(3, "closed", "c", now)
+	c.forget("closed")
+	for _, tt := range []struct {
+		key uint64
+		ok  bool
+	}{{1, false}, {2, true}, {3, false}} {
+		if _, ok := c.get(tt.key, now); ok != tt.ok {
+			t.Errorf("key %d present = %v, want %v", tt.key, ok, tt.ok)
+		}
+	}
+	if c.ll.Len() != 1 || len(c.idx) != 1 {
+		t.Errorf("%d entries, %d keys left, want 1", c.ll.Len(), len(c.idx))
 	}
 }
 

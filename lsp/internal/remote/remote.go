@@ -162,6 +162,7 @@ func New(cfg Config, log *slog.Logger) *Client {
 			Subprotocols:     []string{wire.Subprotocol},
 			ReadBufferSize:   16 << 10,
 			WriteBufferSize:  16 << 10,
+			NetDialContext:   dialWiping,
 		},
 		wake:     make(chan struct{}, 1),
 		notify:   make(chan struct{}, 1),

@@ -40,7 +40,7 @@ type stream struct {
 }
 
 func newStream(rwc io.ReadWriteCloser, trace func(dir string, body []byte)) *stream {
-	return &stream{in: bufio.NewReaderSize(rwc, 64<<10), out: rwc, closer: rwc, trace: trace}
+	return &stream{in: bufio.NewReaderSize(wipeReader{rwc}, 64<<10), out: rwc, closer: rwc, trace: trace}
 }
 
 // Read returns the next message. A message that is not JSON-RPC is answered with an error
@@ -54,15 +54,18 @@ func (s *stream) Read() (*rpcMsg, error) {
 		if s.trace != nil {
 			s.trace("recv", body)
 		}
-		msg, err := decodeMessage(body)
+		msg, err := decodeMessage(body) // copies what it keeps of body
 		if err == nil {
+			clear(body)
 			return msg, nil
 		}
 		var rpcErr *jsonrpc2.Error
 		if !errors.As(err, &rpcErr) {
 			rpcErr = jsonrpc2.NewError(jsonrpc2.InternalError, err.Error())
 		}
-		if err := s.writeRaw(errorResponse(body, rpcErr)); err != nil {
+		err = s.writeRaw(errorResponse(body, rpcErr))
+		clear(body)
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -226,4 +229,14 @@ func clip(s string) string {
 		return s[:32] + "..."
 	}
 	return s
+}
+
+// wipeReader clears p before each read, which io.Reader allows ("Read may use all of p as
+// scratch space"): the bufio.Reader above hands its whole buffer to Read once it has consumed
+// all it held, so the messages it read (documents, edits) do not stay in it.
+type wipeReader struct{ r io.Reader }
+
+func (w wipeReader) Read(p []byte) (int, error) {
+	clear(p)
+	return w.r.Read(p)
 }
