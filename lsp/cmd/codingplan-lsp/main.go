@@ -20,6 +20,7 @@ import (
 
 	"github.com/codingplan/codingplan/lsp/internal/complete"
 	"github.com/codingplan/codingplan/lsp/internal/config"
+	"github.com/codingplan/codingplan/lsp/internal/erase"
 	"github.com/codingplan/codingplan/lsp/internal/remote"
 	"github.com/codingplan/codingplan/lsp/internal/server"
 )
@@ -29,7 +30,7 @@ var version = ""
 
 func main() {
 	code := 0
-	secretly(func() { code = run(os.Args[1:], os.Stderr) })
+	erase.Do(func() { code = run(os.Args[1:], os.Stderr) })
 	os.Exit(code)
 }
 
@@ -73,7 +74,7 @@ func run(args []string, stderr io.Writer) int {
 	if err := disableCoreDumps(); err != nil {
 		log.Warn("core dumps could not be disabled", "err", err)
 	}
-	if secretMode == "none" {
+	if erase.Mode == "none" {
 		log.Warn("freed memory is not erased: built without GOEXPERIMENT=runtimesecret, so a closed document's text may stay in memory the runtime has not reused yet")
 	}
 	// The live heap is mostly open documents (one copy of each text; line indexes only for the

@@ -26,6 +26,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/codingplan/codingplan/lsp/internal/erase"
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
 	wire "github.com/codingplan/codingplan/shared"
 )
@@ -247,7 +248,7 @@ func (c *Client) Run(ctx context.Context) error {
 		return errors.New("remote: Run called twice")
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { c.notifyLoop(ctx) })
+	wg.Go(func() { erase.Do(func() { c.notifyLoop(ctx) }) })
 	defer func() {
 		c.mu.Lock()
 		c.cur = nil
@@ -435,8 +436,8 @@ func (c *Client) session(ctx context.Context, url string, token wire.Secret) out
 	c.setLinkLocked(link{state: lspx.StateReady, message: "connected"})
 	c.mu.Unlock()
 	c.connWG.Add(2)
-	go cn.readLoop()
-	go cn.writeLoop()
+	go erase.Do(cn.readLoop) // the output it reads is erased once freed (see erase)
+	go erase.Do(cn.writeLoop)
 	c.log.Debug("connected to the backend", "server", hello.Server)
 
 	for {

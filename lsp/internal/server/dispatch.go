@@ -15,6 +15,7 @@ import (
 
 	"github.com/codingplan/codingplan/lsp/internal/config"
 	"github.com/codingplan/codingplan/lsp/internal/document"
+	"github.com/codingplan/codingplan/lsp/internal/erase"
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
 )
 
@@ -119,7 +120,7 @@ func (s *Server) handleCall(ctx context.Context, c *rpcMsg) {
 	s.calls[key] = call
 	s.mu.Unlock()
 	s.wg.Add(1)
-	go func() {
+	go erase.Do(func() { // a request's content is erased once freed (see erase)
 		defer s.wg.Done()
 		defer cancel(nil)
 		var result any
@@ -142,7 +143,7 @@ func (s *Server) handleCall(ctx context.Context, c *rpcMsg) {
 			result, err = nil, jsonrpc2.NewError(lspx.RequestCancelled, method+": cancelled")
 		}
 		respond(result, err)
-	}()
+	})
 }
 
 // reply answers a call, mapping err to an LSP error once, here.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/codingplan/codingplan/lsp/internal/config"
 	"github.com/codingplan/codingplan/lsp/internal/document"
+	"github.com/codingplan/codingplan/lsp/internal/erase"
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
 	"github.com/codingplan/codingplan/lsp/internal/remote"
 	wire "github.com/codingplan/codingplan/shared"
@@ -142,7 +143,7 @@ func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
 	s.mu.Lock()
 	s.conn = conn
 	s.mu.Unlock()
-	go conn.run(func(m *rpcMsg) { s.handle(ctx, m) })
+	go erase.Do(func() { conn.run(func(m *rpcMsg) { s.handle(ctx, m) }) })
 
 	var err error
 	select {
@@ -178,7 +179,7 @@ func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
 // goBackground runs f on a goroutine that Run waits for; ctx ends at exit.
 func (s *Server) goBackground(ctx context.Context, name string, f func(ctx context.Context)) {
 	s.wg.Add(1)
-	go func() {
+	go erase.Do(func() {
 		defer s.wg.Done()
 		defer func() {
 			if r := recover(); r != nil {
@@ -186,7 +187,7 @@ func (s *Server) goBackground(ctx context.Context, name string, f func(ctx conte
 			}
 		}()
 		f(ctx)
-	}()
+	})
 }
 
 // notify sends a notification to the client; failures are logged.
