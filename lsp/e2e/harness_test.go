@@ -41,7 +41,7 @@ func run(m *testing.M) int {
 		"./lsp/cmd/codingplan-lsp", "./backend/cmd/codingplan-backend", "./backend/cmd/codingplan-fakeprovider"}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOEXPERIMENT=runtimesecret") // as make build: see secret_on.go
+	cmd.Env = append(os.Environ(), "GOEXPERIMENT=runtimesecret") // as make build: see lsp/internal/erase
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building the binaries: %v\n%s", err, out)
 		return 1
