@@ -137,7 +137,7 @@ type recorder struct {
 }
 
 func (r *recorder) Handle(_ context.Context, e Event) { r.events <- e }
-func (r *recorder) Resync(context.Context)             { r.resyncs <- struct{}{} }
+func (r *recorder) Resync(context.Context)            { r.resyncs <- struct{}{} }
 
 func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
