@@ -102,7 +102,9 @@ func TestRevokedAuthFrame(t *testing.T) {
 	rv := &fakeRevocations{}
 	h := newHarness(t, setup{deps: Deps{Revocations: rv}})
 	c := h.dial(h.token(func(cl *auth.Claims) { cl.SID = "s1" }))
-	rv.set(func(_, sid string, _ time.Time) (revoke.Status, error) { return revoke.Status{Revoked: sid == "s2"}, nil })
+	rv.set(func(_, sid string, _ time.Time) (revoke.Status, error) {
+		return revoke.Status{Revoked: sid == "s2"}, nil
+	})
 	c.send(wire.ClientFrame{Type: wire.TypeAuth, Token: wire.Secret(h.token(func(cl *auth.Claims) { cl.SID = "s2" }))})
 	if f := c.expectError("", wire.CodeUnauthorized); f.Message != msgRevokedToken {
 		t.Errorf("message %q", f.Message)
