@@ -3,6 +3,9 @@ package revoke
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -184,5 +187,62 @@ func TestWatcher(t *testing.T) {
 	}
 	if got := recv(t, r.events, "event after restart"); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+// TestCluster runs against the cluster CODINGPLAN_TEST_VALKEY_CLUSTER names (scripts/valkey.sh
+// cluster-start): watchers subscribed through cluster clients, wherever their connection
+// landed, get events for accounts in every slot, and Check reads keys on every node.
+func TestCluster(t *testing.T) {
+	addr := os.Getenv("CODINGPLAN_TEST_VALKEY_CLUSTER")
+	if addr == "" {
+		if os.Getenv("CODINGPLAN_REQUIRE_VALKEY") == "1" {
+			t.Fatal("CODINGPLAN_REQUIRE_VALKEY=1 but CODINGPLAN_TEST_VALKEY_CLUSTER is not set")
+		}
+		t.Skip("CODINGPLAN_TEST_VALKEY_CLUSTER is not set")
+	}
+	dialCluster := func() valkey.Client {
+		c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		if c.Mode() != valkey.ClientModeCluster {
+			t.Fatalf("%s is not a cluster", addr)
+		}
+		return c
+	}
+	prefix := fmt.Sprintf("rv-cluster-%d", time.Now().UnixNano())
+	ctx, cancel := context.WithCancel(context.Background())
+	const watchers = 4 // their subscriptions land on random nodes
+	recs := make([]*recorder, watchers)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	for i := range recs {
+		recs[i] = &recorder{events: make(chan Event, 100), resyncs: make(chan struct{}, 10)}
+		w := NewWatcher(dialCluster(), prefix, recs[i], nil)
+		wg.Go(func() { w.Run(ctx) })
+		recv(t, recs[i].resyncs, "subscription")
+	}
+	pub := dialCluster()
+	chk := NewChecker(pub, prefix)
+	issued := time.UnixMilli(1_800_000_000_000)
+	for i := range 30 { // accounts spread over the cluster's slots
+		e := Event{Sub: fmt.Sprintf("acct-%d", i), SID: "s", Kind: KindRevoke, At: issued.UnixMilli()}
+		if _, err := Publish(ctx, pub, prefix, e, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if got := recv(t, r.events, "event"); got != e {
+				t.Fatalf("got %+v, want %+v", got, e)
+			}
+		}
+		st, err := chk.Check(ctx, e.Sub, "s", issued)
+		if err != nil || !st.Revoked {
+			t.Fatalf("Check(%s) = %+v, %v; want revoked", e.Sub, st, err)
+		}
+		if st, err := chk.Check(ctx, e.Sub, "other", issued); err != nil || st.Revoked {
+			t.Fatalf("Check(%s, other sid) = %+v, %v; want not revoked", e.Sub, st, err)
+		}
 	}
 }
