@@ -181,3 +181,40 @@ func TestResync(t *testing.T) {
 	}
 	other.roundTrip("p1")
 }
+
+// An event handled between an upgrade's check and its session's registration is not lost:
+// the new session is checked again.
+func TestRevokeEventDuringUpgrade(t *testing.T) {
+	rv := &fakeRevocations{}
+	h := newHarness(t, setup{deps: Deps{Revocations: rv}})
+	checking, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	rv.set(func(string, string, time.Time) (revoke.Status, error) {
+		first := false
+		once.Do(func() { first = true })
+		if !first {
+			return revoke.Status{Revoked: true}, nil // the recheck: the key is set by now
+		}
+		close(checking)
+		<-release
+		return revoke.Status{}, nil // the check ran before the publish
+	})
+	type dialed struct {
+		c   *websocket.Conn
+		err error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		c, _, err := websocket.DefaultDialer.Dial(h.url, http.Header{"Authorization": {"Bearer " + h.token(nil)}})
+		done <- dialed{c, err}
+	}()
+	recv(t, checking, "the upgrade's check")
+	h.srv.Handle(context.Background(), revoke.Event{Sub: "user-1", Kind: revoke.KindRevoke, At: t0.UnixMilli()})
+	close(release)
+	d := recv(t, done, "the upgrade")
+	if d.err != nil {
+		t.Fatalf("dial: %v", d.err)
+	}
+	t.Cleanup(func() { d.c.Close() })
+	(&client{t: t, c: d.c}).expectRevoked(wire.CodeUnauthorized)
+}
