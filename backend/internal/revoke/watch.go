@@ -45,16 +45,22 @@ func NewWatcher(client valkey.Client, prefix string, h Handler, log *slog.Logger
 
 // Run watches until ctx ends.
 func (w *Watcher) Run(ctx context.Context) {
-	wait := backoffMin
+	wait, failing := backoffMin, false
 	for {
 		subscribed, err := w.once(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if subscribed {
-			wait = backoffMin
+			wait, failing = backoffMin, false
 		}
-		w.log.Warn("revocations subscription lost; subscribing again", "err", err, "in_ms", wait.Milliseconds())
+		// One warning per outage; the attempts that follow are debug lines.
+		level := slog.LevelWarn
+		if failing {
+			level = slog.LevelDebug
+		}
+		failing = true
+		w.log.Log(ctx, level, "revocations not subscribed; subscribing again", "err", err, "in_ms", wait.Milliseconds())
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
