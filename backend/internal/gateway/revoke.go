@@ -130,24 +130,23 @@ func (s *Server) Resync(ctx context.Context) {
 
 // recheck applies the denylist to the session's current token.
 func (s *session) recheck(ctx context.Context) {
-	s.mu.Lock()
-	c := &auth.Claims{SID: s.sid, Plan: s.plan}
-	c.Subject = s.user
-	iat := s.issued
-	s.mu.Unlock()
-	if s.srv.deps.Revocations == nil {
+	rv := s.srv.deps.Revocations
+	if rv == nil {
 		return
 	}
+	s.mu.Lock()
+	sid, iat, plan := s.sid, s.issued, s.plan
+	s.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	st, err := s.srv.deps.Revocations.Check(cctx, c.Subject, c.SID, iat)
+	st, err := rv.Check(cctx, s.user, sid, iat)
 	switch {
 	case err != nil:
 		s.srv.deps.Observer.RevocationCheckFailed()
 		s.log.Warn("revocation recheck failed", "err", err)
 	case st.Revoked:
 		s.revoke(wire.Errorf(wire.CodeUnauthorized, msgRevokedConn))
-	case st.Plan != "" && st.Plan != c.Plan:
+	case st.Plan != "" && st.Plan != plan:
 		s.changePlan(st.Plan, s.srv.inUse(ctx, s.user))
 	}
 }

@@ -305,7 +305,7 @@ func (s *session) reauth(ctx context.Context, token string) {
 		plan, limit, e = s.srv.admit(ctx, c)
 	}
 	if e != nil {
-		s.log.Info("auth frame rejected", "code", e.Code, "err", err)
+		s.log.Info("auth frame rejected", "code", e.Code, "reason", e.Message, "err", err)
 		s.enqueue(marshal(wire.ErrorFrame("", e)))
 		return
 	}
