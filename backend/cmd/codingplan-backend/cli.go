@@ -37,7 +37,7 @@ const usageText = `usage: codingplan-backend <command> [flags]
 
 commands:
   serve     run the service (flags: serve --help; settings: docs/configuration.md)
-  token     print a development token: token --sub USER --plan PLAN [--ttl 24h]
+  token     print a development token: token --sub USER --plan PLAN [--ttl 24h] [--sid ID]
   usage     print a user's counts for one UTC day: usage --user USER [--day YYYY-MM-DD] --valkey ADDR
   version   print the version
 `
@@ -89,6 +89,7 @@ func token(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 	sub := fs.String("sub", "", "the token's subject: the user id (required)")
 	plan := fs.String("plan", "pro", "the token's plan")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
+	sid := fs.String("sid", "", "the token's sid claim: the sign-in or key it stands for (optional)")
 	cfg, err := parse(fs, args, getenv)
 	if err != nil {
 		return err
@@ -107,7 +108,7 @@ func token(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		return err
 	}
 	key.Issuer, key.Audience = cfg.Issuer, cfg.Audience
-	tok, err := key.Mint(*sub, *plan, time.Now(), *ttl)
+	tok, err := key.MintSID(*sub, *plan, *sid, time.Now(), *ttl)
 	if err != nil {
 		return err
 	}

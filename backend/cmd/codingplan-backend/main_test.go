@@ -98,8 +98,15 @@ func TestToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("minted token does not verify: %v", err)
 	}
-	if c.Subject != "alice" || c.Plan != "max" {
-		t.Errorf("claims: sub=%q plan=%q", c.Subject, c.Plan)
+	if c.Subject != "alice" || c.Plan != "max" || c.SID != "" {
+		t.Errorf("claims: sub=%q plan=%q sid=%q", c.Subject, c.Plan, c.SID)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"token", "--sub", "alice", "--plan", "max", "--sid", "key-1"}, &out, &errOut, env(vars)); err != nil {
+		t.Fatalf("token --sid: %v (%s)", err, errOut.String())
+	}
+	if c, err = v.Verify(context.Background(), strings.TrimSpace(out.String())); err != nil || c.SID != "key-1" {
+		t.Errorf("token --sid: claims %+v, %v; want sid key-1", c, err)
 	}
 
 	bad := []struct {

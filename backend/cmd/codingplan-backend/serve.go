@@ -23,6 +23,7 @@ import (
 	"github.com/codingplan/codingplan/backend/internal/gateway"
 	"github.com/codingplan/codingplan/backend/internal/lease"
 	"github.com/codingplan/codingplan/backend/internal/metrics"
+	"github.com/codingplan/codingplan/backend/internal/revoke"
 	"github.com/codingplan/codingplan/backend/internal/upstream"
 	"github.com/codingplan/codingplan/backend/internal/usage"
 	"github.com/codingplan/codingplan/backend/internal/valkeyconn"
@@ -124,6 +125,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	defer router.Close()
 
+	var revocations gateway.Revocations
+	if client != nil {
+		revocations = revoke.NewChecker(client, cfg.ValkeyPrefix)
+	}
 	gw := gateway.New(gateway.Config{
 		Plans: cfg.PlanLimits(), AllowedOrigins: cfg.AllowedOrigins, MaxInFlight: cfg.MaxInFlight,
 		SendQueue: cfg.SendQueue, SlowConsumer: cfg.SlowConsumer, PingInterval: cfg.PingInterval,
@@ -131,8 +136,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Server: "codingplan-backend/" + versionString(),
 	}, gateway.Deps{
 		Verifier: verifier, Leases: gateway.Pool(pool), Router: gateway.Routes(router),
-		Meter: meter, Observer: m,
+		Meter: meter, Observer: m, Revocations: revocations,
 	}, log.With("component", "gateway"))
+	if client != nil {
+		// Revocations and plan changes published by the account service reach this node's
+		// connections through the watcher (docs/operations.md, "Revocation").
+		wctx, wcancel := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() { // owned by serve: the deferred func below waits for it before client.Close
+			defer close(watched)
+			revoke.NewWatcher(client, cfg.ValkeyPrefix, gw, log.With("component", "revoke")).Run(wctx)
+		}()
+		defer func() {
+			wcancel()
+			<-watched
+		}()
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET "+wire.Path, gw)

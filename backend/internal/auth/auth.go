@@ -43,9 +43,11 @@ const (
 const Alg = "EdDSA"
 
 // Claims are a token's claims. Subject (sub), Plan, ExpiresAt (exp), Issuer (iss) and Audience
-// (aud) are required.
+// (aud) are required. SID, optional, names the refresh-token family or API key the token came
+// from, so that revoking that one sign-in refuses its tokens (see package revoke).
 type Claims struct {
 	Plan string `json:"plan"`
+	SID  string `json:"sid,omitempty"`
 	jwt.RegisteredClaims
 }
 

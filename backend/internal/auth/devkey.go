@@ -144,6 +144,11 @@ func Thumbprint(pub ed25519.PublicKey) string {
 
 // Mint signs a token for sub on plan, valid from now for ttl, with the dev key.
 func (k *DevKey) Mint(sub, plan string, now time.Time, ttl time.Duration) (string, error) {
+	return k.MintSID(sub, plan, "", now, ttl)
+}
+
+// MintSID is Mint with a sid claim ("" for none).
+func (k *DevKey) MintSID(sub, plan, sid string, now time.Time, ttl time.Duration) (string, error) {
 	iss, aud := k.Issuer, k.Audience
 	if iss == "" {
 		iss = DefaultIssuer
@@ -153,6 +158,7 @@ func (k *DevKey) Mint(sub, plan string, now time.Time, ttl time.Duration) (strin
 	}
 	return Sign(k.Private, k.KID, &Claims{
 		Plan: plan,
+		SID:  sid,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   sub,
 			Issuer:    iss,

@@ -69,6 +69,8 @@ type Observer interface {
 	Connection(delta int)
 	StreamStarted()
 	StreamEnded(s StreamStats)
+	Revoked()               // a connection was closed by a revocation
+	RevocationCheckFailed() // the denylist could not be read; the token was let through
 }
 
 // StreamStats describe one finished stream.
@@ -140,6 +142,9 @@ type Deps struct {
 	Meter    Meter    // nil: no metering
 	Observer Observer // nil: no metrics
 	Clock    Clock    // nil: the real clock
+	// Revocations is the denylist checked at upgrades and auth frames (revoke.Checker); nil
+	// checks nothing. Events reach the Server through Handle and Resync (revoke.Handler).
+	Revocations Revocations
 }
 
 // Server is the websocket endpoint. It is an http.Handler for wire.Path.
@@ -151,6 +156,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	byUser   map[string]map[*session]struct{} // the sessions of each user, for revocations
+	events   uint64                           // revocation events and resyncs handled so far
 	draining bool
 	wg       sync.WaitGroup // one per session
 }
@@ -169,7 +176,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg.withDefaults(), deps: deps, log: log, sessions: map[*session]struct{}{}}
+	s := &Server{cfg: cfg.withDefaults(), deps: deps, log: log, sessions: map[*session]struct{}{},
+		byUser: map[string]map[*session]struct{}{}}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   4096,
@@ -209,10 +217,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReject(w, http.StatusUnauthorized, e.Code, e.Message)
 		return
 	}
-	limit, ok := s.cfg.Plans[claims.Plan]
-	if !ok {
-		s.log.Info("upgrade rejected", "code", wire.CodeQuotaExceeded, "user", claims.Subject, "reason", "unknown plan")
-		writeReject(w, http.StatusForbidden, wire.CodeQuotaExceeded, "the token's plan is not offered by this server")
+	events := s.eventCount()
+	plan, limit, e := s.admit(r.Context(), claims)
+	if e != nil {
+		s.log.Info("upgrade rejected", "code", e.Code, "user", claims.Subject, "reason", e.Message)
+		status := http.StatusForbidden
+		if e.Code == wire.CodeUnauthorized {
+			status = http.StatusUnauthorized
+			w.Header().Set("WWW-Authenticate", `Bearer realm="codingplan", error="invalid_token"`)
+		}
+		writeReject(w, status, e.Code, e.Message)
 		return
 	}
 	conn, err := s.upgrader.Upgrade(&hijacker{ResponseWriter: w}, r, nil)
@@ -220,9 +234,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("upgrade failed", "err", err) // the upgrader answered already
 		return
 	}
-	sess := newSession(s, conn, claims, limit)
-	if !s.add(sess) {
+	sess := newSession(s, conn, claims, plan, limit)
+	added, missed := s.add(sess, events)
+	if !added {
 		sess.closeWith(nil, websocket.CloseGoingAway, "shutdown")
+	} else if missed {
+		// An event arrived between the check and add: it may have been about this token.
+		sess.recheck(r.Context())
 	}
 	defer s.remove(sess)
 	// Serving the session on the handler's goroutine keeps ownership simple: the handler
@@ -292,22 +310,37 @@ func (s *Server) isDraining() bool {
 	return s.draining
 }
 
-// add registers a session; false when the server is draining.
-func (s *Server) add(sess *session) bool {
+// add registers a session; false when the server is draining. missed says whether a
+// revocation event or resync was handled since eventCount returned events.
+func (s *Server) add(sess *session, events uint64) (ok, missed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sessions[sess] = struct{}{}
+	if s.byUser[sess.user] == nil {
+		s.byUser[sess.user] = map[*session]struct{}{}
+	}
+	s.byUser[sess.user][sess] = struct{}{}
 	s.wg.Add(1)
 	s.deps.Observer.Connection(1)
-	return !s.draining
+	return !s.draining, s.events != events
 }
 
 func (s *Server) remove(sess *session) {
 	s.mu.Lock()
 	delete(s.sessions, sess)
+	delete(s.byUser[sess.user], sess)
+	if len(s.byUser[sess.user]) == 0 {
+		delete(s.byUser, sess.user)
+	}
 	s.mu.Unlock()
 	s.deps.Observer.Connection(-1)
 	s.wg.Done()
+}
+
+func (s *Server) eventCount() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.events
 }
 
 // Draining reports whether Shutdown has begun.
@@ -378,6 +411,8 @@ type nopObserver struct{}
 func (nopObserver) Connection(int)          {}
 func (nopObserver) StreamStarted()          {}
 func (nopObserver) StreamEnded(StreamStats) {}
+func (nopObserver) Revoked()                {}
+func (nopObserver) RevocationCheckFailed()  {}
 
 type nopMeter struct{}
 

@@ -228,8 +228,10 @@ type fakeObserver struct {
 	ended chan StreamStats
 }
 
-func (o *fakeObserver) Connection(int) {}
-func (o *fakeObserver) StreamStarted() {}
+func (o *fakeObserver) Connection(int)         {}
+func (o *fakeObserver) StreamStarted()         {}
+func (o *fakeObserver) Revoked()               {}
+func (o *fakeObserver) RevocationCheckFailed() {}
 func (o *fakeObserver) StreamEnded(s StreamStats) {
 	select {
 	case o.ended <- s:

@@ -47,6 +47,7 @@ type session struct {
 	closeCode int
 	closeText string
 	closing   atomic.Bool   // a close frame is on its way: frames from the client are ignored
+	revoked   atomic.Bool   // closed by a revocation (revoke.go)
 	probe     probe         // whether the client reads what is written (see slow.go)
 	dead      chan struct{} // closed when the writer has stopped: nothing more can be sent
 	streamsWG sync.WaitGroup
@@ -55,6 +56,8 @@ type session struct {
 	plan       string
 	limit      int
 	expires    time.Time
+	sid        string      // the token's sid claim, for revocations of one sign-in
+	issued     time.Time   // the token's iat; zero when it has none
 	gen        int         // bumped by each accepted token; stale expiry timers see a new value
 	stopExpiry func() bool // cancels the current expiry timer
 	streams    map[string]*stream
@@ -62,7 +65,7 @@ type session struct {
 	draining   bool
 }
 
-func newSession(srv *Server, conn *websocket.Conn, c *auth.Claims, limit int) *session {
+func newSession(srv *Server, conn *websocket.Conn, c *auth.Claims, plan string, limit int) *session {
 	batch, _ := conn.NetConn().(*batchConn)
 	return &session{
 		srv:     srv,
@@ -73,9 +76,11 @@ func newSession(srv *Server, conn *websocket.Conn, c *auth.Claims, limit int) *s
 		send:    make(chan *frameBuf, srv.cfg.SendQueue),
 		quit:    make(chan struct{}),
 		dead:    make(chan struct{}),
-		plan:    c.Plan,
+		plan:    plan,
 		limit:   limit,
 		expires: c.Expires(),
+		sid:     c.SID,
+		issued:  issued(c),
 		streams: map[string]*stream{},
 	}
 }
@@ -242,24 +247,23 @@ func (s *session) badFrame(f wire.ClientFrame, err error) {
 
 // sendHello sends the hello frame for the current token.
 func (s *session) sendHello(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	inUse, err := s.srv.deps.Leases.InUse(ctx, s.user)
-	if err != nil {
-		s.log.Warn("lease count failed", "err", err)
-		inUse = 0
-	}
+	inUse := s.srv.inUse(ctx, s.user)
 	s.mu.Lock()
-	f := wire.ServerFrame{
+	f := s.helloLocked(inUse)
+	s.mu.Unlock()
+	s.enqueue(f)
+}
+
+// helloLocked builds the hello frame for the current token and plan.
+func (s *session) helloLocked(inUse int) *frameBuf {
+	return marshal(wire.ServerFrame{
 		Type:      wire.TypeHello,
 		Protocol:  wire.Version,
 		Server:    s.srv.cfg.Server,
 		Limits:    &wire.Limits{MaxFrameBytes: wire.MaxFrameBytes, MaxInFlight: s.srv.cfg.MaxInFlight},
 		Plan:      &wire.Plan{Name: s.plan, Concurrency: s.limit, InUse: inUse},
 		ExpiresAt: s.expires.Unix(),
-	}
-	s.mu.Unlock()
-	s.enqueue(marshal(f))
+	})
 }
 
 // scheduleExpiryLocked arms the timer that ends the connection when the token expires.
@@ -297,22 +301,21 @@ func (s *session) reauth(ctx context.Context, token string) {
 	case c.Subject != s.user:
 		e = wire.Errorf(wire.CodeUnauthorized, "the token is for another user; open a new connection for it")
 	}
-	limit, ok := 0, false
+	plan, limit := "", 0
 	if e == nil {
-		if limit, ok = s.srv.cfg.Plans[c.Plan]; !ok {
-			e = wire.Errorf(wire.CodeQuotaExceeded, "the token's plan is not offered by this server")
-		}
+		plan, limit, e = s.srv.admit(ctx, c)
 	}
 	if e != nil {
-		s.log.Info("auth frame rejected", "code", e.Code, "err", err)
+		s.log.Info("auth frame rejected", "code", e.Code, "reason", e.Message, "err", err)
 		s.enqueue(marshal(wire.ErrorFrame("", e)))
 		return
 	}
 	s.mu.Lock()
-	s.plan, s.limit, s.expires = c.Plan, limit, c.Expires()
+	s.plan, s.limit, s.expires = plan, limit, c.Expires()
+	s.sid, s.issued = c.SID, issued(c)
 	s.scheduleExpiryLocked()
 	s.mu.Unlock()
-	s.log.Info("token refreshed", "plan", c.Plan)
+	s.log.Info("token refreshed", "plan", plan)
 	s.sendHello(ctx)
 }
 

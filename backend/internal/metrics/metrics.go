@@ -41,6 +41,8 @@ type Metrics struct {
 	valkeyErrors   prometheus.Counter
 	upstreamErrors *prometheus.CounterVec
 	leasesLost     prometheus.Counter
+	revoked        prometheus.Counter
+	revokeChecks   prometheus.Counter
 }
 
 // New registers every metric, plus the Go runtime and process collectors, in a registry of
@@ -96,6 +98,15 @@ func New() *Metrics {
 		Namespace: namespace, Name: "leases_lost_total",
 		Help: "Leases lost while their stream ran (not confirmed by Valkey in time, or no longer fitting the limit after Valkey lost them); each stopped its stream.",
 	})
+	m.revoked = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "revoked_connections_total",
+		Help: "Websocket connections closed because their account's access was revoked (or moved to a plan this server does not offer).",
+	})
+	m.revokeChecks = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "revocation_check_errors_total",
+		Help: "Denylist reads that failed (Valkey unreachable or slow); each let its token through (fail open).",
+	})
+	reg.MustRegister(m.revoked, m.revokeChecks)
 	reg.MustRegister(m.requests, m.tokens, m.firstToken, m.duration, m.activeStreams, m.connections,
 		m.leaseWait, m.leaseRejected, m.valkeyErrors, m.upstreamErrors, m.leasesLost)
 	for _, o := range outcomes {
@@ -160,6 +171,12 @@ func known(outcome string) bool {
 	}
 	return false
 }
+
+// Revoked implements gateway.Observer.
+func (m *Metrics) Revoked() { m.revoked.Inc() }
+
+// RevocationCheckFailed implements gateway.Observer.
+func (m *Metrics) RevocationCheckFailed() { m.revokeChecks.Inc() }
 
 // Acquired implements lease.Observer.
 func (m *Metrics) Acquired(wait time.Duration) { m.leaseWait.Observe(wait.Seconds()) }

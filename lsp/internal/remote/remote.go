@@ -312,6 +312,11 @@ func (c *Client) Run(ctx context.Context) error {
 			attempt = 0
 			delay = out.retryAfter + jitter(out.retryAfter/10)
 			c.setLink(link{state: lspx.StateConnecting, message: "the backend asked to reconnect", retryAt: time.Now().Add(delay)})
+		case out.connected && c.refused(token):
+			// The backend refused the token in-band (revoked, expired) before closing: the
+			// status it set stands, and the token is tried again only after AuthRetry.
+			attempt = 0
+			continue
 		case out.connected:
 			attempt = 0
 			delay = jitter(c.cfg.MinBackoff)
@@ -331,6 +336,13 @@ func (c *Client) Run(ctx context.Context) error {
 		c.pause(ctx, delay)
 	}
 	return nil
+}
+
+// refused reports whether token is the current token and the backend refused it.
+func (c *Client) refused(token wire.Secret) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return token != "" && c.token == token && c.rejected == token
 }
 
 // backoff is the delay before reconnect attempt n (0-based): exponential, capped, with jitter
