@@ -19,7 +19,8 @@ func BackendACL(t testing.TB, password, keys string) []string {
 		t.Fatal("docs/operations.md has no line ACL SETUSER codingplan ...")
 	}
 	rules := m[1]
-	for _, r := range []struct{ old, new string }{{">PASSWORD", ">" + password}, {"~codingplan:*", keys}} {
+	channels := "&" + strings.TrimPrefix(keys, "~") // the revocation channel is named like the keys
+	for _, r := range []struct{ old, new string }{{">PASSWORD", ">" + password}, {"~codingplan:*", keys}, {"&codingplan:*", channels}} {
 		if !strings.Contains(rules, r.old) {
 			t.Fatalf("the documented ACL has no %s: %s", r.old, rules)
 		}
