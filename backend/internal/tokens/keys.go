@@ -1,0 +1,226 @@
+package tokens
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/codingplan/codingplan/backend/internal/auth"
+	"github.com/codingplan/codingplan/backend/internal/store"
+)
+
+const (
+	// keyReload is how old the signing keys held in memory may get before Mint reads them
+	// again, so that a rotation made by another process (the admin CLI) takes over soon.
+	keyReload = 30 * time.Second
+	// keyLeeway is how long past AccessTTL a retired key stays published: the verifiers' clock
+	// leeway (auth.DefaultLeeway), plus keyReload during which another process may still sign
+	// with a key that was just retired, plus margin.
+	keyLeeway = auth.DefaultLeeway + keyReload + time.Minute
+)
+
+type signer struct {
+	kid string
+	key ed25519.PrivateKey
+}
+
+// claims are what an access token says: what auth.Claims reads, plus jti and sid.
+type claims struct {
+	Plan string `json:"plan"`
+	// SID is the sign-in the token came from: the refresh family's id, or the API key's id.
+	SID string `json:"sid,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// reload reads the signing keys from the store and picks the one that signs.
+func (i *Issuer) reload(ctx context.Context) error {
+	keys, err := i.st.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("tokens: load signing keys: %w", err)
+	}
+	var s signer
+	var newest time.Time
+	for _, k := range keys {
+		if !k.Retired.IsZero() || len(k.Private) != ed25519.SeedSize {
+			continue
+		}
+		if s.kid == "" || !k.Created.Before(newest) {
+			s, newest = signer{kid: k.ID, key: ed25519.NewKeyFromSeed(k.Private)}, k.Created
+		}
+	}
+	i.mu.Lock()
+	i.keys, i.signer, i.loaded = keys, s, i.now()
+	i.mu.Unlock()
+	return nil
+}
+
+func (i *Issuer) current() signer {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.signer
+}
+
+// signerFor returns the key to sign with, reading the keys again when they are older than
+// keyReload (a failed read keeps the key held).
+func (i *Issuer) signerFor(ctx context.Context) (signer, error) {
+	i.mu.Lock()
+	stale := i.now().Sub(i.loaded) >= keyReload
+	i.mu.Unlock()
+	if stale {
+		if err := i.reload(ctx); err != nil {
+			i.log.Warn("signing keys reload failed, signing with the key held", "err", err)
+			i.mu.Lock()
+			i.loaded = i.now() // try again after keyReload, not on every token
+			i.mu.Unlock()
+		}
+	}
+	s := i.current()
+	if s.kid == "" {
+		// Every key was retired by someone else and none added: make one.
+		kid, err := i.addKey(ctx)
+		if err != nil {
+			return signer{}, err
+		}
+		i.log.Warn("no signing key left; created one", "kid", kid)
+		s = i.current()
+	}
+	return s, nil
+}
+
+// addKey stores a new signing key and signs with it from now on.
+func (i *Issuer) addKey(ctx context.Context) (string, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", fmt.Errorf("tokens: generate key: %w", err)
+	}
+	kid := auth.Thumbprint(pub)
+	if err := i.st.AddSigningKey(ctx, store.SigningKey{ID: kid, Private: priv.Seed(), Created: i.now()}); err != nil {
+		return "", fmt.Errorf("tokens: add signing key: %w", err)
+	}
+	if err := i.reload(ctx); err != nil {
+		return "", err
+	}
+	return kid, nil
+}
+
+// Rotate adds a new signing key, signs with it from now on and retires the others. Retired keys
+// stay in the JWKS until every token they signed has expired (AccessTTL plus a leeway); Prune
+// then deletes them.
+func (i *Issuer) Rotate(ctx context.Context) (kid string, err error) {
+	if kid, err = i.addKey(ctx); err != nil {
+		return "", err
+	}
+	i.mu.Lock()
+	keys := i.keys
+	i.mu.Unlock()
+	now := i.now()
+	for _, k := range keys {
+		if k.ID != kid && k.Retired.IsZero() {
+			if err := i.st.RetireSigningKey(ctx, k.ID, now); err != nil {
+				return kid, fmt.Errorf("tokens: retire signing key %s: %w", k.ID, err)
+			}
+		}
+	}
+	if err := i.reload(ctx); err != nil {
+		return kid, err
+	}
+	i.log.Info("signing key rotated", "kid", kid)
+	return kid, nil
+}
+
+// published reports whether a key belongs in the JWKS at now: it signs, or it was retired so
+// recently that a token it signed may still be valid.
+func (i *Issuer) published(k store.SigningKey, now time.Time) bool {
+	return k.Retired.IsZero() || now.Before(k.Retired.Add(i.cfg.AccessTTL+keyLeeway))
+}
+
+// Prune deletes the retired keys that no valid token can name any more, and returns their ids.
+func (i *Issuer) Prune(ctx context.Context) ([]string, error) {
+	keys, err := i.st.SigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("tokens: prune signing keys: %w", err)
+	}
+	now := i.now()
+	var gone []string
+	for _, k := range keys {
+		if i.published(k, now) {
+			continue
+		}
+		if err := i.st.DeleteSigningKey(ctx, k.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return gone, fmt.Errorf("tokens: prune signing keys: %w", err)
+		}
+		gone = append(gone, k.ID)
+	}
+	if len(gone) > 0 {
+		i.log.Info("retired signing keys deleted", "kids", gone)
+	}
+	return gone, i.reload(ctx)
+}
+
+// JWKS returns the key set document: every key that signs or may still have valid tokens. It
+// reads the keys from the store, so that a rotation made by another process shows at once; when
+// the store is unavailable it answers from the keys held in memory.
+func (i *Issuer) JWKS(ctx context.Context) ([]byte, error) {
+	if err := i.reload(ctx); err != nil {
+		i.log.Warn("jwks: reading signing keys failed, serving the keys held", "err", err)
+	}
+	i.mu.Lock()
+	keys := i.keys
+	i.mu.Unlock()
+	now := i.now()
+	doc := auth.JWKS{Keys: []auth.JWK{}}
+	for _, k := range keys {
+		if len(k.Private) != ed25519.SeedSize || !i.published(k, now) {
+			continue
+		}
+		pub := ed25519.NewKeyFromSeed(k.Private).Public().(ed25519.PublicKey)
+		doc.Keys = append(doc.Keys, auth.PublicJWK(k.ID, pub))
+	}
+	if len(doc.Keys) == 0 {
+		return nil, errors.New("tokens: no signing key to publish")
+	}
+	return json.Marshal(doc)
+}
+
+// entitled reports whether the account may have tokens.
+func entitled(a store.Account) bool {
+	return (a.Status == store.StatusActive || a.Status == store.StatusPastDue) && a.Plan != ""
+}
+
+// Mint signs an access token for the account, from the sign-in sid (a refresh family's id or an
+// API key's id), valid for AccessTTL. ErrNotEntitled when the account is neither active nor past
+// due, or has no plan.
+func (i *Issuer) Mint(ctx context.Context, a store.Account, sid string) (token string, exp time.Time, err error) {
+	if a.ID == "" || !entitled(a) {
+		return "", time.Time{}, ErrNotEntitled
+	}
+	s, err := i.signerFor(ctx)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	now := i.now().Truncate(time.Second)
+	exp = now.Add(i.cfg.AccessTTL)
+	token, err = auth.Sign(s.key, s.kid, &claims{
+		Plan: a.Plan,
+		SID:  sid,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   a.ID,
+			Issuer:    i.cfg.Issuer,
+			Audience:  jwt.ClaimStrings{i.cfg.Audience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+			ID:        store.NewID(),
+		},
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("tokens: %w", err)
+	}
+	return token, exp, nil
+}
