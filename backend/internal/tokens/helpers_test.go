@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -227,3 +228,6 @@ func refreshForm(tok string) url.Values {
 func deviceForm(code, client string) url.Values {
 	return url.Values{"grant_type": {GrantDeviceCode}, "device_code": {code}, "client_id": {client}}
 }
+
+// jsonSegment decodes one segment of a JWT.
+func jsonSegment(seg string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(seg) }
