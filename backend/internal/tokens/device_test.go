@@ -22,7 +22,7 @@ func TestDeviceFlow(t *testing.T) {
 		clk := newClock()
 		iss := newIssuer(t, st, clk)
 		h := iss.Handler()
-		v := verifier(t, h, clk)
+		v := verifier(t, h, clk, 0)
 		acct := newAccount(t, st, "ada@example.com", "pro")
 
 		dc := post(t, h, "/v1/device/code", url.Values{"client_id": {"vscode"}})

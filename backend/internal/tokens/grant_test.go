@@ -34,7 +34,7 @@ func TestAPIKeyGrant(t *testing.T) {
 		clk := newClock()
 		iss := newIssuer(t, st, clk)
 		h := iss.Handler()
-		v := verifier(t, h, clk)
+		v := verifier(t, h, clk, 0)
 		acct := newAccount(t, st, "ci@example.com", "team")
 
 		key, k, err := iss.NewAPIKey(ctx, acct.ID, "ci runner")

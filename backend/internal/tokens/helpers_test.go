@@ -148,13 +148,13 @@ func newAccount(t testing.TB, st testStore, email, plan string) store.Account {
 }
 
 // verifier is the routing plane's verifier, reading the issuer's JWKS over HTTP as a backend
-// node does.
-func verifier(t testing.TB, h http.Handler, clk *clock) *auth.Verifier {
+// node does; refetch 0 is the backend's default.
+func verifier(t testing.TB, h http.Handler, clk *clock, refetch time.Duration) *auth.Verifier {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	v, err := auth.NewVerifier(t.Context(), auth.Config{JWKS: srv.URL + "/.well-known/jwks.json",
-		Now: clk.Now, Refetch: time.Nanosecond}, discard())
+		Now: clk.Now, Refetch: refetch}, discard())
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}

@@ -188,7 +188,7 @@ func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Header().Set("Cache-Control", "public, max-age=30")
 	w.Write(doc)
 }
 

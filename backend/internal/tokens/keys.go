@@ -19,9 +19,9 @@ const (
 	// keyReload is how old the signing keys held in memory may get before Mint reads them
 	// again, so that a rotation made by another process (the admin CLI) takes over soon.
 	keyReload = 30 * time.Second
-	// keyLeeway is how long past AccessTTL a retired key stays published: the verifiers' clock
+	// keyLeeway is how long past AccessTTL a superseded key stays published: the verifiers' clock
 	// leeway (auth.DefaultLeeway), plus keyReload during which another process may still sign
-	// with a key that was just retired, plus margin.
+	// with it, plus margin.
 	keyLeeway = auth.DefaultLeeway + keyReload + time.Minute
 )
 
@@ -38,43 +38,92 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
-// reload reads the signing keys from the store and picks the one that signs.
+// Key life: a key is published in the JWKS as soon as it is added, and signs once it is
+// RotateDelay old, so that every verifier can have fetched it before it meets a token it signed
+// (a backend node refetches on an unknown kid at most every 30 s). From then on the key before it
+// is superseded: it signs no more, and stays published until every token it signed has expired
+// (AccessTTL plus keyLeeway). Prune deletes it after that. A key retired in the store by other
+// means signs no more from its retirement and is published for as long after it.
+
+func usable(k store.SigningKey) bool { return len(k.Private) == ed25519.SeedSize }
+
+// signs returns the key that signs at now: the newest key old enough, or, when no key is old
+// enough yet (the first key, just created), the oldest.
+func (i *Issuer) signs(keys []store.SigningKey, now time.Time) (store.SigningKey, bool) {
+	var best store.SigningKey
+	found := false
+	for _, k := range keys { // oldest first
+		if !usable(k) || !k.Retired.IsZero() {
+			continue
+		}
+		if !found || !now.Before(k.Created.Add(i.cfg.RotateDelay)) {
+			best, found = k, true
+		}
+	}
+	return best, found
+}
+
+// end returns when a key stopped (or will stop) signing: its retirement, or the time the next
+// key became ready. Zero when it has not been superseded.
+func (i *Issuer) end(keys []store.SigningKey, k store.SigningKey) time.Time {
+	if !k.Retired.IsZero() {
+		return k.Retired
+	}
+	var end time.Time
+	for _, n := range keys {
+		if !usable(n) || !n.Retired.IsZero() || !n.Created.After(k.Created) {
+			continue
+		}
+		if at := n.Created.Add(i.cfg.RotateDelay); end.IsZero() || at.Before(end) {
+			end = at
+		}
+	}
+	return end
+}
+
+// published reports whether a key belongs in the JWKS at now: it signs or will, or a token it
+// signed may still be valid.
+func (i *Issuer) published(keys []store.SigningKey, k store.SigningKey, now time.Time) bool {
+	end := i.end(keys, k)
+	return usable(k) && (end.IsZero() || now.Before(end.Add(i.cfg.AccessTTL+keyLeeway)))
+}
+
+// reload reads the signing keys from the store.
 func (i *Issuer) reload(ctx context.Context) error {
 	keys, err := i.st.SigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("tokens: load signing keys: %w", err)
 	}
-	var s signer
-	var newest time.Time
-	for _, k := range keys {
-		if !k.Retired.IsZero() || len(k.Private) != ed25519.SeedSize {
-			continue
-		}
-		if s.kid == "" || !k.Created.Before(newest) {
-			s, newest = signer{kid: k.ID, key: ed25519.NewKeyFromSeed(k.Private)}, k.Created
-		}
-	}
 	i.mu.Lock()
-	i.keys, i.signer, i.loaded = keys, s, i.now()
+	i.keys, i.loaded = keys, i.now()
 	i.mu.Unlock()
 	return nil
 }
 
-func (i *Issuer) current() signer {
+func (i *Issuer) held() []store.SigningKey {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	return i.signer
+	return i.keys
+}
+
+// current returns the key that signs now among the keys held ("" kid when none).
+func (i *Issuer) current() signer {
+	k, ok := i.signs(i.held(), i.now())
+	if !ok {
+		return signer{}
+	}
+	return signer{kid: k.ID, key: ed25519.NewKeyFromSeed(k.Private)}
 }
 
 // signerFor returns the key to sign with, reading the keys again when they are older than
-// keyReload (a failed read keeps the key held).
+// keyReload (a failed read keeps the keys held).
 func (i *Issuer) signerFor(ctx context.Context) (signer, error) {
 	i.mu.Lock()
 	stale := i.now().Sub(i.loaded) >= keyReload
 	i.mu.Unlock()
 	if stale {
 		if err := i.reload(ctx); err != nil {
-			i.log.Warn("signing keys reload failed, signing with the key held", "err", err)
+			i.log.Warn("signing keys reload failed, signing with the keys held", "err", err)
 			i.mu.Lock()
 			i.loaded = i.now() // try again after keyReload, not on every token
 			i.mu.Unlock()
@@ -93,7 +142,7 @@ func (i *Issuer) signerFor(ctx context.Context) (signer, error) {
 	return s, nil
 }
 
-// addKey stores a new signing key and signs with it from now on.
+// addKey stores a new signing key.
 func (i *Issuer) addKey(ctx context.Context) (string, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -109,38 +158,19 @@ func (i *Issuer) addKey(ctx context.Context) (string, error) {
 	return kid, nil
 }
 
-// Rotate adds a new signing key, signs with it from now on and retires the others. Retired keys
-// stay in the JWKS until every token they signed has expired (AccessTTL plus a leeway); Prune
-// then deletes them.
+// Rotate adds a new signing key. It is in the JWKS at once and signs from RotateDelay on (every
+// issuer sharing the store switches to it within another 30 s); the key it supersedes stays in
+// the JWKS until every token it signed has expired (AccessTTL plus a leeway), and Prune then
+// deletes it.
 func (i *Issuer) Rotate(ctx context.Context) (kid string, err error) {
 	if kid, err = i.addKey(ctx); err != nil {
 		return "", err
 	}
-	i.mu.Lock()
-	keys := i.keys
-	i.mu.Unlock()
-	now := i.now()
-	for _, k := range keys {
-		if k.ID != kid && k.Retired.IsZero() {
-			if err := i.st.RetireSigningKey(ctx, k.ID, now); err != nil {
-				return kid, fmt.Errorf("tokens: retire signing key %s: %w", k.ID, err)
-			}
-		}
-	}
-	if err := i.reload(ctx); err != nil {
-		return kid, err
-	}
-	i.log.Info("signing key rotated", "kid", kid)
+	i.log.Info("signing key added", "kid", kid, "signs_from", i.now().Add(i.cfg.RotateDelay))
 	return kid, nil
 }
 
-// published reports whether a key belongs in the JWKS at now: it signs, or it was retired so
-// recently that a token it signed may still be valid.
-func (i *Issuer) published(k store.SigningKey, now time.Time) bool {
-	return k.Retired.IsZero() || now.Before(k.Retired.Add(i.cfg.AccessTTL+keyLeeway))
-}
-
-// Prune deletes the retired keys that no valid token can name any more, and returns their ids.
+// Prune deletes the keys that no valid token can name any more, and returns their ids.
 func (i *Issuer) Prune(ctx context.Context) ([]string, error) {
 	keys, err := i.st.SigningKeys(ctx)
 	if err != nil {
@@ -149,7 +179,7 @@ func (i *Issuer) Prune(ctx context.Context) ([]string, error) {
 	now := i.now()
 	var gone []string
 	for _, k := range keys {
-		if i.published(k, now) {
+		if i.published(keys, k, now) || !usable(k) {
 			continue
 		}
 		if err := i.st.DeleteSigningKey(ctx, k.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -158,25 +188,23 @@ func (i *Issuer) Prune(ctx context.Context) ([]string, error) {
 		gone = append(gone, k.ID)
 	}
 	if len(gone) > 0 {
-		i.log.Info("retired signing keys deleted", "kids", gone)
+		i.log.Info("superseded signing keys deleted", "kids", gone)
 	}
 	return gone, i.reload(ctx)
 }
 
-// JWKS returns the key set document: every key that signs or may still have valid tokens. It
-// reads the keys from the store, so that a rotation made by another process shows at once; when
-// the store is unavailable it answers from the keys held in memory.
+// JWKS returns the key set document: every key that signs, will sign, or may still have valid
+// tokens. It reads the keys from the store, so that a rotation made by another process shows at
+// once; when the store is unavailable it answers from the keys held in memory.
 func (i *Issuer) JWKS(ctx context.Context) ([]byte, error) {
 	if err := i.reload(ctx); err != nil {
 		i.log.Warn("jwks: reading signing keys failed, serving the keys held", "err", err)
 	}
-	i.mu.Lock()
-	keys := i.keys
-	i.mu.Unlock()
+	keys := i.held()
 	now := i.now()
 	doc := auth.JWKS{Keys: []auth.JWK{}}
 	for _, k := range keys {
-		if len(k.Private) != ed25519.SeedSize || !i.published(k, now) {
+		if !i.published(keys, k, now) {
 			continue
 		}
 		pub := ed25519.NewKeyFromSeed(k.Private).Public().(ed25519.PublicKey)

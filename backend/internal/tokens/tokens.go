@@ -49,7 +49,6 @@ type Store interface {
 
 	AddSigningKey(ctx context.Context, k store.SigningKey) error
 	SigningKeys(ctx context.Context) ([]store.SigningKey, error)
-	RetireSigningKey(ctx context.Context, id string, at time.Time) error
 	DeleteSigningKey(ctx context.Context, id string) error
 }
 
@@ -71,6 +70,7 @@ const (
 	DefaultAccessTTL    = 15 * time.Minute
 	DefaultDeviceTTL    = 15 * time.Minute
 	DefaultPollInterval = 5 * time.Second
+	DefaultRotateDelay  = 2 * time.Minute
 )
 
 // Config says how tokens are issued.
@@ -89,6 +89,11 @@ type Config struct {
 	// VerificationURI is the page where a user enters a device flow's user code, an absolute
 	// http(s) URL, e.g. https://accounts.example.com/device. Required.
 	VerificationURI string
+	// RotateDelay is how long after Rotate the new key starts signing: it is published at once,
+	// and verifiers need time to fetch it (a backend node refetches the JWKS on an unknown kid at
+	// most every 30 s; the JWKS answer may be cached for 30 s). DefaultRotateDelay (2m) when
+	// zero; negative signs with the new key at once.
+	RotateDelay time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -101,8 +106,7 @@ type Issuer struct {
 	log    *slog.Logger
 
 	mu     sync.Mutex
-	keys   []store.SigningKey // as last read from the store
-	signer signer             // the newest key not retired
+	keys   []store.SigningKey // as last read from the store, oldest first
 	loaded time.Time          // when keys was read
 }
 
@@ -123,6 +127,12 @@ func New(st Store, cfg Config, log *slog.Logger) (*Issuer, error) {
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.RotateDelay == 0 {
+		cfg.RotateDelay = DefaultRotateDelay
+	}
+	if cfg.RotateDelay < 0 {
+		cfg.RotateDelay = 0
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
