@@ -125,8 +125,11 @@ func (i *Issuer) refresh(ctx context.Context, old string) (tokenResponse, error)
 	case err != nil:
 		return tokenResponse{}, err
 	}
-	a, err := i.st.Account(ctx, f.AccountID)
+	a, err := i.accountAfterRotation(ctx, f.AccountID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// The new refresh token is stored but the client never sees it: its next try with the
+		// old one counts as reuse. Rare (the database went away between two statements).
+		i.log.Warn("refresh token rotated but the account could not be read", "account", f.AccountID, "err", err)
 		return tokenResponse{}, err
 	}
 	resp, err := i.access(ctx, a, f.ID)
@@ -143,6 +146,26 @@ func (i *Issuer) refresh(ctx context.Context, old string) (tokenResponse, error)
 	}
 	resp.RefreshToken = next
 	return resp, nil
+}
+
+// accountAfterRotation reads the account of a sign-in whose refresh token was just rotated,
+// trying again briefly when the database is unavailable: failing now loses the new token.
+func (i *Issuer) accountAfterRotation(ctx context.Context, id string) (store.Account, error) {
+	wait := 50 * time.Millisecond
+	for try := 1; ; try++ {
+		a, err := i.st.Account(ctx, id)
+		if !errors.Is(err, store.ErrUnavailable) || try == 3 {
+			return a, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return a, err
+		case <-t.C:
+		}
+		wait *= 4
+	}
 }
 
 // apiKey exchanges an API key for an access token (no refresh token: the key is the long-lived
