@@ -55,6 +55,13 @@ var (
 	errServer           = &oauthError{"server_error", "internal error", 500}
 )
 
+// rateLimited is Config.AccountLimit's refusal.
+type rateLimited struct{ wait time.Duration }
+
+func (e *rateLimited) Error() string { return "rate limited for " + e.wait.String() }
+
+var errRateLimited = &oauthError{"rate_limited", "too many requests for this account; retry after Retry-After seconds", 429}
+
 func invalidRequest(desc string) *oauthError {
 	return &oauthError{"invalid_request", desc, 400}
 }
@@ -184,6 +191,11 @@ func (i *Issuer) apiKey(ctx context.Context, key string) (tokenResponse, error) 
 	}
 	if subtle.ConstantTimeCompare(k.Hash, h) != 1 || !k.Revoked.IsZero() {
 		return tokenResponse{}, errInvalidGrant
+	}
+	if i.cfg.AccountLimit != nil {
+		if wait := i.cfg.AccountLimit(ctx, k.AccountID); wait > 0 {
+			return tokenResponse{}, &rateLimited{wait}
+		}
 	}
 	a, err := i.st.Account(ctx, k.AccountID)
 	if errors.Is(err, store.ErrNotFound) {

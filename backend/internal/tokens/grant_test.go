@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -168,6 +169,76 @@ func TestConcurrentRefresh(t *testing.T) {
 		}
 		if won != 1 {
 			t.Errorf("%d clients got a new pair, want exactly 1", won)
+		}
+	})
+}
+
+func TestAccountLimit(t *testing.T) {
+	st := openSQLite(t)
+	var asked []string
+	limit := time.Duration(0)
+	iss, err := New(st, Config{VerificationURI: verifyURI, AccountLimit: func(_ context.Context, id string) time.Duration {
+		asked = append(asked, id)
+		return limit
+	}}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := iss.Handler()
+	acct := newAccount(t, st, "ci@example.com", "team")
+	key, _, err := iss.NewAPIKey(t.Context(), acct.ID, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {GrantAPIKey}, "api_key": {key}}
+	wantTokens(t, "under the limit", post(t, h, "/v1/token", form), false)
+	limit = 1500 * time.Millisecond
+	a := post(t, h, "/v1/token", form)
+	wantError(t, "over the limit", a, 429, "rate_limited")
+	if got := a.header.Get("Retry-After"); got != "2" {
+		t.Errorf("Retry-After %q, want 2", got)
+	}
+	// An unknown key is refused before the account is known: the limit is not asked.
+	wantError(t, "unknown key", post(t, h, "/v1/token", url.Values{"grant_type": {GrantAPIKey}, "api_key": {"cpk_" + random(32)}}), 400, "invalid_grant")
+	if len(asked) != 2 || asked[0] != acct.ID || asked[1] != acct.ID {
+		t.Errorf("AccountLimit asked for %v, want the account twice", asked)
+	}
+}
+
+// TestInjection sends SQL in every field that reaches the store; it is data, nothing more.
+func TestInjection(t *testing.T) {
+	eachStore(t, func(t *testing.T, st testStore) {
+		ctx := t.Context()
+		iss := newIssuer(t, st, newClock())
+		h := iss.Handler()
+		acct := newAccount(t, st, "ada@example.com", "pro")
+		const sql = `x');DROP_TABLE_accounts;--'"`
+		a := post(t, h, "/v1/device/code", url.Values{"client_id": {sql}})
+		if a.status != 200 {
+			t.Fatalf("device code for client %q: %d %v", sql, a.status, a.body)
+		}
+		d, err := iss.Device(ctx, a.str("user_code"))
+		if err != nil || d.Client != sql {
+			t.Fatalf("Device: %+v, %v; want client %q", d, err, sql)
+		}
+		name := `'; DELETE FROM api_keys; --`
+		if _, k, err := iss.NewAPIKey(ctx, acct.ID, name); err != nil || k.Name != name {
+			t.Fatalf("NewAPIKey(%q): %+v, %v", name, k, err)
+		}
+		if err := iss.Approve(ctx, a.str("user_code"), `' OR '1'='1`); !errors.Is(err, ErrNotEntitled) {
+			t.Errorf("Approve for an injected account id: %v", err)
+		}
+		for _, v := range []string{"' OR 1=1 --", `"; DROP TABLE refresh_tokens; --`} {
+			pad := (v + strings.Repeat("x", 43))[:43]
+			wantError(t, "refresh "+v, post(t, h, "/v1/token", refreshForm(pad)), 400, "invalid_grant")
+			wantError(t, "device "+v, post(t, h, "/v1/token", deviceForm(pad, "vscode")), 400, "invalid_grant")
+			wantError(t, "api key "+v, post(t, h, "/v1/token", url.Values{"grant_type": {GrantAPIKey}, "api_key": {"cpk_" + pad}}), 400, "invalid_grant")
+		}
+		if keys, err := st.ListAPIKeys(ctx, acct.ID); err != nil || len(keys) != 1 {
+			t.Errorf("keys after the injections: %d, %v", len(keys), err)
+		}
+		if _, err := st.Account(ctx, acct.ID); err != nil {
+			t.Errorf("account after the injections: %v", err)
 		}
 	})
 }

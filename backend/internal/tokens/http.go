@@ -7,7 +7,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/codingplan/codingplan/backend/internal/store"
@@ -196,8 +198,12 @@ func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 // and a 500 otherwise.
 func (i *Issuer) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var oe *oauthError
+	var rl *rateLimited
 	switch {
 	case errors.As(err, &oe):
+	case errors.As(err, &rl):
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(1, (rl.wait+time.Second-1)/time.Second))))
+		oe = errRateLimited
 	case errors.Is(err, store.ErrUnavailable):
 		i.log.Warn("token endpoint: database unavailable", "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", RetryAfter)

@@ -23,6 +23,8 @@ const (
 	// leeway (auth.DefaultLeeway), plus keyReload during which another process may still sign
 	// with it, plus margin.
 	keyLeeway = auth.DefaultLeeway + keyReload + time.Minute
+	// jwksReload is how old the keys held may be when JWKS answers without reading them again.
+	jwksReload = time.Second
 )
 
 type signer struct {
@@ -194,11 +196,17 @@ func (i *Issuer) Prune(ctx context.Context) ([]string, error) {
 }
 
 // JWKS returns the key set document: every key that signs, will sign, or may still have valid
-// tokens. It reads the keys from the store, so that a rotation made by another process shows at
-// once; when the store is unavailable it answers from the keys held in memory.
+// tokens. It reads the keys from the store when the keys held are older than a second, so that a
+// rotation made by another process shows at once; when the store is unavailable it answers from
+// the keys held in memory.
 func (i *Issuer) JWKS(ctx context.Context) ([]byte, error) {
-	if err := i.reload(ctx); err != nil {
-		i.log.Warn("jwks: reading signing keys failed, serving the keys held", "err", err)
+	i.mu.Lock()
+	fresh := i.now().Sub(i.loaded) < jwksReload
+	i.mu.Unlock()
+	if !fresh {
+		if err := i.reload(ctx); err != nil {
+			i.log.Warn("jwks: reading signing keys failed, serving the keys held", "err", err)
+		}
 	}
 	keys := i.held()
 	now := i.now()

@@ -94,6 +94,12 @@ type Config struct {
 	// most every 30 s; the JWKS answer may be cached for 30 s). DefaultRotateDelay (2m) when
 	// zero; negative signs with the new key at once.
 	RotateDelay time.Duration
+	// AccountLimit, when set, is asked before an API key is exchanged for an access token, with
+	// the key's account (the server's per-account rate limit: the address alone does not stop a
+	// leaked key used from many machines). A positive answer refuses the request with HTTP 429,
+	// error "rate_limited" and that Retry-After. Device and refresh grants are not asked: each
+	// needs a one-time code or the sign-in's one current token.
+	AccountLimit func(ctx context.Context, accountID string) (retryAfter time.Duration)
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -151,7 +157,8 @@ func New(st Store, cfg Config, log *slog.Logger) (*Issuer, error) {
 		return nil, fmt.Errorf("tokens: verification URI %q is not an absolute http(s) URL", cfg.VerificationURI)
 	}
 	i := &Issuer{st: st, cfg: cfg, verify: u, log: log}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if err := i.reload(ctx); err != nil {
 		return nil, err
 	}
