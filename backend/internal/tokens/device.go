@@ -12,10 +12,10 @@ import (
 	"github.com/codingplan/codingplan/backend/internal/store"
 )
 
-// User codes: 8 letters from an alphabet without vowels (no words) and without look-alikes
-// (no 0/O, 1/I/L, 2/Z, 5/S, 8/B: only consonants, none of them a digit's twin), shown XXXX-XXXX.
-// 20^8 is about 2^34.6 codes; with a 15-minute life and the server's rate limits a guess is
-// hopeless.
+// User codes: 8 of the 20 consonants of RFC 8628 §6.1's example, shown XXXX-XXXX. No digits and
+// no vowels: no O and 0 or I and 1 to confuse, no words spelled by chance, and case does not
+// matter. 20^8 is about 2^34.6 codes; with a 15-minute life and the server's rate limits a guess
+// is hopeless.
 const (
 	userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
 	userCodeLen      = 8

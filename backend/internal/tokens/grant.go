@@ -43,7 +43,6 @@ func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
 // The answers of the token and device endpoints. Descriptions never say whether a key, token,
 // code or account exists.
 var (
-	errInvalidRequest   = &oauthError{"invalid_request", "the request is malformed", 400}
 	errInvalidClient    = &oauthError{"invalid_client", "client_id must be 1 to 64 printable ASCII characters; no client authentication is supported", 401}
 	errInvalidGrant     = &oauthError{"invalid_grant", "the grant is invalid, expired or revoked", 400}
 	errUnsupportedGrant = &oauthError{"unsupported_grant_type", "grant_type must be " + GrantDeviceCode + ", " + GrantRefresh + " or " + GrantAPIKey, 400}
@@ -74,7 +73,7 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
-// eq compares two strings in constant time (for their common length).
+// eq compares two strings in a time that depends only on their lengths.
 func eq(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
 // grant answers a parsed token request.
