@@ -127,6 +127,28 @@ func (i *Issuer) Device(ctx context.Context, userCode string) (store.DeviceCode,
 	return d, nil
 }
 
+// Device sign-in states, as DeviceState names them.
+const (
+	DevicePending  = "pending"
+	DeviceApproved = "approved"
+	DeviceDenied   = "denied"
+	DeviceExpired  = "expired"
+)
+
+// DeviceState names the state of a device sign-in now, by the issuer's clock: DevicePending,
+// DeviceApproved (its tokens not yet collected), DeviceDenied or DeviceExpired.
+func (i *Issuer) DeviceState(d store.DeviceCode) string {
+	switch {
+	case !i.now().Before(d.Expires):
+		return DeviceExpired
+	case d.Denied:
+		return DeviceDenied
+	case d.AccountID != "":
+		return DeviceApproved
+	}
+	return DevicePending
+}
+
 // pending returns the device sign-in a user code names if it can still be decided.
 func (i *Issuer) pending(ctx context.Context, userCode string) (store.DeviceCode, error) {
 	d, err := i.Device(ctx, userCode)

@@ -57,8 +57,14 @@ func TestDeviceFlow(t *testing.T) {
 		if err != nil || d.AccountID != "" || d.Denied || d.Client != "vscode" {
 			t.Fatalf("Device(%q) = %+v, %v; want pending for vscode", typed, d, err)
 		}
+		if got := iss.DeviceState(d); got != DevicePending {
+			t.Errorf("DeviceState %q, want pending", got)
+		}
 		if err := iss.Approve(ctx, typed, acct.ID); err != nil {
 			t.Fatalf("Approve: %v", err)
+		}
+		if d, _ := iss.Device(ctx, user); iss.DeviceState(d) != DeviceApproved {
+			t.Errorf("DeviceState after approval %q, want approved", iss.DeviceState(d))
 		}
 		if err := iss.Approve(ctx, user, acct.ID); err != nil {
 			t.Fatalf("Approve again: %v", err)
@@ -130,6 +136,9 @@ func TestDeviceDecisions(t *testing.T) {
 		if err := iss.Deny(ctx, user); err != nil {
 			t.Fatalf("Deny: %v", err)
 		}
+		if d, _ := iss.Device(ctx, user); iss.DeviceState(d) != DeviceDenied {
+			t.Errorf("DeviceState after Deny %q, want denied", iss.DeviceState(d))
+		}
 		wantError(t, "denied", post(t, h, "/v1/token", deviceForm(code, "neovim")), 400, "access_denied")
 		if err := iss.Approve(ctx, user, ada.ID); !errors.Is(err, ErrDecided) {
 			t.Errorf("Approve after Deny: %v, want ErrDecided", err)
@@ -164,6 +173,9 @@ func TestDeviceDecisions(t *testing.T) {
 		// Expired.
 		code, user = start("vscode")
 		clk.Add(DefaultDeviceTTL)
+		if d, _ := iss.Device(ctx, user); iss.DeviceState(d) != DeviceExpired {
+			t.Errorf("DeviceState after expiry %q, want expired", iss.DeviceState(d))
+		}
 		wantError(t, "expired", post(t, h, "/v1/token", deviceForm(code, "vscode")), 400, "expired_token")
 		if err := iss.Approve(ctx, user, bob.ID); !errors.Is(err, ErrExpired) {
 			t.Errorf("Approve after expiry: %v, want ErrExpired", err)
