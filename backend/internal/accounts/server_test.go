@@ -385,4 +385,3 @@ func TestHealthz(t *testing.T) {
 		}
 	})
 }
-
