@@ -144,6 +144,10 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, id string) {
 
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, id string) {
 	kid := r.PathValue("id")
+	if !validID(kid) {
+		writeError(w, http.StatusNotFound, "not_found", "not found")
+		return
+	}
 	if err := s.o.Store.RevokeAPIKey(r.Context(), id, kid, s.now()); err != nil {
 		s.storeError(w, "revoke key", err)
 		return
@@ -164,6 +168,10 @@ func (s *Server) listSignins(w http.ResponseWriter, r *http.Request, id string) 
 
 func (s *Server) revokeSignin(w http.ResponseWriter, r *http.Request, id string) {
 	fid := r.PathValue("id")
+	if !validID(fid) {
+		writeError(w, http.StatusNotFound, "not_found", "not found")
+		return
+	}
 	if err := s.o.Store.RevokeFamily(r.Context(), id, fid, s.now()); err != nil {
 		s.storeError(w, "revoke sign-in", err)
 		return
@@ -195,7 +203,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	code := strings.TrimSpace(in.UserCode)
-	if code == "" || len(code) > 32 || (in.Action != "approve" && in.Action != "deny") {
+	if code == "" || !cleanText(code) || len(code) > 32 || (in.Action != "approve" && in.Action != "deny") {
 		writeError(w, http.StatusBadRequest, "invalid_request", `user_code and action ("approve" or "deny") are required`)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/codingplan/codingplan/backend/internal/store"
 )
@@ -23,6 +24,23 @@ const (
 // maxCredential caps the email and the password: argon2id over a megabyte is cheap, but a
 // password that long is a mistake or an attack.
 const maxCredential = 1024
+
+// cleanText reports whether v is valid UTF-8 without NUL, as every text column must be.
+func cleanText(v string) bool { return utf8.ValidString(v) && !strings.ContainsRune(v, 0) }
+
+// validID reports whether v can be a record id (ids are hex; the store's callers' are word
+// characters): anything else is unknown without asking the database.
+func validID(v string) bool {
+	if v == "" || len(v) > 64 {
+		return false
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 func (s *Server) cookieName() string {
 	if s.secure {
@@ -53,7 +71,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	if !s.allow(w, s.limits.sessionEmail, string(hashToken(strings.ToLower(strings.TrimSpace(in.Email))))) {
 		return
 	}
-	acct, err := s.o.Store.AccountByEmail(r.Context(), in.Email)
+	// An email no account can have (a NUL, invalid UTF-8: PostgreSQL refuses to compare
+	// them) goes the unknown email's way.
+	acct, err := store.Account{}, error(store.ErrNotFound)
+	if cleanText(in.Email) {
+		acct, err = s.o.Store.AccountByEmail(r.Context(), in.Email)
+	}
 	phc := dummyHash
 	switch {
 	case err == nil:
