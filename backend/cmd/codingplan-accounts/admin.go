@@ -36,17 +36,22 @@ func (c *cli) migrate(args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.withDB(s, func(ctx context.Context, d db) error {
-		if err := d.Migrate(ctx); err != nil {
-			return err
-		}
-		v, err := d.Version(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stdout, "schema at version %d\n", v)
-		return nil
-	})
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Minute) // waits for another instance's lock
+	defer cancel()
+	d, err := openDB(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Migrate(ctx); err != nil {
+		return err
+	}
+	v, err := d.Version(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "schema at version %d\n", v)
+	return nil
 }
 
 func (c *cli) accountCreate(args []string) error {

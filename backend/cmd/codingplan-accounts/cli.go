@@ -170,7 +170,9 @@ func openDB(ctx context.Context, s *accounts.Settings) (db, error) {
 	return store.OpenPostgres(ctx, target)
 }
 
-// withDB opens the database for one admin command, with a deadline.
+// withDB opens the database for one admin command, with a deadline. A SQLite file (one
+// machine, as serve uses it) is migrated first; PostgreSQL must have been migrated by
+// `codingplan-accounts migrate`, run once per release by the operator.
 func (c *cli) withDB(s *accounts.Settings, f func(ctx context.Context, d db) error) error {
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
@@ -179,6 +181,15 @@ func (c *cli) withDB(s *accounts.Settings, f func(ctx context.Context, d db) err
 		return err
 	}
 	defer d.Close()
+	if kind, _, _ := accounts.ParseDatabase(s.DatabaseURL()); kind == "sqlite" {
+		if err := d.Migrate(ctx); err != nil {
+			return err
+		}
+	} else if v, err := d.Version(ctx); err != nil {
+		return err
+	} else if v == 0 {
+		return errors.New("the database has no schema yet: run codingplan-accounts migrate")
+	}
 	return f(ctx, d)
 }
 
