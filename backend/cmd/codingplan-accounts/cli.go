@@ -152,6 +152,8 @@ type db interface {
 	DeleteAccount(ctx context.Context, id string) error
 	SetPassword(ctx context.Context, accountID, hash string) error
 	Migrate(ctx context.Context) error
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+	PruneEvents(ctx context.Context, before time.Time) (int64, error)
 	Close() error
 }
 

@@ -20,6 +20,13 @@ import (
 // shutdownTimeout bounds the wait for requests in progress at SIGTERM.
 const shutdownTimeout = 15 * time.Second
 
+// Housekeeping: how often expired sessions and device codes are deleted, and how long webhook
+// event ids are kept (far longer than the providers retry a delivery: Stripe for 3 days).
+const (
+	housekeepEvery = 10 * time.Minute
+	keepEvents     = 30 * 24 * time.Hour
+)
+
 // serve runs the service until ctx ends (SIGINT or SIGTERM), then finishes the requests in
 // progress and returns nil. A database that is unreachable at start or later makes requests
 // that need it answer 503 (and /readyz too) until it is back; migrations are retried meanwhile.
@@ -52,6 +59,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		log.Warn("database unreachable at start: migrating when it answers; 503 until then", "err", err)
 		wg.Go(func() { migrateLater(mctx, d, log) })
 	}
+
+	wg.Go(func() { housekeep(mctx, d, log) })
 
 	srv := accounts.New(accounts.Options{
 		Store: d, Settings: s, Webhooks: billing.NewWebhooks(bcfg), Plans: bcfg.Plans,
@@ -118,6 +127,32 @@ func migrateLater(ctx context.Context, d db, log *slog.Logger) {
 			return
 		}
 		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// housekeep deletes expired sessions and device codes and old webhook event ids, now and every
+// housekeepEvery, until ctx ends. Failures (the database away) wait for the next round.
+func housekeep(ctx context.Context, d db, log *slog.Logger) {
+	t := time.NewTicker(housekeepEvery)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		n, err := d.DeleteExpired(ctx, now)
+		if err == nil {
+			var m int64
+			m, err = d.PruneEvents(ctx, now.Add(-keepEvents))
+			n += m
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("housekeeping", "err", err)
+		} else if n > 0 {
+			log.Debug("housekeeping", "rows_deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

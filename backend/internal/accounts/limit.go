@@ -63,6 +63,7 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 type limits struct {
 	sessionAddr, sessionEmail *limiter
 	token, device             *limiter
+	tokenAccount              *limiter
 	deviceAccount             *limiter
 	webhook                   *limiter
 	account                   *limiter
@@ -73,6 +74,7 @@ func newLimits(r Rates, now func() time.Time) limits {
 		sessionAddr:   newLimiter(r.SessionPerMinute, r.SessionBurst, now),
 		sessionEmail:  newLimiter(r.SessionPerMinute, r.SessionBurst, now),
 		token:         newLimiter(r.TokenPerMinute, r.TokenBurst, now),
+		tokenAccount:  newLimiter(r.TokenPerMinute, r.TokenBurst, now),
 		device:        newLimiter(r.DevicePerMinute, r.DeviceBurst, now),
 		deviceAccount: newLimiter(r.DevicePerMinute, r.DeviceBurst, now),
 		webhook:       newLimiter(r.WebhookPerMinute, r.WebhookBurst, now),

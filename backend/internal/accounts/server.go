@@ -158,8 +158,19 @@ func (s *Server) tokens() http.Handler {
 	h := s.o.Tokens
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), accountLimitKey{}, s.limits.tokenAccount)))
 	})
+}
+
+type accountLimitKey struct{}
+
+// AccountLimit takes a token from the per-account bucket of the token endpoints, for the
+// Tokens handler to call once it knows the request's account (from the API key, the refresh
+// token or the device code): when ok is false, answer 429 with Retry-After. Outside a request
+// the server passed to Tokens, it always allows.
+func AccountLimit(ctx context.Context, accountID string) (ok bool, retryAfter time.Duration) {
+	l, _ := ctx.Value(accountLimitKey{}).(*limiter)
+	return l.allow(accountID)
 }
 
 // recoverer turns a handler panic into a 500 without the request in the log.

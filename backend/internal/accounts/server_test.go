@@ -208,6 +208,11 @@ func TestTokensSeam(t *testing.T) {
 		r := newRig(t, st, func(o *Options) {
 			o.Tokens = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 				paths = append(paths, req.Method+" "+req.URL.Path)
+				if ok, wait := AccountLimit(req.Context(), "acct_42"); !ok {
+					retryAfter(w, wait)
+					w.WriteHeader(429)
+					return
+				}
 				w.WriteHeader(299)
 			})
 		})
@@ -219,6 +224,14 @@ func TestTokensSeam(t *testing.T) {
 		}
 		if want := "POST /v1/token|POST /v1/device/code|GET /.well-known/jwks.json"; strings.Join(paths, "|") != want {
 			t.Errorf("Tokens saw %q", paths)
+		}
+		// The per-account bucket, through AccountLimit, from any address.
+		var last answer
+		for range DefaultSettings().Rate.TokenBurst {
+			last = r.do(nil, "GET", "/.well-known/jwks.json", nil)
+		}
+		if last.code != 429 || last.h.Get("Retry-After") == "" {
+			t.Errorf("AccountLimit over the burst: %d", last.code)
 		}
 		bare := httptest.NewServer(New(Options{Store: r.ts}))
 		defer bare.Close()

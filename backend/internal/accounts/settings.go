@@ -98,8 +98,9 @@ type Rates struct {
 	// Session limits sign-in attempts per client address and per email.
 	SessionPerMinute int `toml:"session_per_minute" usage:"sign-in attempts per minute per address and per email"`
 	SessionBurst     int `toml:"session_burst" usage:"sign-in attempts allowed at once"`
-	// Token limits POST /v1/token per client address.
-	TokenPerMinute int `toml:"token_per_minute" usage:"token requests per minute per address"`
+	// Token limits POST /v1/token per client address, and per account where the token
+	// handler calls AccountLimit.
+	TokenPerMinute int `toml:"token_per_minute" usage:"token requests per minute per address and per account"`
 	TokenBurst     int `toml:"token_burst" usage:"token requests allowed at once"`
 	// Device limits POST /v1/device/code per address and device approvals per address and per
 	// account (user codes are short: guessing them must stay slow).
