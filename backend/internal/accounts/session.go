@@ -77,17 +77,21 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	if cleanText(in.Email) {
 		acct, err = s.o.Store.AccountByEmail(r.Context(), in.Email)
 	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.storeError(w, "sign in", err)
+		return
+	}
+	// The password lookup runs for an unknown email too (for an id no account has), so that
+	// both take the same queries, then the same argon2id work.
+	lookup := acct.ID
+	if lookup == "" {
+		lookup = "-"
+	}
 	phc := dummyHash
-	switch {
-	case err == nil:
-		switch h, err := s.o.Store.PasswordHash(r.Context(), acct.ID); {
-		case err == nil:
-			phc = h
-		case !errors.Is(err, store.ErrNotFound):
-			s.storeError(w, "sign in", err)
-			return
-		}
-	case !errors.Is(err, store.ErrNotFound):
+	switch h, err := s.o.Store.PasswordHash(r.Context(), lookup); {
+	case err == nil && acct.ID != "":
+		phc = h
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		s.storeError(w, "sign in", err)
 		return
 	}
