@@ -2,8 +2,11 @@ package accounts
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -327,58 +330,83 @@ func urlEscape(s string) string {
 }
 
 func TestDatabaseDown(t *testing.T) {
-	dialects(t, func(t *testing.T, st full, pg string) {
-		r := newRig(t, st, nil)
-		c := r.client()
-		r.signIn(c)
-		if a := r.do(nil, "GET", "/readyz", nil); a.code != 200 {
-			t.Fatalf("readyz: %d", a.code)
+	t.Run("sqlite", func(t *testing.T) {
+		st, err := store.OpenSQLite(t.Context(), t.TempDir()+"/accounts.db")
+		if err != nil {
+			t.Fatal(err)
 		}
-		down, up := func() { r.ts.down.Store(true) }, func() { r.ts.down.Store(false) }
-		if pg != "" {
-			port := pgPort(t, pg)
-			down = func() { runScript(t, "halt", port) }
-			up = func() { runScript(t, "start", port) }
+		t.Cleanup(func() { st.Close() })
+		if err := st.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
 		}
-		down()
-		for _, a := range []answer{
-			r.do(nil, "GET", "/readyz", nil),
-			r.do(c, "GET", "/v1/account", nil),
-			r.do(nil, "POST", "/v1/session", map[string]string{"email": "ada@example.com", "password": testPassword}),
-		} {
-			if a.code != 503 || a.h.Get("Retry-After") == "" {
-				t.Errorf("while the database is down: %d %s, want 503 with Retry-After", a.code, a.raw)
-			}
+		testOutage(t, st, nil, nil)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		if os.Getenv("CODINGPLAN_TEST_POSTGRES") == "" {
+			t.Skip("CODINGPLAN_TEST_POSTGRES not set (scripts/postgres.sh start 5495)")
 		}
-		body := testdata(t, "stripe_checkout_session_completed.json")
-		if a := r.do(nil, "POST", "/v1/webhooks/stripe", body, "Stripe-Signature", stripeSig(testNow, body, stripeSecret)); a.code != 503 {
-			t.Errorf("webhook while the database is down: %d %s", a.code, a.raw)
+		// A private cluster, so that stopping it disturbs no other test.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-		up()
-		deadline := time.Now().Add(30 * time.Second)
-		for r.do(nil, "GET", "/readyz", nil).code != 200 {
-			if time.Now().After(deadline) {
-				t.Fatal("not ready 30s after the database came back")
-			}
-			time.Sleep(100 * time.Millisecond) // polling a real server's recovery; no event to wait on
+		port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+		ln.Close()
+		runScript(t, "start", port)
+		t.Cleanup(func() { exec.Command("../../../scripts/postgres.sh", "stop", port).Run() })
+		st, err := store.OpenPostgres(t.Context(), "postgres://postgres@127.0.0.1:"+port+"/postgres?sslmode=disable")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if a := r.do(c, "GET", "/v1/account", nil); a.code != 200 {
-			t.Errorf("account after recovery: %d %s", a.code, a.raw)
+		t.Cleanup(func() { st.Close() })
+		if err := st.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
 		}
-		// The webhook refused during the outage is applied when the provider delivers it again.
-		if a := r.do(nil, "POST", "/v1/webhooks/stripe", body, "Stripe-Signature", stripeSig(testNow, body, stripeSecret)); a.code != 200 {
-			t.Errorf("webhook after recovery: %d %s", a.code, a.raw)
-		}
+		testOutage(t, st, func() { runScript(t, "halt", port) }, func() { runScript(t, "start", port) })
 	})
 }
 
-func pgPort(t *testing.T, dsn string) string {
-	i := strings.LastIndex(dsn, ":")
-	j := strings.Index(dsn[i:], "/")
-	if i < 0 || j < 0 {
-		t.Fatalf("no port in CODINGPLAN_TEST_POSTGRES")
+// testOutage takes the database down (by default the testStore's gate), checks the clear 503s,
+// brings it back and checks that the same server recovers.
+func testOutage(t *testing.T, st full, down, up func()) {
+	r := newRig(t, st, nil)
+	c := r.client()
+	r.signIn(c)
+	if a := r.do(nil, "GET", "/readyz", nil); a.code != 200 {
+		t.Fatalf("readyz: %d", a.code)
 	}
-	return dsn[i+1 : i+j]
+	if down == nil {
+		down, up = func() { r.ts.down.Store(true) }, func() { r.ts.down.Store(false) }
+	}
+	down()
+	for _, a := range []answer{
+		r.do(nil, "GET", "/readyz", nil),
+		r.do(c, "GET", "/v1/account", nil),
+		r.do(nil, "POST", "/v1/session", map[string]string{"email": "ada@example.com", "password": testPassword}),
+	} {
+		if a.code != 503 || a.h.Get("Retry-After") == "" {
+			t.Errorf("while the database is down: %d %s, want 503 with Retry-After", a.code, a.raw)
+		}
+	}
+	body := testdata(t, "stripe_checkout_session_completed.json")
+	if a := r.do(nil, "POST", "/v1/webhooks/stripe", body, "Stripe-Signature", stripeSig(testNow, body, stripeSecret)); a.code != 503 {
+		t.Errorf("webhook while the database is down: %d %s", a.code, a.raw)
+	}
+	up()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.do(nil, "GET", "/readyz", nil).code != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready 30s after the database came back")
+		}
+		time.Sleep(100 * time.Millisecond) // polling a real server's recovery; no event to wait on
+	}
+	if a := r.do(c, "GET", "/v1/account", nil); a.code != 200 {
+		t.Errorf("account after recovery: %d %s", a.code, a.raw)
+	}
+	// The webhook refused during the outage is applied when the provider delivers it again.
+	if a := r.do(nil, "POST", "/v1/webhooks/stripe", body, "Stripe-Signature", stripeSig(testNow, body, stripeSecret)); a.code != 200 || a.body["status"] != "applied" {
+		t.Errorf("webhook after recovery: %d %s", a.code, a.raw)
+	}
 }
 
 func runScript(t *testing.T, cmd, port string) {
