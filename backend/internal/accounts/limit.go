@@ -20,6 +20,9 @@ type limiter struct {
 	swept   time.Time
 }
 
+// maxBuckets caps the keys one limiter remembers.
+const maxBuckets = 100_000
+
 // newLimiter returns a limiter of perMinute with burst, or nil (no limit) when perMinute is 0.
 func newLimiter(perMinute, burst int, now func() time.Time) *limiter {
 	if perMinute <= 0 {
@@ -47,6 +50,11 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 		l.swept = now
 	}
 	b := l.buckets[key]
+	if b == nil && len(l.buckets) >= maxBuckets {
+		// Keys chosen by a client (emails) could grow the map without end: past the cap,
+		// start afresh rather than run out of memory. The per-address buckets still hold.
+		clear(l.buckets)
+	}
 	if b == nil {
 		b = rate.NewLimiter(l.every, l.burst)
 		l.buckets[key] = b
