@@ -6,23 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-)
 
-// Account mirrors store.Account, the account row.
-//
-// TODO(store): the store package is not on this branch yet; when it is merged, delete Account
-// and ErrNotFound here and use store.Account and store.ErrNotFound.
-type Account struct {
-	ID, Email, Name string
-	Created         time.Time
-	Plan, Status    string
-	// BillingProvider (Stripe or Polar), CustomerID and SubscriptionID link the account to
-	// the provider's customer and subscription.
-	BillingProvider, CustomerID, SubscriptionID string
-	// BillingUpdated is the EventTime of the last Change applied: the account's billing
-	// state is the subscription's state at that time.
-	BillingUpdated time.Time
-}
+	"github.com/codingplan/codingplan/backend/internal/store"
+)
 
 // ErrNotLinked: the event names an account as its checkout reference but carries no email, and
 // no account is linked to its customer yet: it arrived before the event that links them (a
@@ -30,17 +16,18 @@ type Account struct {
 // so that the provider delivers it again later.
 var ErrNotLinked = errors.New("billing: customer not linked to an account yet")
 
-// ErrNotFound is what the store's lookups return, wrapped or not, when no account matches.
-var ErrNotFound = errors.New("billing: no such account")
-
 // Store is what Apply needs of the account store.
 type Store interface {
 	// MarkEvent records a provider's event id; fresh is false when it was recorded before.
 	MarkEvent(ctx context.Context, provider, eventID string, at time.Time) (fresh bool, err error)
-	AccountByCustomer(ctx context.Context, provider, customerID string) (Account, error)
-	// AccountByEmail matches the email case-insensitively.
-	AccountByEmail(ctx context.Context, email string) (Account, error)
-	UpdateAccount(ctx context.Context, a Account) error
+	// AccountByCustomer and AccountByEmail (case-insensitive) return store.ErrNotFound,
+	// wrapped or not, when no account matches.
+	AccountByCustomer(ctx context.Context, provider, customerID string) (store.Account, error)
+	AccountByEmail(ctx context.Context, email string) (store.Account, error)
+	// UpdateAccount, not the store's UpdateBilling: that one applies only events strictly
+	// later than the stored time, and Apply's same-second rule (stage) needs to write one at
+	// the same time.
+	UpdateAccount(ctx context.Context, a store.Account) error
 }
 
 // Outcome says what Apply did with a Change.
@@ -128,7 +115,7 @@ func Apply(ctx context.Context, st Store, c Change, plans PlanMap) (Result, erro
 	if res.Outcome != Applied {
 		return res, nil
 	}
-	acct.Plan, acct.Status = res.NewPlan, c.Status
+	acct.Plan, acct.Status = res.NewPlan, res.NewStatus
 	acct.BillingProvider, acct.CustomerID = c.Provider, c.CustomerID
 	if c.SubscriptionID != "" {
 		acct.SubscriptionID = c.SubscriptionID
@@ -142,27 +129,27 @@ func Apply(ctx context.Context, st Store, c Change, plans PlanMap) (Result, erro
 
 // findAccount finds the account of c's customer, or one to link by c's email. A Result with
 // Outcome Unmatched says why there is none.
-func findAccount(ctx context.Context, st Store, c Change) (Account, Result, error) {
+func findAccount(ctx context.Context, st Store, c Change) (store.Account, Result, error) {
 	acct, err := st.AccountByCustomer(ctx, c.Provider, c.CustomerID)
 	if err == nil {
 		return acct, Result{}, nil
 	}
-	if !errors.Is(err, ErrNotFound) {
-		return Account{}, Result{}, fmt.Errorf("billing: account by customer: %w", err)
+	if !errors.Is(err, store.ErrNotFound) {
+		return store.Account{}, Result{}, fmt.Errorf("billing: account by customer: %w", err)
 	}
-	unmatched := func(why string) (Account, Result, error) {
-		return Account{}, Result{Outcome: Unmatched, Reason: why}, nil
+	unmatched := func(why string) (store.Account, Result, error) {
+		return store.Account{}, Result{Outcome: Unmatched, Reason: why}, nil
 	}
 	email := strings.TrimSpace(c.Email)
 	if email == "" {
 		return unmatched("unknown customer, and the event has no email")
 	}
 	acct, err = st.AccountByEmail(ctx, email)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return unmatched("unknown customer, and no account has its email")
 	}
 	if err != nil {
-		return Account{}, Result{}, fmt.Errorf("billing: account by email: %w", err)
+		return store.Account{}, Result{}, fmt.Errorf("billing: account by email: %w", err)
 	}
 	if c.AccountRef != "" && c.AccountRef != acct.ID {
 		return unmatched("the checkout was started for another account than the email's")
@@ -174,7 +161,7 @@ func findAccount(ctx context.Context, st Store, c Change) (Account, Result, erro
 }
 
 // decide is Apply's rule for an account found for c; it changes nothing itself.
-func decide(acct Account, c Change, fresh, linked bool) Result {
+func decide(acct store.Account, c Change, fresh, linked bool) Result {
 	res := Result{AccountID: acct.ID, Linked: linked, OldPlan: acct.Plan, OldStatus: acct.Status}
 	sameSub := acct.BillingProvider == c.Provider && (c.SubscriptionID == "" || acct.SubscriptionID == c.SubscriptionID)
 	last := acct.BillingUpdated
@@ -203,8 +190,26 @@ func decide(acct Account, c Change, fresh, linked bool) Result {
 		res.Unmapped = false
 		return res
 	}
-	res.Outcome, res.NewPlan, res.NewStatus = Applied, plan, c.Status
+	res.Outcome, res.NewPlan, res.NewStatus = Applied, plan, AccountStatus(c.Status)
+	if acct.Status == store.StatusSuspended { // an operator's suspension outlasts billing
+		res.NewStatus = store.StatusSuspended
+	}
 	return res
+}
+
+// AccountStatus is the account status (store's vocabulary) a subscription status gives:
+// active and trialing are active; past_due, and incomplete and paused (not paid yet, no plan),
+// are past_due; canceled, unpaid, incomplete_expired and every status not known here are
+// canceled. incomplete and paused stay in the middle so that Apply's same-second order (stage)
+// reads the same from the stored status.
+func AccountStatus(sub string) string {
+	switch sub {
+	case StatusActive, StatusTrialing:
+		return store.StatusActive
+	case StatusPastDue, StatusIncomplete, StatusPaused:
+		return store.StatusPastDue
+	}
+	return store.StatusCanceled
 }
 
 // stage orders a subscription's statuses within one second: a subscription is created

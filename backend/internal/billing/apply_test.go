@@ -9,32 +9,34 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/codingplan/codingplan/backend/internal/store"
 )
 
 // fakeStore stands in for the account store until it is merged; the store's conformance suite
 // will run Apply against the real ones.
 type fakeStore struct {
 	markEvent         func(ctx context.Context, provider, eventID string, at time.Time) (bool, error)
-	accountByCustomer func(ctx context.Context, provider, customerID string) (Account, error)
-	accountByEmail    func(ctx context.Context, email string) (Account, error)
-	updateAccount     func(ctx context.Context, a Account) error
+	accountByCustomer func(ctx context.Context, provider, customerID string) (store.Account, error)
+	accountByEmail    func(ctx context.Context, email string) (store.Account, error)
+	updateAccount     func(ctx context.Context, a store.Account) error
 }
 
 func (f *fakeStore) MarkEvent(ctx context.Context, provider, eventID string, at time.Time) (bool, error) {
 	return f.markEvent(ctx, provider, eventID, at)
 }
-func (f *fakeStore) AccountByCustomer(ctx context.Context, provider, customerID string) (Account, error) {
+func (f *fakeStore) AccountByCustomer(ctx context.Context, provider, customerID string) (store.Account, error) {
 	return f.accountByCustomer(ctx, provider, customerID)
 }
-func (f *fakeStore) AccountByEmail(ctx context.Context, email string) (Account, error) {
+func (f *fakeStore) AccountByEmail(ctx context.Context, email string) (store.Account, error) {
 	return f.accountByEmail(ctx, email)
 }
-func (f *fakeStore) UpdateAccount(ctx context.Context, a Account) error {
+func (f *fakeStore) UpdateAccount(ctx context.Context, a store.Account) error {
 	return f.updateAccount(ctx, a)
 }
 
 // memStore is a fakeStore over one account held in memory; *updates counts UpdateAccount calls.
-func memStore(a *Account, updates *int) *fakeStore {
+func memStore(a *store.Account, updates *int) *fakeStore {
 	seen := map[string]bool{}
 	return &fakeStore{
 		markEvent: func(_ context.Context, provider, id string, _ time.Time) (bool, error) {
@@ -43,21 +45,21 @@ func memStore(a *Account, updates *int) *fakeStore {
 			seen[k] = true
 			return fresh, nil
 		},
-		accountByCustomer: func(_ context.Context, provider, customer string) (Account, error) {
+		accountByCustomer: func(_ context.Context, provider, customer string) (store.Account, error) {
 			if a.CustomerID != "" && a.BillingProvider == provider && a.CustomerID == customer {
 				return *a, nil
 			}
-			return Account{}, fmt.Errorf("account by customer: %w", ErrNotFound)
+			return store.Account{}, fmt.Errorf("account by customer: %w", store.ErrNotFound)
 		},
-		accountByEmail: func(_ context.Context, email string) (Account, error) {
+		accountByEmail: func(_ context.Context, email string) (store.Account, error) {
 			if strings.EqualFold(a.Email, email) {
 				return *a, nil
 			}
-			return Account{}, ErrNotFound
+			return store.Account{}, store.ErrNotFound
 		},
-		updateAccount: func(_ context.Context, b Account) error {
+		updateAccount: func(_ context.Context, b store.Account) error {
 			if b.ID != a.ID {
-				return ErrNotFound
+				return store.ErrNotFound
 			}
 			*updates++
 			*a = b
@@ -69,11 +71,11 @@ func memStore(a *Account, updates *int) *fakeStore {
 var t0 = time.Unix(1796652000, 0)
 
 func TestApply(t *testing.T) {
-	unlinked := Account{ID: "acct_42", Email: "ada@example.com", Name: "Ada", Created: t0.Add(-time.Hour)}
+	unlinked := store.Account{ID: "acct_42", Email: "ada@example.com", Name: "Ada", Created: t0.Add(-time.Hour)}
 	linked := unlinked
 	linked.Plan, linked.Status, linked.BillingUpdated = "pro", StatusActive, t0
 	linked.BillingProvider, linked.CustomerID, linked.SubscriptionID = Stripe, "cus_1", "sub_1"
-	with := func(a Account, f func(*Account)) Account { f(&a); return a }
+	with := func(a store.Account, f func(*store.Account)) store.Account { f(&a); return a }
 	sub := func(status string, at time.Time, prices ...string) Change {
 		return Change{Provider: Stripe, EventID: "evt_" + status, EventTime: at, CustomerID: "cus_1", SubscriptionID: "sub_1", Status: status, Prices: prices}
 	}
@@ -82,56 +84,65 @@ func TestApply(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		acct    Account
+		acct    store.Account
 		seen    bool // the event id was marked before
 		change  Change
 		want    Result
 		wantErr error
-		after   Account // the account afterwards; unchanged when zero
+		after   store.Account // the account afterwards; unchanged when zero
 	}{
 		{name: "checkout links the account with the email", acct: unlinked, change: checkout,
 			want:  Result{Outcome: Applied, AccountID: "acct_42", Linked: true, NewPlan: "pro", NewStatus: StatusActive},
-			after: with(linked, func(a *Account) { a.BillingUpdated = t0.Add(-2 * time.Second) })},
+			after: with(linked, func(a *store.Account) { a.BillingUpdated = t0.Add(-2 * time.Second) })},
 		{name: "active with a price of another plan", acct: linked, change: sub(StatusActive, t0.Add(time.Second), "price_1Team"),
 			want:  Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewPlan: "team", NewStatus: StatusActive},
-			after: with(linked, func(a *Account) { a.Plan, a.BillingUpdated = "team", t0.Add(time.Second) })},
+			after: with(linked, func(a *store.Account) { a.Plan, a.BillingUpdated = "team", t0.Add(time.Second) })},
 		{name: "past_due without prices keeps the plan", acct: linked, change: sub(StatusPastDue, t0.Add(5*time.Second)),
 			want:  Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewPlan: "pro", NewStatus: StatusPastDue},
-			after: with(linked, func(a *Account) { a.Status, a.BillingUpdated = StatusPastDue, t0.Add(5*time.Second) })},
+			after: with(linked, func(a *store.Account) { a.Status, a.BillingUpdated = StatusPastDue, t0.Add(5*time.Second) })},
 		{name: "canceled: no plan", acct: linked, change: sub(StatusCanceled, t0.Add(time.Minute), "price_1Pro"),
 			want:  Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewStatus: StatusCanceled},
-			after: with(linked, func(a *Account) { a.Plan, a.Status, a.BillingUpdated = "", StatusCanceled, t0.Add(time.Minute) })},
+			after: with(linked, func(a *store.Account) { a.Plan, a.Status, a.BillingUpdated = "", StatusCanceled, t0.Add(time.Minute) })},
 		{name: "unpaid: no plan", acct: linked, change: sub(StatusUnpaid, t0.Add(time.Minute)),
-			want:  Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewStatus: StatusUnpaid},
-			after: with(linked, func(a *Account) { a.Plan, a.Status, a.BillingUpdated = "", StatusUnpaid, t0.Add(time.Minute) })},
+			want:  Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewStatus: StatusCanceled},
+			after: with(linked, func(a *store.Account) { a.Plan, a.Status, a.BillingUpdated = "", StatusCanceled, t0.Add(time.Minute) })},
 		{name: "incomplete_expired: no plan", acct: linked, change: sub(StatusIncompleteExpired, t0.Add(time.Minute), "price_1Pro"),
-			want: Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewStatus: StatusIncompleteExpired},
-			after: with(linked, func(a *Account) {
-				a.Plan, a.Status, a.BillingUpdated = "", StatusIncompleteExpired, t0.Add(time.Minute)
+			want: Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewStatus: StatusCanceled},
+			after: with(linked, func(a *store.Account) {
+				a.Plan, a.Status, a.BillingUpdated = "", StatusCanceled, t0.Add(time.Minute)
 			})},
 		{name: "paused: no plan", acct: linked, change: sub(StatusPaused, t0.Add(time.Minute), "price_1Pro"),
-			want:  Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewStatus: StatusPaused},
-			after: with(linked, func(a *Account) { a.Plan, a.Status, a.BillingUpdated = "", StatusPaused, t0.Add(time.Minute) })},
+			want:  Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewStatus: StatusPastDue},
+			after: with(linked, func(a *store.Account) { a.Plan, a.Status, a.BillingUpdated = "", StatusPastDue, t0.Add(time.Minute) })},
+		{name: "trialing is an active account", acct: linked, change: sub(StatusTrialing, t0.Add(time.Minute), "price_1Pro"),
+			want:  Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewPlan: "pro", NewStatus: StatusActive},
+			after: with(linked, func(a *store.Account) { a.BillingUpdated = t0.Add(time.Minute) })},
+		{name: "a suspended account stays suspended", acct: with(linked, func(a *store.Account) { a.Status = store.StatusSuspended }),
+			change: sub(StatusActive, t0.Add(time.Minute), "price_1Team"),
+			want:   Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: store.StatusSuspended, NewPlan: "team", NewStatus: store.StatusSuspended},
+			after: with(linked, func(a *store.Account) {
+				a.Plan, a.Status, a.BillingUpdated = "team", store.StatusSuspended, t0.Add(time.Minute)
+			})},
 		{name: "resumed gives the mapped plan back",
-			acct:   with(linked, func(a *Account) { a.Plan, a.Status = "", StatusPaused }),
+			acct:   with(linked, func(a *store.Account) { a.Plan, a.Status = "", StatusPastDue }),
 			change: sub(StatusActive, t0.Add(time.Minute), "price_1Pro", "prod_x"),
-			want:   Result{Outcome: Applied, AccountID: "acct_42", OldStatus: StatusPaused, NewPlan: "pro", NewStatus: StatusActive},
-			after:  with(linked, func(a *Account) { a.BillingUpdated = t0.Add(time.Minute) })},
+			want:   Result{Outcome: Applied, AccountID: "acct_42", OldStatus: StatusPastDue, NewPlan: "pro", NewStatus: StatusActive},
+			after:  with(linked, func(a *store.Account) { a.BillingUpdated = t0.Add(time.Minute) })},
 		{name: "active with an unmapped price gives no plan", acct: linked, change: sub(StatusActive, t0.Add(time.Minute), "price_gift"),
 			want:  Result{Outcome: Applied, AccountID: "acct_42", Unmapped: true, OldPlan: "pro", OldStatus: StatusActive, NewStatus: StatusActive},
-			after: with(linked, func(a *Account) { a.Plan, a.BillingUpdated = "", t0.Add(time.Minute) })},
+			after: with(linked, func(a *store.Account) { a.Plan, a.BillingUpdated = "", t0.Add(time.Minute) })},
 		{name: "an older event is stale", acct: linked, change: sub(StatusCanceled, t0.Add(-time.Second)),
 			want: Result{Outcome: Stale, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive}},
 		{name: "same second, an earlier stage is stale", acct: linked, change: sub(StatusIncomplete, t0, "price_1Pro"),
 			want: Result{Outcome: Stale, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive}},
 		{name: "same second, a later stage applies", acct: linked, change: sub(StatusCanceled, t0, "price_1Pro"),
 			want:  Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewStatus: StatusCanceled},
-			after: with(linked, func(a *Account) { a.Plan, a.Status = "", StatusCanceled })},
+			after: with(linked, func(a *store.Account) { a.Plan, a.Status = "", StatusCanceled })},
 		{name: "an event seen and applied before", acct: linked, seen: true, change: sub(StatusActive, t0, "price_1Pro"),
 			want: Result{Outcome: Duplicate, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive}},
 		{name: "an event seen before but never written is applied", acct: linked, seen: true, change: sub(StatusCanceled, t0.Add(time.Second)),
 			want:  Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewStatus: StatusCanceled},
-			after: with(linked, func(a *Account) { a.Plan, a.Status, a.BillingUpdated = "", StatusCanceled, t0.Add(time.Second) })},
+			after: with(linked, func(a *store.Account) { a.Plan, a.Status, a.BillingUpdated = "", StatusCanceled, t0.Add(time.Second) })},
 		{name: "unknown customer, no email", acct: unlinked, change: sub(StatusActive, t0, "price_1Pro"),
 			want: Result{Outcome: Unmatched, Reason: "unknown customer, and the event has no email"}},
 		{name: "unknown customer named by a checkout reference is retried", acct: unlinked,
@@ -146,23 +157,25 @@ func TestApply(t *testing.T) {
 		{name: "checkout reference names another account", acct: unlinked, change: with2(checkout, func(c *Change) { c.AccountRef = "acct_99" }),
 			want: Result{Outcome: Unmatched, Reason: "the checkout was started for another account than the email's"}},
 		{name: "the email's account is paid through another customer",
-			acct:   with(linked, func(a *Account) { a.CustomerID = "cus_other" }),
+			acct:   with(linked, func(a *store.Account) { a.CustomerID = "cus_other" }),
 			change: with2(checkout, func(c *Change) { c.EventTime = t0.Add(time.Hour); c.AccountRef = "" }),
 			want:   Result{Outcome: Unmatched, Reason: "the email's account is paid through another customer"}},
 		{name: "the email's account had another customer that gives nothing: relinked",
-			acct: with(linked, func(a *Account) {
+			acct: with(linked, func(a *store.Account) {
 				a.CustomerID, a.SubscriptionID, a.Plan, a.Status = "cus_old", "sub_old", "", StatusCanceled
 			}),
 			change: with2(checkout, func(c *Change) { c.EventTime = t0.Add(time.Hour) }),
 			want:   Result{Outcome: Applied, AccountID: "acct_42", Linked: true, OldStatus: StatusCanceled, NewPlan: "pro", NewStatus: StatusActive},
-			after:  with(linked, func(a *Account) { a.BillingUpdated = t0.Add(time.Hour) })},
+			after:  with(linked, func(a *store.Account) { a.BillingUpdated = t0.Add(time.Hour) })},
 		{name: "another subscription ending leaves the paying one alone", acct: linked,
 			change: with2(sub(StatusCanceled, t0.Add(time.Hour), "price_1Pro"), func(c *Change) { c.SubscriptionID = "sub_2" }),
 			want:   Result{Outcome: OtherSubscription, AccountID: "acct_42", Reason: "the account is paid through another subscription", OldPlan: "pro", OldStatus: StatusActive}},
 		{name: "another subscription that gives a plan takes over", acct: linked,
 			change: with2(sub(StatusActive, t0.Add(time.Hour), "price_1Team"), func(c *Change) { c.SubscriptionID = "sub_2" }),
 			want:   Result{Outcome: Applied, AccountID: "acct_42", OldPlan: "pro", OldStatus: StatusActive, NewPlan: "team", NewStatus: StatusActive},
-			after:  with(linked, func(a *Account) { a.Plan, a.SubscriptionID, a.BillingUpdated = "team", "sub_2", t0.Add(time.Hour) })},
+			after: with(linked, func(a *store.Account) {
+				a.Plan, a.SubscriptionID, a.BillingUpdated = "team", "sub_2", t0.Add(time.Hour)
+			})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,7 +193,7 @@ func TestApply(t *testing.T) {
 				t.Errorf("result:\n got %+v\nwant %+v", got, tt.want)
 			}
 			want := tt.after
-			if want == (Account{}) {
+			if want == (store.Account{}) {
 				want = tt.acct
 			}
 			if acct != want {
@@ -200,7 +213,7 @@ func with2(c Change, f func(*Change)) Change { f(&c); return c }
 
 func TestApplyStoreErrors(t *testing.T) {
 	boom := errors.New("database is down")
-	acct := Account{ID: "acct_42", Email: "ada@example.com"}
+	acct := store.Account{ID: "acct_42", Email: "ada@example.com"}
 	c := Change{Provider: Stripe, EventID: "evt_1", EventTime: t0, CustomerID: "cus_1", Email: "ada@example.com", Status: StatusActive}
 	tests := []struct {
 		name   string
@@ -210,13 +223,13 @@ func TestApplyStoreErrors(t *testing.T) {
 			f.markEvent = func(context.Context, string, string, time.Time) (bool, error) { return false, boom }
 		}},
 		{"AccountByCustomer", func(f *fakeStore) {
-			f.accountByCustomer = func(context.Context, string, string) (Account, error) { return Account{}, boom }
+			f.accountByCustomer = func(context.Context, string, string) (store.Account, error) { return store.Account{}, boom }
 		}},
 		{"AccountByEmail", func(f *fakeStore) {
-			f.accountByEmail = func(context.Context, string) (Account, error) { return Account{}, boom }
+			f.accountByEmail = func(context.Context, string) (store.Account, error) { return store.Account{}, boom }
 		}},
 		{"UpdateAccount", func(f *fakeStore) {
-			f.updateAccount = func(context.Context, Account) error { return boom }
+			f.updateAccount = func(context.Context, store.Account) error { return boom }
 		}},
 	}
 	for _, tt := range tests {
@@ -256,15 +269,15 @@ func TestApplyAnyOrder(t *testing.T) {
 		}
 		polarEvents = append(polarEvents, c)
 	}
-	start := Account{ID: "acct_42", Email: "ada@example.com", Created: t0.Add(-time.Hour)}
+	start := store.Account{ID: "acct_42", Email: "ada@example.com", Created: t0.Add(-time.Hour)}
 	tests := []struct {
 		name   string
 		events []Change
-		want   Account
+		want   store.Account
 	}{
-		{"stripe", stripeEvents, Account{ID: "acct_42", Email: "ada@example.com", Created: t0.Add(-time.Hour),
+		{"stripe", stripeEvents, store.Account{ID: "acct_42", Email: "ada@example.com", Created: t0.Add(-time.Hour),
 			Status: StatusCanceled, BillingProvider: Stripe, CustomerID: stripeCustomer, SubscriptionID: stripeSub, BillingUpdated: time.Unix(1796652600, 0)}},
-		{"polar", polarEvents, Account{ID: "acct_42", Email: "ada@example.com", Created: t0.Add(-time.Hour),
+		{"polar", polarEvents, store.Account{ID: "acct_42", Email: "ada@example.com", Created: t0.Add(-time.Hour),
 			Status: StatusCanceled, BillingProvider: Polar, CustomerID: polarCustomer, SubscriptionID: polarSub, BillingUpdated: utc("2026-12-07T14:10:00.105Z")}},
 	}
 	for _, tt := range tests {

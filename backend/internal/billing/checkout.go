@@ -8,6 +8,8 @@ import (
 	"net/url"
 
 	"github.com/stripe/stripe-go/v82"
+
+	"github.com/codingplan/codingplan/backend/internal/store"
 )
 
 // Errors of the checkout methods.
@@ -44,7 +46,7 @@ func NewCheckout(cfg Config, hc *http.Client) *Checkout {
 // the URL to send the browser to. The session carries the account id as client_reference_id
 // and in its metadata and its subscription's, and the price in its metadata, so that
 // checkout.session.completed can be matched and mapped to a plan on its own.
-func (c *Checkout) Stripe(ctx context.Context, acct Account, price string) (string, error) {
+func (c *Checkout) Stripe(ctx context.Context, acct store.Account, price string) (string, error) {
 	if c.stripe == nil || c.cfg.SuccessURL == "" || c.cfg.CancelURL == "" {
 		return "", fmt.Errorf("%w: stripe needs stripe_key, success_url and cancel_url", ErrNotConfigured)
 	}
@@ -80,7 +82,7 @@ func (c *Checkout) Stripe(ctx context.Context, acct Account, price string) (stri
 
 // Polar returns the configured Polar checkout link with the account's email prefilled and
 // its id as reference_id, which Polar copies into the subscription's metadata.
-func (c *Checkout) Polar(acct Account) (string, error) {
+func (c *Checkout) Polar(acct store.Account) (string, error) {
 	if c.cfg.PolarCheckoutURL == "" {
 		return "", fmt.Errorf("%w: polar needs polar_checkout_url", ErrNotConfigured)
 	}

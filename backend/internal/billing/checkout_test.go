@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stripe/stripe-go/v82"
+
+	"github.com/codingplan/codingplan/backend/internal/store"
 )
 
 // stripeAPI is a local server that answers POST /v1/checkout/sessions as Stripe does (form in,
@@ -49,10 +51,10 @@ func TestStripeCheckout(t *testing.T) {
 	const session = `{"id":"cs_test_a1","object":"checkout.session","mode":"subscription","status":"open","url":"https://checkout.stripe.com/c/pay/cs_test_a1"}`
 	tests := []struct {
 		name string
-		acct Account
+		acct store.Account
 		want url.Values
 	}{
-		{"new customer", Account{ID: "acct_42", Email: "ada@example.com"}, url.Values{
+		{"new customer", store.Account{ID: "acct_42", Email: "ada@example.com"}, url.Values{
 			"mode":                    {"subscription"},
 			"line_items[0][price]":    {"price_1Team"},
 			"line_items[0][quantity]": {"1"},
@@ -64,7 +66,7 @@ func TestStripeCheckout(t *testing.T) {
 			"metadata[price]":         {"price_1Team"},
 			"subscription_data[metadata][account_id]": {"acct_42"},
 		}},
-		{"known Stripe customer", Account{ID: "acct_42", Email: "ada@example.com", BillingProvider: Stripe, CustomerID: "cus_1"}, url.Values{
+		{"known Stripe customer", store.Account{ID: "acct_42", Email: "ada@example.com", BillingProvider: Stripe, CustomerID: "cus_1"}, url.Values{
 			"mode":                    {"subscription"},
 			"line_items[0][price]":    {"price_1Team"},
 			"line_items[0][quantity]": {"1"},
@@ -110,7 +112,7 @@ func TestStripeCheckout(t *testing.T) {
 func TestStripeCheckoutErrors(t *testing.T) {
 	srv, reqs := stripeAPI(t, http.StatusBadRequest,
 		`{"error":{"code":"resource_missing","doc_url":"https://stripe.com/docs/error-codes/resource-missing","message":"No such price: 'price_1Team'","param":"line_items[0][price]","type":"invalid_request_error"}}`)
-	acct := Account{ID: "acct_42", Email: "ada@example.com"}
+	acct := store.Account{ID: "acct_42", Email: "ada@example.com"}
 	_, err := testCheckout(srv.URL).Stripe(t.Context(), acct, "price_1Team")
 	var se *stripe.Error
 	if !errors.As(err, &se) || se.Code != stripe.ErrorCodeResourceMissing || !strings.Contains(err.Error(), "No such price") {
@@ -138,16 +140,16 @@ func TestStripeCheckoutErrors(t *testing.T) {
 func TestPolarCheckout(t *testing.T) {
 	tests := []struct {
 		link    string
-		acct    Account
+		acct    store.Account
 		want    string
 		wantErr error
 	}{
-		{"https://buy.polar.sh/polar_cl_T3stL1nk", Account{ID: "acct_42", Email: "ada+code@example.com"},
+		{"https://buy.polar.sh/polar_cl_T3stL1nk", store.Account{ID: "acct_42", Email: "ada+code@example.com"},
 			"https://buy.polar.sh/polar_cl_T3stL1nk?customer_email=ada%2Bcode%40example.com&reference_id=acct_42", nil},
-		{"https://buy.polar.sh/polar_cl_T3stL1nk?utm_source=app", Account{ID: "acct_42"},
+		{"https://buy.polar.sh/polar_cl_T3stL1nk?utm_source=app", store.Account{ID: "acct_42"},
 			"https://buy.polar.sh/polar_cl_T3stL1nk?reference_id=acct_42&utm_source=app", nil},
-		{"", Account{ID: "acct_42"}, "", ErrNotConfigured},
-		{"buy.polar.sh/polar_cl_x", Account{ID: "acct_42"}, "", ErrNotConfigured},
+		{"", store.Account{ID: "acct_42"}, "", ErrNotConfigured},
+		{"buy.polar.sh/polar_cl_x", store.Account{ID: "acct_42"}, "", ErrNotConfigured},
 	}
 	for _, tt := range tests {
 		t.Run(tt.link, func(t *testing.T) {

@@ -165,3 +165,23 @@ func (m *Meter) recordMem(user string, now time.Time, prompt, completion int64) 
 	c.CompletionTokens += completion
 	m.mem[k] = c
 }
+
+// Forget deletes every counter of user still kept (the days of the last TTL), for an account's
+// deletion. The keys share the user's hash tag, so one DEL serves a cluster too.
+func Forget(ctx context.Context, client valkey.Client, prefix, user string, now time.Time) error {
+	if user == "" {
+		return ErrNoUser
+	}
+	if prefix == "" {
+		prefix = "codingplan"
+	}
+	days := int(TTL/(24*time.Hour)) + 2
+	keys := make([]string, 0, days+1)
+	for d := -days; d <= 1; d++ {
+		keys = append(keys, key(prefix, user, now.AddDate(0, 0, d)))
+	}
+	if err := client.Do(ctx, client.B().Del().Key(keys...).Build()).Error(); err != nil {
+		return fmt.Errorf("usage: forget: %w", err)
+	}
+	return nil
+}

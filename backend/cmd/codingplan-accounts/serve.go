@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/codingplan/codingplan/backend/internal/accounts"
+	"github.com/codingplan/codingplan/backend/internal/billing"
+	"github.com/codingplan/codingplan/backend/internal/store"
+)
+
+// shutdownTimeout bounds the wait for requests in progress at SIGTERM.
+const shutdownTimeout = 15 * time.Second
+
+// Housekeeping: how often expired sessions and device codes are deleted, and how long webhook
+// event ids are kept (far longer than the providers retry a delivery: Stripe for 3 days).
+const (
+	housekeepEvery = 10 * time.Minute
+	keepEvents     = 30 * 24 * time.Hour
+)
+
+// serve runs the service until ctx ends (SIGINT or SIGTERM), then finishes the requests in
+// progress and returns nil. A database that is unreachable at start or later makes requests
+// that need it answer 503 (and /readyz too) until it is back; migrations are retried meanwhile.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	s, _, err := parse(fs, args, 0, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, s.LogLevel)
+	bcfg, err := s.BillingConfig(getenv)
+	if err != nil {
+		return err
+	}
+	d, err := openDB(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	// Migrations: now, or, while the database is unreachable, in the background until they run.
+	var wg sync.WaitGroup
+	mctx, mcancel := context.WithCancel(ctx)
+	defer func() { mcancel(); wg.Wait() }()
+	if err := d.Migrate(ctx); err != nil {
+		if !errors.Is(err, store.ErrUnavailable) {
+			return err
+		}
+		log.Warn("database unreachable at start: migrating when it answers; 503 until then", "err", err)
+		wg.Go(func() { migrateLater(mctx, d, log) })
+	}
+
+	wg.Go(func() { housekeep(mctx, d, log) })
+
+	srv := accounts.New(accounts.Options{
+		Store: d, Settings: s, Webhooks: billing.NewWebhooks(bcfg), Plans: bcfg.Plans,
+		// TODO(tokens): Tokens and Approver are the tokens package's *tokens.Issuer, and
+		// Notify the revoke package's publisher, once they are merged; `make run` then starts
+		// this service.
+		Log: log.With("component", "accounts"),
+	})
+	ln, err := net.Listen("tcp", s.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	kind, _, _ := accounts.ParseDatabase(s.DatabaseURL())
+	log.Info("listening", "addr", ln.Addr().String(), "version", versionString(), "database", kind,
+		"public_url", s.URL(), "stripe_webhooks", len(bcfg.StripeSecrets) > 0, "polar_webhooks", len(bcfg.PolarSecrets) > 0)
+	fmt.Fprintf(stdout, "codingplan-accounts is listening on http://%s (database: %s).\n"+
+		"Create an account and a key with\n\n"+
+		"  codingplan-accounts account create --email you@example.com --name You --plan pro\n"+
+		"  codingplan-accounts key create you@example.com --name laptop\n\n", ln.Addr(), kind)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }() // owned by serve, which receives from serveErr below
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("stopping", "timeout", shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	<-serveErr // http.ErrServerClosed
+	log.Info("stopped")
+	return nil
+}
+
+// migrateLater retries the migrations with backoff until they run or ctx ends.
+func migrateLater(ctx context.Context, d db, log *slog.Logger) {
+	wait := time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		err := d.Migrate(ctx)
+		if err == nil {
+			log.Info("database reachable: migrations applied")
+			return
+		}
+		if !errors.Is(err, store.ErrUnavailable) {
+			log.Error("migrations failed", "err", err)
+			return
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// housekeep deletes expired sessions and device codes and old webhook event ids, now and every
+// housekeepEvery, until ctx ends. Failures (the database away) wait for the next round.
+func housekeep(ctx context.Context, d db, log *slog.Logger) {
+	t := time.NewTicker(housekeepEvery)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		n, err := d.DeleteExpired(ctx, now)
+		if err == nil {
+			var m int64
+			m, err = d.PruneEvents(ctx, now.Add(-keepEvents))
+			n += m
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("housekeeping", "err", err)
+		} else if n > 0 {
+			log.Debug("housekeeping", "rows_deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated by the settings
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
