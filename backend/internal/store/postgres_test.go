@@ -5,57 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/codingplan/codingplan/backend/internal/store/pgtest"
 )
 
-// postgresDSN is the test server scripts/test.sh starts (scripts/postgres.sh). Without it the
-// PostgreSQL tests skip, unless CODINGPLAN_REQUIRE_POSTGRES=1 says they must run.
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("CODINGPLAN_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CODINGPLAN_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("CODINGPLAN_TEST_POSTGRES is not set but CODINGPLAN_REQUIRE_POSTGRES=1")
-		}
-		t.Skip("CODINGPLAN_TEST_POSTGRES not set (scripts/postgres.sh start, then point it at the server)")
-	}
-	return dsn
-}
-
-// postgresTestDB creates a database of the test's own on the test server and returns its DSN;
-// the database is dropped when the test ends (after the stores opened later are closed).
-func postgresTestDB(t testing.TB) string {
-	t.Helper()
-	admin := postgresDSN(t)
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("CODINGPLAN_TEST_POSTGRES: %v", err)
-	}
-	name := "store_" + NewID()
-	exec := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Fatalf("connect %s: %v", u.Redacted(), err)
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec(`CREATE DATABASE ` + quoteIdent(name))
-	t.Cleanup(func() { exec(`DROP DATABASE ` + quoteIdent(name) + ` WITH (FORCE)`) })
-	u.Path = "/" + name
-	return u.String()
-}
+// postgresTestDB creates a database of the test's own on the test server and returns its DSN.
+func postgresTestDB(t testing.TB) string { return pgtest.NewDB(t, "store") }
 
 func openPostgresDSN(t testing.TB, dsn string) *Postgres {
 	t.Helper()
@@ -86,7 +45,7 @@ func TestPostgresSchema(t *testing.T) { testSchema(t, openPostgresTest(t)) }
 // within their context's deadline, and succeed again once the cluster is back, with the same
 // store. It uses a cluster of its own so that other tests' server stays up.
 func TestPostgresOutage(t *testing.T) {
-	postgresDSN(t)
+	pgtest.Admin(t)
 	port := freePort(t)
 	script := func(args ...string) {
 		t.Helper()

@@ -9,17 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/codingplan/codingplan/backend/internal/auth"
 	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/store/pgtest"
 )
 
 // testStore is a real store with the methods the tests use to set things up and look.
@@ -52,39 +50,8 @@ func openSQLite(t testing.TB) *store.SQLite {
 	return s
 }
 
-// postgresDB creates a database of the test's own on the CODINGPLAN_TEST_POSTGRES server and
-// returns its DSN; it is dropped when the test ends.
-func postgresDB(t testing.TB) string {
-	t.Helper()
-	admin := os.Getenv("CODINGPLAN_TEST_POSTGRES")
-	if admin == "" {
-		if os.Getenv("CODINGPLAN_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("CODINGPLAN_TEST_POSTGRES is not set but CODINGPLAN_REQUIRE_POSTGRES=1")
-		}
-		t.Skip("CODINGPLAN_TEST_POSTGRES not set (scripts/postgres.sh start, then point it at the server)")
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("CODINGPLAN_TEST_POSTGRES: %v", err)
-	}
-	name := "tokens_" + store.NewID()
-	exec := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Fatalf("connect %s: %v", u.Redacted(), err)
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec(`CREATE DATABASE "` + name + `"`)
-	t.Cleanup(func() { exec(`DROP DATABASE "` + name + `" WITH (FORCE)`) })
-	u.Path = "/" + name
-	return u.String()
-}
+// postgresDB creates a database of the test's own on the CODINGPLAN_TEST_POSTGRES server.
+func postgresDB(t testing.TB) string { return pgtest.NewDB(t, "tokens") }
 
 func openPostgresDSN(t testing.TB, dsn string) *store.Postgres {
 	t.Helper()
