@@ -17,7 +17,7 @@ type queries struct {
 	approveDevice, denyDevice, deleteDevice, expireDevices                                    string
 	insertSession, sessionByHash, deleteSession, expireSessions                               string
 	insertSigningKey, signingKeys, retireSigningKey, deleteSigningKey, markEvent, pruneEvents string
-	addUsage, usage, tables, columns                                                          string
+	addUsage, setUsage, usage, tables, columns                                                string
 }
 
 const (
@@ -102,6 +102,11 @@ var common = queries{
 	addUsage: `INSERT INTO usage_days (account_id, day, requests, tokens) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (account_id, day) DO UPDATE SET requests = usage_days.requests + excluded.requests,
 		tokens = usage_days.tokens + excluded.tokens`,
+	// An import from the routing plane's counters replaces the day's counts, so that importing
+	// the same day again (it is still being counted) never adds it twice.
+	setUsage: `INSERT INTO usage_days (account_id, day, requests, tokens) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (account_id, day) DO UPDATE SET requests = excluded.requests,
+		tokens = excluded.tokens`,
 	usage: `SELECT account_id, day, requests, tokens FROM usage_days WHERE account_id = $1
 		ORDER BY day`,
 }

@@ -55,6 +55,7 @@ type accountStore interface {
 	MarkEvent(ctx context.Context, provider, eventID string, at time.Time) (bool, error)
 	PruneEvents(ctx context.Context, before time.Time) (int64, error)
 	AddUsage(ctx context.Context, accountID, day string, requests, tokens int64) error
+	SetUsage(ctx context.Context, accountID, day string, requests, tokens int64) error
 	Usage(ctx context.Context, accountID string) ([]UsageDay, error)
 	Columns(ctx context.Context) (map[string][]string, error)
 	Dump(ctx context.Context) ([]Row, error)
@@ -90,6 +91,7 @@ func runSuite(t *testing.T, open opener) {
 		{"SigningKeys", testSigningKeys},
 		{"Events", testEvents},
 		{"Usage", testUsage},
+		{"SetUsage", testSetUsage},
 		{"DeleteCascade", testDeleteCascade},
 		{"Injection", testInjection},
 	}
