@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return c.sub("account", rest, map[string]func([]string) error{
 			"create": c.accountCreate, "list": c.accountList, "show": c.accountShow, "set-plan": c.accountSetPlan,
 			"suspend": c.accountSuspend, "resume": c.accountResume, "delete": c.accountDelete,
+			"export": c.accountExport,
 		})
 	case "key":
 		return c.sub("key", rest, map[string]func([]string) error{
