@@ -20,7 +20,8 @@ import (
 	"github.com/codingplan/codingplan/backend/internal/valkeytest"
 )
 
-// binDir holds codingplan-backend, built by TestMain with the race detector on.
+// binDir holds codingplan-backend and codingplan-accounts, built by TestMain with the race
+// detector on.
 var binDir string
 
 func TestMain(m *testing.M) {
@@ -34,9 +35,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	cmd := exec.Command("go", "build", "-race", "-o", dir+"/", "../cmd/codingplan-backend")
+	cmd := exec.Command("go", "build", "-race", "-o", dir+"/", "../cmd/codingplan-backend", "../cmd/codingplan-accounts")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building codingplan-backend: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "building codingplan-backend and codingplan-accounts: %v\n%s", err, out)
 		return 1
 	}
 	binDir = dir
