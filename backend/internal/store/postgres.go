@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -89,6 +90,12 @@ func postgresClass(err error) error {
 			pg.Code == "40001", pg.Code == "40P01":
 			return ErrUnavailable
 		}
+		return nil
+	}
+	// A server certificate that does not verify (wrong CA, wrong host name) is a configuration
+	// error that waiting does not mend: not ErrUnavailable, so that serve stops at start.
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &cv) {
 		return nil
 	}
 	var ce *pgconn.ConnectError
