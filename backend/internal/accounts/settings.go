@@ -45,10 +45,14 @@ type Settings struct {
 	// SessionTTL is how long a web sign-in lasts; it is kept on the server and not renewed.
 	SessionTTL time.Duration `toml:"session_ttl" usage:"lifetime of a web sign-in"`
 	// Valkey is the routing plane's Valkey (host:port), used by `account delete` to remove an
-	// account's usage counts. Empty: they expire on their own (35 days).
-	Valkey string `toml:"valkey" usage:"the routing plane's Valkey, for account delete"`
+	// account's usage counts and by serve to import them. Empty: they expire on their own (35
+	// days) and are not imported.
+	Valkey string `toml:"valkey" usage:"the routing plane's Valkey, for account delete and the usage import"`
 	// ValkeyPrefix is the routing plane's valkey_prefix.
 	ValkeyPrefix string `toml:"valkey_prefix" usage:"the routing plane's Valkey key prefix"`
+	// UsageImportEvery is how often serve copies the routing plane's daily usage counts from
+	// Valkey into the database (ImportUsage, today and yesterday); 0 turns the import off.
+	UsageImportEvery time.Duration `toml:"usage_import_every" usage:"period of the usage import from Valkey (0: off)"`
 
 	// Plans are the plans an account can have, as the routing plane's [plans] (a name and its
 	// concurrency); set-plan and the billing plan map accept only these names.
@@ -113,13 +117,14 @@ type Rates struct {
 // DefaultSettings returns the settings used when nothing is set.
 func DefaultSettings() *Settings {
 	return &Settings{
-		Listen:       "127.0.0.1:8788",
-		StateDir:     defaultStateDir(),
-		LogLevel:     "info",
-		SessionTTL:   7 * 24 * time.Hour,
-		ValkeyPrefix: "codingplan",
-		Plans:        map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
-		Billing:      Billing{Tolerance: billing.DefaultTolerance},
+		Listen:           "127.0.0.1:8788",
+		StateDir:         defaultStateDir(),
+		LogLevel:         "info",
+		SessionTTL:       7 * 24 * time.Hour,
+		ValkeyPrefix:     "codingplan",
+		UsageImportEvery: 5 * time.Minute,
+		Plans:            map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
+		Billing:          Billing{Tolerance: billing.DefaultTolerance},
 		Rate: Rates{
 			SessionPerMinute: 10, SessionBurst: 5,
 			TokenPerMinute: 60, TokenBurst: 20,
@@ -224,6 +229,9 @@ func (s *Settings) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return bad("public_url %q: want an http or https URL", s.PublicURL)
 		}
+	}
+	if s.UsageImportEvery < 0 {
+		return bad("usage_import_every %v: not negative", s.UsageImportEvery)
 	}
 	if s.SessionTTL < time.Minute {
 		return bad("session_ttl %v: at least 1m", s.SessionTTL)
