@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
@@ -29,6 +30,9 @@ func ImportUsage(ctx context.Context, st UsageStore, client valkey.Client, prefi
 	return err
 }
 
+// importBatch is how many accounts' counters one pipelined read asks Valkey for.
+const importBatch = 500
+
 // importUsage is ImportUsage at a given time; it returns how many account-days it wrote. It
 // carries on past an account that fails (deleted meanwhile) and returns the errors joined.
 func importUsage(ctx context.Context, st UsageStore, client valkey.Client, prefix string, days int, now time.Time) (int, error) {
@@ -39,32 +43,38 @@ func importUsage(ctx context.Context, st UsageStore, client valkey.Client, prefi
 	if err != nil {
 		return 0, fmt.Errorf("usage import: %w", err)
 	}
-	m := usage.New(client, prefix, nil)
+	ids := make([]string, len(list))
+	for i, a := range list {
+		ids[i] = a.ID
+	}
+	gone := map[string]bool{} // deleted since the list was read
 	var errs []error
 	n := 0
-	for _, a := range list {
-		for d := range days {
-			day := now.UTC().AddDate(0, 0, -d)
-			c, err := m.Day(ctx, a.ID, day)
+	for d := range days {
+		day := now.UTC().AddDate(0, 0, -d)
+		for chunk := range slices.Chunk(ids, importBatch) {
+			counts, err := usage.Read(ctx, client, prefix, chunk, day)
 			if err != nil {
 				// Valkey is shared by every account: give up on this run.
 				return n, errors.Join(append(errs, fmt.Errorf("usage import: %w", err))...)
 			}
-			if c == (usage.Counts{}) {
-				continue
-			}
-			err = st.SetUsage(ctx, a.ID, day.Format(time.DateOnly), c.Requests, c.PromptTokens+c.CompletionTokens)
-			if errors.Is(err, store.ErrNotFound) {
-				break // deleted since the list was read
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("usage import: account %s: %w", a.ID, err))
-				if errors.Is(err, store.ErrUnavailable) {
-					return n, errors.Join(errs...)
+			for i, c := range counts {
+				id := chunk[i]
+				if c == (usage.Counts{}) || gone[id] {
+					continue
 				}
-				break
+				err := st.SetUsage(ctx, id, day.Format(time.DateOnly), c.Requests, c.PromptTokens+c.CompletionTokens)
+				switch {
+				case errors.Is(err, store.ErrNotFound):
+					gone[id] = true
+				case errors.Is(err, store.ErrUnavailable):
+					return n, errors.Join(append(errs, fmt.Errorf("usage import: %w", err))...)
+				case err != nil:
+					errs = append(errs, fmt.Errorf("usage import: account %s: %w", id, err))
+				default:
+					n++
+				}
 			}
-			n++
 		}
 	}
 	return n, errors.Join(errs...)

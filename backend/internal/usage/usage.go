@@ -132,16 +132,11 @@ func (m *Meter) Day(ctx context.Context, user string, day time.Time) (Counts, er
 	if err != nil {
 		return Counts{}, fmt.Errorf("usage: day: %w", err)
 	}
-	var n [3]int64
-	for i, v := range vals {
-		if i >= len(n) || v.IsNil() {
-			continue
-		}
-		if n[i], err = v.AsInt64(); err != nil {
-			return Counts{}, fmt.Errorf("usage: day: field %d: %w", i, err)
-		}
+	c, err := countsOf(vals)
+	if err != nil {
+		return Counts{}, fmt.Errorf("usage: day: %w", err)
 	}
-	return Counts{Requests: n[0], PromptTokens: n[1], CompletionTokens: n[2]}, nil
+	return c, nil
 }
 
 // recordMem counts in memory and drops days older than TTL once per day.
