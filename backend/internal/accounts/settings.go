@@ -117,14 +117,15 @@ type Rates struct {
 // DefaultSettings returns the settings used when nothing is set.
 func DefaultSettings() *Settings {
 	return &Settings{
-		Listen:           "127.0.0.1:8788",
-		StateDir:         defaultStateDir(),
-		LogLevel:         "info",
-		SessionTTL:       7 * 24 * time.Hour,
-		ValkeyPrefix:     "codingplan",
+		Listen:       "127.0.0.1:8788",
+		StateDir:     defaultStateDir(),
+		LogLevel:     "info",
+		SessionTTL:   7 * 24 * time.Hour,
+		ValkeyPrefix: "codingplan",
+		Plans:        map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
+		Billing:      Billing{Tolerance: billing.DefaultTolerance},
+
 		UsageImportEvery: 5 * time.Minute,
-		Plans:            map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
-		Billing:          Billing{Tolerance: billing.DefaultTolerance},
 		Rate: Rates{
 			SessionPerMinute: 10, SessionBurst: 5,
 			TokenPerMinute: 60, TokenBurst: 20,
