@@ -16,6 +16,7 @@ import (
 
 	"github.com/codingplan/codingplan/backend/internal/accounts"
 	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/tokens"
 	"github.com/codingplan/codingplan/backend/internal/usage"
 )
 
@@ -272,7 +273,11 @@ func (c *cli) keyCreate(args []string) error {
 		if err != nil {
 			return err
 		}
-		key, rec, err := accounts.CreateKey(ctx, d, a.ID, *name, time.Now())
+		iss, err := newIssuer(s, d, nil)
+		if err != nil {
+			return err
+		}
+		key, rec, err := iss.NewAPIKey(ctx, a.ID, *name)
 		if err != nil {
 			return err
 		}
@@ -404,4 +409,61 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
+}
+
+func (c *cli) keysRotate(args []string) error {
+	s, _, err := parse(c.flags("keys rotate"), args, 0, c.getenv)
+	if err != nil {
+		return err
+	}
+	return c.withDB(s, func(ctx context.Context, d db) error {
+		iss, err := newIssuer(s, d, nil)
+		if err != nil {
+			return err
+		}
+		kid, err := iss.Rotate(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stdout, kid)
+		fmt.Fprintf(c.stderr, "signing key %s added: published now, signing from %s on\n", kid, tokens.DefaultRotateDelay)
+		return nil
+	})
+}
+
+func (c *cli) keysList(args []string) error {
+	fs := c.flags("keys list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	s, _, err := parse(fs, args, 0, c.getenv)
+	if err != nil {
+		return err
+	}
+	return c.withDB(s, func(ctx context.Context, d db) error {
+		keys, err := d.SigningKeys(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			type view struct {
+				Kid     string     `json:"kid"`
+				Created time.Time  `json:"created"`
+				Retired *time.Time `json:"retired,omitempty"`
+			}
+			out := []view{}
+			for _, k := range keys {
+				v := view{Kid: k.ID, Created: k.Created}
+				if !k.Retired.IsZero() {
+					v.Retired = &k.Retired
+				}
+				out = append(out, v)
+			}
+			return c.json(out)
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID\tCREATED\tRETIRED")
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.Created.Format(time.RFC3339), when(k.Retired))
+		}
+		return tw.Flush()
+	})
 }

@@ -44,6 +44,13 @@ type Settings struct {
 	LogLevel string `toml:"log_level" usage:"debug, info, warn or error"`
 	// SessionTTL is how long a web sign-in lasts; it is kept on the server and not renewed.
 	SessionTTL time.Duration `toml:"session_ttl" usage:"lifetime of a web sign-in"`
+	// Issuer is the iss claim of the access tokens; it must equal the backend's issuer setting.
+	Issuer string `toml:"issuer" usage:"iss claim of access tokens (the backend's issuer)"`
+	// Audience is the aud claim of the access tokens; it must equal the backend's audience.
+	Audience string `toml:"audience" usage:"aud claim of access tokens (the backend's audience)"`
+	// AccessTTL is how long an access token lives; revocations reach the nodes sooner, through
+	// Valkey, and the denylist keys must outlive it.
+	AccessTTL time.Duration `toml:"access_ttl" usage:"lifetime of an access token"`
 	// Valkey is the routing plane's Valkey (host:port), used by `account delete` to remove an
 	// account's usage counts. Empty: they expire on their own (35 days).
 	Valkey string `toml:"valkey" usage:"the routing plane's Valkey, for account delete"`
@@ -117,6 +124,9 @@ func DefaultSettings() *Settings {
 		StateDir:     defaultStateDir(),
 		LogLevel:     "info",
 		SessionTTL:   7 * 24 * time.Hour,
+		Issuer:       "codingplan",
+		Audience:     "codingplan-backend",
+		AccessTTL:    15 * time.Minute,
 		ValkeyPrefix: "codingplan",
 		Plans:        map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
 		Billing:      Billing{Tolerance: billing.DefaultTolerance},
@@ -227,6 +237,12 @@ func (s *Settings) Validate() error {
 	}
 	if s.SessionTTL < time.Minute {
 		return bad("session_ttl %v: at least 1m", s.SessionTTL)
+	}
+	if s.Issuer == "" || s.Audience == "" {
+		return bad("issuer and audience must be set")
+	}
+	if s.AccessTTL < time.Minute || s.AccessTTL > 24*time.Hour {
+		return bad("access_ttl %v: from 1m to 24h", s.AccessTTL)
 	}
 	if len(s.Plans) == 0 {
 		return bad("no plans")
