@@ -12,8 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/valkey-io/valkey-go"
-
 	"github.com/codingplan/codingplan/backend/internal/accounts"
 	"github.com/codingplan/codingplan/backend/internal/store"
 	"github.com/codingplan/codingplan/backend/internal/tokens"
@@ -176,7 +174,24 @@ func (c *cli) accountShow(args []string) error {
 	})
 }
 
-// update reads the account, lets f change it and writes it back.
+// notifier connects to the routing plane's Valkey, before anything changes, so that an
+// unreachable one fails the command while it can still be run again. With no Valkey
+// configured it says once that the change reaches the nodes only at token expiry, and returns
+// nil.
+func (c *cli) notifier(s *accounts.Settings) (*publisher, func(), error) {
+	client, err := dialValkey(s, c.getenv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nothing changed: %w", err)
+	}
+	if client == nil {
+		fmt.Fprintln(c.stderr, "note:", noValkey)
+		return nil, func() {}, nil
+	}
+	return newPublisher(s, client), client.Close, nil
+}
+
+// update reads the account, lets f change it, writes it back and tells the routing plane
+// (accounts.Announce) when the account lost access or changed plan.
 func (c *cli) update(name string, args []string, npos int, f func(s *accounts.Settings, a *store.Account, pos []string) error) error {
 	s, pos, err := parse(c.flags(name), args, npos, c.getenv)
 	if err != nil {
@@ -187,12 +202,25 @@ func (c *cli) update(name string, args []string, npos int, f func(s *accounts.Se
 		if err != nil {
 			return err
 		}
+		old := a
 		if err := f(s, &a, pos[1:]); err != nil {
 			return err
 		}
-		// TODO(revoke): publish the suspension or plan change to the routing plane (the
-		// revoke package) once it is merged, as the server's Notifier does.
-		return d.UpdateAccount(ctx, a)
+		pub, done, err := c.notifier(s)
+		if err != nil {
+			return err
+		}
+		defer done()
+		if err := d.UpdateAccount(ctx, a); err != nil {
+			return err
+		}
+		if pub == nil {
+			return nil
+		}
+		if err := accounts.Announce(ctx, pub, a.ID, old.Plan, old.Status, a.Plan, a.Status); err != nil {
+			return fmt.Errorf("account %s updated, but the change was not published to the routing plane: %w", a.ID, err)
+		}
+		return nil
 	})
 }
 
@@ -237,22 +265,25 @@ func (c *cli) accountDelete(args []string) error {
 		if err != nil {
 			return err
 		}
+		pub, done, err := c.notifier(s)
+		if err != nil {
+			return err
+		}
+		defer done()
 		if err := d.DeleteAccount(ctx, a.ID); err != nil {
 			return err
 		}
-		// TODO(revoke): publish the deletion as a revocation once the revoke package is merged.
-		if s.Valkey == "" {
+		if pub == nil {
 			fmt.Fprintf(c.stderr, "account %s deleted; its usage counts in Valkey expire on their own (pass --valkey to delete them now)\n", a.ID)
 			return nil
 		}
-		client, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{s.Valkey}, DisableCache: true, ForceSingleClient: true})
-		if err != nil {
-			return fmt.Errorf("account %s deleted, but its usage counts were not: valkey: %w", a.ID, err)
+		if err := pub.Revoke(ctx, a.ID, ""); err != nil {
+			return fmt.Errorf("account %s deleted, but the revocation was not published: %w", a.ID, err)
 		}
-		defer client.Close()
-		if err := usage.Forget(ctx, client, s.ValkeyPrefix, a.ID, time.Now()); err != nil {
+		if err := usage.Forget(ctx, pub.client, s.ValkeyPrefix, a.ID, time.Now()); err != nil {
 			return fmt.Errorf("account %s deleted, but its usage counts were not: %w", a.ID, err)
 		}
+		fmt.Fprintf(c.stderr, "account %s deleted\n", a.ID)
 		return nil
 	})
 }
@@ -331,12 +362,7 @@ func (c *cli) keyRevoke(args []string) error {
 		if err != nil {
 			return err
 		}
-		err = d.RevokeAPIKey(ctx, a.ID, pos[1], time.Now())
-		if errors.Is(err, store.ErrNotFound) {
-			return errors.New("the account has no such key")
-		}
-		// TODO(revoke): publish the revocation (sid = key id) once the revoke package is merged.
-		return err
+		return c.revoke(ctx, s, a.ID, pos[1], "key", d.RevokeAPIKey)
 	})
 }
 
@@ -378,13 +404,29 @@ func (c *cli) signinRevoke(args []string) error {
 		if err != nil {
 			return err
 		}
-		err = d.RevokeFamily(ctx, a.ID, pos[1], time.Now())
-		if errors.Is(err, store.ErrNotFound) {
-			return errors.New("the account has no such sign-in")
-		}
-		// TODO(revoke): publish the revocation (sid = sign-in id) once the revoke package is merged.
-		return err
+		return c.revoke(ctx, s, a.ID, pos[1], "sign-in", d.RevokeFamily)
 	})
+}
+
+// revoke revokes an API key or a sign-in with del and publishes the revocation of its tokens
+// (sid = its id).
+func (c *cli) revoke(ctx context.Context, s *accounts.Settings, accountID, id, what string, del func(ctx context.Context, accountID, id string, at time.Time) error) error {
+	pub, done, err := c.notifier(s)
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = del(ctx, accountID, id, time.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("the account has no such %s", what)
+	}
+	if err != nil || pub == nil {
+		return err
+	}
+	if err := pub.Revoke(ctx, accountID, id); err != nil {
+		return fmt.Errorf("%s %s revoked, but the revocation was not published to the routing plane: %w", what, id, err)
+	}
+	return nil
 }
 
 func when(t time.Time) string {

@@ -78,10 +78,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 
 	wg.Go(func() { housekeep(mctx, d, issuer, log) })
 
+	var notify accounts.Notifier
+	client, err := dialValkey(s, getenv)
+	switch {
+	case err != nil:
+		return err
+	case client == nil:
+		log.Warn(noValkey)
+	default:
+		defer client.Close()
+		notify = newPublisher(s, client)
+	}
+
 	srv := accounts.New(accounts.Options{
 		Store: d, Settings: s, Webhooks: billing.NewWebhooks(bcfg), Plans: bcfg.Plans,
-		Tokens: issuer, Approver: issuer, Keys: issuer,
-		// TODO(revoke): Notify is the revoke package's publisher.
+		Tokens: issuer, Approver: issuer, Keys: issuer, Notify: notify,
 		Log: log.With("component", "accounts"),
 	})
 	ln, err := net.Listen("tcp", s.Listen)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/codingplan/codingplan/backend/internal/billing"
+	"github.com/codingplan/codingplan/backend/internal/valkeyconn"
 )
 
 // EnvPrefix starts every environment variable of codingplan-accounts.
@@ -51,11 +52,31 @@ type Settings struct {
 	// AccessTTL is how long an access token lives; revocations reach the nodes sooner, through
 	// Valkey, and the denylist keys must outlive it.
 	AccessTTL time.Duration `toml:"access_ttl" usage:"lifetime of an access token"`
-	// Valkey is the routing plane's Valkey (host:port), used by `account delete` to remove an
-	// account's usage counts. Empty: they expire on their own (35 days).
-	Valkey string `toml:"valkey" usage:"the routing plane's Valkey, for account delete"`
+	// Valkey is the routing plane's Valkey (host:port, or a cluster seed): revocations and plan
+	// changes are published there (package revoke), and `account delete` removes an account's
+	// usage counts from it. Empty: revocations take effect only when the tokens expire.
+	Valkey string `toml:"valkey" usage:"the routing plane's Valkey: revocations, and usage counts for account delete"`
+	// ValkeyCluster selects Valkey Cluster: "true" uses Valkey as the seed; a comma-separated
+	// list names the seeds. As the routing plane's valkey_cluster.
+	ValkeyCluster string `toml:"valkey_cluster" usage:"Valkey Cluster: true, or comma-separated seed addresses"`
 	// ValkeyPrefix is the routing plane's valkey_prefix.
 	ValkeyPrefix string `toml:"valkey_prefix" usage:"the routing plane's Valkey key prefix"`
+	// ValkeyUsername is the ACL user; empty: the default user.
+	ValkeyUsername string `toml:"valkey_username" usage:"Valkey ACL user (empty: the default user)"`
+	// ValkeyPasswordEnv names the environment variable holding the Valkey password.
+	ValkeyPasswordEnv string `toml:"valkey_password_env" usage:"name of the environment variable holding the Valkey password"`
+	// ValkeyTLS connects to Valkey over TLS 1.2 or later.
+	ValkeyTLS bool `toml:"valkey_tls" usage:"connect to Valkey over TLS"`
+	// ValkeyTLSCA is a PEM file of the CA certificates for Valkey; empty: the system's roots.
+	ValkeyTLSCA string `toml:"valkey_tls_ca" usage:"PEM file of the CA certificates for Valkey (empty: system roots)"`
+	// ValkeyTLSServerName is the name Valkey's certificate must carry; empty: the host dialled.
+	ValkeyTLSServerName string `toml:"valkey_tls_server_name" usage:"name to verify in Valkey's certificate (empty: the host dialled)"`
+	// ValkeyTLSCert and ValkeyTLSKey are PEM files of a client certificate and its key.
+	ValkeyTLSCert string `toml:"valkey_tls_cert" usage:"PEM file of a client certificate for Valkey"`
+	ValkeyTLSKey  string `toml:"valkey_tls_key" usage:"PEM file of the client certificate's key"`
+	// RevocationTTL is how long a revocation's denylist key lives in Valkey: at least access_ttl
+	// plus the nodes' clock leeway (30s), so that no token it refuses outlives it.
+	RevocationTTL time.Duration `toml:"revocation_ttl" usage:"lifetime of the denylist keys in Valkey (at least access_ttl + 30s)"`
 
 	// Plans are the plans an account can have, as the routing plane's [plans] (a name and its
 	// concurrency); set-plan and the billing plan map accept only these names.
@@ -120,16 +141,17 @@ type Rates struct {
 // DefaultSettings returns the settings used when nothing is set.
 func DefaultSettings() *Settings {
 	return &Settings{
-		Listen:       "127.0.0.1:8788",
-		StateDir:     defaultStateDir(),
-		LogLevel:     "info",
-		SessionTTL:   7 * 24 * time.Hour,
-		Issuer:       "codingplan",
-		Audience:     "codingplan-backend",
-		AccessTTL:    15 * time.Minute,
-		ValkeyPrefix: "codingplan",
-		Plans:        map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
-		Billing:      Billing{Tolerance: billing.DefaultTolerance},
+		Listen:        "127.0.0.1:8788",
+		StateDir:      defaultStateDir(),
+		LogLevel:      "info",
+		SessionTTL:    7 * 24 * time.Hour,
+		Issuer:        "codingplan",
+		Audience:      "codingplan-backend",
+		AccessTTL:     15 * time.Minute,
+		RevocationTTL: 20 * time.Minute,
+		ValkeyPrefix:  "codingplan",
+		Plans:         map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
+		Billing:       Billing{Tolerance: billing.DefaultTolerance},
 		Rate: Rates{
 			SessionPerMinute: 10, SessionBurst: 5,
 			TokenPerMinute: 60, TokenBurst: 20,
@@ -164,6 +186,41 @@ func (s *Settings) URL() string {
 		return strings.TrimRight(s.PublicURL, "/")
 	}
 	return "http://" + s.Listen
+}
+
+// ValkeyAddrs returns the Valkey addresses and whether they are a cluster's seeds; none when
+// no Valkey is configured.
+func (s *Settings) ValkeyAddrs() (addrs []string, cluster bool, err error) {
+	switch v := strings.TrimSpace(s.ValkeyCluster); v {
+	case "", "false":
+		if s.Valkey == "" {
+			return nil, false, nil
+		}
+		return []string{s.Valkey}, false, nil
+	case "true":
+		if s.Valkey == "" {
+			return nil, false, errors.New("valkey_cluster is true but valkey (the seed) is empty")
+		}
+		return []string{s.Valkey}, true, nil
+	default:
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+		return addrs, true, nil
+	}
+}
+
+// ValkeyConn is how to reach the routing plane's Valkey; its Addrs are empty when none is
+// configured.
+func (s *Settings) ValkeyConn() valkeyconn.Config {
+	addrs, cluster, _ := s.ValkeyAddrs() // checked by Validate
+	return valkeyconn.Config{
+		Addrs: addrs, Cluster: cluster, Username: s.ValkeyUsername, PasswordEnv: s.ValkeyPasswordEnv,
+		TLS: s.ValkeyTLS, TLSCA: s.ValkeyTLSCA, TLSServerName: s.ValkeyTLSServerName,
+		TLSCert: s.ValkeyTLSCert, TLSKey: s.ValkeyTLSKey,
+	}
 }
 
 // PlanNames returns the configured plan names, sorted.
@@ -243,6 +300,15 @@ func (s *Settings) Validate() error {
 	}
 	if s.AccessTTL < time.Minute || s.AccessTTL > 24*time.Hour {
 		return bad("access_ttl %v: from 1m to 24h", s.AccessTTL)
+	}
+	if s.RevocationTTL < s.AccessTTL+30*time.Second {
+		return bad("revocation_ttl %v: at least access_ttl (%v) + 30s", s.RevocationTTL, s.AccessTTL)
+	}
+	if _, _, err := s.ValkeyAddrs(); err != nil {
+		return bad("%v", err)
+	}
+	if (s.ValkeyTLSCert == "") != (s.ValkeyTLSKey == "") {
+		return bad("valkey_tls_cert and valkey_tls_key must be given together")
 	}
 	if len(s.Plans) == 0 {
 		return bad("no plans")
