@@ -29,7 +29,7 @@ TEST_PHASES := fmt-check vet test-go fuzz vuln
 
 help:
 	@echo 'make build        (default) build every command into bin/'
-	@echo 'make run          build, then run the backend (with a private Valkey on 6390 when installed)'
+	@echo 'make run          build, then run the account service and the backend (with a private Valkey on 6390 when installed)'
 	@echo 'make test         everything CI runs: $(TEST_PHASES), with Valkey started for the tests'
 	@echo 'make test-go      go test -race (Valkey and PostgreSQL tests skip unless CODINGPLAN_TEST_VALKEY, CODINGPLAN_TEST_POSTGRES are set)'
 	@echo 'make vet          go vet'

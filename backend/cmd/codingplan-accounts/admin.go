@@ -12,10 +12,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/valkey-io/valkey-go"
-
 	"github.com/codingplan/codingplan/backend/internal/accounts"
 	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/tokens"
 	"github.com/codingplan/codingplan/backend/internal/usage"
 )
 
@@ -175,7 +174,24 @@ func (c *cli) accountShow(args []string) error {
 	})
 }
 
-// update reads the account, lets f change it and writes it back.
+// notifier connects to the routing plane's Valkey, before anything changes, so that an
+// unreachable one fails the command while it can still be run again. With no Valkey
+// configured it says once that the change reaches the nodes only at token expiry, and returns
+// nil.
+func (c *cli) notifier(s *accounts.Settings) (*publisher, func(), error) {
+	client, err := dialValkey(s, c.getenv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nothing changed: %w", err)
+	}
+	if client == nil {
+		fmt.Fprintln(c.stderr, "note:", noValkey)
+		return nil, func() {}, nil
+	}
+	return newPublisher(s, client), client.Close, nil
+}
+
+// update reads the account, lets f change it, writes it back and tells the routing plane
+// (accounts.Announce) when the account lost access or changed plan.
 func (c *cli) update(name string, args []string, npos int, f func(s *accounts.Settings, a *store.Account, pos []string) error) error {
 	s, pos, err := parse(c.flags(name), args, npos, c.getenv)
 	if err != nil {
@@ -186,12 +202,25 @@ func (c *cli) update(name string, args []string, npos int, f func(s *accounts.Se
 		if err != nil {
 			return err
 		}
+		old := a
 		if err := f(s, &a, pos[1:]); err != nil {
 			return err
 		}
-		// TODO(revoke): publish the suspension or plan change to the routing plane (the
-		// revoke package) once it is merged, as the server's Notifier does.
-		return d.UpdateAccount(ctx, a)
+		pub, done, err := c.notifier(s)
+		if err != nil {
+			return err
+		}
+		defer done()
+		if err := d.UpdateAccount(ctx, a); err != nil {
+			return err
+		}
+		if pub == nil {
+			return nil
+		}
+		if err := accounts.Announce(ctx, pub, a.ID, old.Plan, old.Status, a.Plan, a.Status); err != nil {
+			return fmt.Errorf("account %s updated, but the change was not published to the routing plane: %w", a.ID, err)
+		}
+		return nil
 	})
 }
 
@@ -236,22 +265,25 @@ func (c *cli) accountDelete(args []string) error {
 		if err != nil {
 			return err
 		}
+		pub, done, err := c.notifier(s)
+		if err != nil {
+			return err
+		}
+		defer done()
 		if err := d.DeleteAccount(ctx, a.ID); err != nil {
 			return err
 		}
-		// TODO(revoke): publish the deletion as a revocation once the revoke package is merged.
-		if s.Valkey == "" {
+		if pub == nil {
 			fmt.Fprintf(c.stderr, "account %s deleted; its usage counts in Valkey expire on their own (pass --valkey to delete them now)\n", a.ID)
 			return nil
 		}
-		client, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{s.Valkey}, DisableCache: true, ForceSingleClient: true})
-		if err != nil {
-			return fmt.Errorf("account %s deleted, but its usage counts were not: valkey: %w", a.ID, err)
+		if err := pub.Revoke(ctx, a.ID, ""); err != nil {
+			return fmt.Errorf("account %s deleted, but the revocation was not published: %w", a.ID, err)
 		}
-		defer client.Close()
-		if err := usage.Forget(ctx, client, s.ValkeyPrefix, a.ID, time.Now()); err != nil {
+		if err := usage.Forget(ctx, pub.client, s.ValkeyPrefix, a.ID, time.Now()); err != nil {
 			return fmt.Errorf("account %s deleted, but its usage counts were not: %w", a.ID, err)
 		}
+		fmt.Fprintf(c.stderr, "account %s deleted\n", a.ID)
 		return nil
 	})
 }
@@ -272,7 +304,11 @@ func (c *cli) keyCreate(args []string) error {
 		if err != nil {
 			return err
 		}
-		key, rec, err := accounts.CreateKey(ctx, d, a.ID, *name, time.Now())
+		iss, err := newIssuer(s, d, nil)
+		if err != nil {
+			return err
+		}
+		key, rec, err := iss.NewAPIKey(ctx, a.ID, *name)
 		if err != nil {
 			return err
 		}
@@ -326,12 +362,7 @@ func (c *cli) keyRevoke(args []string) error {
 		if err != nil {
 			return err
 		}
-		err = d.RevokeAPIKey(ctx, a.ID, pos[1], time.Now())
-		if errors.Is(err, store.ErrNotFound) {
-			return errors.New("the account has no such key")
-		}
-		// TODO(revoke): publish the revocation (sid = key id) once the revoke package is merged.
-		return err
+		return c.revoke(ctx, s, a.ID, pos[1], "key", d.RevokeAPIKey)
 	})
 }
 
@@ -373,13 +404,29 @@ func (c *cli) signinRevoke(args []string) error {
 		if err != nil {
 			return err
 		}
-		err = d.RevokeFamily(ctx, a.ID, pos[1], time.Now())
-		if errors.Is(err, store.ErrNotFound) {
-			return errors.New("the account has no such sign-in")
-		}
-		// TODO(revoke): publish the revocation (sid = sign-in id) once the revoke package is merged.
-		return err
+		return c.revoke(ctx, s, a.ID, pos[1], "sign-in", d.RevokeFamily)
 	})
+}
+
+// revoke revokes an API key or a sign-in with del and publishes the revocation of its tokens
+// (sid = its id).
+func (c *cli) revoke(ctx context.Context, s *accounts.Settings, accountID, id, what string, del func(ctx context.Context, accountID, id string, at time.Time) error) error {
+	pub, done, err := c.notifier(s)
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = del(ctx, accountID, id, time.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("the account has no such %s", what)
+	}
+	if err != nil || pub == nil {
+		return err
+	}
+	if err := pub.Revoke(ctx, accountID, id); err != nil {
+		return fmt.Errorf("%s %s revoked, but the revocation was not published to the routing plane: %w", what, id, err)
+	}
+	return nil
 }
 
 func when(t time.Time) string {
@@ -404,4 +451,61 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
+}
+
+func (c *cli) keysRotate(args []string) error {
+	s, _, err := parse(c.flags("keys rotate"), args, 0, c.getenv)
+	if err != nil {
+		return err
+	}
+	return c.withDB(s, func(ctx context.Context, d db) error {
+		iss, err := newIssuer(s, d, nil)
+		if err != nil {
+			return err
+		}
+		kid, err := iss.Rotate(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stdout, kid)
+		fmt.Fprintf(c.stderr, "signing key %s added: published now, signing from %s on\n", kid, tokens.DefaultRotateDelay)
+		return nil
+	})
+}
+
+func (c *cli) keysList(args []string) error {
+	fs := c.flags("keys list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	s, _, err := parse(fs, args, 0, c.getenv)
+	if err != nil {
+		return err
+	}
+	return c.withDB(s, func(ctx context.Context, d db) error {
+		keys, err := d.SigningKeys(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			type view struct {
+				Kid     string     `json:"kid"`
+				Created time.Time  `json:"created"`
+				Retired *time.Time `json:"retired,omitempty"`
+			}
+			out := []view{}
+			for _, k := range keys {
+				v := view{Kid: k.ID, Created: k.Created}
+				if !k.Retired.IsZero() {
+					v.Retired = &k.Retired
+				}
+				out = append(out, v)
+			}
+			return c.json(out)
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID\tCREATED\tRETIRED")
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.Created.Format(time.RFC3339), when(k.Retired))
+		}
+		return tw.Flush()
+	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/codingplan/codingplan/backend/internal/accounts"
 	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/tokens"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -43,11 +44,14 @@ commands:
   account set-plan ID PLAN                PLAN "none" removes the plan
   account suspend ID | account resume ID
   account delete ID                       with --valkey, its usage counts too
+  account export ID|EMAIL                 every row about the account, as JSON
   key create ACCOUNT --name N [--json]    prints the new key once
   key list ACCOUNT [--json]
   key revoke ACCOUNT KEYID
   signin list ACCOUNT [--json]
   signin revoke ACCOUNT ID
+  keys rotate                             add a signing key (it signs from 2m on)
+  keys list [--json]                      the signing keys: kid, created, retired
   version
 
 Every command also takes the settings flags (--config, --database, ...; see serve --help).
@@ -77,9 +81,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			"create": c.keyCreate, "list": c.keyList, "revoke": c.keyRevoke,
 		})
 	case "keys":
-		// TODO(tokens): `keys rotate` adds a signing key through the tokens package once it is
-		// merged.
-		return errors.New("keys rotate: not yet: signing keys come with the tokens package")
+		return c.sub("keys", rest, map[string]func([]string) error{
+			"rotate": c.keysRotate, "list": c.keysList,
+		})
 	case "signin":
 		return c.sub("signin", rest, map[string]func([]string) error{
 			"list": c.signinList, "revoke": c.signinRevoke,
@@ -148,6 +152,8 @@ func parse(fs *flag.FlagSet, args []string, npos int, getenv func(string) string
 // db is what the binary uses of a store.
 type db interface {
 	accounts.Store
+	tokens.Store
+	PruneRefresh(ctx context.Context, before time.Time) (int64, error)
 	CreateAccount(ctx context.Context, a store.Account) (store.Account, error)
 	ListAccounts(ctx context.Context) ([]store.Account, error)
 	DeleteAccount(ctx context.Context, id string) error

@@ -1,5 +1,5 @@
 // Command codingplan-accounts is codingplan's account plane: accounts, sign-in, API keys,
-// billing webhooks, and (with the tokens package) the token endpoints. It owns the account
+// billing webhooks, and the token endpoints with their signing keys (the tokens package). It owns the account
 // database; the routing plane (codingplan-backend) never opens it.
 //
 //	codingplan-accounts serve [flags]        run the service (see docs/accounts.md)
@@ -7,6 +7,7 @@
 //	codingplan-accounts account ...          create, list, show, set-plan, suspend, resume, delete
 //	codingplan-accounts key ...              create, list, revoke API keys
 //	codingplan-accounts signin ...           list, revoke editor sign-ins
+//	codingplan-accounts keys ...             rotate, list the token signing keys
 //	codingplan-accounts version
 //
 // Exit status: 0 success, 1 failure, 2 usage error.

@@ -109,7 +109,7 @@ func TestCLI(t *testing.T) {
 		{[]string{"key", "create", id}, 2, "--name is required"},
 		{[]string{"key", "revoke", id, "nokey"}, 1, "no such key"},
 		{[]string{"signin", "revoke", id, "nosignin"}, 1, "no such sign-in"},
-		{[]string{"keys", "rotate"}, 1, "not yet"},
+		{[]string{"keys", "frob"}, 2, "unknown subcommand"},
 		{[]string{"account", "list", "--database", "mysql://x"}, 2, "database"},
 	} {
 		_, errOut, code := r.run("", tt.args...)

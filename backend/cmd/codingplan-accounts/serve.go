@@ -15,6 +15,7 @@ import (
 	"github.com/codingplan/codingplan/backend/internal/accounts"
 	"github.com/codingplan/codingplan/backend/internal/billing"
 	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/tokens"
 )
 
 // shutdownTimeout bounds the wait for requests in progress at SIGTERM.
@@ -25,6 +26,9 @@ const shutdownTimeout = 15 * time.Second
 const (
 	housekeepEvery = 10 * time.Minute
 	keepEvents     = 30 * 24 * time.Hour
+	// keepRefresh is how long a rotated refresh token (and a revoked sign-in) is remembered, so
+	// that its reuse revokes the sign-in; older ones are merely unknown.
+	keepRefresh = 90 * 24 * time.Hour
 )
 
 // serve runs the service until ctx ends (SIGINT or SIGTERM), then finishes the requests in
@@ -52,21 +56,53 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	var wg sync.WaitGroup
 	mctx, mcancel := context.WithCancel(ctx)
 	defer func() { mcancel(); wg.Wait() }()
+	issuer := &lazyIssuer{}
+	tlog := log.With("component", "tokens")
 	if err := d.Migrate(ctx); err != nil {
 		if !errors.Is(err, store.ErrUnavailable) {
 			return err
 		}
 		log.Warn("database unreachable at start: migrating when it answers; 503 until then", "err", err)
-		wg.Go(func() { migrateLater(mctx, d, log) })
+		wg.Go(func() {
+			if migrateLater(mctx, d, log) {
+				loadIssuerLater(mctx, s, d, issuer, tlog)
+			}
+		})
+	} else {
+		iss, err := newIssuer(s, d, tlog)
+		if err != nil {
+			return err
+		}
+		issuer.set(iss)
 	}
 
-	wg.Go(func() { housekeep(mctx, d, log) })
+	wg.Go(func() { housekeep(mctx, d, issuer, log) })
+
+	var notify accounts.Notifier
+	client, err := dialValkey(s, getenv)
+	switch {
+	case err != nil:
+		return err
+	case client == nil:
+		log.Warn(noValkey)
+	default:
+		defer client.Close()
+		notify = newPublisher(s, client)
+		u, err := usageImport(d, client, s, log)
+		if err != nil {
+			return err
+		}
+		if u != nil { // stopped before the client closes (defers run last first)
+			uctx, ucancel := context.WithCancel(ctx)
+			var uwg sync.WaitGroup
+			uwg.Go(func() { u.Run(uctx) })
+			defer func() { ucancel(); uwg.Wait() }()
+		}
+	}
 
 	srv := accounts.New(accounts.Options{
 		Store: d, Settings: s, Webhooks: billing.NewWebhooks(bcfg), Plans: bcfg.Plans,
-		// TODO(tokens): Tokens and Approver are the tokens package's *tokens.Issuer, and
-		// Notify the revoke package's publisher, once they are merged; `make run` then starts
-		// this service.
+		Tokens: issuer, Approver: issuer, Keys: issuer, Notify: notify,
 		Log: log.With("component", "accounts"),
 	})
 	ln, err := net.Listen("tcp", s.Listen)
@@ -88,7 +124,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fmt.Fprintf(stdout, "codingplan-accounts is listening on http://%s (database: %s).\n"+
 		"Create an account and a key with\n\n"+
 		"  codingplan-accounts account create --email you@example.com --name You --plan pro\n"+
-		"  codingplan-accounts key create you@example.com --name laptop\n\n", ln.Addr(), kind)
+		"  codingplan-accounts key create you@example.com --name laptop\n\n"+
+		"and exchange the key for an access token with\n\n"+
+		"  curl -d grant_type=%s -d api_key=KEY %s/v1/token\n\n", ln.Addr(), kind, tokens.GrantAPIKey, s.URL())
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }() // owned by serve, which receives from serveErr below
@@ -108,31 +146,52 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	return nil
 }
 
-// migrateLater retries the migrations with backoff until they run or ctx ends.
-func migrateLater(ctx context.Context, d db, log *slog.Logger) {
+// migrateLater retries the migrations with backoff until they run (true) or ctx ends.
+func migrateLater(ctx context.Context, d db, log *slog.Logger) bool {
 	wait := time.Second
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(wait):
 		}
 		err := d.Migrate(ctx)
 		if err == nil {
 			log.Info("database reachable: migrations applied")
-			return
+			return true
 		}
 		if !errors.Is(err, store.ErrUnavailable) {
 			log.Error("migrations failed", "err", err)
-			return
+			return false
 		}
 		wait = min(2*wait, 30*time.Second)
 	}
 }
 
-// housekeep deletes expired sessions and device codes and old webhook event ids, now and every
-// housekeepEvery, until ctx ends. Failures (the database away) wait for the next round.
-func housekeep(ctx context.Context, d db, log *slog.Logger) {
+// loadIssuerLater retries loading the signing keys with backoff until it works or ctx ends.
+func loadIssuerLater(ctx context.Context, s *accounts.Settings, d db, l *lazyIssuer, log *slog.Logger) {
+	wait := time.Second
+	for {
+		iss, err := newIssuer(s, d, log)
+		if err == nil {
+			l.set(iss)
+			log.Info("signing keys loaded")
+			return
+		}
+		log.Warn("loading signing keys", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// housekeep deletes expired sessions and device codes, old webhook event ids, old rotated
+// refresh tokens and superseded signing keys, now and every housekeepEvery, until ctx ends.
+// Failures (the database away) wait for the next round.
+func housekeep(ctx context.Context, d db, issuer *lazyIssuer, log *slog.Logger) {
 	t := time.NewTicker(housekeepEvery)
 	defer t.Stop()
 	for {
@@ -142,6 +201,16 @@ func housekeep(ctx context.Context, d db, log *slog.Logger) {
 			var m int64
 			m, err = d.PruneEvents(ctx, now.Add(-keepEvents))
 			n += m
+		}
+		if err == nil {
+			var m int64
+			m, err = d.PruneRefresh(ctx, now.Add(-keepRefresh))
+			n += m
+		}
+		if iss, ierr := issuer.get(); err == nil && ierr == nil {
+			var gone []string
+			gone, err = iss.Prune(ctx)
+			n += int64(len(gone))
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Warn("housekeeping", "err", err)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -86,7 +87,8 @@ func TestServe(t *testing.T) {
 	}
 }
 
-// TestDeleteUsage: account delete --valkey removes the account's usage counts.
+// TestDeleteUsage: account delete --valkey removes the account's usage counts and revokes its
+// tokens.
 func TestDeleteUsage(t *testing.T) {
 	vk := valkeytest.Start(t)
 	r := newRunner(t)
@@ -107,7 +109,9 @@ func TestDeleteUsage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 1 || !strings.Contains(keys[0], "{someone-else}") {
-		t.Errorf("keys after delete: %q", keys)
+	// Left: the other account's counts, and the deletion's denylist key (it expires).
+	slices.Sort(keys)
+	if want := []string{"cptest:{" + id + "}:revoked", "cptest:{someone-else}:usage:"}; len(keys) != 2 || keys[0] != want[0] || !strings.HasPrefix(keys[1], want[1]) {
+		t.Errorf("keys after delete: %q, want %q and a usage key", keys, want)
 	}
 }

@@ -10,12 +10,8 @@ import (
 )
 
 // usageImport is serve's import of the routing plane's daily usage counts (issue 11: billing
-// metrics read from the anonymous counters in Valkey), every s.UsageImportEvery. It returns nil
-// when the import is off (no Valkey, or a period of 0). serve runs it as
-//
-//	if u, err := usageImport(d, client, s, log); err != nil { return err } else if u != nil { wg.Go(func() { u.Run(mctx) }) }
-//
-// with client the routing plane's Valkey.
+// metrics read from the anonymous counters in Valkey), every s.UsageImportEvery, with client the
+// routing plane's Valkey. It returns nil when the import is off (no Valkey, or a period of 0).
 func usageImport(d db, client valkey.Client, s *accounts.Settings, log *slog.Logger) (*accounts.Usage, error) {
 	if client == nil || s.Valkey == "" || s.UsageImportEvery <= 0 {
 		return nil, nil

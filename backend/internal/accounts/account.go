@@ -130,7 +130,11 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, http.StatusBadRequest, "invalid_name", "a key needs a name of 1 to 100 printable characters")
 		return
 	}
-	key, rec, err := CreateKey(r.Context(), s.o.Store, id, in.Name, s.now())
+	if s.o.Keys == nil {
+		writeError(w, http.StatusNotImplemented, "not_implemented", "API keys are not configured")
+		return
+	}
+	key, rec, err := s.o.Keys.NewAPIKey(r.Context(), id, in.Name)
 	if err != nil {
 		s.storeError(w, "create key", err)
 		return
@@ -220,6 +224,9 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, id string) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "invalid_user_code", "no pending sign-in has this code")
+		return
+	case errors.Is(err, ErrNotEntitled):
+		writeError(w, http.StatusForbidden, "not_entitled", "the account has no active plan")
 		return
 	case err != nil:
 		s.storeError(w, "device "+in.Action, err)

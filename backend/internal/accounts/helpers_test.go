@@ -24,6 +24,7 @@ import (
 
 	"github.com/codingplan/codingplan/backend/internal/billing"
 	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/tokens"
 )
 
 // testNow is the clock of every test: 2026-12-07T14:00:10Z, the time of billing's testdata.
@@ -80,6 +81,7 @@ func (s *testStore) MarkEvent(ctx context.Context, p, id string, at time.Time) (
 // full is the store's whole method set the tests use.
 type full interface {
 	Store
+	tokens.Store
 	CreateAccount(ctx context.Context, a store.Account) (store.Account, error)
 	SetPassword(ctx context.Context, accountID, hash string) error
 	ListAccounts(ctx context.Context) ([]store.Account, error)
@@ -181,6 +183,11 @@ func newRig(t *testing.T, st full, edit func(*Options)) *rig {
 			Plans: testPlans, Now: ck.Now,
 		}),
 	}
+	iss, err := tokens.New(st, tokens.Config{VerificationURI: settings.URL() + "/device", Now: ck.Now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Keys = iss
 	if edit != nil {
 		edit(&o)
 	}

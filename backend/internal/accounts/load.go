@@ -131,7 +131,7 @@ func scalarFields(t reflect.Type, index []int, prefix string) []field {
 
 func settable(t reflect.Type) bool {
 	switch t.Kind() {
-	case reflect.String, reflect.Int:
+	case reflect.String, reflect.Int, reflect.Bool:
 		return true
 	case reflect.Int64:
 		return t == durationType
@@ -151,6 +151,12 @@ func set(v reflect.Value, raw string) error {
 		v.SetInt(int64(d))
 	case v.Kind() == reflect.String:
 		v.SetString(raw)
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return errors.New("not true or false")
+		}
+		v.SetBool(b)
 	case v.Kind() == reflect.Int:
 		n, err := strconv.Atoi(raw)
 		if err != nil {
@@ -195,6 +201,9 @@ func (fv *flagValue) String() string {
 	}
 	return fv.l.flags[fv.f.key]
 }
+
+// IsBoolFlag lets a bool setting's flag stand alone (--valkey-tls).
+func (fv *flagValue) IsBoolFlag() bool { return fv.f.typ.Kind() == reflect.Bool }
 
 func (fv *flagValue) Set(s string) error {
 	if err := set(reflect.New(fv.f.typ).Elem(), s); err != nil {

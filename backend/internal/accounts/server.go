@@ -43,7 +43,8 @@ type Store interface {
 
 // Approver approves or denies a pending device sign-in (RFC 8628) for the signed-in account.
 // The tokens package's *tokens.Issuer satisfies it. Errors wrapping store.ErrNotFound mean no
-// pending code has that user code (unknown, expired, or already decided).
+// pending code has that user code (unknown, expired, or already decided); errors wrapping
+// ErrNotEntitled, that the account may not have tokens.
 type Approver interface {
 	Approve(ctx context.Context, userCode, accountID string) error
 	Deny(ctx context.Context, userCode string) error
@@ -70,6 +71,8 @@ type Options struct {
 	Tokens http.Handler
 	// Approver decides device sign-ins; nil answers 501 at /v1/device/approve.
 	Approver Approver
+	// Keys creates API keys; nil answers 501 at POST /v1/keys.
+	Keys KeyMaker
 	// Notify publishes revocations and plan changes; nil only logs them.
 	Notify Notifier
 	Log    *slog.Logger

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/tokens"
 )
 
 func TestSignIn(t *testing.T) {
@@ -113,7 +114,7 @@ func TestKeysAndSignins(t *testing.T) {
 		a := r.do(c, "POST", "/v1/keys", map[string]string{"name": "laptop"})
 		key, _ := a.body["key"].(string)
 		id, _ := a.body["id"].(string)
-		if a.code != 201 || !strings.HasPrefix(key, "cpk_") || a.body["prefix"] != key[:KeyPrefixLen] {
+		if a.code != 201 || !strings.HasPrefix(key, "cpk_") || a.body["prefix"] != key[:len(tokens.APIKeyPrefix)+8] {
 			t.Fatalf("create key: %d %s", a.code, a.raw)
 		}
 		if k, err := st.APIKeyByHash(t.Context(), hashToken(key)); err != nil || k.ID != id || k.AccountID != "acct_42" {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/codingplan/codingplan/backend/internal/billing"
+	"github.com/codingplan/codingplan/backend/internal/valkeyconn"
 )
 
 // EnvPrefix starts every environment variable of codingplan-accounts.
@@ -44,15 +45,42 @@ type Settings struct {
 	LogLevel string `toml:"log_level" usage:"debug, info, warn or error"`
 	// SessionTTL is how long a web sign-in lasts; it is kept on the server and not renewed.
 	SessionTTL time.Duration `toml:"session_ttl" usage:"lifetime of a web sign-in"`
-	// Valkey is the routing plane's Valkey (host:port), used by `account delete` to remove an
-	// account's usage counts and by serve to import them. Empty: they expire on their own (35
-	// days) and are not imported.
-	Valkey string `toml:"valkey" usage:"the routing plane's Valkey, for account delete and the usage import"`
+	// Issuer is the iss claim of the access tokens; it must equal the backend's issuer setting.
+	Issuer string `toml:"issuer" usage:"iss claim of access tokens (the backend's issuer)"`
+	// Audience is the aud claim of the access tokens; it must equal the backend's audience.
+	Audience string `toml:"audience" usage:"aud claim of access tokens (the backend's audience)"`
+	// AccessTTL is how long an access token lives; revocations reach the nodes sooner, through
+	// Valkey, and the denylist keys must outlive it.
+	AccessTTL time.Duration `toml:"access_ttl" usage:"lifetime of an access token"`
+	// Valkey is the routing plane's Valkey (host:port, or a cluster seed): revocations and plan
+	// changes are published there (package revoke), serve imports the daily usage counts from it,
+	// and `account delete` removes an account's usage counts from it. Empty: revocations take
+	// effect only when the tokens expire, and usage is not imported.
+	Valkey string `toml:"valkey" usage:"the routing plane's Valkey: revocations, and usage counts for account delete"`
+	// ValkeyCluster selects Valkey Cluster: "true" uses Valkey as the seed; a comma-separated
+	// list names the seeds. As the routing plane's valkey_cluster.
+	ValkeyCluster string `toml:"valkey_cluster" usage:"Valkey Cluster: true, or comma-separated seed addresses"`
 	// ValkeyPrefix is the routing plane's valkey_prefix.
 	ValkeyPrefix string `toml:"valkey_prefix" usage:"the routing plane's Valkey key prefix"`
+	// ValkeyUsername is the ACL user; empty: the default user.
+	ValkeyUsername string `toml:"valkey_username" usage:"Valkey ACL user (empty: the default user)"`
+	// ValkeyPasswordEnv names the environment variable holding the Valkey password.
+	ValkeyPasswordEnv string `toml:"valkey_password_env" usage:"name of the environment variable holding the Valkey password"`
+	// ValkeyTLS connects to Valkey over TLS 1.2 or later.
+	ValkeyTLS bool `toml:"valkey_tls" usage:"connect to Valkey over TLS"`
+	// ValkeyTLSCA is a PEM file of the CA certificates for Valkey; empty: the system's roots.
+	ValkeyTLSCA string `toml:"valkey_tls_ca" usage:"PEM file of the CA certificates for Valkey (empty: system roots)"`
+	// ValkeyTLSServerName is the name Valkey's certificate must carry; empty: the host dialled.
+	ValkeyTLSServerName string `toml:"valkey_tls_server_name" usage:"name to verify in Valkey's certificate (empty: the host dialled)"`
+	// ValkeyTLSCert and ValkeyTLSKey are PEM files of a client certificate and its key.
+	ValkeyTLSCert string `toml:"valkey_tls_cert" usage:"PEM file of a client certificate for Valkey"`
+	ValkeyTLSKey  string `toml:"valkey_tls_key" usage:"PEM file of the client certificate's key"`
 	// UsageImportEvery is how often serve copies the routing plane's daily usage counts from
 	// Valkey into the database (ImportUsage, today and yesterday); 0 turns the import off.
 	UsageImportEvery time.Duration `toml:"usage_import_every" usage:"period of the usage import from Valkey (0: off)"`
+	// RevocationTTL is how long a revocation's denylist key lives in Valkey: at least access_ttl
+	// plus the nodes' clock leeway (30s), so that no token it refuses outlives it.
+	RevocationTTL time.Duration `toml:"revocation_ttl" usage:"lifetime of the denylist keys in Valkey (at least access_ttl + 30s)"`
 
 	// Plans are the plans an account can have, as the routing plane's [plans] (a name and its
 	// concurrency); set-plan and the billing plan map accept only these names.
@@ -117,13 +145,17 @@ type Rates struct {
 // DefaultSettings returns the settings used when nothing is set.
 func DefaultSettings() *Settings {
 	return &Settings{
-		Listen:       "127.0.0.1:8788",
-		StateDir:     defaultStateDir(),
-		LogLevel:     "info",
-		SessionTTL:   7 * 24 * time.Hour,
-		ValkeyPrefix: "codingplan",
-		Plans:        map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
-		Billing:      Billing{Tolerance: billing.DefaultTolerance},
+		Listen:        "127.0.0.1:8788",
+		StateDir:      defaultStateDir(),
+		LogLevel:      "info",
+		SessionTTL:    7 * 24 * time.Hour,
+		Issuer:        "codingplan",
+		Audience:      "codingplan-backend",
+		AccessTTL:     15 * time.Minute,
+		RevocationTTL: 20 * time.Minute,
+		ValkeyPrefix:  "codingplan",
+		Plans:         map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
+		Billing:       Billing{Tolerance: billing.DefaultTolerance},
 
 		UsageImportEvery: 5 * time.Minute,
 		Rate: Rates{
@@ -160,6 +192,41 @@ func (s *Settings) URL() string {
 		return strings.TrimRight(s.PublicURL, "/")
 	}
 	return "http://" + s.Listen
+}
+
+// ValkeyAddrs returns the Valkey addresses and whether they are a cluster's seeds; none when
+// no Valkey is configured.
+func (s *Settings) ValkeyAddrs() (addrs []string, cluster bool, err error) {
+	switch v := strings.TrimSpace(s.ValkeyCluster); v {
+	case "", "false":
+		if s.Valkey == "" {
+			return nil, false, nil
+		}
+		return []string{s.Valkey}, false, nil
+	case "true":
+		if s.Valkey == "" {
+			return nil, false, errors.New("valkey_cluster is true but valkey (the seed) is empty")
+		}
+		return []string{s.Valkey}, true, nil
+	default:
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+		return addrs, true, nil
+	}
+}
+
+// ValkeyConn is how to reach the routing plane's Valkey; its Addrs are empty when none is
+// configured.
+func (s *Settings) ValkeyConn() valkeyconn.Config {
+	addrs, cluster, _ := s.ValkeyAddrs() // checked by Validate
+	return valkeyconn.Config{
+		Addrs: addrs, Cluster: cluster, Username: s.ValkeyUsername, PasswordEnv: s.ValkeyPasswordEnv,
+		TLS: s.ValkeyTLS, TLSCA: s.ValkeyTLSCA, TLSServerName: s.ValkeyTLSServerName,
+		TLSCert: s.ValkeyTLSCert, TLSKey: s.ValkeyTLSKey,
+	}
 }
 
 // PlanNames returns the configured plan names, sorted.
@@ -236,6 +303,21 @@ func (s *Settings) Validate() error {
 	}
 	if s.SessionTTL < time.Minute {
 		return bad("session_ttl %v: at least 1m", s.SessionTTL)
+	}
+	if s.Issuer == "" || s.Audience == "" {
+		return bad("issuer and audience must be set")
+	}
+	if s.AccessTTL < time.Minute || s.AccessTTL > 24*time.Hour {
+		return bad("access_ttl %v: from 1m to 24h", s.AccessTTL)
+	}
+	if s.RevocationTTL < s.AccessTTL+30*time.Second {
+		return bad("revocation_ttl %v: at least access_ttl (%v) + 30s", s.RevocationTTL, s.AccessTTL)
+	}
+	if _, _, err := s.ValkeyAddrs(); err != nil {
+		return bad("%v", err)
+	}
+	if (s.ValkeyTLSCert == "") != (s.ValkeyTLSKey == "") {
+		return bad("valkey_tls_cert and valkey_tls_key must be given together")
 	}
 	if len(s.Plans) == 0 {
 		return bad("no plans")

@@ -21,6 +21,7 @@ func TestLoad(t *testing.T) {
 	os.WriteFile(file, []byte(`
 listen = "127.0.0.1:9000"
 public_url = "https://accounts.example.com"
+valkey_tls = true
 [plans.solo]
 concurrency = 2
 [billing]
@@ -39,7 +40,7 @@ session_burst = 7
 	}
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	l := Register(fs)
-	if err := fs.Parse([]string{"--listen", "127.0.0.1:9002", "--billing-tolerance", "1m"}); err != nil {
+	if err := fs.Parse([]string{"--listen", "127.0.0.1:9002", "--billing-tolerance", "1m", "--valkey", "v:6379", "--valkey-cluster", "true"}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := l.Load(func(k string) string { return env[k] })
@@ -49,6 +50,9 @@ session_burst = 7
 	if s.Listen != "127.0.0.1:9002" || s.SessionTTL != time.Hour || s.Rate.TokenBurst != 3 || s.Rate.SessionBurst != 7 ||
 		s.Billing.Tolerance != time.Minute || len(s.Plans) != 1 || s.Plans["solo"].Concurrency != 2 || s.URL() != "https://accounts.example.com" {
 		t.Errorf("settings: %+v", s)
+	}
+	if vc := s.ValkeyConn(); !vc.TLS || !vc.Cluster || len(vc.Addrs) != 1 || vc.Addrs[0] != "v:6379" {
+		t.Errorf("valkey: %+v", vc)
 	}
 	b, err := s.BillingConfig(func(k string) string { return env[k] })
 	if err != nil || len(b.StripeSecrets) != 1 || b.StripeSecrets[0] != "whsec_abc" || b.Plans["price_1Solo"] != "solo" {
@@ -73,6 +77,11 @@ func TestValidate(t *testing.T) {
 		{"inline secret", func(s *Settings) { s.Billing.StripeSecretsEnv = []string{"whsec_abc"} }},
 		{"negative rate", func(s *Settings) { s.Rate.TokenBurst = -1 }},
 		{"short session", func(s *Settings) { s.SessionTTL = time.Second }},
+		{"no issuer", func(s *Settings) { s.Issuer = "" }},
+		{"short access ttl", func(s *Settings) { s.AccessTTL = time.Second }},
+		{"revocation ttl under access ttl", func(s *Settings) { s.AccessTTL = time.Hour }},
+		{"cluster without seed", func(s *Settings) { s.ValkeyCluster = "true" }},
+		{"client cert without key", func(s *Settings) { s.Valkey = "x:1"; s.ValkeyTLSCert = "c.pem" }},
 	} {
 		s := DefaultSettings()
 		tt.edit(s)

@@ -72,15 +72,9 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, provider string
 	}
 	s.log.Info("webhook", "change", c, "outcome", string(res.Outcome), "account", res.AccountID,
 		"old_plan", res.OldPlan, "new_plan", res.NewPlan, "old_status", res.OldStatus, "new_status", res.NewStatus)
-	if res.PlanChanged() && s.o.Notify != nil {
-		var err error
-		if res.NewPlan == "" {
-			err = s.o.Notify.Revoke(ctx, res.AccountID, "")
-		} else {
-			err = s.o.Notify.Plan(ctx, res.AccountID, res.NewPlan)
-		}
-		if err != nil {
-			s.log.Warn("plan change not published", "account", res.AccountID, "err", err)
+	if res.Outcome == billing.Applied && s.o.Notify != nil {
+		if err := Announce(ctx, s.o.Notify, res.AccountID, res.OldPlan, res.OldStatus, res.NewPlan, res.NewStatus); err != nil {
+			s.log.Warn("plan or status change not published", "account", res.AccountID, "err", err)
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": string(res.Outcome)})
