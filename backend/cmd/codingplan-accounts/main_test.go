@@ -2,21 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/store/pgtest"
 )
 
 // binary is codingplan-accounts, built once by TestMain.
@@ -193,31 +188,7 @@ func TestRoutingPlaneDeps(t *testing.T) {
 
 // TestCLIPostgres: on PostgreSQL, admin commands ask for `migrate` first, then work.
 func TestCLIPostgres(t *testing.T) {
-	admin := os.Getenv("CODINGPLAN_TEST_POSTGRES")
-	if admin == "" {
-		t.Skip("CODINGPLAN_TEST_POSTGRES not set (scripts/postgres.sh start 5495)")
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "accounts_cli_" + store.NewID()
-	exec := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Fatalf("connect: %v", err)
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec(`CREATE DATABASE "` + name + `"`)
-	t.Cleanup(func() { exec(`DROP DATABASE "` + name + `" WITH (FORCE)`) })
-	u.Path = "/" + name
-	r := newRunnerOn(t, u.String())
+	r := newRunnerOn(t, pgtest.NewDB(t, "accounts_cli"))
 	if _, errOut, code := r.run("", "account", "list"); code != 1 || !strings.Contains(errOut, "run codingplan-accounts migrate") {
 		t.Errorf("account list before migrate: exit %d %q", code, errOut)
 	}

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -20,10 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/codingplan/codingplan/backend/internal/billing"
 	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/store/pgtest"
 	"github.com/codingplan/codingplan/backend/internal/tokens"
 )
 
@@ -105,11 +103,8 @@ func dialects(t *testing.T, f func(t *testing.T, st full, pgDSN string)) {
 		f(t, st, "")
 	})
 	t.Run("postgres", func(t *testing.T) {
-		admin := os.Getenv("CODINGPLAN_TEST_POSTGRES")
-		if admin == "" {
-			t.Skip("CODINGPLAN_TEST_POSTGRES not set (scripts/postgres.sh start 5495)")
-		}
-		dsn := postgresTestDB(t, admin)
+		admin := pgtest.Admin(t)
+		dsn := pgtest.NewDB(t, "accounts")
 		st, err := store.OpenPostgres(t.Context(), dsn)
 		if err != nil {
 			t.Fatal(err)
@@ -120,31 +115,6 @@ func dialects(t *testing.T, f func(t *testing.T, st full, pgDSN string)) {
 		}
 		f(t, st, admin)
 	})
-}
-
-func postgresTestDB(t *testing.T, admin string) string {
-	t.Helper()
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "accounts_" + store.NewID()
-	exec := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Fatalf("connect %s: %v", u.Redacted(), err)
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec(`CREATE DATABASE "` + name + `"`)
-	t.Cleanup(func() { exec(`DROP DATABASE "` + name + `" WITH (FORCE)`) })
-	u.Path = "/" + name
-	return u.String()
 }
 
 // clock is a settable clock.
