@@ -102,7 +102,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 
 	srv := accounts.New(accounts.Options{
 		Store: d, Settings: s, Webhooks: billing.NewWebhooks(bcfg), Plans: bcfg.Plans,
-		Tokens: issuer, Approver: issuer, Keys: issuer, Notify: notify,
+		Checkout: billing.NewCheckout(bcfg, nil),
+		Tokens:   issuer, Approver: issuer, Keys: issuer, Notify: notify,
 		Log: log.With("component", "accounts"),
 	})
 	ln, err := net.Listen("tcp", s.Listen)

@@ -1,5 +1,5 @@
 // Package accounts is the HTTP server of codingplan-accounts, the account plane: sign-in and
-// web sessions, the signed-in account's API (account, API keys, sign-ins), device approval,
+// web sessions, the signed-in account's API (account, API keys, sign-ins, checkout), device approval,
 // billing webhooks, health, and the mount point of the token endpoints. It owns no database
 // driver: the binary opens a store and passes it in.
 //
@@ -73,6 +73,8 @@ type Options struct {
 	Approver Approver
 	// Keys creates API keys; nil answers 501 at POST /v1/keys.
 	Keys KeyMaker
+	// Checkout starts subscriptions (billing.NewCheckout); nil answers 501 at POST /v1/checkout.
+	Checkout Checkout
 	// Notify publishes revocations and plan changes; nil only logs them.
 	Notify Notifier
 	Log    *slog.Logger
@@ -141,12 +143,13 @@ func (s *Server) routes() http.Handler {
 	web.Handle("DELETE /v1/keys/{id}", s.signedIn(s.revokeKey))
 	web.Handle("GET /v1/signins", s.signedIn(s.listSignins))
 	web.Handle("DELETE /v1/signins/{id}", s.signedIn(s.revokeSignin))
+	web.Handle("POST /v1/checkout", s.signedIn(s.checkout))
 	web.Handle("POST /v1/device/approve", s.limit(s.limits.device, byAddr, s.signedIn(s.approve)))
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusForbidden, "cross_origin", "cross-origin request refused")
 	}))
-	for _, p := range []string{"/v1/session", "/v1/account", "/v1/keys", "/v1/keys/", "/v1/signins", "/v1/signins/", "/v1/device/approve"} {
+	for _, p := range []string{"/v1/session", "/v1/account", "/v1/keys", "/v1/keys/", "/v1/signins", "/v1/signins/", "/v1/checkout", "/v1/device/approve"} {
 		mux.Handle(p, cop.Handler(web))
 	}
 	return s.recoverer(mux)
