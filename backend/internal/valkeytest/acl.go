@@ -13,12 +13,25 @@ import (
 // (e.g. "~test-*") instead of the documented ones; and the default user off.
 func BackendACL(t testing.TB, password, keys string) []string {
 	t.Helper()
-	doc := readRepoFile(t, "docs/operations.md")
-	m := regexp.MustCompile(`(?m)^ACL SETUSER codingplan (.*)$`).FindStringSubmatch(doc)
+	return documentedACL(t, "docs/operations.md", "codingplan", password, keys)
+}
+
+// AccountsACL returns ACL lines for a server: the user codingplan-accounts exactly as
+// docs/accounts.md tells operators to create it for the account service, with password and
+// the key pattern keys instead of the documented ones; and the default user off.
+func AccountsACL(t testing.TB, password, keys string) []string {
+	t.Helper()
+	return documentedACL(t, "docs/accounts.md", "codingplan-accounts", password, keys)
+}
+
+// documentedACL reads the line "ACL SETUSER user ..." of the document doc (indented or not).
+func documentedACL(t testing.TB, doc, user, password, keys string) []string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^[ \t]*ACL SETUSER ` + regexp.QuoteMeta(user) + ` (.*)$`).FindStringSubmatch(readRepoFile(t, doc))
 	if m == nil {
-		t.Fatal("docs/operations.md has no line ACL SETUSER codingplan ...")
+		t.Fatalf("%s has no line ACL SETUSER %s ...", doc, user)
 	}
-	rules := m[1]
+	rules := strings.TrimSpace(m[1])
 	channels := "&" + strings.TrimPrefix(keys, "~") // the revocation channel is named like the keys
 	for _, r := range []struct{ old, new string }{{">PASSWORD", ">" + password}, {"~codingplan:*", keys}, {"&codingplan:*", channels}} {
 		if !strings.Contains(rules, r.old) {
@@ -26,7 +39,7 @@ func BackendACL(t testing.TB, password, keys string) []string {
 		}
 		rules = strings.Replace(rules, r.old, r.new, 1)
 	}
-	return []string{"user codingplan " + rules, "user default off"}
+	return []string{"user " + user + " " + rules, "user default off"}
 }
 
 // readRepoFile reads a file by its path from the top of the repository (where go.mod is).

@@ -75,3 +75,11 @@ func (s *Server) adminClient() valkey.Client {
 	s.t.Cleanup(c.Close)
 	return c
 }
+
+// AdminClient is a client to the server with every right (the package's own user when there
+// are ACL lines, the server's CA with TLS), to set up and check what the code under test
+// cannot; closed when the test ends.
+func (s *Server) AdminClient() valkey.Client {
+	s.t.Helper()
+	return s.adminClient()
+}
