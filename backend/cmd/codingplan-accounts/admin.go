@@ -147,15 +147,7 @@ func (c *cli) accountList(args []string) error {
 func (c *cli) accountShow(args []string) error {
 	fs := c.flags("account show")
 	asJSON := fs.Bool("json", false, "print JSON")
-	s, pos, err := parse(fs, args, 1, c.getenv)
-	if err != nil {
-		return err
-	}
-	return c.withDB(s, func(ctx context.Context, d db) error {
-		a, err := findAccount(ctx, d, pos[0])
-		if err != nil {
-			return err
-		}
+	return c.onAccount(fs, args, 1, func(ctx context.Context, s *accounts.Settings, d db, a store.Account, pos []string) error {
 		u, err := d.Usage(ctx, a.ID)
 		if err != nil {
 			return err
@@ -256,15 +248,7 @@ func (c *cli) accountResume(args []string) error {
 }
 
 func (c *cli) accountDelete(args []string) error {
-	s, pos, err := parse(c.flags("account delete"), args, 1, c.getenv)
-	if err != nil {
-		return err
-	}
-	return c.withDB(s, func(ctx context.Context, d db) error {
-		a, err := findAccount(ctx, d, pos[0])
-		if err != nil {
-			return err
-		}
+	return c.onAccount(c.flags("account delete"), args, 1, func(ctx context.Context, s *accounts.Settings, d db, a store.Account, pos []string) error {
 		pub, done, err := c.notifier(s)
 		if err != nil {
 			return err
@@ -327,15 +311,7 @@ func (c *cli) keyCreate(args []string) error {
 func (c *cli) keyList(args []string) error {
 	fs := c.flags("key list")
 	asJSON := fs.Bool("json", false, "print JSON")
-	s, pos, err := parse(fs, args, 1, c.getenv)
-	if err != nil {
-		return err
-	}
-	return c.withDB(s, func(ctx context.Context, d db) error {
-		a, err := findAccount(ctx, d, pos[0])
-		if err != nil {
-			return err
-		}
+	return c.onAccount(fs, args, 1, func(ctx context.Context, s *accounts.Settings, d db, a store.Account, pos []string) error {
 		keys, err := d.ListAPIKeys(ctx, a.ID)
 		if err != nil {
 			return err
@@ -353,15 +329,7 @@ func (c *cli) keyList(args []string) error {
 }
 
 func (c *cli) keyRevoke(args []string) error {
-	s, pos, err := parse(c.flags("key revoke"), args, 2, c.getenv)
-	if err != nil {
-		return err
-	}
-	return c.withDB(s, func(ctx context.Context, d db) error {
-		a, err := findAccount(ctx, d, pos[0])
-		if err != nil {
-			return err
-		}
+	return c.onAccount(c.flags("key revoke"), args, 2, func(ctx context.Context, s *accounts.Settings, d db, a store.Account, pos []string) error {
 		return c.revoke(ctx, s, a.ID, pos[1], "key", d.RevokeAPIKey)
 	})
 }
@@ -369,15 +337,7 @@ func (c *cli) keyRevoke(args []string) error {
 func (c *cli) signinList(args []string) error {
 	fs := c.flags("signin list")
 	asJSON := fs.Bool("json", false, "print JSON")
-	s, pos, err := parse(fs, args, 1, c.getenv)
-	if err != nil {
-		return err
-	}
-	return c.withDB(s, func(ctx context.Context, d db) error {
-		a, err := findAccount(ctx, d, pos[0])
-		if err != nil {
-			return err
-		}
+	return c.onAccount(fs, args, 1, func(ctx context.Context, s *accounts.Settings, d db, a store.Account, pos []string) error {
 		fams, err := d.ListFamilies(ctx, a.ID)
 		if err != nil {
 			return err
@@ -395,15 +355,7 @@ func (c *cli) signinList(args []string) error {
 }
 
 func (c *cli) signinRevoke(args []string) error {
-	s, pos, err := parse(c.flags("signin revoke"), args, 2, c.getenv)
-	if err != nil {
-		return err
-	}
-	return c.withDB(s, func(ctx context.Context, d db) error {
-		a, err := findAccount(ctx, d, pos[0])
-		if err != nil {
-			return err
-		}
+	return c.onAccount(c.flags("signin revoke"), args, 2, func(ctx context.Context, s *accounts.Settings, d db, a store.Account, pos []string) error {
 		return c.revoke(ctx, s, a.ID, pos[1], "sign-in", d.RevokeFamily)
 	})
 }

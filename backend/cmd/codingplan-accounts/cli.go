@@ -203,6 +203,22 @@ func (c *cli) withDB(s *accounts.Settings, f func(ctx context.Context, d db) err
 }
 
 // findAccount reads an account by id, or by email when ref has an @.
+// onAccount runs a command whose first argument names an account (an id or an email): it
+// parses args (npos arguments) with fs, opens the database and finds the account for f.
+func (c *cli) onAccount(fs *flag.FlagSet, args []string, npos int, f func(ctx context.Context, s *accounts.Settings, d db, a store.Account, pos []string) error) error {
+	s, pos, err := parse(fs, args, npos, c.getenv)
+	if err != nil {
+		return err
+	}
+	return c.withDB(s, func(ctx context.Context, d db) error {
+		a, err := findAccount(ctx, d, pos[0])
+		if err != nil {
+			return err
+		}
+		return f(ctx, s, d, a, pos)
+	})
+}
+
 func findAccount(ctx context.Context, d db, ref string) (store.Account, error) {
 	var a store.Account
 	var err error

@@ -38,15 +38,7 @@ type exportAccount struct {
 
 // accountExport is `account export ID|EMAIL`: the account's data as JSON on stdout.
 func (c *cli) accountExport(args []string) error {
-	s, pos, err := parse(c.flags("account export"), args, 1, c.getenv)
-	if err != nil {
-		return err
-	}
-	return c.withDB(s, func(ctx context.Context, d db) error {
-		a, err := findAccount(ctx, d, pos[0])
-		if err != nil {
-			return err
-		}
+	return c.onAccount(c.flags("account export"), args, 1, func(ctx context.Context, s *accounts.Settings, d db, a store.Account, pos []string) error {
 		x, err := exportOf(ctx, d, a)
 		if err != nil {
 			return err
