@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -207,15 +205,7 @@ func TestPlanLimitAtProvider(t *testing.T) {
 		return 10
 	}, 30*time.Millisecond)
 
-	dir := t.TempDir()
-	stateDir := filepath.Join(dir, "state")
-	logDir := os.Getenv("CODINGPLAN_E2E_LOGS")
-	if logDir == "" {
-		logDir = filepath.Join(dir, "logs")
-	}
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, stateDir, logDir := dirs(t)
 	var models strings.Builder
 	for u := range users {
 		fmt.Fprintf(&models, "\n[[models]]\nname = \"u%d\"\nprovider = \"openai-chat\"\nbase_url = %q\nmodel = \"u%d\"\n",
@@ -231,10 +221,7 @@ default_model = "u0"
 [plans.two]
 concurrency = %d
 %s`, vk.Addr(), ttl.String(), limit, models.String())
-	cfgPath := filepath.Join(dir, "backend.toml")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeConfig(t, dir, config)
 	tokens := make([]string, users)
 	for u := range users {
 		tokens[u] = mintToken(t, cfgPath, stateDir, fmt.Sprintf("u%d", u), "two")

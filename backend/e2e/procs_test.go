@@ -194,6 +194,54 @@ func (n *node) logTimes(s string) []time.Time {
 	return out
 }
 
+// dirs makes the test's directories: its own temp dir, the state dir its nodes share (and so
+// their development key), and the dir of the nodes' logs (CODINGPLAN_E2E_LOGS keeps them).
+func dirs(t *testing.T) (dir, stateDir, logDir string) {
+	t.Helper()
+	dir = t.TempDir()
+	logDir = os.Getenv("CODINGPLAN_E2E_LOGS")
+	if logDir == "" {
+		logDir = filepath.Join(dir, "logs")
+	}
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, filepath.Join(dir, "state"), logDir
+}
+
+// writeConfig writes the nodes' backend.toml into dir and returns its path.
+func writeConfig(t *testing.T, dir, config string) string {
+	t.Helper()
+	path := filepath.Join(dir, "backend.toml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fakeModelConfig is a backend config on Valkey addr with key prefix, the plans lite, pro and
+// max, and one model, "fake", served by the OpenAI-compatible provider at providerURL.
+func fakeModelConfig(addr, prefix, providerURL string) string {
+	return fmt.Sprintf(`valkey = %q
+valkey_prefix = %q
+drain_timeout = "2s"
+default_model = "fake"
+
+[plans.lite]
+concurrency = 1
+[plans.pro]
+concurrency = 3
+[plans.max]
+concurrency = 10
+
+[[models]]
+name = "fake"
+provider = "openai-chat"
+base_url = %q
+model = "fake"
+`, addr, prefix, providerURL+"/v1")
+}
+
 // mintToken makes a development token with the backend's own subcommand; every node shares
 // the state dir, hence the key.
 func mintToken(t *testing.T, cfgPath, stateDir, user, plan string) string {

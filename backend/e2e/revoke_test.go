@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -187,37 +186,8 @@ func TestRevocationAcrossNodes(t *testing.T) {
 		}}
 	})
 
-	dir := t.TempDir()
-	stateDir := filepath.Join(dir, "state")
-	logDir := os.Getenv("CODINGPLAN_E2E_LOGS")
-	if logDir == "" {
-		logDir = filepath.Join(dir, "logs")
-	}
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	config := fmt.Sprintf(`valkey = %q
-valkey_prefix = %q
-drain_timeout = "2s"
-default_model = "fake"
-
-[plans.lite]
-concurrency = 1
-[plans.pro]
-concurrency = 3
-[plans.max]
-concurrency = 10
-
-[[models]]
-name = "fake"
-provider = "openai-chat"
-base_url = %q
-model = "fake"
-`, vk.Addr(), prefix, provider.URL+"/v1")
-	cfgPath := filepath.Join(dir, "backend.toml")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, stateDir, logDir := dirs(t)
+	cfgPath := writeConfig(t, dir, fakeModelConfig(vk.Addr(), prefix, provider.URL))
 
 	// Every token is minted before any revocation: iat has a resolution of one second, and a
 	// token issued in the second of a revocation counts as issued before it.

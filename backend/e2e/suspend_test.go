@@ -34,34 +34,8 @@ func TestSuspendAcrossNodes(t *testing.T) {
 	provider := providertest.New()
 	t.Cleanup(provider.Close)
 
-	dir := t.TempDir()
-	stateDir := filepath.Join(dir, "state")
-	logDir := filepath.Join(dir, "logs")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	config := fmt.Sprintf(`valkey = %q
-valkey_prefix = %q
-drain_timeout = "2s"
-default_model = "fake"
-
-[plans.lite]
-concurrency = 1
-[plans.pro]
-concurrency = 3
-[plans.max]
-concurrency = 10
-
-[[models]]
-name = "fake"
-provider = "openai-chat"
-base_url = %q
-model = "fake"
-`, vk.Addr(), prefix, provider.URL+"/v1")
-	cfgPath := filepath.Join(dir, "backend.toml")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, stateDir, logDir := dirs(t)
+	cfgPath := writeConfig(t, dir, fakeModelConfig(vk.Addr(), prefix, provider.URL))
 
 	// The account service's CLI on a SQLite database, without a config file; its default
 	// plans are the backend's.
