@@ -269,9 +269,9 @@ func TestDocsExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("example does not load: %v", err)
 	}
-	for _, f := range scalarFields(reflect.TypeFor[Config](), nil) {
-		if !regexp.MustCompile(`(?m)^` + f.key + ` = `).MatchString(m[1]) {
-			t.Errorf("example does not set %s", f.key)
+	for _, key := range spec.Keys() {
+		if !regexp.MustCompile(`(?m)^` + key + ` = `).MatchString(m[1]) {
+			t.Errorf("example does not set %s", key)
 		}
 	}
 	if got := len(c.Models); got != 3 {
@@ -286,13 +286,13 @@ func TestDocsExampleLoads(t *testing.T) {
 func TestFlagsCoverScalars(t *testing.T) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	Register(fs)
-	for _, f := range scalarFields(reflect.TypeFor[Config](), nil) {
-		if fs.Lookup(Flag(f.key)) == nil {
-			t.Errorf("no flag for %s", f.key)
+	for _, f := range spec.Fields() {
+		if fs.Lookup(Flag(f.Key)) == nil {
+			t.Errorf("no flag for %s", f.Key)
 		}
 		// Fields of embedded structs (upstream.Config) carry no usage tag; ours must.
-		if len(f.index) == 1 && f.usage == "" {
-			t.Errorf("field %s has no usage tag", f.key)
+		if f.Top && f.Usage == "" {
+			t.Errorf("field %s has no usage tag", f.Key)
 		}
 	}
 	for _, name := range []string{"listen", "valkey", "valkey-cluster", "state-dir", "log-level", "jwks", "config", "default-model"} {
