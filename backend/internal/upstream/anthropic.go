@@ -146,12 +146,7 @@ func (e *anthropicEvent) decode(data []byte) error {
 func (e *anthropicEvent) walk(data []byte) error {
 	d := &e.d
 	d.reset(data)
-	ok, err := d.object("event")
-	for ok && err == nil {
-		var name []byte
-		if name, ok, err = d.member(); !ok || err != nil {
-			break
-		}
+	_, err := d.members("event", func(name []byte) (err error) {
 		switch string(name) {
 		case "type":
 			e.typ, err = d.text(e.typ, "type")
@@ -162,13 +157,12 @@ func (e *anthropicEvent) walk(data []byte) error {
 		case "usage":
 			err = d.anthropicUsage(&e.usage, "usage")
 		case "error":
-			if e.hasError, err = d.object("error"); e.hasError && err == nil {
-				err = d.apiError(&e.apiErr)
-			}
+			e.hasError, err = d.apiError(&e.apiErr)
 		default:
 			err = d.skip()
 		}
-	}
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -177,12 +171,7 @@ func (e *anthropicEvent) walk(data []byte) error {
 
 func (e *anthropicEvent) delta() error {
 	d := &e.d
-	ok, err := d.object("delta")
-	for ok && err == nil {
-		var name []byte
-		if name, ok, err = d.member(); !ok || err != nil {
-			break
-		}
+	_, err := d.members("delta", func(name []byte) (err error) {
 		switch string(name) {
 		case "type":
 			e.deltaType, err = d.text(e.deltaType, "delta.type")
@@ -195,35 +184,25 @@ func (e *anthropicEvent) delta() error {
 		default:
 			err = d.skip()
 		}
-	}
+		return err
+	})
 	return err
 }
 
 func (e *anthropicEvent) decodeMessage() error {
 	d := &e.d
-	ok, err := d.object("message")
-	for ok && err == nil {
-		var name []byte
-		if name, ok, err = d.member(); !ok || err != nil {
-			break
-		}
+	_, err := d.members("message", func(name []byte) error {
 		if string(name) == "usage" {
-			err = d.anthropicUsage(&e.message, "message.usage")
-		} else {
-			err = d.skip()
+			return d.anthropicUsage(&e.message, "message.usage")
 		}
-	}
+		return d.skip()
+	})
 	return err
 }
 
 // anthropicUsage reads a usage object into u, or null.
 func (d *eventDecoder) anthropicUsage(u *anthropicUsage, field string) error {
-	ok, err := d.object(field)
-	for ok && err == nil {
-		var name []byte
-		if name, ok, err = d.member(); !ok || err != nil {
-			break
-		}
+	_, err := d.members(field, func(name []byte) (err error) {
 		switch string(name) {
 		case "input_tokens":
 			u.InputTokens, err = d.int("input_tokens")
@@ -236,6 +215,7 @@ func (d *eventDecoder) anthropicUsage(u *anthropicUsage, field string) error {
 		default:
 			err = d.skip()
 		}
-	}
+		return err
+	})
 	return err
 }

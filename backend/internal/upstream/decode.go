@@ -92,6 +92,20 @@ func (d *eventDecoder) member() ([]byte, bool, error) {
 	return d.name, err == nil, err
 }
 
+// members reads an object, or null, as the value of field, calling read with each member's
+// name (unescaped, valid until the next read); read must read the member's value. It reports
+// whether an object started, and stops at the first error.
+func (d *eventDecoder) members(field string, read func(name []byte) error) (bool, error) {
+	started, err := d.object(field)
+	for ok := started; ok && err == nil; {
+		var name []byte
+		if name, ok, err = d.member(); ok && err == nil {
+			err = read(name)
+		}
+	}
+	return started, err
+}
+
 // element reports whether the array has another element, reading its end when not.
 func (d *eventDecoder) element() (bool, error) {
 	if d.dec.PeekKind() == ']' {
@@ -222,14 +236,10 @@ func decodeProblem(err error) string {
 	return "not JSON"
 }
 
-// apiError reads the members of an error object into e, after object returned true.
-func (d *eventDecoder) apiError(e *apiError) error {
+// apiError reads an error object, or null, into e. It reports whether there was an object.
+func (d *eventDecoder) apiError(e *apiError) (bool, error) {
 	e.Type, e.Code = e.Type[:0], e.Code[:0]
-	for {
-		name, ok, err := d.member()
-		if !ok || err != nil {
-			return err
-		}
+	return d.members("error", func(name []byte) (err error) {
 		switch string(name) {
 		case "type":
 			e.Type, err = d.text(e.Type, "error.type")
@@ -238,10 +248,8 @@ func (d *eventDecoder) apiError(e *apiError) error {
 		default:
 			err = d.skip()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // textSpot counts the text strings an event carried and notes where the last one stands, for

@@ -164,25 +164,19 @@ func (c *openAIChunk) learn(data []byte) {
 func (c *openAIChunk) walk(data []byte, completions bool) error {
 	d := &c.d
 	d.reset(data)
-	ok, err := d.object("chunk")
-	for ok && err == nil {
-		var name []byte
-		if name, ok, err = d.member(); !ok || err != nil {
-			break
-		}
+	_, err := d.members("chunk", func(name []byte) (err error) {
 		switch string(name) {
 		case "choices":
 			err = c.choices(completions)
 		case "usage":
 			err = c.decodeUsage()
 		case "error":
-			if c.hasError, err = d.object("error"); c.hasError && err == nil {
-				err = d.apiError(&c.apiErr)
-			}
+			c.hasError, err = d.apiError(&c.apiErr)
 		default:
 			err = d.skip()
 		}
-	}
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -204,15 +198,7 @@ func (c *openAIChunk) choice(completions bool) error {
 	d := &c.d
 	c.content, c.alt, c.reason = c.content[:0], c.alt[:0], c.reason[:0]
 	index := 0
-	ok, err := d.object("choices")
-	if !ok || err != nil {
-		return err // null: a choice with no text
-	}
-	for {
-		var name []byte
-		if name, ok, err = d.member(); !ok || err != nil {
-			break
-		}
+	ok, err := d.members("choices", func(name []byte) (err error) {
 		switch string(name) {
 		case "index":
 			index, err = d.int("index")
@@ -225,12 +211,10 @@ func (c *openAIChunk) choice(completions bool) error {
 		default:
 			err = d.skip()
 		}
-		if err != nil {
-			break
-		}
-	}
-	if err != nil {
 		return err
+	})
+	if !ok || err != nil {
+		return err // null: a choice with no text
 	}
 	c.choiceN++
 	if index != 0 {
@@ -261,30 +245,21 @@ func (c *openAIChunk) readText(dst []byte, field string, selected bool) ([]byte,
 
 func (c *openAIChunk) delta(completions bool) error {
 	d := &c.d
-	ok, err := d.object("delta")
-	for ok && err == nil {
-		var name []byte
-		if name, ok, err = d.member(); !ok || err != nil {
-			break
-		}
+	_, err := d.members("delta", func(name []byte) (err error) {
 		if string(name) == "content" {
 			c.content, err = c.readText(c.content, "content", !completions)
 		} else {
 			err = d.skip()
 		}
-	}
+		return err
+	})
 	return err
 }
 
 func (c *openAIChunk) decodeUsage() error {
 	d := &c.d
-	ok, err := d.object("usage")
-	c.hasUsage = ok
-	for ok && err == nil {
-		var name []byte
-		if name, ok, err = d.member(); !ok || err != nil {
-			break
-		}
+	var err error
+	c.hasUsage, err = d.members("usage", func(name []byte) (err error) {
 		switch string(name) {
 		case "prompt_tokens":
 			c.usage.PromptTokens, err = d.int("prompt_tokens")
@@ -293,7 +268,8 @@ func (c *openAIChunk) decodeUsage() error {
 		default:
 			err = d.skip()
 		}
-	}
+		return err
+	})
 	return err
 }
 
