@@ -20,7 +20,7 @@ import (
 type echoProvider struct{}
 
 func (echoProvider) Stream(_ context.Context, _ *upstream.Request, sink upstream.Sink) (upstream.Result, error) {
-	return upstream.Result{FinishReason: wire.FinishStop}, sink([]byte("ok"))
+	return upstream.Result{FinishReason: wire.FinishStop}, sink(0, []byte("ok"))
 }
 
 // TestLocalModelsInBackground: the local factory returns at once; until the model is open its
@@ -57,7 +57,7 @@ func TestLocalModelsInBackground(t *testing.T) {
 				t.Errorf("status while loading: %q", got)
 			}
 			var text strings.Builder
-			sink := func(b []byte) error { text.Write(b); return nil }
+			sink := func(_ int, b []byte) error { text.Write(b); return nil }
 			_, err = p.Stream(context.Background(), &upstream.Request{}, sink)
 			var we *wire.Error
 			if !errors.Is(err, upstream.ErrUnavailable) || !errors.As(err, &we) || !strings.Contains(we.Message, "still training") {

@@ -23,7 +23,7 @@ func chunkProvider(n int, gap time.Duration) *fakeProvider {
 			if gap > 0 && i > 0 {
 				time.Sleep(gap)
 			}
-			if err := sink(benchChunk); err != nil {
+			if err := sink(0, benchChunk); err != nil {
 				return upstream.Result{}, err
 			}
 		}

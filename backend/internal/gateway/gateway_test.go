@@ -186,7 +186,7 @@ func TestGoawayOnDrain(t *testing.T) {
 	p := &fakeProvider{stream: func(ctx context.Context, _ *upstream.Request, sink upstream.Sink) (upstream.Result, error) {
 		started <- struct{}{}
 		<-release
-		if err := sink([]byte("tail")); err != nil {
+		if err := sink(0, []byte("tail")); err != nil {
 			return upstream.Result{}, err
 		}
 		return upstream.Result{FinishReason: wire.FinishStop}, nil

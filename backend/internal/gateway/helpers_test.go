@@ -138,11 +138,11 @@ func (f *fakeProvider) Stream(ctx context.Context, req *upstream.Request, sink u
 	if f.hold {
 		return f.stream(ctx, req, sink)
 	}
-	return f.stream(ctx, req, func(p []byte) error {
-		if err := sink(p); err != nil || len(p) == 0 {
+	return f.stream(ctx, req, func(i int, p []byte) error {
+		if err := sink(i, p); err != nil || len(p) == 0 {
 			return err
 		}
-		return sink(nil)
+		return sink(i, nil)
 	})
 }
 

@@ -69,9 +69,9 @@ type gatedProvider struct {
 func (p *gatedProvider) provider() *fakeProvider {
 	return &fakeProvider{stream: func(ctx context.Context, _ *upstream.Request, sink upstream.Sink) (upstream.Result, error) {
 		p.started <- int(p.leases.granted.Load())
-		err := sink([]byte("one"))
+		err := sink(0, []byte("one"))
 		if err == nil {
-			err = sink(nil)
+			err = sink(0, nil)
 		}
 		if err == nil && p.hold {
 			<-ctx.Done()

@@ -95,7 +95,7 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 			return upstream.Result{}, err
 		}
 		req := &upstream.Request{Op: f.Op, Model: f.Model, Completion: f.Completion, Edit: f.Edit, MaxTokens: f.MaxTokens, Stop: f.Stop}
-		sink := func(text []byte) error {
+		sink := func(_ int, text []byte) error {
 			if len(text) > 0 && firstToken == 0 {
 				firstToken = time.Since(start)
 			}

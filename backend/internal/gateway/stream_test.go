@@ -32,7 +32,7 @@ func TestStreamingOrder(t *testing.T) {
 			gotPrefix = strings.Clone(string(req.Completion.Prefix))
 		}
 		for _, c := range chunks {
-			if err := sink([]byte(c)); err != nil {
+			if err := sink(0, []byte(c)); err != nil {
 				return upstream.Result{}, err
 			}
 			select { // the client must have the chunk before the next is produced
@@ -87,11 +87,11 @@ func TestDeltasHeldUntilFlush(t *testing.T) {
 	ack := make(chan struct{})
 	p := &fakeProvider{hold: true, stream: func(ctx context.Context, _ *upstream.Request, sink upstream.Sink) (upstream.Result, error) {
 		for _, piece := range []string{"one ", "read ", "of three"} {
-			if err := sink([]byte(piece)); err != nil {
+			if err := sink(0, []byte(piece)); err != nil {
 				return upstream.Result{}, err
 			}
 		}
-		if err := sink(nil); err != nil {
+		if err := sink(0, nil); err != nil {
 			return upstream.Result{}, err
 		}
 		select {
@@ -99,7 +99,7 @@ func TestDeltasHeldUntilFlush(t *testing.T) {
 		case <-ctx.Done():
 			return upstream.Result{}, ctx.Err()
 		}
-		if err := sink([]byte(" and a tail")); err != nil {
+		if err := sink(0, []byte(" and a tail")); err != nil {
 			return upstream.Result{}, err
 		}
 		return upstream.Result{FinishReason: wire.FinishStop}, nil
@@ -292,7 +292,7 @@ func TestSlowConsumer(t *testing.T) {
 	sinkErr := make(chan error, 1)
 	p := &fakeProvider{stream: func(ctx context.Context, _ *upstream.Request, sink upstream.Sink) (upstream.Result, error) {
 		for {
-			if err := sink(chunk); err != nil {
+			if err := sink(0, chunk); err != nil {
 				sinkErr <- err
 				return upstream.Result{}, err
 			}

@@ -111,7 +111,7 @@ func TestWriterMergesDeltas(t *testing.T) {
 	p := &fakeProvider{stream: func(ctx context.Context, _ *upstream.Request, sink upstream.Sink) (upstream.Result, error) {
 		defer close(emitted)
 		for i := range chunks {
-			if err := sink(fmt.Appendf(nil, "<%d>", i)); err != nil {
+			if err := sink(0, fmt.Appendf(nil, "<%d>", i)); err != nil {
 				return upstream.Result{}, err
 			}
 		}
@@ -165,7 +165,7 @@ func TestWriterMergeLimits(t *testing.T) {
 		id := string(req.Completion.Prefix)
 		for i := range perStream {
 			<-turn[id]
-			err := sink([]byte(piece(id, i)))
+			err := sink(0, []byte(piece(id, i)))
 			turn[other[id]] <- struct{}{}
 			if err != nil {
 				return upstream.Result{}, err

@@ -82,7 +82,7 @@ func (c *anthropic) event(_, data []byte, st *streamState) (bool, error) {
 	switch string(e.typ) {
 	case "content_block_delta":
 		if string(e.deltaType) == "text_delta" {
-			return false, st.emit(e.text)
+			return false, st.emit(0, e.text)
 		}
 	case "message_start":
 		st.usageSeen = true
@@ -90,7 +90,7 @@ func (c *anthropic) event(_, data []byte, st *streamState) (bool, error) {
 		st.res.Usage.CompletionTokens = e.message.OutputTokens
 	case "message_delta":
 		if len(e.stopReason) > 0 {
-			st.res.FinishReason = finishReason(e.stopReason)
+			st.finish(0, finishReason(e.stopReason))
 		}
 		st.usageSeen = true
 		if n := e.usage.input(); n > 0 {

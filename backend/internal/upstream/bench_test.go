@@ -148,13 +148,12 @@ func BenchmarkRelay(b *testing.B) {
 // benchRelay relays stream from memory through a new codec per op, as Stream does.
 func benchRelay(b *testing.B, stream []byte, newCodec func() codec) {
 	rd := bytes.NewReader(stream)
-	sink := func([]byte) error { return nil }
+	sink := func(int, []byte) error { return nil }
 	perChunk(b, len(benchChunks), func() {
 		rd.Reset(stream)
 		dog := startWatchdog(DefaultTimeouts, func(error) {})
 		st := &streamState{out: sink, dog: dog}
-		f := &fenceStripper{sink: sink}
-		st.out = f.write
+		st.out = newFenceStrippers(1, sink).write
 		c := newCodec()
 		if err := st.relay(newSSEReader(rd, MaxLineBytes), c); err != nil {
 			b.Fatal(err)
@@ -182,7 +181,7 @@ func BenchmarkTTFT(b *testing.B) {
 		relay := func() (time.Duration, error) {
 			start := time.Now()
 			var first time.Duration
-			_, err := p.Stream(context.Background(), req, func([]byte) error {
+			_, err := p.Stream(context.Background(), req, func(int, []byte) error {
 				if first == 0 {
 					first = time.Since(start)
 				}

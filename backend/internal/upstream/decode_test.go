@@ -15,7 +15,8 @@ import (
 
 // outcome is what a codec did with a sequence of events.
 type outcome struct {
-	Text      string // everything emitted
+	Text      string         // everything emitted for suggestion 0
+	Other     map[int]string // for the other suggestions, when there were some
 	Res       Result
 	UsageSeen bool
 	End       bool   // an event was the end marker
@@ -28,8 +29,7 @@ func runEvents(t testing.TB, c codec, events [][]byte) outcome {
 	var out outcome
 	dog := startWatchdog(DefaultTimeouts, func(error) {})
 	defer dog.stop()
-	var text []byte
-	st := &streamState{out: func(p []byte) error { text = append(text, p...); return nil }, dog: dog}
+	st := out.state(dog)
 	for _, ev := range events {
 		end, err := c.event(nil, ev, st)
 		if err != nil {
@@ -44,8 +44,23 @@ func runEvents(t testing.TB, c codec, events [][]byte) outcome {
 			break
 		}
 	}
-	out.Text, out.Res, out.UsageSeen = string(text), st.res, st.usageSeen
+	out.Res, out.UsageSeen = st.res, st.usageSeen
 	return out
+}
+
+// state is a streamState whose output goes to o.
+func (o *outcome) state(dog *watchdog) *streamState {
+	return &streamState{out: func(i int, p []byte) error {
+		if i == 0 {
+			o.Text += string(p)
+			return nil
+		}
+		if o.Other == nil {
+			o.Other = map[int]string{}
+		}
+		o.Other[i] += string(p)
+		return nil
+	}, dog: dog}
 }
 
 func TestOpenAIChunkDecode(t *testing.T) {
@@ -204,7 +219,7 @@ func TestParseInt(t *testing.T) {
 func TestDecodeAllocs(t *testing.T) {
 	dog := startWatchdog(DefaultTimeouts, func(error) {})
 	defer dog.stop()
-	st := &streamState{out: func([]byte) error { return nil }, dog: dog}
+	st := &streamState{out: func(int, []byte) error { return nil }, dog: dog}
 	tests := []struct {
 		c    codec
 		data string
@@ -525,8 +540,8 @@ func TestOpenAIChunkTemplate(t *testing.T) {
 			case *openAICompletions:
 				chunk = &c.chunk
 			}
-			if chunk.tmpl.hits != tt.fast {
-				t.Errorf("fast path decoded %d events, want %d", chunk.tmpl.hits, tt.fast)
+			if chunk.tmpl[0].hits != tt.fast {
+				t.Errorf("fast path decoded %d events, want %d", chunk.tmpl[0].hits, tt.fast)
 			}
 		})
 	}
@@ -541,6 +556,8 @@ func FuzzTextTemplate(f *testing.F) {
 	f.Add([]byte(`{"choices":[{"index":0,"delta":{"content":`), []byte(`"a"`), []byte(`"a","content":"b"`), []byte(`}}]}`))
 	f.Add([]byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`), []byte(`"a"`), []byte(`"\t}"`), []byte(`}}`))
 	f.Add([]byte(`{"type":"content_block_delta","delta":{"text":`), []byte(`"a"`), []byte(`"b","type":"thinking_delta"`), []byte(`,"type":"text_delta"}}`))
+	f.Add([]byte(`{"choices":[{"delta":{"content":`), []byte(`"a"`), []byte(`"b"`), []byte(`},"index":0}]}`))
+	f.Add([]byte(`{"choices":[{"index":0,"text":`), []byte(`"a"`), []byte(`"b"},{"index":0,"text":"c"`), []byte(`}]}`))
 	type pair struct {
 		fresh  func() codec
 		legacy func() codec
@@ -565,29 +582,47 @@ func FuzzTextTemplate(f *testing.F) {
 			fuzzCodec(t, in, p.fields, p.fresh(), p.legacy())
 			// Whatever the input, the template must not change what an event decodes to: one
 			// codec for the whole stream gives what a new codec for each event gives.
-			got := runEvents(t, p.fresh(), events)
-			var want outcome
-			dog := startWatchdog(DefaultTimeouts, func(error) {})
-			var text []byte
-			st := &streamState{out: func(p []byte) error { text = append(text, p...); return nil }, dog: dog}
-			for _, ev := range events {
-				end, err := p.fresh().event(nil, ev, st)
-				if err != nil {
-					want.Err = err.Error()
-					break
-				}
-				if end {
-					want.End = true
-					break
-				}
-			}
-			dog.stop()
-			want.Text, want.Res, want.UsageSeen = string(text), st.res, st.usageSeen
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("one codec %+v\nper event %+v", got, want)
-			}
+			sameAsPerEvent(t, p.fresh, events)
+		}
+		// With several suggestions, each choice has its template, which must never take an
+		// event of another choice: the same events with their indexes changed.
+		other := func(e []byte, to string) []byte {
+			return bytes.ReplaceAll(e, []byte(`"index":0`), []byte(`"index":`+to))
+		}
+		events = [][]byte{e1, other(e2, "1"), e1, e2, other(e1, "1"), other(e2, "2"), other(e1, "2"), other(e1, "3")}
+		for _, fresh := range []func() codec{
+			func() codec { return &openAIChat{chunk: openAIChunk{n: 3}} },
+			func() codec { return &openAICompletions{chunk: openAIChunk{n: 3}} },
+		} {
+			sameAsPerEvent(t, fresh, events)
 		}
 	})
+}
+
+// sameAsPerEvent checks that one codec for all events decodes them as a new codec for each
+// event does.
+func sameAsPerEvent(t *testing.T, fresh func() codec, events [][]byte) {
+	t.Helper()
+	got := runEvents(t, fresh(), events)
+	var want outcome
+	dog := startWatchdog(DefaultTimeouts, func(error) {})
+	defer dog.stop()
+	st := want.state(dog)
+	for _, ev := range events {
+		end, err := fresh().event(nil, ev, st)
+		if err != nil {
+			want.Err = err.Error()
+			break
+		}
+		if end {
+			want.End = true
+			break
+		}
+	}
+	want.Res, want.UsageSeen = st.res, st.usageSeen
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("one codec %+v\nper event %+v", got, want)
+	}
 }
 
 // TestAnthropicTemplate checks Anthropic's text deltas take the template path after the first,

@@ -12,11 +12,48 @@ import (
 // back only while it may still turn out to be a fence line: the opening line, and a line that
 // starts with a backtick (with the newline before it).
 type fenceStripper struct {
-	sink   Sink
+	sink   func(text []byte) error
 	state  fenceState
 	held   []byte
 	atLine bool // fenced: held starts at the start of the answer's first line, not at a '\n'
 	inLine bool // fenced: the text emitted last ended inside a line that is no fence
+}
+
+// fenceStrippers strip the fence of each suggestion of a stream.
+type fenceStrippers []fenceStripper
+
+// newFenceStrippers returns strippers for n suggestions passing text on to sink.
+func newFenceStrippers(n int, sink Sink) fenceStrippers {
+	fs := make(fenceStrippers, n)
+	for i := range fs {
+		fs[i].sink = func(text []byte) error { return sink(i, text) }
+	}
+	return fs
+}
+
+// write passes text of suggestion index through its stripper; a flush goes straight on.
+func (fs fenceStrippers) write(index int, text []byte) error {
+	if len(text) == 0 {
+		return fs[0].sink(nil)
+	}
+	return fs[index].write(text)
+}
+
+// finish ends every suggestion's text (see fenceStripper.finish).
+func (fs fenceStrippers) finish() error {
+	for i := range fs {
+		if err := fs[i].finish(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clear zeroes the strippers' buffers.
+func (fs fenceStrippers) clear() {
+	for i := range fs {
+		fs[i].clear()
+	}
 }
 
 type fenceState uint8

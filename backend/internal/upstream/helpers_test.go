@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -76,15 +77,36 @@ func completion() *Request {
 // collector is a Sink that records each piece of output and counts flushes.
 type collector struct {
 	mu      sync.Mutex
-	chunks  []string
+	chunks  []string // of suggestion 0
+	others  map[int][]string
 	flushes int
 	onFlush func(n int) // called at each flush with the number of pieces so far, if set
+	calls   int         // sink calls running now
+	overlap bool        // two sink calls ran at once
 }
 
-func (c *collector) sink(p []byte) error {
+func (c *collector) sink(index int, p []byte) error {
+	c.mu.Lock()
+	c.calls++
+	c.overlap = c.overlap || c.calls > 1
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.calls--
+		c.mu.Unlock()
+	}()
+	// Let another caller in, if there is one, to catch calls that overlap.
+	runtime.Gosched()
 	c.mu.Lock()
 	if len(p) > 0 {
-		c.chunks = append(c.chunks, string(p))
+		if index == 0 {
+			c.chunks = append(c.chunks, string(p))
+		} else {
+			if c.others == nil {
+				c.others = map[int][]string{}
+			}
+			c.others[index] = append(c.others[index], string(p))
+		}
 		c.mu.Unlock()
 		return nil
 	}
@@ -97,10 +119,17 @@ func (c *collector) sink(p []byte) error {
 	return nil
 }
 
-func (c *collector) text() string {
+// text is the text of suggestion 0.
+func (c *collector) text() string { return c.textOf(0) }
+
+// textOf is the text of suggestion index.
+func (c *collector) textOf(index int) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return strings.Join(c.chunks, "")
+	if index == 0 {
+		return strings.Join(c.chunks, "")
+	}
+	return strings.Join(c.others[index], "")
 }
 
 // waitCtx is a context for waiting on the fake's events.

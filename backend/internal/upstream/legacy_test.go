@@ -88,7 +88,7 @@ func (c *legacyOpenAIChunk) handle(data []byte, st *streamState, completions boo
 		if completions {
 			text = ch.Text
 		}
-		if err := st.emit(text); err != nil {
+		if err := st.emit(0, text); err != nil {
 			return false, err
 		}
 		if len(ch.FinishReason) > 0 {
@@ -138,7 +138,7 @@ func (e *legacyAnthropic) event(_, data []byte, st *streamState) (bool, error) {
 	switch string(e.Type) {
 	case "content_block_delta":
 		if string(e.Delta.Type) == "text_delta" {
-			return false, st.emit(e.Delta.Text)
+			return false, st.emit(0, e.Delta.Text)
 		}
 	case "message_start":
 		st.usageSeen = true

@@ -127,8 +127,18 @@ var errStopSequence = errors.New("stop sequence reached")
 
 // Stream implements Provider. The model only continues code: an edit request fails with
 // ErrFailed. Output goes through the same sink as a remote model's, cut at the first stop
-// sequence of the request or the model's configuration.
+// sequence of the request or the model's configuration. Several suggestions are made one
+// after another: the model computes on this machine, and the same input gives the same output,
+// so they are all alike.
 func (p *localProvider) Stream(ctx context.Context, req *Request, sink Sink) (Result, error) {
+	if n := req.suggestions(); n > 1 {
+		return fanOut(ctx, req, n, false, sink, p.stream)
+	}
+	return p.stream(ctx, req, sink)
+}
+
+// stream makes one suggestion.
+func (p *localProvider) stream(ctx context.Context, req *Request, sink Sink) (Result, error) {
 	if req.Op != wire.OpCompletion || req.Completion == nil {
 		return Result{}, fmt.Errorf("%s: %w: %w", KindLocal, ErrUnsupported, ErrFailed)
 	}
@@ -247,9 +257,9 @@ func (f *stopFilter) emit(p []byte) error {
 	}
 	// The model makes each piece without waiting for anything, so each is flushed (see
 	// Sink) to stream it as soon as it exists.
-	err := f.sink(p)
+	err := f.sink(0, p)
 	if err == nil {
-		err = f.sink(nil)
+		err = f.sink(0, nil)
 	}
 	if err != nil {
 		f.sinkErr = err

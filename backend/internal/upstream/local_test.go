@@ -84,7 +84,7 @@ func TestLocalStream(t *testing.T) {
 			req := completionRequest(localPrefix)
 			req.Stop, req.MaxTokens = tt.stop, tt.maxTokens
 			var got strings.Builder
-			res, err := p.Stream(t.Context(), req, func(b []byte) error { got.Write(b); return nil })
+			res, err := p.Stream(t.Context(), req, func(_ int, b []byte) error { got.Write(b); return nil })
 			if err != nil {
 				t.Fatalf("Stream: %v", err)
 			}
@@ -103,18 +103,18 @@ func TestLocalStreamErrors(t *testing.T) {
 	p := NewLocal(mc, m)
 
 	edit := &Request{Op: wire.OpEdit, Edit: &wire.Edit{Instruction: "x", Selection: "y"}}
-	if _, err := p.Stream(t.Context(), edit, func([]byte) error { return nil }); !errors.Is(err, ErrFailed) {
+	if _, err := p.Stream(t.Context(), edit, func(int, []byte) error { return nil }); !errors.Is(err, ErrFailed) {
 		t.Errorf("edit: got %v, want ErrFailed", err)
 	}
 
 	gone := errors.New("client gone")
-	if _, err := p.Stream(t.Context(), completionRequest(localPrefix), func([]byte) error { return gone }); err != gone {
+	if _, err := p.Stream(t.Context(), completionRequest(localPrefix), func(int, []byte) error { return gone }); err != gone {
 		t.Errorf("sink error: got %v, want it unwrapped", err)
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
 	pieces := 0
-	_, err := p.Stream(ctx, completionRequest(localPrefix), func(b []byte) error {
+	_, err := p.Stream(ctx, completionRequest(localPrefix), func(_ int, b []byte) error {
 		if len(b) > 0 { // not a flush
 			pieces++
 			cancel()
@@ -148,7 +148,7 @@ func TestStopFilter(t *testing.T) {
 			for _, s := range tt.stops {
 				stops = append(stops, wire.Text(s))
 			}
-			f := newStopFilter(func(b []byte) error {
+			f := newStopFilter(func(_ int, b []byte) error {
 				if len(b) > 0 { // an empty piece is a flush
 					got = append(got, string(b))
 				}

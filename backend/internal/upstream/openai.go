@@ -37,6 +37,7 @@ func (c *openAIChat) encode(req *Request, m *ModelConfig) ([]byte, int, error) {
 	}
 	w.raw(`":`)
 	w.int(maxTokens(req, m))
+	c.chunk.several(w, req)
 	if s := stops(req, m, openAIMaxStops, nil); len(s) > 0 {
 		w.raw(`,"stop":`)
 		w.strs(s)
@@ -66,6 +67,7 @@ func (c *openAICompletions) encode(req *Request, m *ModelConfig) ([]byte, int, e
 	w.str(modelID(req, m))
 	w.raw(`,"stream":true,"stream_options":{"include_usage":true},"max_tokens":`)
 	w.int(maxTokens(req, m))
+	c.chunk.several(w, req)
 	if s := stops(req, m, openAIMaxStops, nil); len(s) > 0 {
 		w.raw(`,"stop":`)
 		w.strs(s)
@@ -87,26 +89,41 @@ func (c *openAICompletions) event(_, data []byte, st *streamState) (bool, error)
 func (c *openAICompletions) clear() { c.chunk.clear() }
 
 // openAIChunk reads a chunk of either API: the text (delta.content for chat, text for
-// completions) and finish reason of the choices with index 0 (we ask for one), the usage, and
-// an error. Its buffers are reused from chunk to chunk.
+// completions) and finish reason of each choice whose index is one the request asked for (0
+// to n-1), the usage, and an error. Its buffers are reused from chunk to chunk.
 type openAIChunk struct {
 	d        eventDecoder
-	text     []byte // the text of the choices with index 0
-	finish   []byte // the last finish reason of those
-	content  []byte // one choice's delta.content
-	alt      []byte // one choice's text
-	reason   []byte // one choice's finish_reason
+	n        int                         // suggestions asked for; 0 means 1
+	text     [wire.MaxSuggestions][]byte // by index: the text of the choices with that index
+	finish   [wire.MaxSuggestions][]byte // by index: the last finish reason of those
+	content  []byte                      // one choice's delta.content
+	alt      []byte                      // one choice's text
+	reason   []byte                      // one choice's finish_reason
 	usage    wire.Usage
 	hasUsage bool
 	apiErr   apiError
 	hasError bool
 
 	// A stream's text events differ only in their text (id, model, index, finish_reason
-	// null... repeat): tmpl decodes them from it (see textTemplate).
-	tmpl    textTemplate
+	// null... repeat): tmpl[i] decodes those of choice i from it (see textTemplate). The
+	// index is in the bytes a template keeps, so a template never matches another choice.
+	tmpl    [wire.MaxSuggestions]textTemplate
 	spot    textSpot // the text strings of the event being decoded
-	choiceN int      // choices read in it (one more for each with an index other than 0)
+	choiceN int      // choices read in it (one more for each with an index not asked for)
+	chosen  int      // the index of the last choice read
 }
+
+// several writes the n parameter into a request body when req asks for more than one
+// suggestion, and keeps how many, to read the choices of each.
+func (c *openAIChunk) several(w *body, req *Request) {
+	if c.n = req.suggestions(); c.n > 1 {
+		w.raw(`,"n":`)
+		w.int(c.n)
+	}
+}
+
+// suggestions is how many choices the chunks are read for.
+func (c *openAIChunk) suggestions() int { return max(c.n, 1) }
 
 var doneMarker = []byte("[DONE]")
 
@@ -125,11 +142,13 @@ func (c *openAIChunk) handle(data []byte, st *streamState, completions bool) (bo
 		st.usageSeen = true
 		st.res.Usage = c.usage
 	}
-	if err := st.emit(c.text); err != nil {
-		return false, err
-	}
-	if len(c.finish) > 0 {
-		st.res.FinishReason = finishReason(c.finish)
+	for i := range c.suggestions() {
+		if err := st.emit(i, c.text[i]); err != nil {
+			return false, err
+		}
+		if len(c.finish[i]) > 0 {
+			st.finish(i, finishReason(c.finish[i]))
+		}
 	}
 	return false, nil
 }
@@ -137,11 +156,16 @@ func (c *openAIChunk) handle(data []byte, st *streamState, completions bool) (bo
 // decode reads the fields of one chunk: {"choices":[{"index","delta":{"content"},"text",
 // "finish_reason"}],"usage":{"prompt_tokens","completion_tokens"},"error":{"type","code"}}.
 func (c *openAIChunk) decode(data []byte, completions bool) error {
-	c.text, c.finish = c.text[:0], c.finish[:0]
+	n := c.suggestions()
+	for i := range n {
+		c.text[i], c.finish[i] = c.text[i][:0], c.finish[i][:0]
+	}
 	c.usage, c.hasUsage, c.hasError = wire.Usage{}, false, false
-	if text, ok := c.tmpl.match(c.text[:0], data); ok {
-		c.text = text
-		return nil
+	for i := range n {
+		if text, ok := c.tmpl[i].match(c.text[i], data); ok {
+			c.text[i] = text
+			return nil
+		}
 	}
 	c.spot, c.choiceN = textSpot{}, 0
 	if err := c.walk(data, completions); err != nil {
@@ -151,13 +175,13 @@ func (c *openAIChunk) decode(data []byte, completions bool) error {
 	return nil
 }
 
-// learn makes data the template when it carried exactly one choice, with index 0, whose
-// only text is one string, and no finish reason, usage or error.
+// learn makes data the template of its choice when it carried exactly one choice, with an
+// index asked for, whose only text is one string, and no finish reason, usage or error.
 func (c *openAIChunk) learn(data []byte) {
-	if c.spot.n != 1 || c.choiceN != 1 || len(c.finish) > 0 || c.hasUsage || c.hasError {
+	if c.spot.n != 1 || c.choiceN != 1 || len(c.finish[c.chosen]) > 0 || c.hasUsage || c.hasError {
 		return
 	}
-	c.tmpl.learn(data, c.spot.at)
+	c.tmpl[c.chosen].learn(data, c.spot.at)
 }
 
 // walk decodes data with the tokenizer.
@@ -217,18 +241,18 @@ func (c *openAIChunk) choice(completions bool) error {
 		return err // null: a choice with no text
 	}
 	c.choiceN++
-	if index != 0 {
-		c.choiceN++ // not the choice read: never a template
+	if index < 0 || index >= c.suggestions() {
+		c.choiceN++ // not a choice asked for: skipped, and never a template
+		return nil
 	}
-	if index == 0 {
-		if completions {
-			c.text = wire.AppendClear(c.text, c.alt)
-		} else {
-			c.text = wire.AppendClear(c.text, c.content)
-		}
-		if len(c.reason) > 0 {
-			c.finish = append(c.finish[:0], c.reason...)
-		}
+	c.chosen = index
+	if completions {
+		c.text[index] = wire.AppendClear(c.text[index], c.alt)
+	} else {
+		c.text[index] = wire.AppendClear(c.text[index], c.content)
+	}
+	if len(c.reason) > 0 {
+		c.finish[index] = append(c.finish[index][:0], c.reason...)
 	}
 	return nil
 }
@@ -275,8 +299,12 @@ func (c *openAIChunk) decodeUsage() error {
 
 // clear zeroes the buffers, which held model output.
 func (c *openAIChunk) clear() {
-	c.tmpl.clear()
-	for _, b := range [][]byte{c.text, c.finish, c.content, c.alt, c.reason, c.d.name} {
+	for i := range c.tmpl {
+		c.tmpl[i].clear()
+		clear(c.text[i][:cap(c.text[i])])
+		clear(c.finish[i][:cap(c.finish[i])])
+	}
+	for _, b := range [][]byte{c.content, c.alt, c.reason, c.d.name} {
 		clear(b[:cap(b)])
 	}
 	c.d.reset(nil)

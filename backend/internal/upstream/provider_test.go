@@ -261,7 +261,7 @@ func TestSinkError(t *testing.T) {
 	for _, kind := range httpKinds {
 		t.Run(kind, func(t *testing.T) {
 			srv := newServer(t)
-			_, err := newProvider(t, srv, kind, "m", nil).Stream(context.Background(), completion(), func([]byte) error { return boom })
+			_, err := newProvider(t, srv, kind, "m", nil).Stream(context.Background(), completion(), func(int, []byte) error { return boom })
 			if !errors.Is(err, boom) || errors.Is(err, ErrFailed) {
 				t.Fatalf("got %v, want the sink's error", err)
 			}

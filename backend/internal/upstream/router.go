@@ -57,20 +57,20 @@ var builtinFactories = map[string]Factory{
 
 // NewOpenAIChat builds an openai-chat provider.
 func NewOpenAIChat(m ModelConfig, env Env) (Provider, error) {
-	return newHTTP(KindOpenAIChat, "/chat/completions", m, env, openAIHeader, func() codec { return &openAIChat{} })
+	return newHTTP(KindOpenAIChat, true, "/chat/completions", m, env, openAIHeader, func() codec { return &openAIChat{} })
 }
 
 // NewOpenAICompletions builds an openai-completions provider.
 func NewOpenAICompletions(m ModelConfig, env Env) (Provider, error) {
-	return newHTTP(KindOpenAICompletions, "/completions", m, env, openAIHeader, func() codec { return &openAICompletions{} })
+	return newHTTP(KindOpenAICompletions, true, "/completions", m, env, openAIHeader, func() codec { return &openAICompletions{} })
 }
 
 // NewAnthropic builds an anthropic provider.
 func NewAnthropic(m ModelConfig, env Env) (Provider, error) {
-	return newHTTP(KindAnthropic, "/v1/messages", m, env, anthropicHeader, func() codec { return &anthropic{} })
+	return newHTTP(KindAnthropic, false, "/v1/messages", m, env, anthropicHeader, func() codec { return &anthropic{} })
 }
 
-func newHTTP(kind, path string, m ModelConfig, env Env, header func(http.Header, wire.Secret), newCodec func() codec) (Provider, error) {
+func newHTTP(kind string, several bool, path string, m ModelConfig, env Env, header func(http.Header, wire.Secret), newCodec func() codec) (Provider, error) {
 	m = m.withDefaults()
 	env = env.withDefaults()
 	t, err := env.Transport(m.BaseURL, m.Timeouts.Connect)
@@ -85,7 +85,7 @@ func newHTTP(kind, path string, m ModelConfig, env Env, header func(http.Header,
 		}
 	}
 	return &httpProvider{
-		kind: kind, model: m, url: m.BaseURL + path, key: key, header: header, newCodec: newCodec,
+		kind: kind, several: several, model: m, url: m.BaseURL + path, key: key, header: header, newCodec: newCodec,
 		client: &http.Client{Transport: t},
 	}, nil
 }
@@ -272,12 +272,12 @@ type Route struct {
 // the same model wait a growing backoff, which ctx cuts short.
 func (rt *Route) Stream(ctx context.Context, req *Request, sink Sink) (Result, error) {
 	reached := false
-	guarded := func(text []byte) error {
+	guarded := func(index int, text []byte) error {
 		if len(text) == 0 {
-			return sink(nil) // a flush
+			return sink(index, nil) // a flush
 		}
 		reached = true
-		return sink(text)
+		return sink(index, text)
 	}
 	var lastErr error
 	next, round, wait := 0, 0, false // next: index in chain of the model to call

@@ -251,7 +251,7 @@ func TestLocalFactoryHook(t *testing.T) {
 	factories := map[string]Factory{KindLocal: func(m ModelConfig, env Env) (Provider, error) {
 		return fakeProvider{stream: func(_ context.Context, req *Request, sink Sink) (Result, error) {
 			gotModel = req.Model
-			return Result{FinishReason: wire.FinishStop}, sink([]byte("ok"))
+			return Result{FinishReason: wire.FinishStop}, sink(0, []byte("ok"))
 		}}, nil
 	}}
 	r := newRouter(t, Config{Models: []ModelConfig{{Name: "ngram", Provider: KindLocal, Model: "ngram-v1"}}}, factories)

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,10 @@ type codec interface {
 
 // httpProvider streams from an HTTP API through its codec. It implements Provider.
 type httpProvider struct {
-	kind     string
+	kind string
+	// several: the API makes several suggestions in one call (OpenAI's n); otherwise each
+	// suggestion is one call (see fanOut).
+	several  bool
 	model    ModelConfig
 	url      string
 	client   *http.Client
@@ -59,29 +63,60 @@ type streamState struct {
 // flush tells the sink that all output received so far was passed on (see Sink).
 func (st *streamState) flush() {
 	if st.sinkFailed == nil {
-		if err := st.out(nil); err != nil {
+		if err := st.out(0, nil); err != nil {
 			st.sinkFailed = err
 		}
 	}
 }
 
-// emit passes output text on. A sink error is kept so Stream can return it unwrapped by the
-// provider's error classes.
-func (st *streamState) emit(p []byte) error {
+// emit passes output text of suggestion index on. A sink error is kept so Stream can return
+// it unwrapped by the provider's error classes.
+func (st *streamState) emit(index int, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
 	st.dog.token()
 	st.outBytes += len(p)
-	if err := st.out(p); err != nil {
+	if err := st.out(index, p); err != nil {
 		st.sinkFailed = err
 		return err
 	}
 	return nil
 }
 
-// Stream implements Provider.
+// finish notes how suggestion index ended.
+func (st *streamState) finish(index int, reason string) {
+	if index == 0 {
+		st.res.FinishReason = reason
+	} else {
+		st.res.Later[index-1] = reason
+	}
+}
+
+// result is how the stream ended, for n suggestions: stop where the provider said nothing.
+func (st *streamState) result(n int) Result {
+	res := st.res
+	if res.FinishReason == "" {
+		res.FinishReason = wire.FinishStop
+	}
+	for i := range n - 1 {
+		res.Later[i] = cmp.Or(res.Later[i], wire.FinishStop)
+	}
+	return res
+}
+
+// Stream implements Provider. A request for several suggestions is one call when the API
+// makes several, else one call per suggestion, run at once.
 func (p *httpProvider) Stream(ctx context.Context, req *Request, sink Sink) (Result, error) {
+	if n := req.suggestions(); n > 1 && !p.several {
+		return fanOut(ctx, req, n, true, sink, p.stream)
+	}
+	return p.stream(ctx, req, sink)
+}
+
+// stream makes one call.
+func (p *httpProvider) stream(ctx context.Context, req *Request, sink Sink) (Result, error) {
+	n := req.suggestions()
 	m := &p.model
 	t := m.Timeouts
 	total, cancelTotal := context.WithTimeoutCause(ctx, t.Total, errTotal)
@@ -121,11 +156,11 @@ func (p *httpProvider) Stream(ctx context.Context, req *Request, sink Sink) (Res
 	}
 
 	st := &streamState{out: sink, dog: dog}
-	var fence *fenceStripper
+	var fences fenceStrippers
 	if p.kind == KindOpenAIChat {
-		fence = &fenceStripper{sink: sink}
-		st.out = fence.write
-		defer fence.clear()
+		fences = newFenceStrippers(n, sink)
+		st.out = fences.write
+		defer fences.clear()
 	}
 	sse := newSSEReaderSize(resp.Body, MaxLineBytes, sseBufferBytes)
 	sse.beforeRead = st.flush
@@ -143,15 +178,10 @@ func (p *httpProvider) Stream(ctx context.Context, req *Request, sink Sink) (Res
 	}
 	// Read the little that follows the end marker, so the connection goes back to the pool.
 	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
-	if fence != nil {
-		if err := fence.finish(); err != nil {
-			return Result{}, err
-		}
+	if err := fences.finish(); err != nil {
+		return Result{}, err
 	}
-	res := st.res
-	if res.FinishReason == "" {
-		res.FinishReason = wire.FinishStop
-	}
+	res := st.result(n)
 	if !st.usageSeen {
 		// The provider sent no usage: estimate about four bytes per token.
 		res.Usage = wire.Usage{PromptTokens: (promptBytes + 3) / 4, CompletionTokens: (st.outBytes + 3) / 4}

@@ -27,6 +27,15 @@ type Request struct {
 	System       string // the system prompt (chat, Anthropic)
 	Prompt       string // the last user message (chat, Anthropic) or the prompt (completions)
 	Suffix       string // completions' suffix
+	N            int    // the OpenAI APIs' n (choices to make); 0 when absent
+}
+
+// choices is how many choices the reply has: the request's n, for the OpenAI APIs.
+func (r *Request) choices() int {
+	if r.API == Anthropic {
+		return 1
+	}
+	return max(r.N, 1)
 }
 
 // Reply is how the server answers one request. The zero Reply streams no text and ends
@@ -39,8 +48,16 @@ type Reply struct {
 	// quotes the start of the prompt, as real validation errors can.
 	ErrorType, ErrorCode, ErrorMessage string
 
-	// Chunks are the text pieces streamed, one chunk (or content_block_delta) each.
+	// Chunks are the text pieces streamed, one chunk (or content_block_delta) each. For a
+	// request with n > 1 (the OpenAI APIs), every choice streams them, unless Choices is set.
 	Chunks []string
+	// Choices, for a request with n > 1, are the text pieces of each choice by index, streamed
+	// interleaved as the real APIs do: the first piece of each choice in index order, then the
+	// second, and so on. A choice with fewer pieces ends early (its finish chunk still comes at
+	// the end). ChoiceFinish holds each choice's finish reason; a missing or empty one is
+	// FinishReason.
+	Choices      [][]string
+	ChoiceFinish []string
 	// FinishReason ends the stream: "stop" or "length" in OpenAI's terms (mapped to
 	// end_turn and max_tokens for Anthropic). Empty means stop.
 	FinishReason string
@@ -179,6 +196,7 @@ type requestBody struct {
 	} `json:"messages"`
 	Prompt json.RawMessage `json:"prompt"`
 	Suffix string          `json:"suffix"`
+	N      *int            `json:"n"`
 }
 
 // parse reads a request; a non-nil Reply is the error to answer with.
@@ -215,6 +233,15 @@ func parse(r *http.Request, api string, id int64) (*Request, *Reply) {
 	}
 	if api == OpenAICompletions {
 		req.Prompt, req.Suffix = text(b.Prompt), b.Suffix
+	}
+	if b.N != nil {
+		req.N = *b.N
+	}
+	if api == Anthropic && b.N != nil {
+		return req, &Reply{Status: http.StatusBadRequest, ErrorMessage: "n: Extra inputs are not permitted"}
+	}
+	if b.N != nil && (*b.N < 1 || *b.N > 128) {
+		return req, &Reply{Status: http.StatusBadRequest, ErrorMessage: "n must be between 1 and 128"}
 	}
 	if api == Anthropic && b.MaxTokens <= 0 {
 		return req, &Reply{Status: http.StatusBadRequest, ErrorMessage: "max_tokens: Field required"}

@@ -45,7 +45,7 @@ func (wr *writer) stream() string {
 	if r.Hang {
 		return wait(wr.ctx, wr.done, -1)
 	}
-	for i, c := range r.Chunks {
+	for i, c := range wr.pieces() {
 		if r.Delay > 0 {
 			if reason := wait(wr.ctx, wr.done, r.Delay); reason != "" {
 				return reason
@@ -59,7 +59,7 @@ func (wr *writer) stream() string {
 		if wr.ctx.Err() != nil {
 			return ReasonClientGone
 		}
-		wr.text(c)
+		wr.text(c.index, c.text)
 		if wr.flush(); wr.err != nil {
 			return ReasonClientGone
 		}
@@ -117,6 +117,56 @@ func (wr *writer) flush() {
 	if wr.err == nil {
 		flush(wr.w)
 	}
+}
+
+// piece is one chunk's text and the choice it belongs to.
+type piece struct {
+	index int
+	text  string
+}
+
+// pieces are the chunks of the reply, in the order they are sent.
+func (wr *writer) pieces() []piece {
+	r := wr.reply
+	n := wr.req.choices()
+	if n == 1 {
+		out := make([]piece, len(r.Chunks))
+		for i, c := range r.Chunks {
+			out[i] = piece{0, c}
+		}
+		return out
+	}
+	choices := r.Choices
+	if choices == nil {
+		for range n {
+			choices = append(choices, r.Chunks)
+		}
+	}
+	var out []piece
+	for k := 0; ; k++ {
+		more := false
+		for i := range min(n, len(choices)) {
+			if k < len(choices[i]) {
+				out = append(out, piece{i, choices[i][k]})
+				more = true
+			}
+		}
+		if !more {
+			return out
+		}
+	}
+}
+
+// finishOf is the finish reason of choice i.
+func (r *Reply) finishOf(i int) string {
+	reason := r.FinishReason
+	if i < len(r.ChoiceFinish) && r.ChoiceFinish[i] != "" {
+		reason = r.ChoiceFinish[i]
+	}
+	if reason == "" {
+		reason = "stop"
+	}
+	return reason
 }
 
 // OpenAI shapes, fields in the order the API writes them.
@@ -186,15 +236,15 @@ func (wr *writer) usageField() json.RawMessage {
 	return nil
 }
 
-func (wr *writer) chat(delta chatDelta, finish *string) chatChunk {
+func (wr *writer) chat(index int, delta chatDelta, finish *string) chatChunk {
 	return chatChunk{ID: wr.id(), Object: "chat.completion.chunk", Created: created, Model: wr.req.Model,
-		SystemFingerprint: "fp_fake", Choices: []chatChoice{{Delta: delta, Logprobs: null, FinishReason: finish}},
+		SystemFingerprint: "fp_fake", Choices: []chatChoice{{Index: index, Delta: delta, Logprobs: null, FinishReason: finish}},
 		Usage: wr.usageField()}
 }
 
-func (wr *writer) completion(text string, finish *string) textChunk {
+func (wr *writer) completion(index int, text string, finish *string) textChunk {
 	return textChunk{ID: wr.id(), Object: "text_completion", Created: created, Model: wr.req.Model,
-		SystemFingerprint: "fp_fake", Choices: []textChoice{{Text: text, Logprobs: null, FinishReason: finish}},
+		SystemFingerprint: "fp_fake", Choices: []textChoice{{Text: text, Index: index, Logprobs: null, FinishReason: finish}},
 		Usage: wr.usageField()}
 }
 
@@ -202,7 +252,7 @@ func (wr *writer) usage() Usage {
 	if u := wr.reply.Usage; u != nil {
 		return *u
 	}
-	return Usage{PromptTokens: (len(wr.req.System) + len(wr.req.Prompt) + len(wr.req.Suffix) + 3) / 4, CompletionTokens: len(wr.reply.Chunks)}
+	return Usage{PromptTokens: (len(wr.req.System) + len(wr.req.Prompt) + len(wr.req.Suffix) + 3) / 4, CompletionTokens: len(wr.pieces())}
 }
 
 // begin writes what precedes the text.
@@ -210,7 +260,9 @@ func (wr *writer) begin() {
 	switch wr.api {
 	case OpenAIChat:
 		empty := ""
-		wr.event("", wr.chat(chatDelta{Role: "assistant", Content: &empty, Refusal: null}, nil))
+		for i := range wr.req.choices() {
+			wr.event("", wr.chat(i, chatDelta{Role: "assistant", Content: &empty, Refusal: null}, nil))
+		}
 	case Anthropic:
 		u := wr.usage()
 		wr.event("message_start", struct {
@@ -231,13 +283,13 @@ func (wr *writer) begin() {
 	}
 }
 
-// text writes one piece of text.
-func (wr *writer) text(s string) {
+// text writes one piece of text of choice index.
+func (wr *writer) text(index int, s string) {
 	switch wr.api {
 	case OpenAIChat:
-		wr.event("", wr.chat(chatDelta{Content: &s}, nil))
+		wr.event("", wr.chat(index, chatDelta{Content: &s}, nil))
 	case OpenAICompletions:
-		wr.event("", wr.completion(s, nil))
+		wr.event("", wr.completion(index, s, nil))
 	case Anthropic:
 		wr.event("content_block_delta", anthropicDelta{Type: "content_block_delta", Index: 0,
 			Delta: textDelta{Type: "text_delta", Text: s}})
@@ -246,30 +298,33 @@ func (wr *writer) text(s string) {
 
 // finish writes the finish reason, the usage and the end marker.
 func (wr *writer) finish() {
-	reason := wr.reply.FinishReason
-	if reason == "" {
-		reason = "stop"
-	}
+	reason := wr.reply.finishOf(0)
 	u := wr.usage()
 	ou := openAIUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
 		TotalTokens: u.PromptTokens + u.CompletionTokens}
 	switch wr.api {
 	case OpenAIChat:
-		wr.event("", wr.chat(chatDelta{}, &reason))
+		for i := range wr.req.choices() {
+			reason := wr.reply.finishOf(i)
+			wr.event("", wr.chat(i, chatDelta{}, &reason))
+		}
 		if wr.req.IncludeUsage && !wr.reply.NoUsage {
 			ou.PromptTokensDetails = map[string]int{"cached_tokens": 0, "audio_tokens": 0}
 			ou.CompletionTokensDetails = map[string]int{"reasoning_tokens": 0, "audio_tokens": 0,
 				"accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
-			c := wr.chat(chatDelta{}, nil)
+			c := wr.chat(0, chatDelta{}, nil)
 			c.Choices, c.Usage = []chatChoice{}, mustJSON(ou)
 			wr.event("", c)
 		}
 		wr.line("data: [DONE]")
 		wr.line("")
 	case OpenAICompletions:
-		wr.event("", wr.completion("", &reason))
+		for i := range wr.req.choices() {
+			reason := wr.reply.finishOf(i)
+			wr.event("", wr.completion(i, "", &reason))
+		}
 		if wr.req.IncludeUsage && !wr.reply.NoUsage {
-			c := wr.completion("", nil)
+			c := wr.completion(0, "", nil)
 			c.Choices, c.Usage = []textChoice{}, mustJSON(ou)
 			wr.event("", c)
 		}
