@@ -87,6 +87,10 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 	// lease queue, which a release on this node wakes at once. Every other ending releases
 	// first.
 	var held Lease
+	n := 1 // suggestions
+	if f.Completion != nil {
+		n = f.Completion.Suggestions()
+	}
 	out := heldOutput{stream: st.id, send: func(b *frameBuf) error { return s.sendDelta(ctx, st, b) }}
 	defer out.discard()
 	res, err := func() (upstream.Result, error) {
@@ -94,12 +98,12 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 		if err != nil {
 			return upstream.Result{}, err
 		}
-		req := &upstream.Request{Op: f.Op, Model: f.Model, Completion: f.Completion, Edit: f.Edit, MaxTokens: f.MaxTokens, Stop: f.Stop}
-		sink := func(_ int, text []byte) error {
+		req := &upstream.Request{Op: f.Op, Model: f.Model, Completion: f.Completion, Edit: f.Edit, MaxTokens: f.MaxTokens, Stop: f.Stop, N: n}
+		sink := func(index int, text []byte) error {
 			if len(text) > 0 && firstToken == 0 {
 				firstToken = time.Since(start)
 			}
-			return out.write(text)
+			return out.write(index, text)
 		}
 		// The provider sees the request only once the lease is held: a plan's limit holds at
 		// the provider, not only in Valkey.
@@ -132,13 +136,23 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 
 	stats := StreamStats{Outcome: "ok", FirstToken: firstToken, Duration: time.Since(start), Usage: res.Usage}
 	if err == nil {
-		done := marshal(wire.ServerFrame{Type: wire.TypeDone, ID: st.id, FinishReason: res.FinishReason, Usage: &res.Usage})
-		select {
-		case s.send <- done: // room in the queue: the release below overlaps the frame's way out
-		default: // a slow reader must not hold its slot: release first, then wait for room
-			held.Release()
-			held = nil
-			s.enqueue(done)
+		// One done per suggestion, in index order; the last one carries the usage and ends the
+		// stream (see docs/protocol.md).
+		for i := range n {
+			f := wire.ServerFrame{Type: wire.TypeDone, ID: st.id, Index: i, FinishReason: finishOf(&res, i)}
+			if i == n-1 {
+				f.Usage = &res.Usage
+			}
+			done := marshal(f)
+			select {
+			case s.send <- done: // room in the queue: the release below overlaps the frame's way out
+			default: // a slow reader must not hold its slot: release first, then wait for room
+				if held != nil {
+					held.Release()
+					held = nil
+				}
+				s.enqueue(done)
+			}
 		}
 	} else {
 		// Errors, cancels and slow consumers free the slot, for every node, before anything
@@ -178,28 +192,38 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 	}
 }
 
+// finishOf is the finish reason of suggestion i: suggestion 0's as the provider gave it, as
+// it always was, and stop for a later one the provider said nothing about.
+func finishOf(res *upstream.Result, i int) string {
+	if i == 0 {
+		return res.FinishReason
+	}
+	return res.Finish(i)
+}
+
 // heldOutput holds a stream's output until the provider's next flush (see upstream.Sink), so
 // that the pieces of one read of the provider's stream leave in one delta frame and one
-// write instead of one each. A frame holds at most maxMerge bytes unless one piece is larger.
+// write instead of one each. A frame holds at most maxMerge bytes unless one piece is larger,
+// and the text of one suggestion.
 type heldOutput struct {
 	stream string
 	send   func(*frameBuf) error // takes the buffer
 	held   *frameBuf
 }
 
-// write holds text, or flushes when text is empty.
-func (o *heldOutput) write(text []byte) error {
+// write holds text of suggestion index, or flushes when text is empty.
+func (o *heldOutput) write(index int, text []byte) error {
 	if len(text) == 0 {
 		return o.flush()
 	}
-	if o.held != nil && len(o.held.b)+len(text) > maxMerge {
+	if o.held != nil && (len(o.held.b)+len(text) > maxMerge || o.held.index != index) {
 		if err := o.flush(); err != nil {
 			return err
 		}
 	}
 	if o.held == nil {
 		o.held = getBuf()
-		o.held.stream = o.stream
+		o.held.stream, o.held.index = o.stream, index
 	}
 	o.held.b = wire.AppendClear(o.held.b, text) // the writer encodes it
 	return nil
@@ -272,11 +296,13 @@ func errOrNil(err error) any {
 	return err.Error()
 }
 
-// frameBuf is an outgoing frame, pooled. For a delta, stream is the stream's id and b the raw
-// text, which the writer encodes (see writer.go); otherwise b is the encoded frame.
+// frameBuf is an outgoing frame, pooled. For a delta, stream is the stream's id, index the
+// suggestion's and b the raw text, which the writer encodes (see writer.go); otherwise b is
+// the encoded frame.
 type frameBuf struct {
 	b      []byte
 	stream string
+	index  int
 }
 
 var bufPool = sync.Pool{New: func() any { return &frameBuf{b: make([]byte, 0, 512)} }}
@@ -289,7 +315,7 @@ func putBuf(f *frameBuf) {
 	if cap(f.b) > 64<<10 {
 		return
 	}
-	f.b, f.stream = f.b[:0], ""
+	f.b, f.stream, f.index = f.b[:0], "", 0
 	bufPool.Put(f)
 }
 

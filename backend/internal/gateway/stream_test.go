@@ -118,45 +118,50 @@ func TestDeltasHeldUntilFlush(t *testing.T) {
 }
 
 // TestHeldOutput checks heldOutput sends nothing until a flush, then all it holds as one
-// frame, and starts a new frame rather than grow one past maxMerge.
+// frame, and starts a new frame rather than grow one past maxMerge or mix suggestions.
 func TestHeldOutput(t *testing.T) {
 	var sent []string
 	o := heldOutput{stream: "s1", send: func(b *frameBuf) error {
 		if b.stream != "s1" {
 			t.Errorf("frame for stream %q", b.stream)
 		}
-		sent = append(sent, string(b.b))
+		sent = append(sent, fmt.Sprintf("%d:%s", b.index, b.b))
 		putBuf(b)
 		return nil
 	}}
 	big := strings.Repeat("x", maxMerge-2)
 	steps := []struct {
-		text string // "" is a flush
-		want []string
+		index int
+		text  string // "" is a flush
+		want  []string
 	}{
-		{"a", nil},
-		{"b", nil},
-		{"", []string{"ab"}},
-		{"", []string{"ab"}},
-		{"c", []string{"ab"}},
-		{big, []string{"ab"}},             // c + big fits maxMerge
-		{"de", []string{"ab", "c" + big}}, // would not: the held frame goes first
-		{"", []string{"ab", "c" + big, "de"}},
+		{0, "a", nil},
+		{0, "b", nil},
+		{0, "", []string{"0:ab"}},
+		{0, "", []string{"0:ab"}},
+		{0, "c", []string{"0:ab"}},
+		{0, big, []string{"0:ab"}},                      // c + big fits maxMerge
+		{0, "de", []string{"0:ab", "0:c" + big}},        // would not: the held frame goes first
+		{0, "", []string{"0:ab", "0:c" + big, "0:de"}},  //
+		{2, "f", []string{"0:ab", "0:c" + big, "0:de"}}, // another suggestion
+		{2, "g", []string{"0:ab", "0:c" + big, "0:de"}}, // held with f
+		{1, "h", []string{"0:ab", "0:c" + big, "0:de", "2:fg"}},
+		{1, "", []string{"0:ab", "0:c" + big, "0:de", "2:fg", "1:h"}},
 	}
 	for i, st := range steps {
-		if err := o.write([]byte(st.text)); err != nil {
+		if err := o.write(st.index, []byte(st.text)); err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(sent, st.want) {
 			t.Fatalf("after step %d: sent %d frames, want %d", i, len(sent), len(st.want))
 		}
 	}
-	if err := o.write([]byte("dropped")); err != nil {
+	if err := o.write(0, []byte("dropped")); err != nil {
 		t.Fatal(err)
 	}
 	o.discard()
-	if err := o.flush(); err != nil || len(sent) != 3 {
-		t.Errorf("after discard: flush sent %d frames (err %v), want none", len(sent)-3, err)
+	if err := o.flush(); err != nil || len(sent) != 5 {
+		t.Errorf("after discard: flush sent %d frames (err %v), want none", len(sent)-5, err)
 	}
 }
 

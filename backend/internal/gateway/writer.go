@@ -139,10 +139,10 @@ func (w *writer) batch(first *frameBuf, take int) (int, error) {
 	return taken, err
 }
 
-// mergeable reports whether next can be appended to cur: both deltas of one stream, and the
-// text stays within maxMerge.
+// mergeable reports whether next can be appended to cur: both deltas of one suggestion of one
+// stream, and the text stays within maxMerge.
 func mergeable(cur, next *frameBuf) bool {
-	return cur.stream != "" && next.stream == cur.stream && len(cur.b)+len(next.b) <= maxMerge
+	return cur.stream != "" && next.stream == cur.stream && next.index == cur.index && len(cur.b)+len(next.b) <= maxMerge
 }
 
 // write sends one frame and pools its buffer.
@@ -172,7 +172,7 @@ func (w *writer) encode(b *frameBuf) {
 		w.enc = make([]byte, 0, need)
 	}
 	old := w.enc[:cap(w.enc)]
-	w.enc = wire.AppendDelta(w.enc[:0], b.stream, 0, b.b)
+	w.enc = wire.AppendDelta(w.enc[:0], b.stream, b.index, b.b)
 	if cap(w.enc) != cap(old) {
 		clear(old)
 	}
