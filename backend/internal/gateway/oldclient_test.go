@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -47,17 +46,7 @@ func TestOldClientFrames(t *testing.T) {
 			srv.Script(func(*providertest.Request) providertest.Reply {
 				return providertest.Reply{Chunks: []string{"a", " +", " b\n", "\"é\""}, FinishReason: "length",
 					Usage: &providertest.Usage{PromptTokens: 12, CompletionTokens: 4},
-					Pace: func(ctx context.Context, i int) error {
-						if i == 0 {
-							return nil
-						}
-						select {
-						case <-read:
-							return nil
-						case <-ctx.Done():
-							return ctx.Err()
-						}
-					}}
+					Pace:  providertest.After(read)}
 			})
 			h := newHarness(t, setup{deps: Deps{Router: router}})
 			c := h.dial(h.token(nil))

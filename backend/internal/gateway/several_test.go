@@ -64,17 +64,7 @@ func TestSeveralSuggestions(t *testing.T) {
 			var mu sync.Mutex
 			calls := 0
 			srv.Script(func(r *providertest.Request) providertest.Reply {
-				pace := func(ctx context.Context, i int) error {
-					if i == 0 {
-						return nil
-					}
-					select {
-					case <-proceed:
-						return nil
-					case <-ctx.Done():
-						return ctx.Err()
-					}
-				}
+				pace := providertest.After(proceed)
 				if kind != upstream.KindAnthropic {
 					return providertest.Reply{Choices: choices, ChoiceFinish: []string{"stop", "length", "stop"}, Pace: pace,
 						Usage: &providertest.Usage{PromptTokens: 20, CompletionTokens: 6}}
@@ -94,13 +84,7 @@ func TestSeveralSuggestions(t *testing.T) {
 			if kind == upstream.KindAnthropic {
 				wantCalls = 3
 			}
-			seen := 0
-			if _, err := srv.Wait(waitCtxOf(t), func(e providertest.Event) bool {
-				if e.Kind == providertest.EventStart {
-					seen++
-				}
-				return seen == wantCalls
-			}); err != nil {
+			if _, err := srv.Wait(waitCtxOf(t), providertest.Arrived(wantCalls)); err != nil {
 				t.Fatal(err)
 			}
 			if n, err := pool.InUse(context.Background(), "user-1"); err != nil || n != 1 {
@@ -158,26 +142,14 @@ func TestSeveralSuggestions(t *testing.T) {
 func TestSeveralCancel(t *testing.T) {
 	srv, router := fakeModel(t, upstream.KindAnthropic)
 	srv.Script(func(*providertest.Request) providertest.Reply {
-		return providertest.Reply{Chunks: []string{"a", "b"}, Pace: func(ctx context.Context, i int) error {
-			if i == 0 {
-				return nil
-			}
-			<-ctx.Done()
-			return ctx.Err()
-		}}
+		return providertest.Reply{Chunks: []string{"a", "b"}, Pace: providertest.After(nil)}
 	})
 	leases := newCounter()
 	h := newHarness(t, setup{deps: Deps{Router: router, Leases: leases.leases()}})
 	c := h.dial(h.token(nil))
 	c.requestN("c1", 3)
 	c.expect(wire.TypeDelta)
-	seen := 0
-	if _, err := srv.Wait(waitCtxOf(t), func(e providertest.Event) bool {
-		if e.Kind == providertest.EventStart {
-			seen++
-		}
-		return seen == 3
-	}); err != nil {
+	if _, err := srv.Wait(waitCtxOf(t), providertest.Arrived(3)); err != nil {
 		t.Fatal(err)
 	}
 	if n := leases.inUse("user-1"); n != 1 {

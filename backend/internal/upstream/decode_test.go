@@ -26,12 +26,19 @@ type outcome struct {
 // runEvents feeds each event to c, as relay does, until the end marker or an error.
 func runEvents(t testing.TB, c codec, events [][]byte) outcome {
 	t.Helper()
+	return feedEvents(t, func() codec { return c }, events)
+}
+
+// feedEvents feeds each event to the codec next returns for it, as relay does, until the end
+// marker or an error.
+func feedEvents(t testing.TB, next func() codec, events [][]byte) outcome {
+	t.Helper()
 	var out outcome
 	dog := startWatchdog(DefaultTimeouts, func(error) {})
 	defer dog.stop()
 	st := out.state(dog)
 	for _, ev := range events {
-		end, err := c.event(nil, ev, st)
+		end, err := next().event(nil, ev, st)
 		if err != nil {
 			if !errors.Is(err, ErrFailed) {
 				t.Fatalf("error %v does not wrap ErrFailed", err)
@@ -603,23 +610,7 @@ func FuzzTextTemplate(f *testing.F) {
 // event does.
 func sameAsPerEvent(t *testing.T, fresh func() codec, events [][]byte) {
 	t.Helper()
-	got := runEvents(t, fresh(), events)
-	var want outcome
-	dog := startWatchdog(DefaultTimeouts, func(error) {})
-	defer dog.stop()
-	st := want.state(dog)
-	for _, ev := range events {
-		end, err := fresh().event(nil, ev, st)
-		if err != nil {
-			want.Err = err.Error()
-			break
-		}
-		if end {
-			want.End = true
-			break
-		}
-	}
-	want.Res, want.UsageSeen = st.res, st.usageSeen
+	got, want := runEvents(t, fresh(), events), feedEvents(t, fresh, events)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("one codec %+v\nper event %+v", got, want)
 	}

@@ -150,6 +150,14 @@ func waitEnd(t testing.TB, srv *providertest.Server, id int64) string {
 	return ev.Reason
 }
 
+// waitStarts waits until srv has received n requests.
+func waitStarts(t testing.TB, srv *providertest.Server, n int) {
+	t.Helper()
+	if _, err := srv.Wait(waitCtx(t), providertest.Arrived(n)); err != nil {
+		t.Errorf("waiting for %d requests: %v", n, err)
+	}
+}
+
 // starts counts the requests srv received.
 func starts(srv *providertest.Server) int {
 	n := 0
@@ -162,10 +170,4 @@ func starts(srv *providertest.Server) int {
 }
 
 // blockUntilGone is a Pace that lets chunk 0 out and then waits for the client to leave.
-func blockUntilGone(ctx context.Context, i int) error {
-	if i == 0 {
-		return nil
-	}
-	<-ctx.Done()
-	return ctx.Err()
-}
+var blockUntilGone = providertest.After(nil)

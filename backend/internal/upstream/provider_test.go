@@ -229,29 +229,45 @@ func TestEditPrompt(t *testing.T) {
 }
 
 // TestCancelMidStream checks that cancelling the stream's context ends the request at the
-// provider, and comes back as the context's error.
+// provider, and comes back as the context's error; for a request of three suggestions, it
+// ends every request made for it (three for Anthropic) before Stream returns.
 func TestCancelMidStream(t *testing.T) {
-	for _, kind := range httpKinds {
-		t.Run(kind, func(t *testing.T) {
-			srv := newServer(t)
-			srv.Script(func(*providertest.Request) providertest.Reply {
-				return providertest.Reply{Chunks: []string{"a", "b"}, Pace: blockUntilGone}
-			})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			c := &collector{onFlush: func(n int) {
-				if n > 0 {
-					cancel()
+	for _, n := range []int{1, 3} {
+		for _, kind := range httpKinds {
+			t.Run(fmt.Sprintf("%s/n=%d", kind, n), func(t *testing.T) {
+				srv := newServer(t)
+				srv.Script(func(*providertest.Request) providertest.Reply {
+					return providertest.Reply{Chunks: []string{"a", "b"}, Pace: blockUntilGone}
+				})
+				calls := 1
+				if kind == KindAnthropic {
+					calls = n
 				}
-			}}
-			_, err := newProvider(t, srv, kind, "m", nil).Stream(ctx, completion(), c.sink)
-			if !errors.Is(err, context.Canceled) || errors.Is(err, ErrFailed) || errors.Is(err, ErrUnavailable) {
-				t.Fatalf("got %v, want context.Canceled only", err)
-			}
-			if r := waitEnd(t, srv, 1); r != providertest.ReasonClientGone {
-				t.Errorf("provider saw the request end with %q, want %q", r, providertest.ReasonClientGone)
-			}
-		})
+				ctx, cancel := context.WithCancel(waitCtx(t))
+				defer cancel()
+				// Cancel once some output arrived and every request reached the provider.
+				c := &collector{onFlush: func(got int) {
+					if got > 0 {
+						waitStarts(t, srv, calls)
+						cancel()
+					}
+				}}
+				req := completion()
+				req.N = n
+				_, err := newProvider(t, srv, kind, "m", nil).Stream(ctx, req, c.sink)
+				if !errors.Is(err, context.Canceled) || errors.Is(err, ErrFailed) || errors.Is(err, ErrUnavailable) {
+					t.Fatalf("got %v, want context.Canceled only", err)
+				}
+				if got := starts(srv); got != calls {
+					t.Fatalf("%d requests, want %d", got, calls)
+				}
+				for id := range int64(calls) {
+					if r := waitEnd(t, srv, id+1); r != providertest.ReasonClientGone {
+						t.Errorf("provider saw request %d end with %q, want %q", id+1, r, providertest.ReasonClientGone)
+					}
+				}
+			})
+		}
 	}
 }
 

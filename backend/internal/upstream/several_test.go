@@ -148,54 +148,6 @@ func TestSeveralCalls(t *testing.T) {
 	}
 }
 
-// TestSeveralCancel: cancelling a request of several suggestions ends every provider
-// request it made before Stream returns, for both kinds of provider.
-func TestSeveralCancel(t *testing.T) {
-	for _, kind := range httpKinds {
-		t.Run(kind, func(t *testing.T) {
-			srv := newServer(t)
-			srv.Script(func(*providertest.Request) providertest.Reply {
-				return providertest.Reply{Chunks: []string{"a", "b"}, Pace: blockUntilGone}
-			})
-			want := 1
-			if kind == KindAnthropic {
-				want = 3
-			}
-			ctx, cancel := context.WithCancel(waitCtx(t))
-			defer cancel()
-			// Cancel once some output arrived and every request reached the provider.
-			c := &collector{onFlush: func(n int) {
-				if n > 0 {
-					seen := 0 // requests started (their ids are not in order of arrival)
-					if _, err := srv.Wait(ctx, func(e providertest.Event) bool {
-						if e.Kind == providertest.EventStart {
-							seen++
-						}
-						return seen == want
-					}); err != nil {
-						t.Errorf("waiting for the requests: %v", err)
-					}
-					cancel()
-				}
-			}}
-			req := completion()
-			req.N = 3
-			_, err := newProvider(t, srv, kind, "m", nil).Stream(ctx, req, c.sink)
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("got %v, want context.Canceled", err)
-			}
-			if n := starts(srv); n != want {
-				t.Fatalf("%d requests, want %d (%v, %q)", n, want, err, c.chunks)
-			}
-			for id := range int64(want) {
-				if r := waitEnd(t, srv, id+1); r != providertest.ReasonClientGone {
-					t.Errorf("request %d ended with %q, want %q", id+1, r, providertest.ReasonClientGone)
-				}
-			}
-		})
-	}
-}
-
 // TestSeveralCallsFail: when one of the calls fails, the others are cancelled and the error
 // is the failed call's.
 func TestSeveralCallsFail(t *testing.T) {

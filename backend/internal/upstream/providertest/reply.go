@@ -95,6 +95,22 @@ type Usage struct {
 	PromptTokens, CompletionTokens int
 }
 
+// After is a Pace that lets chunk 0 out at once and each later chunk once it receives from
+// ch: a closed ch lets them all out, a nil one holds them until the client leaves.
+func After(ch <-chan struct{}) func(ctx context.Context, i int) error {
+	return func(ctx context.Context, i int) error {
+		if i == 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // DefaultChunks is the reply to a model with no behaviour of its own.
 var DefaultChunks = []string{"return", " a", " +", " b", "\n"}
 

@@ -218,6 +218,19 @@ func Ended(id int64) func(Event) bool {
 	return func(e Event) bool { return e.Kind == EventEnd && e.ID == id }
 }
 
+// Arrived matches the start that makes n requests started, for Wait: unlike Started(n),
+// which waits for request n, whose start (recorded once its body is read) can come before
+// that of request n-1. Each call makes a new matcher, which counts the starts it is shown.
+func Arrived(n int) func(Event) bool {
+	seen := 0
+	return func(e Event) bool {
+		if e.Kind == EventStart {
+			seen++
+		}
+		return seen == n
+	}
+}
+
 // serveEvents streams the event log from ?since=N (default 0) as newline-delimited JSON,
 // until the client leaves or the server closes.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
