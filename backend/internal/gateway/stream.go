@@ -73,7 +73,8 @@ func (s *session) cancelStream(id string) {
 // runStream resolves the model, takes a lease, streams the model's output as delta frames and
 // ends with exactly one done or error frame (none when the client has gone).
 func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame, plan string, limit int) {
-	start := time.Now()
+	clock := s.srv.deps.Clock
+	start := clock.Now()
 	var firstToken time.Duration
 	s.srv.deps.Observer.StreamStarted()
 	s.log.Debug("stream started", "id", st.id, "op", f.Op, "model", f.Model, "bytes", requestBytes(&f))
@@ -86,7 +87,7 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 		req := &upstream.Request{Op: f.Op, Model: f.Model, Completion: f.Completion, Edit: f.Edit, MaxTokens: f.MaxTokens, Stop: f.Stop}
 		sink := func(text []byte) error {
 			if len(text) > 0 && firstToken == 0 {
-				firstToken = time.Since(start)
+				firstToken = clock.Since(start)
 			}
 			return out.write(text)
 		}
@@ -140,7 +141,7 @@ func (s *session) finishStream(ctx context.Context, st *stream, plan string, hel
 	delete(s.streams, st.id)
 	s.mu.Unlock()
 
-	stats := StreamStats{Outcome: "ok", FirstToken: firstToken, Duration: time.Since(start), Usage: res.Usage}
+	stats := StreamStats{Outcome: "ok", FirstToken: firstToken, Duration: deps.Clock.Since(start), Usage: res.Usage}
 	if err == nil {
 		done := marshal(wire.ServerFrame{Type: wire.TypeDone, ID: st.id, FinishReason: res.FinishReason, Usage: &res.Usage})
 		select {
@@ -241,7 +242,7 @@ func (s *session) sendDelta(ctx context.Context, st *stream, b *frameBuf) error 
 		return nil
 	default:
 	}
-	t := time.NewTimer(s.srv.cfg.SlowConsumer)
+	t, slow := s.srv.deps.Clock.NewTimer(s.srv.cfg.SlowConsumer)
 	defer t.Stop()
 	select {
 	case s.send <- b:
@@ -252,7 +253,7 @@ func (s *session) sendDelta(ctx context.Context, st *stream, b *frameBuf) error 
 	case <-s.dead:
 		putBuf(b)
 		return errDisconnected
-	case <-t.C:
+	case <-slow:
 		putBuf(b)
 		s.log.Info("slow consumer: cancelling stream", "id", st.id, "queued", len(s.send))
 		st.cancel(errSlowConsumer)

@@ -38,7 +38,7 @@ const (
 func (s *session) writeLoop() {
 	defer close(s.dead)
 	cfg := &s.srv.cfg
-	ping := time.NewTicker(cfg.PingInterval)
+	ping, pings := s.srv.deps.Clock.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
 	w := &writer{s: s}
 	defer w.done()
@@ -54,7 +54,7 @@ func (s *session) writeLoop() {
 				fail(err)
 				return
 			}
-		case <-ping.C:
+		case <-pings:
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
 				fail(err)
 				return

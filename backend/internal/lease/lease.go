@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/valkey-io/valkey-go"
+
+	"github.com/codingplan/codingplan/shared/clock"
 )
 
 // Errors at the package edge.
@@ -134,6 +136,9 @@ type Config struct {
 	NodeID string
 	// Observer receives events for metrics. [none]
 	Observer Observer
+	// Clock measures and schedules waits, renewals and lingers; the deadlines of Valkey calls
+	// are taken from it too, so it must keep to real time (synctest's does). [the real clock]
+	Clock clock.Clock
 }
 
 // Defaults of Config.
@@ -183,6 +188,7 @@ func (c Config) withDefaults() Config {
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
 	}
+	c.Clock = clock.OrReal(c.Clock)
 	return c
 }
 
@@ -317,12 +323,12 @@ type Lease struct {
 	mu        sync.Mutex
 	local     bool      // held by the node-local limiter, not in Valkey
 	confirmed time.Time // sent time of the last acquire or renew Valkey applied
-	timer     *time.Timer
+	timer     clock.Timer
 	ended     bool // Release began: no renewal is scheduled again
 	renewing  sync.WaitGroup
 	lost      error       // why the lease was lost; nil while it holds
 	onLost    func(error) // called once when it is lost
-	linger    *time.Timer // ends the lease while it lingers (see linger.go)
+	linger    clock.Timer // ends the lease while it lingers (see linger.go)
 	parked    bool        // it lingers: its stream has ended
 }
 
@@ -420,7 +426,7 @@ func (l *Lease) startRenewal(sent time.Time) {
 	l.renewing.Add(1)
 	l.mu.Lock() // the timer's function may not look at l.timer before it is set
 	l.confirmed = sent
-	l.timer = time.AfterFunc(max(l.pool.cfg.TTL/3-time.Since(sent), 0), l.renew)
+	l.timer = l.pool.cfg.Clock.AfterFunc(max(l.pool.cfg.TTL/3-l.pool.cfg.Clock.Since(sent), 0), l.renew)
 	l.mu.Unlock()
 }
 
@@ -448,7 +454,7 @@ func (l *Lease) renew() {
 	if ended {
 		return
 	}
-	sent := time.Now()
+	sent := p.cfg.Clock.Now()
 	var ok bool
 	err := errUnconfirmed
 	if sent.Before(deadline) {
@@ -470,19 +476,19 @@ func (l *Lease) renew() {
 	switch {
 	case err == nil:
 		l.confirmed = sent
-		next = max(p.cfg.TTL/3-time.Since(sent), 0)
+		next = max(p.cfg.TTL/3-p.cfg.Clock.Since(sent), 0)
 	case errors.Is(err, ErrLost):
 		call := l.lose(err)
 		l.mu.Unlock()
 		call()
 		return
-	case !time.Now().Before(deadline):
+	case !p.cfg.Clock.Now().Before(deadline):
 		call := l.lose(fmt.Errorf("%w: Valkey did not confirm it within its TTL: %w", ErrLost, ErrDegraded))
 		l.mu.Unlock()
 		call()
 		return
 	default:
-		next = min(p.cfg.ProbeInterval, time.Until(deadline))
+		next = min(p.cfg.ProbeInterval, deadline.Sub(p.cfg.Clock.Now()))
 	}
 	// The count is at least 1 (this run's), so no Wait can miss the Add.
 	l.renewing.Add(1)
