@@ -17,7 +17,8 @@
 // configured but unreachable, the Pool reports itself degraded through Ready and applies the
 // outage policy (Config.OutageNodes): refuse new streams (the default), or admit a per-node
 // share of each plan's limit once every lease from before the outage has lapsed. It goes back
-// to Valkey once it answers again.
+// to Valkey once it answers again. A Pool whose Valkey did not answer when the process started
+// begins so, degraded, and connects in the background (Config.Late, LateClient).
 package lease
 
 import (
@@ -139,6 +140,11 @@ type Config struct {
 	// Clock measures and schedules waits, renewals and lingers; the deadlines of Valkey calls
 	// are taken from it too, so it must keep to real time (synctest's does). [the real clock]
 	Clock clock.Clock
+	// Late is the Pool's client, in place of New's, when Valkey did not answer yet (see
+	// NewLateClient): the Pool starts degraded, under the outage policy, and connects Late in
+	// the background, backing off, until it answers or the Pool closes; the prober then finds
+	// Valkey and the Pool leaves degraded. [none]
+	Late *LateClient
 }
 
 // Defaults of Config.
@@ -215,13 +221,17 @@ type Pool struct {
 
 	health health
 
-	quit   chan struct{}
-	prober sync.WaitGroup
+	quit    chan struct{}
+	prober  sync.WaitGroup     // the prober and a Late client's connection
+	connect context.CancelFunc // stops a Late client's connection; nil without one
 }
 
-// New returns a Pool using client, or only this process when client is nil. Close it to release
-// this node's leases and stop its background work.
+// New returns a Pool using client, or only this process when client is nil, or Config.Late
+// when it is set. Close it to release this node's leases and stop its background work.
 func New(client valkey.Client, cfg Config, log *slog.Logger) *Pool {
+	if cfg.Late != nil {
+		client = cfg.Late
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -241,6 +251,13 @@ func New(client valkey.Client, cfg Config, log *slog.Logger) *Pool {
 	if client != nil {
 		p.prober.Add(1)
 		go p.probe()
+	}
+	if late := p.cfg.Late; late != nil {
+		// Degraded now, not at the first request; the prober starts looking for Valkey.
+		p.valkeyFailed(ErrNotConnected)
+		var ctx context.Context
+		ctx, p.connect = context.WithCancel(context.Background())
+		p.prober.Go(func() { late.Connect(ctx) })
 	}
 	return p
 }
@@ -294,6 +311,9 @@ func (p *Pool) Close(ctx context.Context) error {
 	}
 	wg.Wait() // each release is bounded by ctx and Config.OpTimeout
 	close(p.quit)
+	if p.connect != nil {
+		p.connect()
+	}
 	p.prober.Wait()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("lease: close: %w", err)

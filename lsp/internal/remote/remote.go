@@ -509,7 +509,7 @@ func (c *Client) dialFailure(err error, resp *http.Response) outcome {
 			e.Code = body.Code
 		}
 		if msg := firstNonEmpty(body.Message, body.Error); msg != "" {
-			e.Message = clip(msg)
+			e.Message = wire.Clip(msg, clipMessage)
 		}
 	}
 	if resp.StatusCode == http.StatusForbidden && e.Code == wire.CodeUnauthorized {
@@ -539,7 +539,7 @@ func dialProblem(err error) string {
 	if i := strings.LastIndex(msg, ": "); i >= 0 && len(msg) > 120 {
 		msg = msg[i+2:]
 	}
-	return clip(msg)
+	return wire.Clip(msg, clipMessage)
 }
 
 func firstNonEmpty(s ...string) string {
@@ -551,9 +551,6 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-func clip(s string) string {
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return strings.ToValidUTF8(s, "?")
-}
+// clipMessage is how much of a message from the backend or the network the status and the
+// log quote (see wire.Clip).
+const clipMessage = 200

@@ -136,7 +136,7 @@ func (c *Client) noteStreamError(e *wire.Error) {
 		c.limited, c.limitOf = c.cfg.Clock.Now().Add(wait), lspx.StateRateLimited
 		c.limitMsg = "rate limited"
 		if e.Message != "" {
-			c.limitMsg = "rate limited: " + clip(e.Message)
+			c.limitMsg = "rate limited: " + wire.Clip(e.Message, clipMessage)
 		}
 	case wire.CodeInternal:
 		// A fault of the server's that passes, with a retry hint: e.g. its lease store is
@@ -147,12 +147,12 @@ func (c *Client) noteStreamError(e *wire.Error) {
 		c.limited, c.limitOf = c.cfg.Clock.Now().Add(time.Duration(e.RetryAfterMS)*time.Millisecond), lspx.StateError
 		c.limitMsg = "the backend cannot start completions right now"
 		if e.Message != "" {
-			c.limitMsg = "the backend cannot start completions right now: " + clip(e.Message)
+			c.limitMsg = "the backend cannot start completions right now: " + wire.Clip(e.Message, clipMessage)
 		}
 	case wire.CodeQuotaExceeded:
 		c.quota = "quota exceeded"
 		if e.Message != "" {
-			c.quota = "quota exceeded: " + clip(e.Message)
+			c.quota = "quota exceeded: " + wire.Clip(e.Message, clipMessage)
 		}
 	}
 	c.poke(c.notify)

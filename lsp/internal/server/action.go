@@ -188,7 +188,7 @@ func backendProblem(err error) string {
 func wireProblem(e *wire.Error) string {
 	said := func(what string) string {
 		if m := strings.TrimRight(strings.TrimSpace(e.Message), "."); m != "" {
-			return what + " (the backend says: " + clip200(m) + ")."
+			return what + " (the backend says: " + wire.Clip(m, 200) + ")."
 		}
 		return what + "."
 	}
@@ -227,14 +227,6 @@ func sentence(s string) string {
 		return s
 	}
 	return s + "."
-}
-
-// clip200 shortens a message from the backend to 200 bytes at a character boundary.
-func clip200(s string) string {
-	if len(s) <= 200 {
-		return s
-	}
-	return s[:clampForward(s, 200)] + "…"
 }
 
 // minimalEdit returns the smallest edit that turns text[start:end] into newText: the common
