@@ -4,8 +4,10 @@
 #
 #   scripts/e2e.sh [neovim|vscode|emacs]...     default: all three
 #
-# Needs bin/codingplan-{lsp,backend,fakeprovider} (make build) and, for VS Code,
-# dist/codingplan.vsix (make vsix); installs the editors when missing (scripts/install-neovim.sh,
+# Needs bin/codingplan-{lsp,backend,fakeprovider} (make build). For VS Code it builds
+# dist/codingplan.vsix from the sources (scripts/vsix.sh: tsc and esbuild, since the compiled
+# extension is not kept in git) when the package is missing or older than what goes into it;
+# installs the editors when missing (scripts/install-neovim.sh,
 # scripts/install-code-server.sh, scripts/install-emacs.sh). Starts the test provider and a backend (in-process limiter, no
 # Valkey) on loopback ports, mints tokens, runs the suites, stops what it started. Logs and, on a
 # VS Code failure, screenshots stay in the artifacts directory printed at the end.
@@ -57,7 +59,13 @@ if $need_nvim; then
 fi
 code_server=
 if $need_vscode; then
-	[[ -f dist/codingplan.vsix ]] || die "dist/codingplan.vsix missing: run make vsix"
+	# The package holds the extension compiled from editors/vscode/src and codingplan-lsp.
+	if [[ ! -f dist/codingplan.vsix ]] || [[ -n $(find editors/vscode/src editors/vscode/package.json \
+		editors/vscode/package-lock.json editors/vscode/tsconfig.json lsp shared go.mod go.sum \
+		-newer dist/codingplan.vsix -print -quit) ]]; then
+		echo "e2e.sh: building dist/codingplan.vsix (missing or older than its sources)"
+		scripts/vsix.sh >/dev/null
+	fi
 	code_server=$(scripts/install-code-server.sh | sed -n 's/^code-server //p')
 fi
 if $need_emacs; then
