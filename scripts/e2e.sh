@@ -20,6 +20,9 @@ export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
 # What the test provider answers to every completion request, and so what the editors must insert
 # after "fmt.Pr".
 REPLY='intln("hello, world")'
+# What it answers as choices 1 and 2 when asked for several ("n": 3, as the server does for an
+# explicitly invoked inline completion): the editors' suggestion cycling must show these.
+ALTS=('intf("hello, %s", "world")' 'int("hello, world")')
 
 die() { echo "e2e.sh: $*" >&2; exit 1; }
 for b in codingplan-lsp codingplan-backend codingplan-fakeprovider; do
@@ -75,7 +78,8 @@ times+=("install $((SECONDS - t0))s")
 
 # The test provider: its first stdout line is its URL.
 t0=$SECONDS
-bin/codingplan-fakeprovider --listen 127.0.0.1:0 --reply "$REPLY" >"$ART/fakeprovider.out" 2>"$ART/fakeprovider.stderr" &
+bin/codingplan-fakeprovider --listen 127.0.0.1:0 --reply "$REPLY" \
+	--alt-reply "${ALTS[0]}" --alt-reply "${ALTS[1]}" >"$ART/fakeprovider.out" 2>"$ART/fakeprovider.stderr" &
 pids+=($!)
 end=$((SECONDS + 30))
 until [[ -s $ART/fakeprovider.out ]]; do
@@ -116,6 +120,9 @@ token() { bin/codingplan-backend token --sub "$1" --plan "$2" --ttl 1h --state-d
 export CODINGPLAN_E2E_BACKEND_URL="ws://127.0.0.1:$port/v1/ws"
 export CODINGPLAN_E2E_LSP="$ROOT/bin/codingplan-lsp"
 export CODINGPLAN_E2E_EXPECT=$REPLY
+# Every choice the provider gives, as a JSON array of strings.
+CODINGPLAN_E2E_CHOICES=$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$REPLY" "${ALTS[@]}")
+export CODINGPLAN_E2E_CHOICES
 export CODINGPLAN_E2E_FAKEPROVIDER=$provider
 export CODINGPLAN_REQUIRE_E2E=1
 times+=("stack $((SECONDS - t0))s")

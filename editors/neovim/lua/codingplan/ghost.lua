@@ -103,6 +103,14 @@ function M.cycle(delta)
   renderer.cycle(api.nvim_get_current_buf(), delta)
 end
 
+--- index returns which of the known suggestions is shown in buf (default: current) and how
+--- many there are, e.g. 2, 3; nil when none is shown. For a statusline's "2/3".
+---@param buf integer|nil
+---@return integer|nil index, integer|nil count
+function M.index(buf)
+  return renderer.index(buf or api.nvim_get_current_buf())
+end
+
 --- dismiss hides the suggestion until the next keystroke.
 function M.dismiss()
   renderer.dismiss(api.nvim_get_current_buf())

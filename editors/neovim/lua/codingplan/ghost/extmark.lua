@@ -327,6 +327,15 @@ function M.cycle(buf, delta)
   end
 end
 
+--- index returns which suggestion is shown in buf and how many are known, or nil.
+function M.index(buf)
+  local s = state[buf]
+  if s and s.items and s.shown then
+    return s.index, #s.items
+  end
+  return nil
+end
+
 --- dismiss hides the suggestion in buf until the next keystroke.
 function M.dismiss(buf)
   local s = state[buf]

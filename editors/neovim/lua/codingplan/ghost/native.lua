@@ -8,6 +8,21 @@ local M = {}
 
 local api = vim.api
 
+local TRIGGER_INVOKED = 1
+
+-- completor returns the built-in's state for buf: a private table of vim.lsp.inline_completion
+-- (its request and count_items methods, its current item), read defensively; nil when it is
+-- not there or not shaped as in 0.12.
+local function completor(buf)
+  local ok, capability = pcall(require, 'vim.lsp._capability')
+  local class = ok and type(capability.all) == 'table' and capability.all.inline_completion
+  local c = class and type(class.active) == 'table' and class.active[buf]
+  if c and type(c.request) == 'function' and type(c.count_items) == 'function' then
+    return c
+  end
+  return nil
+end
+
 local function ns()
   return api.nvim_get_namespaces()['nvim.lsp.inline_completion']
 end
@@ -49,13 +64,17 @@ function M.text(buf)
   local d = marks[1][4]
   local parts = {}
   for _, chunk in ipairs(d.virt_text or {}) do
-    table.insert(parts, chunk[1])
+    if chunk[2] ~= 'ComplHintMore' then -- the " (2/3)" that select() appends
+      table.insert(parts, chunk[1])
+    end
   end
   local lines = { table.concat(parts) }
   for _, vl in ipairs(d.virt_lines or {}) do
     local l = {}
     for _, chunk in ipairs(vl) do
-      table.insert(l, chunk[1])
+      if chunk[2] ~= 'ComplHintMore' then
+        table.insert(l, chunk[1])
+      end
     end
     table.insert(lines, table.concat(l))
   end
@@ -98,9 +117,25 @@ function M.accept_part(buf, pick)
   })
 end
 
---- cycle shows the next (delta 1) or previous (-1) suggestion.
+--- cycle shows the next (delta 1) or previous (-1) suggestion. With at most one known, it asks
+--- for more instead: an invoked request (the built-in only ever sends automatic ones), whose
+--- answer the built-in shows from its first item.
 function M.cycle(buf, delta)
+  local c = completor(buf)
+  if c and c:count_items() <= 1 then
+    c:request(TRIGGER_INVOKED)
+    return
+  end
   vim.lsp.inline_completion.select({ bufnr = buf, count = delta })
+end
+
+--- index returns which suggestion is shown in buf and how many are known, or nil.
+function M.index(buf)
+  local c = completor(buf)
+  if c and c.current and c.current._index then
+    return c.current._index, c:count_items()
+  end
+  return nil
 end
 
 --- dismiss hides the suggestion in buf until the next keystroke.
