@@ -3,6 +3,7 @@ package providertest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -27,6 +28,7 @@ type Request struct {
 	System       string // the system prompt (chat, Anthropic)
 	Prompt       string // the last user message (chat, Anthropic) or the prompt (completions)
 	Suffix       string // completions' suffix
+	N            int    // choices asked for ("n", OpenAI APIs only): 1 when absent
 }
 
 // Reply is how the server answers one request. The zero Reply streams no text and ends
@@ -38,9 +40,14 @@ type Reply struct {
 	// what the real API sends for Status. ErrorMessage is the message; empty means one that
 	// quotes the start of the prompt, as real validation errors can.
 	ErrorType, ErrorCode, ErrorMessage string
+	// ErrorParam is the OpenAI error's "param" (the request field at fault), empty for null.
+	ErrorParam string
 
 	// Chunks are the text pieces streamed, one chunk (or content_block_delta) each.
 	Chunks []string
+	// Alternatives are the chunks of choices 1, 2, ... for an OpenAI request with "n" above
+	// 1 (see Choices); other requests get Chunks only.
+	Alternatives [][]string
 	// FinishReason ends the stream: "stop" or "length" in OpenAI's terms (mapped to
 	// end_turn and max_tokens for Anthropic). Empty means stop.
 	FinishReason string
@@ -71,6 +78,21 @@ type Reply struct {
 	CRLF bool
 	// Comments sends an SSE comment line before every event (as some proxies do).
 	Comments bool
+}
+
+// Choices returns the chunks of each of the n choices of a request (n from Request.N): Chunks
+// first, then Alternatives; a choice with no alternative given streams Chunks with "/*i*/"
+// before them (i its index), so every choice's text differs from every other's.
+func (r *Reply) Choices(n int) [][]string {
+	out := [][]string{r.Chunks}
+	for i := 1; i < n; i++ {
+		if i-1 < len(r.Alternatives) {
+			out = append(out, r.Alternatives[i-1])
+			continue
+		}
+		out = append(out, append([]string{fmt.Sprintf("/*%d*/", i)}, r.Chunks...))
+	}
+	return out
 }
 
 // Usage is token counts to report.
@@ -179,7 +201,11 @@ type requestBody struct {
 	} `json:"messages"`
 	Prompt json.RawMessage `json:"prompt"`
 	Suffix string          `json:"suffix"`
+	N      *int            `json:"n"`
 }
+
+// maxN is the most choices OpenAI's APIs accept in one request.
+const maxN = 128
 
 // parse reads a request; a non-nil Reply is the error to answer with.
 func parse(r *http.Request, api string, id int64) (*Request, *Reply) {
@@ -215,6 +241,18 @@ func parse(r *http.Request, api string, id int64) (*Request, *Reply) {
 	}
 	if api == OpenAICompletions {
 		req.Prompt, req.Suffix = text(b.Prompt), b.Suffix
+	}
+	req.N = 1
+	if b.N != nil && api != Anthropic {
+		switch n := *b.N; {
+		case n < 1:
+			return req, &Reply{Status: http.StatusBadRequest, ErrorCode: "integer_below_min_value", ErrorParam: "n",
+				ErrorMessage: fmt.Sprintf("Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", n)}
+		case n > maxN:
+			return req, &Reply{Status: http.StatusBadRequest, ErrorCode: "integer_above_max_value", ErrorParam: "n",
+				ErrorMessage: fmt.Sprintf("Invalid 'n': integer above maximum value. Expected a value <= %d, but got %d instead.", maxN, n)}
+		}
+		req.N = *b.N
 	}
 	if api == Anthropic && b.MaxTokens <= 0 {
 		return req, &Reply{Status: http.StatusBadRequest, ErrorMessage: "max_tokens: Field required"}

@@ -1,6 +1,7 @@
 package providertest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,11 +22,17 @@ type writer struct {
 	done   <-chan struct{}
 	chunks int
 	err    error
+	// choices are the chunks of each choice: one, or the request's n for the OpenAI APIs.
+	choices [][]string
 }
 
 // stream writes the reply and returns the end reason.
 func (wr *writer) stream() string {
 	r := wr.reply
+	wr.choices = [][]string{r.Chunks}
+	if wr.api != Anthropic {
+		wr.choices = r.Choices(wr.req.N)
+	}
 	if r.HangBeforeHeaders {
 		return wait(wr.ctx, wr.done, -1)
 	}
@@ -45,7 +52,13 @@ func (wr *writer) stream() string {
 	if r.Hang {
 		return wait(wr.ctx, wr.done, -1)
 	}
-	for i, c := range r.Chunks {
+	// With n choices, OpenAI interleaves them: chunk i of every choice, each in an event of its
+	// own that names the choice's index, then chunk i+1.
+	rounds := 0
+	for _, cs := range wr.choices {
+		rounds = max(rounds, len(cs))
+	}
+	for i := range rounds {
 		if r.Delay > 0 {
 			if reason := wait(wr.ctx, wr.done, r.Delay); reason != "" {
 				return reason
@@ -59,11 +72,17 @@ func (wr *writer) stream() string {
 		if wr.ctx.Err() != nil {
 			return ReasonClientGone
 		}
-		wr.text(c)
+		written := 0
+		for index, cs := range wr.choices {
+			if i < len(cs) {
+				wr.text(index, cs[i])
+				written++
+			}
+		}
 		if wr.flush(); wr.err != nil {
 			return ReasonClientGone
 		}
-		wr.chunks++
+		wr.chunks += written
 	}
 	switch {
 	case r.Malformed:
@@ -186,15 +205,17 @@ func (wr *writer) usageField() json.RawMessage {
 	return nil
 }
 
-func (wr *writer) chat(delta chatDelta, finish *string) chatChunk {
+// chat is a chat chunk for the choice index.
+func (wr *writer) chat(index int, delta chatDelta, finish *string) chatChunk {
 	return chatChunk{ID: wr.id(), Object: "chat.completion.chunk", Created: created, Model: wr.req.Model,
-		SystemFingerprint: "fp_fake", Choices: []chatChoice{{Delta: delta, Logprobs: null, FinishReason: finish}},
+		SystemFingerprint: "fp_fake", Choices: []chatChoice{{Index: index, Delta: delta, Logprobs: null, FinishReason: finish}},
 		Usage: wr.usageField()}
 }
 
-func (wr *writer) completion(text string, finish *string) textChunk {
+// completion is a completions chunk for the choice index.
+func (wr *writer) completion(index int, text string, finish *string) textChunk {
 	return textChunk{ID: wr.id(), Object: "text_completion", Created: created, Model: wr.req.Model,
-		SystemFingerprint: "fp_fake", Choices: []textChoice{{Text: text, Logprobs: null, FinishReason: finish}},
+		SystemFingerprint: "fp_fake", Choices: []textChoice{{Text: text, Index: index, Logprobs: null, FinishReason: finish}},
 		Usage: wr.usageField()}
 }
 
@@ -202,7 +223,11 @@ func (wr *writer) usage() Usage {
 	if u := wr.reply.Usage; u != nil {
 		return *u
 	}
-	return Usage{PromptTokens: (len(wr.req.System) + len(wr.req.Prompt) + len(wr.req.Suffix) + 3) / 4, CompletionTokens: len(wr.reply.Chunks)}
+	completion := 0
+	for _, cs := range wr.choices {
+		completion += len(cs)
+	}
+	return Usage{PromptTokens: (len(wr.req.System) + len(wr.req.Prompt) + len(wr.req.Suffix) + 3) / 4, CompletionTokens: completion}
 }
 
 // begin writes what precedes the text.
@@ -210,7 +235,9 @@ func (wr *writer) begin() {
 	switch wr.api {
 	case OpenAIChat:
 		empty := ""
-		wr.event("", wr.chat(chatDelta{Role: "assistant", Content: &empty, Refusal: null}, nil))
+		for index := range wr.choices {
+			wr.event("", wr.chat(index, chatDelta{Role: "assistant", Content: &empty, Refusal: null}, nil))
+		}
 	case Anthropic:
 		u := wr.usage()
 		wr.event("message_start", struct {
@@ -231,13 +258,13 @@ func (wr *writer) begin() {
 	}
 }
 
-// text writes one piece of text.
-func (wr *writer) text(s string) {
+// text writes one piece of the text of the choice index.
+func (wr *writer) text(index int, s string) {
 	switch wr.api {
 	case OpenAIChat:
-		wr.event("", wr.chat(chatDelta{Content: &s}, nil))
+		wr.event("", wr.chat(index, chatDelta{Content: &s}, nil))
 	case OpenAICompletions:
-		wr.event("", wr.completion(s, nil))
+		wr.event("", wr.completion(index, s, nil))
 	case Anthropic:
 		wr.event("content_block_delta", anthropicDelta{Type: "content_block_delta", Index: 0,
 			Delta: textDelta{Type: "text_delta", Text: s}})
@@ -255,21 +282,25 @@ func (wr *writer) finish() {
 		TotalTokens: u.PromptTokens + u.CompletionTokens}
 	switch wr.api {
 	case OpenAIChat:
-		wr.event("", wr.chat(chatDelta{}, &reason))
+		for index := range wr.choices {
+			wr.event("", wr.chat(index, chatDelta{}, &reason))
+		}
 		if wr.req.IncludeUsage && !wr.reply.NoUsage {
 			ou.PromptTokensDetails = map[string]int{"cached_tokens": 0, "audio_tokens": 0}
 			ou.CompletionTokensDetails = map[string]int{"reasoning_tokens": 0, "audio_tokens": 0,
 				"accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
-			c := wr.chat(chatDelta{}, nil)
+			c := wr.chat(0, chatDelta{}, nil)
 			c.Choices, c.Usage = []chatChoice{}, mustJSON(ou)
 			wr.event("", c)
 		}
 		wr.line("data: [DONE]")
 		wr.line("")
 	case OpenAICompletions:
-		wr.event("", wr.completion("", &reason))
+		for index := range wr.choices {
+			wr.event("", wr.completion(index, "", &reason))
+		}
 		if wr.req.IncludeUsage && !wr.reply.NoUsage {
-			c := wr.completion("", nil)
+			c := wr.completion(0, "", nil)
 			c.Choices, c.Usage = []textChoice{}, mustJSON(ou)
 			wr.event("", c)
 		}
@@ -427,6 +458,9 @@ func errorBody(api string, req *Request, r *Reply, status int) any {
 	if code != "" {
 		e.Code = &code
 	}
+	if r.ErrorParam != "" {
+		e.Param = &r.ErrorParam
+	}
 	return struct {
 		Error openAIError `json:"error"`
 	}{e}
@@ -434,13 +468,18 @@ func errorBody(api string, req *Request, r *Reply, status int) any {
 
 // writeError answers with r.Status and the API's error JSON.
 func writeError(w http.ResponseWriter, api string, req *Request, r *Reply) {
-	body, _ := json.MarshalIndent(errorBody(api, req, r, r.Status), "", "    ")
+	// The APIs write "<", ">" and "&" as they are, not as Go's \u003c escapes.
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "    ")
+	_ = enc.Encode(errorBody(api, req, r, r.Status)) // this package's own types
 	w.Header().Set("Content-Type", "application/json")
 	if r.Status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
 	w.WriteHeader(r.Status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(body.Bytes())
 }
 
 // streamError writes the API's in-stream error event.
