@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"go.lsp.dev/protocol"
+	"go.lsp.dev/uri"
 
 	"github.com/codingplan/codingplan/lsp/internal/complete"
 	"github.com/codingplan/codingplan/lsp/internal/config"
@@ -25,7 +26,7 @@ type actionRun struct {
 	spec        actionSpec
 	instruction string // Rewrite's, from the user
 	diagnostics []string
-	token       lspx.ProgressToken // the client's work-done token, if it gave one
+	token       protocol.ProgressToken // the client's work-done token, if it gave one
 }
 
 // editMaxTokens is the output budget of an edit: more than a completion's.
@@ -146,23 +147,23 @@ func (s *Server) applyEdit(ctx context.Context, label string, doc *document.Doc,
 	ws := s.caps.Workspace
 	s.mu.Unlock()
 	var we protocol.WorkspaceEdit
-	if ws != nil && ws.WorkspaceEdit != nil && ws.WorkspaceEdit.DocumentChanges {
+	if ws != nil && ws.WorkspaceEdit != nil && ws.WorkspaceEdit.DocumentChanges != nil && *ws.WorkspaceEdit.DocumentChanges {
 		v := doc.Version
-		we.DocumentChanges = []protocol.TextDocumentEdit{{
+		we.DocumentChanges = []protocol.DocumentChange{&protocol.TextDocumentEdit{
 			TextDocument: protocol.OptionalVersionedTextDocumentIdentifier{
-				TextDocumentIdentifier: protocol.TextDocumentIdentifier{URI: protocol.DocumentURI(doc.URI)}, Version: &v},
-			Edits: []protocol.TextEdit{edit},
+				TextDocumentIdentifier: protocol.TextDocumentIdentifier{URI: uri.URI(doc.URI)}, Version: &v},
+			Edits: []protocol.TextDocumentEditElement{&edit},
 		}}
 	} else {
-		we.Changes = map[protocol.DocumentURI][]protocol.TextEdit{protocol.DocumentURI(doc.URI): {edit}}
+		we.Changes = map[uri.URI][]protocol.TextEdit{uri.URI(doc.URI): {edit}}
 	}
-	var res lspx.ApplyWorkspaceEditResult
-	if err := s.call(ctx, "workspace/applyEdit", protocol.ApplyWorkspaceEditParams{Label: label, Edit: we}, &res); err != nil {
+	var res protocol.ApplyWorkspaceEditResult
+	if err := s.call(ctx, protocol.MethodWorkspaceApplyEdit, &protocol.ApplyWorkspaceEditParams{Label: &label, Edit: we}, &res); err != nil {
 		return fmt.Errorf("the editor refused it (%w)", err)
 	}
 	if !res.Applied {
-		if res.FailureReason != "" {
-			return errors.New(clip(res.FailureReason))
+		if res.FailureReason != nil && *res.FailureReason != "" {
+			return errors.New(clip(*res.FailureReason))
 		}
 		return errors.New("the editor did not apply it")
 	}

@@ -12,17 +12,10 @@ import (
 	wire "github.com/codingplan/codingplan/shared"
 )
 
-// executeCommandParams is workspace/executeCommand's params with raw arguments.
-type executeCommandParams struct {
-	Command       string             `json:"command"`
-	Arguments     []json.RawMessage  `json:"arguments"`
-	WorkDoneToken lspx.ProgressToken `json:"workDoneToken,omitempty"`
-}
-
 // prepareCommand handles workspace/executeCommand.
 func (s *Server) prepareCommand(_ context.Context, raw json.RawMessage) (runFunc, error) {
 	const method = "workspace/executeCommand"
-	var p executeCommandParams
+	var p protocol.ExecuteCommandParams
 	if err := decodeParams(method, raw, &p); err != nil {
 		return nil, err
 	}
@@ -30,8 +23,8 @@ func (s *Server) prepareCommand(_ context.Context, raw json.RawMessage) (runFunc
 		if len(p.Arguments) == 0 {
 			return invalidParams("%s needs an argument: %s", p.Command, shape)
 		}
-		if err := json.Unmarshal(p.Arguments[0], v); err != nil {
-			return invalidParams("%s: the argument must be %s (%s)", p.Command, shape, jsonProblem(err))
+		if err := protocol.Unmarshal(p.Arguments[0], v); err != nil {
+			return invalidParams("%s: the argument must be %s (%s)", p.Command, shape, jsonProblem(p.Arguments[0], err))
 		}
 		return nil
 	}
@@ -100,7 +93,7 @@ func (s *Server) prepareCommand(_ context.Context, raw json.RawMessage) (runFunc
 }
 
 // commandAction prepares a code action run by command.
-func (s *Server) commandAction(command string, a lspx.RunActionArgs, token lspx.ProgressToken) (runFunc, error) {
+func (s *Server) commandAction(command string, a lspx.RunActionArgs, token protocol.ProgressToken) (runFunc, error) {
 	spec, ok := actionSpecs[a.Kind]
 	if !ok {
 		return nil, invalidParams("%s: unknown code action kind %q", command, clip(a.Kind))

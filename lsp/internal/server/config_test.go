@@ -1,6 +1,8 @@
 package server
 
 import (
+	"go.lsp.dev/protocol"
+
 	"encoding/json"
 	"strings"
 	"sync"
@@ -50,7 +52,7 @@ func TestSettingsLive(t *testing.T) {
 	if st.Enabled || st.State != lspx.StateDisabled {
 		t.Errorf("status after enable=false: %+v", st)
 	}
-	var list lspx.InlineCompletionList
+	var list protocol.InlineCompletionList
 	c.result("textDocument/inlineCompletion", map[string]any{"textDocument": map[string]any{"uri": uri}, "position": pos(0, 0)}, &list)
 	if len(list.Items) != 0 {
 		t.Errorf("disabled, yet %d items", len(list.Items))

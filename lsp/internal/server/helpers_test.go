@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -62,18 +61,6 @@ func TestCleanOutput(t *testing.T) {
 	for _, tt := range tests {
 		if got := cleanOutput(tt.out, tt.selection, tt.nl); got != tt.want {
 			t.Errorf("%s: cleanOutput = %q, want %q", tt.name, got, tt.want)
-		}
-	}
-}
-
-func TestIDs(t *testing.T) {
-	tests := []struct {
-		raw  string
-		want string
-	}{{"7", "n:7"}, {"7.0", "n:7"}, {"7e0", "n:7"}, {`"7"`, "s:7"}, {`"a b"`, "s:a b"}, {" 12 ", "n:12"}}
-	for _, tt := range tests {
-		if got := normalizeID(json.RawMessage(tt.raw)); got != tt.want {
-			t.Errorf("normalizeID(%s) = %q, want %q", tt.raw, got, tt.want)
 		}
 	}
 }
