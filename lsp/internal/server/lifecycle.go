@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-
 	"go.lsp.dev/jsonrpc2"
 	"go.lsp.dev/protocol"
 
