@@ -95,7 +95,7 @@ func (c *Client) busyLocked(now time.Time) (bool, time.Time) {
 // streamStarted notes stream n. It wakes nobody: the status says busy only once a stream has
 // run for BusyAfter, so the notifier's timer is armed for then, unless it fires sooner anyway.
 func (c *Client) streamStarted(n uint64) {
-	now := time.Now()
+	now := c.cfg.Clock.Now()
 	c.mu.Lock()
 	c.started[n] = now
 	c.armLocked(now, now.Add(c.cfg.BusyAfter))
@@ -133,10 +133,10 @@ func (c *Client) noteStreamError(e *wire.Error) {
 		if wait <= 0 {
 			wait = time.Second
 		}
-		c.limited, c.limitOf = time.Now().Add(wait), lspx.StateRateLimited
+		c.limited, c.limitOf = c.cfg.Clock.Now().Add(wait), lspx.StateRateLimited
 		c.limitMsg = "rate limited"
 		if e.Message != "" {
-			c.limitMsg = "rate limited: " + clip(e.Message)
+			c.limitMsg = "rate limited: " + wire.Clip(e.Message, clipMessage)
 		}
 	case wire.CodeInternal:
 		// A fault of the server's that passes, with a retry hint: e.g. its lease store is
@@ -144,15 +144,15 @@ func (c *Client) noteStreamError(e *wire.Error) {
 		if e.RetryAfterMS <= 0 {
 			break
 		}
-		c.limited, c.limitOf = time.Now().Add(time.Duration(e.RetryAfterMS)*time.Millisecond), lspx.StateError
+		c.limited, c.limitOf = c.cfg.Clock.Now().Add(time.Duration(e.RetryAfterMS)*time.Millisecond), lspx.StateError
 		c.limitMsg = "the backend cannot start completions right now"
 		if e.Message != "" {
-			c.limitMsg = "the backend cannot start completions right now: " + clip(e.Message)
+			c.limitMsg = "the backend cannot start completions right now: " + wire.Clip(e.Message, clipMessage)
 		}
 	case wire.CodeQuotaExceeded:
 		c.quota = "quota exceeded"
 		if e.Message != "" {
-			c.quota = "quota exceeded: " + clip(e.Message)
+			c.quota = "quota exceeded: " + wire.Clip(e.Message, clipMessage)
 		}
 	}
 	c.poke(c.notify)
@@ -179,7 +179,7 @@ func (c *Client) notifyLoop(ctx context.Context) {
 			return
 		case <-c.notify:
 		}
-		now := time.Now()
+		now := c.cfg.Clock.Now()
 		c.mu.Lock()
 		if !c.timerAt.IsZero() && !now.Before(c.timerAt) {
 			c.timerAt = time.Time{} // it fired

@@ -140,7 +140,7 @@ func (s *Server) applyEdit(ctx context.Context, label string, doc *document.Doc,
 	}
 	if !res.Applied {
 		if res.FailureReason != nil && *res.FailureReason != "" {
-			return errors.New(clip(*res.FailureReason))
+			return errors.New(wire.Clip(*res.FailureReason, 200))
 		}
 		return errors.New("the editor did not apply it")
 	}
@@ -166,7 +166,7 @@ func backendProblem(err error) string {
 func wireProblem(e *wire.Error) string {
 	said := func(what string) string {
 		if m := strings.TrimRight(strings.TrimSpace(e.Message), "."); m != "" {
-			return what + " (the backend says: " + clip200(m) + ")."
+			return what + " (the backend says: " + wire.Clip(m, 200) + ")."
 		}
 		return what + "."
 	}
@@ -205,14 +205,6 @@ func sentence(s string) string {
 		return s
 	}
 	return s + "."
-}
-
-// clip200 shortens a message from the backend to 200 bytes at a character boundary.
-func clip200(s string) string {
-	if len(s) <= 200 {
-		return s
-	}
-	return strings.ToValidUTF8(s[:200], "") + "…"
 }
 
 // showMessage tells the user something through window/showMessage.

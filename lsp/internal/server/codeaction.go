@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	wire "github.com/codingplan/codingplan/shared"
 	"slices"
 	"strings"
 
@@ -64,7 +65,7 @@ func (s *Server) prepareCodeAction(_ context.Context, raw json.RawMessage) (runF
 	uri := string(p.TextDocument.URI)
 	doc := s.docs.Get(uri)
 	if doc == nil {
-		return nil, invalidParams("%s: document is not open: %s", method, clip(uri))
+		return nil, invalidParams("%s: document is not open: %s", method, wire.Clip(uri, 32))
 	}
 	settings, enc, _ := s.snapshot()
 	start, end, err := doc.Range(enc, p.Range)
@@ -157,7 +158,7 @@ var errStale = errors.New("the document changed since the action was offered")
 func (s *Server) actionTarget(method, uri string, r protocol.Range, version *int32) (*document.Doc, int, int, error) {
 	doc := s.docs.Get(uri)
 	if doc == nil {
-		return nil, 0, 0, invalidParams("%s: document is not open: %s", method, clip(uri))
+		return nil, 0, 0, invalidParams("%s: document is not open: %s", method, wire.Clip(uri, 32))
 	}
 	if version != nil && *version != doc.Version {
 		return doc, 0, 0, errStale

@@ -89,14 +89,14 @@ func (s *Server) prepareCommand(_ context.Context, raw json.RawMessage) (runFunc
 		}
 		return s.commandAction(p.Command, a, p.WorkDoneToken)
 	}
-	return nil, invalidParams("%s: unknown command %q", method, clip(p.Command))
+	return nil, invalidParams("%s: unknown command %q", method, wire.Clip(p.Command, 32))
 }
 
 // commandAction prepares a code action run by command.
 func (s *Server) commandAction(command string, a lspx.RunActionArgs, token protocol.ProgressToken) (runFunc, error) {
 	spec, ok := actionSpecs[a.Kind]
 	if !ok {
-		return nil, invalidParams("%s: unknown code action kind %q", command, clip(a.Kind))
+		return nil, invalidParams("%s: unknown code action kind %q", command, wire.Clip(a.Kind, 32))
 	}
 	if a.Kind == lspx.KindRewrite && strings.TrimSpace(a.Instruction) == "" {
 		return nil, invalidParams("%s needs an instruction: the editor plugin asks the user for one; "+

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	wire "github.com/codingplan/codingplan/shared"
 	"regexp"
 	"runtime/debug"
 	"strconv"
@@ -121,7 +122,7 @@ func (s *Server) handleCall(ctx context.Context, req *jsonrpc2.Request) (result 
 	}
 	prepare, ok := requests[method]
 	if !ok {
-		return nil, jsonrpc2.NewError(jsonrpc2.MethodNotFound, "method not found: "+clip(method))
+		return nil, jsonrpc2.NewError(jsonrpc2.MethodNotFound, "method not found: "+wire.Clip(method, 32))
 	}
 	run, err := prepare(s, ctx, json.RawMessage(req.Params()))
 	if err != nil {
@@ -159,7 +160,7 @@ func (s *Server) handleNotification(ctx context.Context, method string, params j
 	h, ok := notifications[method]
 	if !ok {
 		if !strings.HasPrefix(method, "$/") {
-			s.log.Debug("notification ignored", "method", clip(method))
+			s.log.Debug("notification ignored", "method", wire.Clip(method, 32))
 		}
 		return
 	}
@@ -324,15 +325,6 @@ func panicValue(r any) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("%T", r)
-}
-
-// clip shortens a client-chosen string before it goes into an error or a log.
-func clip(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > 32 {
-		return s[:32] + "..."
-	}
-	return s
 }
 
 // lspArgs encodes a command's arguments.

@@ -80,7 +80,7 @@ func (s *Server) completionInput(method, uri string, pos protocol.Position, trig
 	}
 	doc := s.docs.Get(uri)
 	if doc == nil {
-		return complete.Input{}, nil, 0, invalidParams("%s: document is not open: %s", method, clip(uri))
+		return complete.Input{}, nil, 0, invalidParams("%s: document is not open: %s", method, wire.Clip(uri, 32))
 	}
 	settings, enc, _ := s.snapshot()
 	off, err := doc.Offset(enc, pos)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	wire "github.com/codingplan/codingplan/shared"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,7 +54,7 @@ func (s *Server) initialize(ctx context.Context, raw json.RawMessage) (any, erro
 		client = p.ClientInfo.Name
 		version, _ = p.ClientInfo.Version.Get()
 	}
-	s.log.Info("initialize", "client", clip(client), "clientVersion", clip(version), "positionEncoding", enc.Kind(),
+	s.log.Info("initialize", "client", wire.Clip(client, 32), "clientVersion", wire.Clip(version, 32), "positionEncoding", enc.Kind(),
 		"folders", len(folders), "inlineCompletion", s.clientHasInline())
 
 	return &protocol.InitializeResult{

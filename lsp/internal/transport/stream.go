@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	wire "github.com/codingplan/codingplan/shared"
 	"io"
 	"net/textproto"
 	"strconv"
@@ -110,7 +111,7 @@ func (s *Stream) readFrame() ([]byte, int64, error) {
 			n, err := strconv.ParseUint(strings.TrimSpace(value), 10, 63)
 			switch {
 			case err != nil:
-				return nil, 0, fmt.Errorf("%w: Content-Length %q is not a length", ErrFraming, clip(value))
+				return nil, 0, fmt.Errorf("%w: Content-Length %q is not a length", ErrFraming, wire.Clip(strings.TrimSpace(value), 32))
 			case length >= 0:
 				return nil, 0, fmt.Errorf("%w: a message with two Content-Length headers", ErrFraming)
 			}
@@ -270,13 +271,4 @@ type wipeReader struct{ r io.Reader }
 func (w wipeReader) Read(p []byte) (int, error) {
 	clear(p)
 	return w.r.Read(p)
-}
-
-// clip shortens a client-chosen string before it goes into an error.
-func clip(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > 32 {
-		return s[:32] + "..."
-	}
-	return s
 }
