@@ -160,14 +160,14 @@ func TestBackendStatusPush(t *testing.T) {
 	backend := &fakeBackend{}
 	s := New(Config{Backend: backend}, nil)
 	c := newClientFor(t, s)
-	s.BackendStatus(statusOf("connecting")) // before initialize: not sent
+	backend.push(statusOf("connecting")) // before initialize: not sent
 	c.initialize(map[string]any{}, nil)
 	var st lspx.Status
 	decode(t, c.note(lspx.MethodStatus).Params, &st)
 	if st.State != lspx.StateReady {
 		t.Errorf("first status = %+v", st)
 	}
-	s.BackendStatus(statusOf(lspx.StateRateLimited))
+	backend.push(statusOf(lspx.StateRateLimited))
 	decode(t, c.note(lspx.MethodStatus).Params, &st)
 	if st.State != lspx.StateRateLimited || st.RetryAfterMS != 1500 || st.Plan == nil || st.Plan.Concurrency != 3 {
 		t.Errorf("pushed status = %+v", st)

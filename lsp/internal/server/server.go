@@ -40,6 +40,8 @@ type Connection interface {
 	SetToken(wire.Secret)
 	SetURL(string)
 	Status() remote.Status
+	// Watch has f called with each new status until stop is called.
+	Watch(f func(remote.Status)) (stop func())
 }
 
 // Backend is the connection to the backend: remote.Client.
@@ -146,6 +148,10 @@ func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
 	// The read loop and every request it releases run under erase: the goroutines a protected
 	// function starts are protected too.
 	erase.Do(func() { conn.Go(ctx, handler) })
+	if s.cfg.Backend != nil {
+		stop := s.cfg.Backend.Watch(func(st remote.Status) { s.pushStatus(context.WithoutCancel(ctx), &st) })
+		defer stop()
+	}
 
 	var err error
 	select {

@@ -145,11 +145,6 @@ func (s *Server) pushStatus(ctx context.Context, st *remote.Status) {
 	s.notify(ctx, lspx.MethodStatus, s.status(st))
 }
 
-// BackendStatus is the backend connection's status callback (remote.Config.OnStatus).
-func (s *Server) BackendStatus(st remote.Status) {
-	s.pushStatus(context.Background(), &st)
-}
-
 // status is the codingplan/status object.
 func (s *Server) status(st *remote.Status) lspx.Status {
 	if st == nil {
