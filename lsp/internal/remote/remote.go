@@ -8,7 +8,7 @@
 // waiting, so an editor never piles up spinners; only right after start-up or a sign-in does
 // Stream wait briefly (Config.ConnectWait) for the connection being set up.
 //
-// Status reports the connection's state for status bars; Config.OnStatus is told of each change.
+// Status reports the connection's state for status bars; Watch tells of each change.
 package remote
 
 import (
@@ -44,17 +44,17 @@ var (
 // Status is the connection's state as a status bar shows it. It marshals as the
 // codingplan/status notification (without "enabled", which the server adds).
 type Status struct {
-	State        string `json:"state"`
-	Message      string `json:"message"`
-	RetryAfterMS int64  `json:"retryAfterMs,omitempty"`
-	Plan         *Plan  `json:"plan,omitempty"`
+	State        string // one of lspx's State* values
+	Message      string
+	RetryAfterMS int64 // when it changes by itself (a rate limit ends, a reconnect is due)
+	Plan         *Plan
 }
 
-// Plan is wire.Plan with the JSON names of the codingplan/status notification.
+// Plan is the caller's plan as the backend last reported it (wire.Plan).
 type Plan struct {
-	Name        string `json:"name"`
-	Concurrency int    `json:"concurrency"`
-	InUse       int    `json:"inUse"`
+	Name        string
+	Concurrency int
+	InUse       int
 }
 
 // Config configures a Client. Zero durations take the defaults in their comments.
@@ -65,9 +65,6 @@ type Config struct {
 	Token wire.Secret
 	// Version goes into the User-Agent header as codingplan-lsp/<Version>.
 	Version string
-	// OnStatus, when set, is called with each new status, in order, from one goroutine that
-	// Run owns. It must not block for long.
-	OnStatus func(Status)
 
 	DialTimeout  time.Duration // connect and read the hello frame; 10s
 	MinBackoff   time.Duration // first reconnect delay; 250ms
@@ -122,6 +119,10 @@ type Client struct {
 	wake    chan struct{} // token or URL changed: Run looks again
 	notify  chan struct{} // status may have changed: the notifier looks again
 	connWG  sync.WaitGroup
+
+	watchMu  sync.Mutex // held while the watchers are called, so a stopped one is not called after
+	watchers map[int]func(Status)
+	watchSeq int
 
 	mu       sync.Mutex
 	url      string

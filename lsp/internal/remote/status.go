@@ -8,7 +8,7 @@ import (
 	wire "github.com/codingplan/codingplan/shared"
 )
 
-// statusKey is what makes two statuses different for OnStatus; RetryAfterMS counts down, so
+// statusKey is what makes two statuses different for the watchers; RetryAfterMS counts down, so
 // the deadline stands in for it.
 type statusKey struct {
 	state, message string
@@ -168,7 +168,25 @@ func (c *Client) noteStreamDone() {
 	}
 }
 
-// notifyLoop calls OnStatus with each new status, coalescing bursts. Its timer (which pokes
+// Watch has f called with each new status, in order, from one goroutine that Run owns, until
+// stop is called; f must not block for long. It is how the server learns of changes.
+func (c *Client) Watch(f func(Status)) (stop func()) {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.watchers == nil {
+		c.watchers = map[int]func(Status){}
+	}
+	c.watchSeq++
+	id := c.watchSeq
+	c.watchers[id] = f
+	return func() {
+		c.watchMu.Lock()
+		delete(c.watchers, id)
+		c.watchMu.Unlock()
+	}
+}
+
+// notifyLoop calls the watchers with each new status, coalescing bursts. Its timer (which pokes
 // notify) wakes it when the status changes by itself: a rate limit runs out, a stream has run
 // long enough to count as busy.
 func (c *Client) notifyLoop(ctx context.Context) {
@@ -191,8 +209,12 @@ func (c *Client) notifyLoop(ctx context.Context) {
 			c.armLocked(now, next)
 		}
 		c.mu.Unlock()
-		if changed && c.cfg.OnStatus != nil {
-			c.cfg.OnStatus(s)
+		if changed {
+			c.watchMu.Lock()
+			for _, f := range c.watchers {
+				f(s)
+			}
+			c.watchMu.Unlock()
 		}
 	}
 }
