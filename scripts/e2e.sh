@@ -4,8 +4,10 @@
 #
 #   scripts/e2e.sh [neovim|vscode|emacs]...     default: all three
 #
-# Needs bin/codingplan-{lsp,backend,fakeprovider} (make build) and, for VS Code,
-# dist/codingplan.vsix (make vsix); installs the editors when missing (scripts/install-neovim.sh,
+# Needs bin/codingplan-{lsp,backend,fakeprovider} (make build). For VS Code it builds
+# dist/codingplan.vsix from the sources (scripts/vsix.sh: tsc and esbuild, since the compiled
+# extension is not kept in git) when the package is missing or older than what goes into it;
+# installs the editors when missing (scripts/install-neovim.sh,
 # scripts/install-code-server.sh, scripts/install-emacs.sh). Starts the test provider and a backend (in-process limiter, no
 # Valkey) on loopback ports, mints tokens, runs the suites, stops what it started. Logs and, on a
 # VS Code failure, screenshots stay in the artifacts directory printed at the end.
@@ -18,6 +20,9 @@ export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
 # What the test provider answers to every completion request, and so what the editors must insert
 # after "fmt.Pr".
 REPLY='intln("hello, world")'
+# What it answers as choices 1 and 2 when asked for several ("n": 3, as the server does for an
+# explicitly invoked inline completion): the editors' suggestion cycling must show these.
+ALTS=('intf("hello, %s", "world")' 'int("hello, world")')
 
 die() { echo "e2e.sh: $*" >&2; exit 1; }
 for b in codingplan-lsp codingplan-backend codingplan-fakeprovider; do
@@ -57,7 +62,13 @@ if $need_nvim; then
 fi
 code_server=
 if $need_vscode; then
-	[[ -f dist/codingplan.vsix ]] || die "dist/codingplan.vsix missing: run make vsix"
+	# The package holds the extension compiled from editors/vscode/src and codingplan-lsp.
+	if [[ ! -f dist/codingplan.vsix ]] || [[ -n $(find editors/vscode/src editors/vscode/package.json \
+		editors/vscode/package-lock.json editors/vscode/tsconfig.json lsp shared go.mod go.sum \
+		-newer dist/codingplan.vsix -print -quit) ]]; then
+		echo "e2e.sh: building dist/codingplan.vsix (missing or older than its sources)"
+		scripts/vsix.sh >/dev/null
+	fi
 	code_server=$(scripts/install-code-server.sh | sed -n 's/^code-server //p')
 fi
 if $need_emacs; then
@@ -67,7 +78,8 @@ times+=("install $((SECONDS - t0))s")
 
 # The test provider: its first stdout line is its URL.
 t0=$SECONDS
-bin/codingplan-fakeprovider --listen 127.0.0.1:0 --reply "$REPLY" >"$ART/fakeprovider.out" 2>"$ART/fakeprovider.stderr" &
+bin/codingplan-fakeprovider --listen 127.0.0.1:0 --reply "$REPLY" \
+	--alt-reply "${ALTS[0]}" --alt-reply "${ALTS[1]}" >"$ART/fakeprovider.out" 2>"$ART/fakeprovider.stderr" &
 pids+=($!)
 end=$((SECONDS + 30))
 until [[ -s $ART/fakeprovider.out ]]; do
@@ -108,6 +120,9 @@ token() { bin/codingplan-backend token --sub "$1" --plan "$2" --ttl 1h --state-d
 export CODINGPLAN_E2E_BACKEND_URL="ws://127.0.0.1:$port/v1/ws"
 export CODINGPLAN_E2E_LSP="$ROOT/bin/codingplan-lsp"
 export CODINGPLAN_E2E_EXPECT=$REPLY
+# Every choice the provider gives, as a JSON array of strings.
+CODINGPLAN_E2E_CHOICES=$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$REPLY" "${ALTS[@]}")
+export CODINGPLAN_E2E_CHOICES
 export CODINGPLAN_E2E_FAKEPROVIDER=$provider
 export CODINGPLAN_REQUIRE_E2E=1
 times+=("stack $((SECONDS - t0))s")

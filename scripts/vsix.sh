@@ -5,7 +5,8 @@
 #
 # Steps: build codingplan-lsp (static, for this machine's OS and architecture) into
 # editors/vscode/bin; `npm ci` in editors/vscode when package-lock.json changed since the last one;
-# type-check and bundle the extension (tsc, esbuild); package it with @vscode/vsce for this
+# type-check and bundle the extension (tsc, esbuild) into editors/vscode/out, which is build
+# output and not in git, so every package is built from src/; package it with @vscode/vsce for this
 # platform's VS Code target. Prints the path of the .vsix.
 set -euo pipefail
 

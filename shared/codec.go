@@ -63,7 +63,7 @@ func (f *ClientFrame) validate() error {
 	case "":
 		return Errorf(CodeBadRequest, "frame has no type")
 	default:
-		return Errorf(CodeBadRequest, "unknown frame type %q", clip(f.Type))
+		return Errorf(CodeBadRequest, "unknown frame type %q", Clip(f.Type, clipName))
 	}
 	return nil
 }
@@ -101,7 +101,7 @@ func (f *ClientFrame) validateRequest() error {
 	case "":
 		return Errorf(CodeBadRequest, "request needs an op")
 	default:
-		return Errorf(CodeBadRequest, "unknown op %q", clip(f.Op))
+		return Errorf(CodeBadRequest, "unknown op %q", Clip(f.Op, clipName))
 	}
 	return nil
 }
@@ -226,18 +226,10 @@ func jsonProblem(err error) string {
 	case *json.SyntaxError:
 		return "syntax error at byte " + strconv.FormatInt(e.Offset, 10)
 	case *json.UnmarshalTypeError:
-		return "field " + clip(e.Field) + " has the wrong type"
+		return "field " + Clip(e.Field, clipName) + " has the wrong type"
 	}
 	return "not a JSON object"
 }
 
-// clip shortens a client-chosen name before it goes into an error message.
-func clip(s string) string {
-	if len(s) > 32 {
-		s = s[:32] + "..."
-	}
-	if !utf8.ValidString(s) {
-		return "(invalid)"
-	}
-	return s
-}
+// clipName is how much of a client-chosen name an error message quotes (see Clip).
+const clipName = 32

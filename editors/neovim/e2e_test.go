@@ -9,6 +9,7 @@
 //	CODINGPLAN_E2E_BACKEND_URL   ws://.../v1/ws
 //	CODINGPLAN_E2E_NVIM_TOKEN    a token
 //	CODINGPLAN_E2E_EXPECT        what the test provider completes after "fmt.Pr"
+//	CODINGPLAN_E2E_CHOICES       every choice it gives when asked for several, a JSON array
 //
 // Without them the test skips, unless CODINGPLAN_REQUIRE_E2E=1.
 package e2e
@@ -22,7 +23,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,6 +42,7 @@ type env struct {
 	backendURL string
 	token      string
 	expect     string
+	choices    []string // optional: CODINGPLAN_E2E_CHOICES
 }
 
 func loadEnv(t *testing.T) env {
@@ -55,6 +59,11 @@ func loadEnv(t *testing.T) env {
 			t.Fatal("CODINGPLAN_E2E_* not set: run make test-e2e")
 		}
 		t.Skip("editor end-to-end test: run make test-e2e")
+	}
+	if c := os.Getenv("CODINGPLAN_E2E_CHOICES"); c != "" {
+		if err := json.Unmarshal([]byte(c), &e.choices); err != nil {
+			t.Fatalf("CODINGPLAN_E2E_CHOICES: %v", err)
+		}
 	}
 	return e
 }
@@ -369,6 +378,11 @@ require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } }
 		})
 	})
 
+	t.Run("cycle to the second suggestion", func(t *testing.T) {
+		n.t = t
+		testCycle(t, n, e, ns)
+	})
+
 	t.Run("tab falls through without ghost text", func(t *testing.T) {
 		n.t = t
 		// One batch of keys: the Tab arrives before any suggestion for the new line could, so
@@ -444,5 +458,94 @@ require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } }
 		if strings.Contains(text, "ERROR") || strings.Contains(text, "❌") {
 			t.Errorf("checkhealth reports an error:\n%s", text)
 		}
+	})
+}
+
+// hint is what 0.12's vim.lsp.inline_completion.select() appends to the ghost text: " (2/3)".
+var hint = regexp.MustCompile(` \(\d+/\d+\)$`)
+
+// testCycle: on line 6, retyped to "\tfmt.Pr", the plugin's next-suggestion key (Alt+]) first
+// asks explicitly (an invoked inline completion, for which the server returns up to three
+// different suggestions) and shows the first, pressed again shows the second, and Tab
+// accepts that one. It leaves line 6 completed and the editor in insert mode at its end.
+func testCycle(t *testing.T, n *nvim, e env, ns string) {
+	n.send("<Esc>6G^C")
+	n.send("fmt.Pr")
+	n.poll("ghost text", func() (bool, string) {
+		g := n.ghost(ns)
+		return g == e.expect, g
+	})
+
+	// What the server answers to an explicit request here, each item applied to the line. This
+	// answer decides the skip below, until the server returns several suggestions.
+	var probe struct {
+		N     int      `json:"n"`
+		Lines []string `json:"lines"`
+		Err   string   `json:"err"`
+	}
+	n.lua(&probe, `(function()
+		local client = vim.lsp.get_clients({ name = 'codingplan', bufnr = 0 })[1]
+		local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
+		params.context = { triggerKind = 1 }
+		local resp = vim.lsp.buf_request_sync(0, 'textDocument/inlineCompletion', params, 10000) or {}
+		local r = resp[client.id]
+		if not r or r.err or not r.result then return { n = 0, err = vim.inspect(r) } end
+		local line = vim.api.nvim_get_current_line()
+		local col = vim.api.nvim_win_get_cursor(0)[2]
+		local out = { n = 0, lines = {} }
+		for _, it in ipairs(r.result.items or r.result) do
+			local text = type(it.insertText) == 'string' and it.insertText or it.insertText.value
+			-- The line is ASCII: UTF-16 offsets are byte offsets.
+			local s, e = col, col
+			if it.range then s, e = it.range.start.character, it.range['end'].character end
+			out.n = out.n + 1
+			table.insert(out.lines, line:sub(1, s) .. text .. line:sub(e + 1))
+		end
+		if out.n == 0 then out.lines = nil end
+		return out
+	end)()`)
+	if probe.Err != "" {
+		t.Fatalf("explicit inline completion: %s", probe.Err)
+	}
+	if probe.N < 2 {
+		// Leave line 6 as the other subtests expect it: completed.
+		n.send("<Tab>")
+		n.poll("the suggestion accepted", func() (bool, string) {
+			l := n.line(6)
+			return l == "\tfmt.Pr"+e.expect, l
+		})
+		t.Skipf("suggestion cycling waits for the server to return several suggestions for an explicitly invoked inline completion; it returned %d item(s)", probe.N)
+	}
+	seen := map[string]bool{}
+	for _, l := range probe.Lines {
+		if seen[l] {
+			t.Fatalf("the server's suggestions are not distinct: %q", probe.Lines)
+		}
+		seen[l] = true
+		if len(e.choices) > 0 && !slices.Contains(e.choices, strings.TrimPrefix(l, "\tfmt.Pr")) {
+			t.Errorf("suggestion %q is none of the provider's choices %q", l, e.choices)
+		}
+	}
+	second := probe.Lines[1]
+
+	index := func(wantIndex int) func() (bool, string) {
+		return func() (bool, string) {
+			var got []int
+			n.lua(&got, `(function() local i, c = require('codingplan.ghost').index() return { i or 0, c or 0 } end)()`)
+			return slices.Equal(got, []int{wantIndex, probe.N}), fmt.Sprint(got)
+		}
+	}
+	n.send("<M-]>") // one suggestion known: asks explicitly, shows the first of the answer
+	n.poll(fmt.Sprintf("suggestion 1 of %d", probe.N), index(1))
+	n.send("<M-]>")
+	n.poll(fmt.Sprintf("suggestion 2 of %d", probe.N), index(2))
+	n.poll("the second suggestion's ghost text", func() (bool, string) {
+		g := hint.ReplaceAllString(n.ghost(ns), "")
+		return "\tfmt.Pr"+g == second, g
+	})
+	n.send("<Tab>")
+	n.poll("the second suggestion accepted", func() (bool, string) {
+		l := n.line(6)
+		return l == second, l
 	})
 }

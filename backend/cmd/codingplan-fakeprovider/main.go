@@ -3,9 +3,11 @@
 // backend binary, benchmark scripts. It speaks the OpenAI chat completions, OpenAI
 // completions and Anthropic Messages streaming APIs; the model name selects special
 // behaviours (echo, slow, hang, cut, error-429, ...: see providertest.Behaviour), other
-// models get the reply set by the flags.
+// models get the reply set by the flags. An OpenAI request with "n" above 1 gets that many
+// choices: --reply, then each --alt-reply in turn (then --reply marked with its index).
 //
 //	codingplan-fakeprovider --listen 127.0.0.1:0 --reply "hello world" --delay-per-chunk 10ms
+//	codingplan-fakeprovider --reply 'intln("hi")' --alt-reply 'intf("hi")' --alt-reply 'int("hi")'
 //
 // The first line on stdout is the server's URL (use URL+"/v1" as an OpenAI base URL, URL as
 // an Anthropic one). GET /_events streams request start and end events as newline-delimited
@@ -37,6 +39,11 @@ func run() error {
 	chunkBytes := flag.Int("chunk-bytes", 0, "split --reply into chunks of this many bytes instead of words")
 	delay := flag.Duration("delay-per-chunk", 0, "wait before each chunk")
 	noUsage := flag.Bool("no-usage", false, "send no usage data")
+	var alts []string
+	flag.Func("alt-reply", "the text of the next choice for OpenAI requests with \"n\" above 1 (repeatable)", func(s string) error {
+		alts = append(alts, s)
+		return nil
+	})
 	flag.Parse()
 
 	srv, err := providertest.Listen(*listen)
@@ -50,6 +57,13 @@ func run() error {
 		def.Chunks = providertest.Split(*reply, *chunkBytes)
 	case *reply != "":
 		def.Chunks = providertest.SplitWords(*reply)
+	}
+	for _, a := range alts {
+		if *chunkBytes > 0 {
+			def.Alternatives = append(def.Alternatives, providertest.Split(a, *chunkBytes))
+		} else {
+			def.Alternatives = append(def.Alternatives, providertest.SplitWords(a))
+		}
 	}
 	srv.SetDefault(def)
 	fmt.Println(srv.URL)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 func TestProcess(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "CODINGPLAN_FAKEPROVIDER_CHILD=1",
-		"CODINGPLAN_FAKEPROVIDER_ARGS=--listen 127.0.0.1:0 --reply hello_fake_world --chunk-bytes 5")
+		"CODINGPLAN_FAKEPROVIDER_ARGS=--listen 127.0.0.1:0 --reply hello_fake_world --chunk-bytes 5 --alt-reply alt_one --alt-reply alt_two")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -60,34 +61,9 @@ func TestProcess(t *testing.T) {
 	}
 	defer events.Body.Close()
 
-	resp, err := http.Post(url+"/v1/completions", "application/json",
-		strings.NewReader(`{"model":"m","stream":true,"prompt":"p"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var text strings.Builder
-	for l := range strings.Lines(string(body)) {
-		var chunk struct {
-			Choices []struct{ Text string } `json:"choices"`
-		}
-		data, ok := strings.CutPrefix(strings.TrimSpace(l), "data: ")
-		if !ok || data == "[DONE]" {
-			continue
-		}
-		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
-			t.Fatalf("chunk %q: %v", data, err)
-		}
-		for _, c := range chunk.Choices {
-			text.WriteString(c.Text)
-		}
-	}
-	if text.String() != "hello_fake_world" || !strings.HasSuffix(string(body), "data: [DONE]\n\n") {
-		t.Errorf("reply text %q, body %q", text.String(), body)
+	texts, body := complete(t, url, `{"model":"m","stream":true,"prompt":"p"}`)
+	if len(texts) != 1 || texts[0] != "hello_fake_world" || !strings.HasSuffix(body, "data: [DONE]\n\n") {
+		t.Errorf("reply texts %v, body %q", texts, body)
 	}
 
 	dec := json.NewDecoder(events.Body)
@@ -103,6 +79,12 @@ func TestProcess(t *testing.T) {
 		t.Errorf("events %+v", got)
 	}
 
+	// "n": 3: the reply, then each --alt-reply, as the choices 0, 1 and 2.
+	texts, _ = complete(t, url, `{"model":"m","stream":true,"prompt":"p","n":3}`)
+	if want := map[int]string{0: "hello_fake_world", 1: "alt_one", 2: "alt_two"}; !maps.Equal(texts, want) {
+		t.Errorf("choices %v, want %v", texts, want)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -115,4 +97,39 @@ func TestProcess(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit after SIGTERM")
 	}
+}
+
+// complete posts body to url's /v1/completions and returns each choice's text by index, and the
+// raw stream.
+func complete(t *testing.T, url, body string) (map[int]string, string) {
+	t.Helper()
+	resp, err := http.Post(url+"/v1/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[int]string{}
+	for l := range strings.Lines(string(raw)) {
+		var chunk struct {
+			Choices []struct {
+				Text  string
+				Index int
+			} `json:"choices"`
+		}
+		data, ok := strings.CutPrefix(strings.TrimSpace(l), "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
+			t.Fatalf("chunk %q: %v", data, err)
+		}
+		for _, c := range chunk.Choices {
+			texts[c.Index] += c.Text
+		}
+	}
+	return texts, string(raw)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/codingplan/codingplan/backend/internal/auth"
 	"github.com/codingplan/codingplan/backend/internal/upstream"
 	wire "github.com/codingplan/codingplan/shared"
+	"github.com/codingplan/codingplan/shared/clock"
 )
 
 // Verifier checks a bearer token (auth.Verifier). Errors wrap auth.ErrInvalid or
@@ -81,13 +82,6 @@ type StreamStats struct {
 	Usage      wire.Usage
 }
 
-// Clock is time as the gateway sees it; tests inject one to expire tokens on demand.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc runs f in its own goroutine after d; stop cancels it and reports whether it did.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
 // Config tunes the gateway. Zero fields take the defaults in brackets.
 type Config struct {
 	// Plans maps a plan name (the token's plan claim) to its concurrency. Required.
@@ -141,7 +135,10 @@ type Deps struct {
 	Router   Router
 	Meter    Meter    // nil: no metering
 	Observer Observer // nil: no metrics
-	Clock    Clock    // nil: the real clock
+	// Clock measures and schedules (token expiry, slow consumers, pings, latencies); tests
+	// inject one to expire tokens on demand. Connection deadlines stay on the real clock,
+	// which the network stack reads. nil: the real clock.
+	Clock clock.Clock
 	// Revocations is the denylist checked at upgrades and auth frames (revoke.Checker); nil
 	// checks nothing. Events reach the Server through Handle and Resync (revoke.Handler).
 	Revocations Revocations
@@ -170,9 +167,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	if deps.Meter == nil {
 		deps.Meter = nopMeter{}
 	}
-	if deps.Clock == nil {
-		deps.Clock = realClock{}
-	}
+	deps.Clock = clock.OrReal(deps.Clock)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -386,11 +381,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		sess.abort(errGoingAway)
 	}
 	// Cancelled streams end promptly; a stuck write ends within WriteTimeout.
-	t := time.NewTimer(s.cfg.WriteTimeout + closeGrace)
+	t, late := s.deps.Clock.NewTimer(s.cfg.WriteTimeout + closeGrace)
 	defer t.Stop()
 	select {
 	case <-done:
-	case <-t.C:
+	case <-late:
 		s.log.Error("connections still open after drain", "connections", len(list))
 		for _, sess := range list {
 			sess.kill()
@@ -417,11 +412,5 @@ func (nopObserver) RevocationCheckFailed()  {}
 type nopMeter struct{}
 
 func (nopMeter) Record(context.Context, string, wire.Usage) error { return nil }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 var errGoingAway = errors.New("server going away")

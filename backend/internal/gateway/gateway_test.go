@@ -15,6 +15,7 @@ import (
 	"github.com/codingplan/codingplan/backend/internal/auth"
 	"github.com/codingplan/codingplan/backend/internal/upstream"
 	wire "github.com/codingplan/codingplan/shared"
+	"github.com/codingplan/codingplan/shared/clock/clocktest"
 )
 
 func TestUpgradeRejected(t *testing.T) {
@@ -127,15 +128,13 @@ func TestHello(t *testing.T) {
 func TestTokenExpiryCloses(t *testing.T) {
 	p, started, ended := blocking()
 	cnt := newCounter()
-	h := newHarness(t, setup{deps: Deps{Router: routeTo(p), Leases: cnt.leases()}})
+	clock := clocktest.New(t0)
+	h := newHarness(t, setup{deps: Deps{Router: routeTo(p), Leases: cnt.leases(), Clock: clock}})
 	c := h.dial(h.token(nil))
-	tm := h.clock.timer(t, 0)
-	if tm.d != time.Hour {
-		t.Errorf("expiry timer: got %v, want 1h (exp - now)", tm.d)
-	}
+	expiry := clock.Await(t, time.Hour) // exp - now
 	c.request("c1")
 	recv(t, started, "provider call")
-	h.clock.fire(0)
+	expiry.Fire()
 	c.expectError("", wire.CodeTokenExpired)
 	c.expectClose(websocket.ClosePolicyViolation)
 	recv(t, ended, "provider context end")
@@ -143,9 +142,10 @@ func TestTokenExpiryCloses(t *testing.T) {
 }
 
 func TestAuthRefresh(t *testing.T) {
-	h := newHarness(t, setup{})
+	clock := clocktest.New(t0)
+	h := newHarness(t, setup{deps: Deps{Clock: clock}})
 	c := h.dial(h.token(nil))
-	h.clock.timer(t, 0)
+	old := clock.Await(t, time.Hour)
 
 	// A bad token, or one for another user, changes nothing.
 	c.send(wire.ClientFrame{Type: wire.TypeAuth, Token: "x.y.z"})
@@ -168,14 +168,12 @@ func TestAuthRefresh(t *testing.T) {
 	if hello.ExpiresAt != exp.Unix() || hello.Plan == nil || hello.Plan.Name != "max" || hello.Plan.Concurrency != 10 {
 		t.Errorf("hello after auth: got expires_at=%d plan=%+v", hello.ExpiresAt, hello.Plan)
 	}
-	if tm := h.clock.timer(t, 1); tm.d != 2*time.Hour {
-		t.Errorf("new expiry timer: got %v, want 2h", tm.d)
-	}
+	renewed := clock.Await(t, 2*time.Hour)
 	// The old timer firing late does nothing.
-	h.clock.fire(0)
+	old.Fire()
 	c.roundTrip("p2")
 	// The new one closes.
-	h.clock.fire(1)
+	renewed.Fire()
 	c.expectError("", wire.CodeTokenExpired)
 	c.expectClose(websocket.ClosePolicyViolation)
 }

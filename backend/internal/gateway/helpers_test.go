@@ -163,66 +163,6 @@ func blocking() (p *fakeProvider, started chan *upstream.Request, ended chan err
 	return p, started, ended
 }
 
-// fakeClock is a Clock whose timers fire only when the test says so.
-type fakeClock struct {
-	mu     sync.Mutex
-	timers []*fakeTimer
-	added  chan struct{}
-}
-
-type fakeTimer struct {
-	d       time.Duration
-	f       func()
-	stopped bool
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{added: make(chan struct{}, 100)} }
-
-func (c *fakeClock) Now() time.Time { return t0 }
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
-	c.mu.Lock()
-	tm := &fakeTimer{d: d, f: f}
-	c.timers = append(c.timers, tm)
-	c.mu.Unlock()
-	c.added <- struct{}{}
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		was := !tm.stopped
-		tm.stopped = true
-		return was
-	}
-}
-
-// fire runs timer i (in order of creation), even when stopped, as a late timer would.
-func (c *fakeClock) fire(i int) {
-	c.mu.Lock()
-	tm := c.timers[i]
-	c.mu.Unlock()
-	tm.f()
-}
-
-// timer returns timer i once it exists.
-func (c *fakeClock) timer(t *testing.T, i int) *fakeTimer {
-	t.Helper()
-	deadline := time.After(wait)
-	for {
-		c.mu.Lock()
-		if i < len(c.timers) {
-			tm := c.timers[i]
-			c.mu.Unlock()
-			return tm
-		}
-		c.mu.Unlock()
-		select {
-		case <-c.added:
-		case <-deadline:
-			t.Fatalf("timer %d never armed", i)
-		}
-	}
-}
-
 // fakeObserver records stream outcomes.
 type fakeObserver struct {
 	ended chan StreamStats
@@ -241,13 +181,12 @@ func (o *fakeObserver) StreamEnded(s StreamStats) {
 
 // harness is a gateway behind an httptest server, with a real token verifier.
 type harness struct {
-	t     testing.TB
-	srv   *Server
-	http  *httptest.Server
-	url   string
-	priv  ed25519.PrivateKey
-	kid   string
-	clock *fakeClock
+	t    testing.TB
+	srv  *Server
+	http *httptest.Server
+	url  string
+	priv ed25519.PrivateKey
+	kid  string
 }
 
 type setup struct {
@@ -271,12 +210,10 @@ func newHarness(t testing.TB, s setup) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := newFakeClock()
 	if s.cfg.Plans == nil {
 		s.cfg.Plans = map[string]int{"lite": 1, "pro": 3, "max": 10}
 	}
 	s.deps.Verifier = v
-	s.deps.Clock = clock
 	if s.deps.Leases == nil {
 		s.deps.Leases = newCounter().leases()
 	}
@@ -286,7 +223,7 @@ func newHarness(t testing.TB, s setup) *harness {
 	}
 	srv := New(s.cfg, s.deps, log)
 	hs := httptest.NewServer(srv)
-	h := &harness{t: t, srv: srv, http: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http") + wire.Path, priv: priv, kid: kid, clock: clock}
+	h := &harness{t: t, srv: srv, http: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http") + wire.Path, priv: priv, kid: kid}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()

@@ -89,7 +89,7 @@ func newSession(srv *Server, conn *websocket.Conn, c *auth.Claims, plan string, 
 // leases are released by then) and for the writer.
 func (s *session) run(ctx context.Context) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	start := time.Now()
+	start := s.srv.deps.Clock.Now()
 	writerDone := make(chan struct{})
 	go func() { // owned by run, which waits on writerDone
 		defer close(writerDone)
@@ -115,7 +115,7 @@ func (s *session) run(ctx context.Context) {
 	s.closeWith(nil, websocket.CloseNormalClosure, "")
 	<-writerDone
 	_ = s.conn.Close()
-	s.log.Info("connection closed", "reason", reason, "duration_ms", time.Since(start).Milliseconds())
+	s.log.Info("connection closed", "reason", reason, "duration_ms", s.srv.deps.Clock.Since(start).Milliseconds())
 }
 
 // readLoop reads frames until the connection fails or closes, and returns why.
@@ -274,7 +274,7 @@ func (s *session) scheduleExpiryLocked() {
 	s.gen++
 	gen := s.gen
 	clock := s.srv.deps.Clock
-	s.stopExpiry = clock.AfterFunc(s.expires.Sub(clock.Now()), func() { s.expire(gen) })
+	s.stopExpiry = clock.AfterFunc(s.expires.Sub(clock.Now()), func() { s.expire(gen) }).Stop
 }
 
 // expire ends the connection with token_expired unless a newer token arrived.

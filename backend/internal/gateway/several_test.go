@@ -66,7 +66,7 @@ func TestSeveralSuggestions(t *testing.T) {
 			srv.Script(func(r *providertest.Request) providertest.Reply {
 				pace := providertest.After(proceed)
 				if kind != upstream.KindAnthropic {
-					return providertest.Reply{Choices: choices, ChoiceFinish: []string{"stop", "length", "stop"}, Pace: pace,
+					return providertest.Reply{Chunks: choices[0], Alternatives: choices[1:], AlternativeFinish: []string{"length"}, Pace: pace,
 						Usage: &providertest.Usage{PromptTokens: 20, CompletionTokens: 6}}
 				}
 				mu.Lock()

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/codingplan/codingplan/shared/clock"
 )
 
 // Slow consumers. A client that stops reading is noticed by the send queue only once the
@@ -27,7 +29,7 @@ type probe struct {
 	mu    sync.Mutex
 	seq   uint64      // of the outstanding probe; 0 when none is out
 	last  uint64      // the last seq used
-	timer *time.Timer // fires slow_consumer - probeGap after the outstanding probe was written
+	timer clock.Timer // fires slow_consumer - probeGap after the outstanding probe was written
 	sent  time.Time   // when the last probe was written
 	ended bool        // the session ended: no more timers
 }
@@ -44,7 +46,7 @@ func (s *session) sendProbe() error {
 	window := s.srv.cfg.SlowConsumer
 	p := &s.probe
 	p.mu.Lock()
-	now := time.Now()
+	now := s.srv.deps.Clock.Now()
 	if p.seq != 0 || p.ended || now.Sub(p.sent) < probeGap(window) {
 		p.mu.Unlock()
 		return nil
@@ -52,7 +54,7 @@ func (s *session) sendProbe() error {
 	p.last++
 	seq := p.last
 	p.seq, p.sent = seq, now
-	p.timer = time.AfterFunc(window-probeGap(window), func() { s.probeExpired(seq) })
+	p.timer = s.srv.deps.Clock.AfterFunc(window-probeGap(window), func() { s.probeExpired(seq) })
 	p.mu.Unlock()
 	payload := strconv.AppendUint([]byte(probePrefix), seq, 10)
 	return s.conn.WriteControl(websocket.PingMessage, payload, time.Now().Add(s.srv.cfg.WriteTimeout))

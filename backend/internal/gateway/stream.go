@@ -3,8 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -75,66 +73,80 @@ func (s *session) cancelStream(id string) {
 // runStream resolves the model, takes a lease, streams the model's output as delta frames and
 // ends with exactly one done or error frame (none when the client has gone).
 func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame, plan string, limit int) {
-	deps := &s.srv.deps
-	start := time.Now()
+	clock := s.srv.deps.Clock
+	start := clock.Now()
 	var firstToken time.Duration
-	deps.Observer.StreamStarted()
+	s.srv.deps.Observer.StreamStarted()
 	s.log.Debug("stream started", "id", st.id, "op", f.Op, "model", f.Model, "bytes", requestBytes(&f))
 
-	// On success the lease is released right after done is queued rather than before it: the
-	// release's Valkey round trip then overlaps the frame's way to the client instead of adding
-	// to every request's latency. A next request that still finds the slot taken waits in the
-	// lease queue, which a release on this node wakes at once. Every other ending releases
-	// first.
-	var held Lease
 	n := 1 // suggestions
 	if f.Completion != nil {
 		n = f.Completion.Suggestions()
 	}
 	out := heldOutput{stream: st.id, send: func(b *frameBuf) error { return s.sendDelta(ctx, st, b) }}
 	defer out.discard()
-	res, err := func() (upstream.Result, error) {
-		provider, err := deps.Router.Resolve(plan, f.Model)
-		if err != nil {
-			return upstream.Result{}, err
-		}
+	var res upstream.Result
+	provider, held, err := s.admitStream(ctx, st, f.Model, plan, limit)
+	if err == nil {
 		req := &upstream.Request{Op: f.Op, Model: f.Model, Completion: f.Completion, Edit: f.Edit, MaxTokens: f.MaxTokens, Stop: f.Stop, N: n}
 		sink := func(index int, text []byte) error {
 			if len(text) > 0 && firstToken == 0 {
-				firstToken = time.Since(start)
+				firstToken = clock.Since(start)
 			}
 			return out.write(index, text)
 		}
-		// The provider sees the request only once the lease is held: a plan's limit holds at
-		// the provider, not only in Valkey.
-		grant, err := deps.Leases.Acquire(ctx, s.user, limit, func(position int) {
-			s.enqueue(marshal(wire.ServerFrame{
-				Type: wire.TypeQueued, ID: st.id, Position: position,
-				Plan: &wire.Plan{Name: plan, Concurrency: limit, InUse: limit},
-			}))
-		})
-		if err != nil {
-			return upstream.Result{}, err
-		}
-		held = grant
-		// A lease lost while the stream runs stops it, provider call included.
-		grant.OnLost(st.cancel)
-		res, err := provider.Stream(ctx, req, sink)
+		res, err = provider.Stream(ctx, req, sink)
 		if err == nil {
 			err = out.flush()
 		}
-		return res, err
-	}()
+	}
 	if err != nil && ctx.Err() != nil {
 		// Whatever the provider made of the cancellation, the cause is what counts.
 		err = context.Cause(ctx)
 	}
+	s.finishStream(ctx, st, plan, held, n, res, err, start, firstToken)
+}
 
+// admitStream resolves the plan's model and takes a lease for the stream, waiting in the
+// lease queue (and telling the client its place) when the plan's limit is reached. The
+// provider sees the request only once the lease is held: a plan's limit holds at the
+// provider, not only in Valkey.
+func (s *session) admitStream(ctx context.Context, st *stream, model, plan string, limit int) (upstream.Provider, Lease, error) {
+	deps := &s.srv.deps
+	provider, err := deps.Router.Resolve(plan, model)
+	if err != nil {
+		return nil, nil, err
+	}
+	grant, err := deps.Leases.Acquire(ctx, s.user, limit, func(position int) {
+		s.enqueue(marshal(wire.ServerFrame{
+			Type: wire.TypeQueued, ID: st.id, Position: position,
+			Plan: &wire.Plan{Name: plan, Concurrency: limit, InUse: limit},
+		}))
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	// A lease lost while the stream runs stops it, provider call included.
+	grant.OnLost(st.cancel)
+	return provider, grant, nil
+}
+
+// finishStream ends a stream of n suggestions that ran, or failed, with res and err: it sends
+// the done frames (one per suggestion) or the error frame, releases the lease held (nil when
+// none was taken), reports the stream's stats, records its usage and closes a draining
+// session once its last stream has ended.
+//
+// On success the lease is released right after done is queued rather than before it: the
+// release's Valkey round trip then overlaps the frame's way to the client instead of adding to
+// every request's latency. A next request that still finds the slot taken waits in the lease
+// queue, which a release on this node wakes at once. Every other ending releases first.
+func (s *session) finishStream(ctx context.Context, st *stream, plan string, held Lease, n int, res upstream.Result, err error, start time.Time, firstToken time.Duration) {
+	deps := &s.srv.deps
 	s.mu.Lock()
 	delete(s.streams, st.id)
 	s.mu.Unlock()
 
-	stats := StreamStats{Outcome: "ok", FirstToken: firstToken, Duration: time.Since(start), Usage: res.Usage}
+	stats := StreamStats{Outcome: "ok", FirstToken: firstToken, Duration: deps.Clock.Since(start), Usage: res.Usage}
 	if err == nil {
 		// One done per suggestion, in index order; the last one carries the usage and ends the
 		// stream (see docs/protocol.md).
@@ -255,7 +267,7 @@ func (s *session) sendDelta(ctx context.Context, st *stream, b *frameBuf) error 
 		return nil
 	default:
 	}
-	t := time.NewTimer(s.srv.cfg.SlowConsumer)
+	t, slow := s.srv.deps.Clock.NewTimer(s.srv.cfg.SlowConsumer)
 	defer t.Stop()
 	select {
 	case s.send <- b:
@@ -266,7 +278,7 @@ func (s *session) sendDelta(ctx context.Context, st *stream, b *frameBuf) error 
 	case <-s.dead:
 		putBuf(b)
 		return errDisconnected
-	case <-t.C:
+	case <-slow:
 		putBuf(b)
 		s.log.Info("slow consumer: cancelling stream", "id", st.id, "queued", len(s.send))
 		st.cancel(errSlowConsumer)
@@ -294,40 +306,4 @@ func errOrNil(err error) any {
 		return nil
 	}
 	return err.Error()
-}
-
-// frameBuf is an outgoing frame, pooled. For a delta, stream is the stream's id, index the
-// suggestion's and b the raw text, which the writer encodes (see writer.go); otherwise b is
-// the encoded frame.
-type frameBuf struct {
-	b      []byte
-	stream string
-	index  int
-}
-
-var bufPool = sync.Pool{New: func() any { return &frameBuf{b: make([]byte, 0, 512)} }}
-
-func getBuf() *frameBuf { return bufPool.Get().(*frameBuf) }
-
-// putBuf clears a buffer (it held content) and pools it unless it grew large.
-func putBuf(f *frameBuf) {
-	clear(f.b)
-	if cap(f.b) > 64<<10 {
-		return
-	}
-	f.b, f.stream, f.index = f.b[:0], "", 0
-	bufPool.Put(f)
-}
-
-// marshal encodes a non-delta frame into a pooled buffer.
-func marshal(f wire.ServerFrame) *frameBuf {
-	data, err := wire.Marshal(f)
-	if err != nil {
-		// ServerFrame has no field that can fail to encode.
-		panic(fmt.Sprintf("gateway: marshal %s frame: %v", f.Type, err))
-	}
-	b := getBuf()
-	b.b = append(b.b, data...)
-	clear(data)
-	return b
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -37,7 +38,7 @@ const (
 func (s *session) writeLoop() {
 	defer close(s.dead)
 	cfg := &s.srv.cfg
-	ping := time.NewTicker(cfg.PingInterval)
+	ping, pings := s.srv.deps.Clock.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
 	w := &writer{s: s}
 	defer w.done()
@@ -53,7 +54,7 @@ func (s *session) writeLoop() {
 				fail(err)
 				return
 			}
-		case <-ping.C:
+		case <-pings:
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
 				fail(err)
 				return
@@ -289,4 +290,40 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.conn = &batchConn{Conn: c}
 	return h.conn, rw, nil
+}
+
+// frameBuf is an outgoing frame, pooled. For a delta, stream is the stream's id, index the
+// suggestion's and b the raw text, which the writer encodes (see encode); otherwise b is the
+// encoded frame.
+type frameBuf struct {
+	b      []byte
+	stream string
+	index  int
+}
+
+var bufPool = sync.Pool{New: func() any { return &frameBuf{b: make([]byte, 0, 512)} }}
+
+func getBuf() *frameBuf { return bufPool.Get().(*frameBuf) }
+
+// putBuf clears a buffer (it held content) and pools it unless it grew large.
+func putBuf(f *frameBuf) {
+	clear(f.b)
+	if cap(f.b) > 64<<10 {
+		return
+	}
+	f.b, f.stream, f.index = f.b[:0], "", 0
+	bufPool.Put(f)
+}
+
+// marshal encodes a non-delta frame into a pooled buffer.
+func marshal(f wire.ServerFrame) *frameBuf {
+	data, err := wire.Marshal(f)
+	if err != nil {
+		// ServerFrame has no field that can fail to encode.
+		panic(fmt.Sprintf("gateway: marshal %s frame: %v", f.Type, err))
+	}
+	b := getBuf()
+	b.b = append(b.b, data...)
+	clear(data)
+	return b
 }

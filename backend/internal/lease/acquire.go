@@ -44,7 +44,7 @@ func (p *Pool) Acquire(ctx context.Context, user string, limit int, onQueued fun
 		p.cfg.Observer.Acquired(0)
 		return l, nil
 	}
-	start := time.Now()
+	start := p.cfg.Clock.Now()
 	deadline := start.Add(p.cfg.MaxWait)
 	w := &waiter{user: user, id: p.newID(), limit: limit}
 	defer p.leave(ctx, w)
@@ -53,7 +53,7 @@ func (p *Pool) Acquire(ctx context.Context, user string, limit int, onQueued fun
 		if w.watching {
 			wake = p.wakeChan(user) // before the look, so no release after it goes unnoticed
 		}
-		remaining := time.Until(deadline)
+		remaining := deadline.Sub(p.cfg.Clock.Now())
 		a, err := p.try(ctx, w, limit, remaining)
 		if err != nil {
 			return nil, err
@@ -95,7 +95,7 @@ func (p *Pool) Acquire(ctx context.Context, user string, limit int, onQueued fun
 // a release does not make every waiter of the user run a script. In node-local mode a look is
 // cheap and the only way to learn of progress, so every wake-up ends the wait.
 func (p *Pool) wait(ctx context.Context, w *waiter, wake <-chan struct{}, d time.Duration, local bool, limit int) error {
-	t := time.NewTimer(d)
+	t, timeout := p.cfg.Clock.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
@@ -103,7 +103,7 @@ func (p *Pool) wait(ctx context.Context, w *waiter, wake <-chan struct{}, d time
 			return fmt.Errorf("lease: acquire: %w", ctx.Err())
 		case <-p.quit:
 			return ErrClosed
-		case <-t.C:
+		case <-timeout:
 			return nil
 		case <-wake:
 			if local || w.position <= limit+1 {
@@ -212,7 +212,7 @@ func (p *Pool) admit(ctx context.Context, w *waiter, a attempt, start, deadline 
 	}
 	p.leases[l] = struct{}{}
 	p.mu.Unlock()
-	p.cfg.Observer.Acquired(time.Since(start))
+	p.cfg.Observer.Acquired(p.cfg.Clock.Since(start))
 	return l, nil
 }
 
@@ -224,16 +224,16 @@ func (p *Pool) takeNodeSlot(ctx context.Context, deadline time.Time) error {
 		return nil
 	default:
 	}
-	wait := time.Until(deadline)
+	wait := deadline.Sub(p.cfg.Clock.Now())
 	if wait <= 0 {
 		return ErrNodeBusy
 	}
-	t := time.NewTimer(wait)
+	t, timeout := p.cfg.Clock.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case p.node <- struct{}{}:
 		return nil
-	case <-t.C:
+	case <-timeout:
 		return ErrNodeBusy
 	case <-ctx.Done():
 		return fmt.Errorf("lease: acquire: %w", ctx.Err())
@@ -268,7 +268,7 @@ func (p *Pool) outageLimit(limit int) (int, time.Duration) {
 	p.health.mu.Lock()
 	since := p.health.since
 	p.health.mu.Unlock()
-	if wait := p.cfg.TTL - time.Since(since); wait > 0 {
+	if wait := p.cfg.TTL - p.cfg.Clock.Since(since); wait > 0 {
 		return 0, wait
 	}
 	return share, 0

@@ -17,7 +17,8 @@
 // configured but unreachable, the Pool reports itself degraded through Ready and applies the
 // outage policy (Config.OutageNodes): refuse new streams (the default), or admit a per-node
 // share of each plan's limit once every lease from before the outage has lapsed. It goes back
-// to Valkey once it answers again.
+// to Valkey once it answers again. A Pool whose Valkey did not answer when the process started
+// begins so, degraded, and connects in the background (Config.Late, LateClient).
 package lease
 
 import (
@@ -33,6 +34,8 @@ import (
 	"time"
 
 	"github.com/valkey-io/valkey-go"
+
+	"github.com/codingplan/codingplan/shared/clock"
 )
 
 // Errors at the package edge.
@@ -134,6 +137,14 @@ type Config struct {
 	NodeID string
 	// Observer receives events for metrics. [none]
 	Observer Observer
+	// Clock measures and schedules waits, renewals and lingers; the deadlines of Valkey calls
+	// are taken from it too, so it must keep to real time (synctest's does). [the real clock]
+	Clock clock.Clock
+	// Late is the Pool's client, in place of New's, when Valkey did not answer yet (see
+	// NewLateClient): the Pool starts degraded, under the outage policy, and connects Late in
+	// the background, backing off, until it answers or the Pool closes; the prober then finds
+	// Valkey and the Pool leaves degraded. [none]
+	Late *LateClient
 }
 
 // Defaults of Config.
@@ -183,6 +194,7 @@ func (c Config) withDefaults() Config {
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
 	}
+	c.Clock = clock.OrReal(c.Clock)
 	return c
 }
 
@@ -209,13 +221,17 @@ type Pool struct {
 
 	health health
 
-	quit   chan struct{}
-	prober sync.WaitGroup
+	quit    chan struct{}
+	prober  sync.WaitGroup     // the prober and a Late client's connection
+	connect context.CancelFunc // stops a Late client's connection; nil without one
 }
 
-// New returns a Pool using client, or only this process when client is nil. Close it to release
-// this node's leases and stop its background work.
+// New returns a Pool using client, or only this process when client is nil, or Config.Late
+// when it is set. Close it to release this node's leases and stop its background work.
 func New(client valkey.Client, cfg Config, log *slog.Logger) *Pool {
+	if cfg.Late != nil {
+		client = cfg.Late
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -235,6 +251,13 @@ func New(client valkey.Client, cfg Config, log *slog.Logger) *Pool {
 	if client != nil {
 		p.prober.Add(1)
 		go p.probe()
+	}
+	if late := p.cfg.Late; late != nil {
+		// Degraded now, not at the first request; the prober starts looking for Valkey.
+		p.valkeyFailed(ErrNotConnected)
+		var ctx context.Context
+		ctx, p.connect = context.WithCancel(context.Background())
+		p.prober.Go(func() { late.Connect(ctx) })
 	}
 	return p
 }
@@ -288,6 +311,9 @@ func (p *Pool) Close(ctx context.Context) error {
 	}
 	wg.Wait() // each release is bounded by ctx and Config.OpTimeout
 	close(p.quit)
+	if p.connect != nil {
+		p.connect()
+	}
 	p.prober.Wait()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("lease: close: %w", err)
@@ -317,12 +343,12 @@ type Lease struct {
 	mu        sync.Mutex
 	local     bool      // held by the node-local limiter, not in Valkey
 	confirmed time.Time // sent time of the last acquire or renew Valkey applied
-	timer     *time.Timer
+	timer     clock.Timer
 	ended     bool // Release began: no renewal is scheduled again
 	renewing  sync.WaitGroup
 	lost      error       // why the lease was lost; nil while it holds
 	onLost    func(error) // called once when it is lost
-	linger    *time.Timer // ends the lease while it lingers (see linger.go)
+	linger    clock.Timer // ends the lease while it lingers (see linger.go)
 	parked    bool        // it lingers: its stream has ended
 }
 
@@ -420,7 +446,7 @@ func (l *Lease) startRenewal(sent time.Time) {
 	l.renewing.Add(1)
 	l.mu.Lock() // the timer's function may not look at l.timer before it is set
 	l.confirmed = sent
-	l.timer = time.AfterFunc(max(l.pool.cfg.TTL/3-time.Since(sent), 0), l.renew)
+	l.timer = l.pool.cfg.Clock.AfterFunc(max(l.pool.cfg.TTL/3-l.pool.cfg.Clock.Since(sent), 0), l.renew)
 	l.mu.Unlock()
 }
 
@@ -448,7 +474,7 @@ func (l *Lease) renew() {
 	if ended {
 		return
 	}
-	sent := time.Now()
+	sent := p.cfg.Clock.Now()
 	var ok bool
 	err := errUnconfirmed
 	if sent.Before(deadline) {
@@ -470,19 +496,19 @@ func (l *Lease) renew() {
 	switch {
 	case err == nil:
 		l.confirmed = sent
-		next = max(p.cfg.TTL/3-time.Since(sent), 0)
+		next = max(p.cfg.TTL/3-p.cfg.Clock.Since(sent), 0)
 	case errors.Is(err, ErrLost):
 		call := l.lose(err)
 		l.mu.Unlock()
 		call()
 		return
-	case !time.Now().Before(deadline):
+	case !p.cfg.Clock.Now().Before(deadline):
 		call := l.lose(fmt.Errorf("%w: Valkey did not confirm it within its TTL: %w", ErrLost, ErrDegraded))
 		l.mu.Unlock()
 		call()
 		return
 	default:
-		next = min(p.cfg.ProbeInterval, time.Until(deadline))
+		next = min(p.cfg.ProbeInterval, deadline.Sub(p.cfg.Clock.Now()))
 	}
 	// The count is at least 1 (this run's), so no Wait can miss the Add.
 	l.renewing.Add(1)

@@ -2,7 +2,6 @@ package lease
 
 import (
 	"context"
-	"time"
 
 	"github.com/valkey-io/valkey-go"
 )
@@ -53,7 +52,7 @@ func (p *Pool) park(l *Lease) bool {
 	if p.closed {
 		return false
 	}
-	l.linger = time.AfterFunc(p.cfg.Linger, func() { p.expire(l) })
+	l.linger = p.cfg.Clock.AfterFunc(p.cfg.Linger, func() { p.expire(l) })
 	p.parked[l.user] = append(p.parked[l.user], l)
 	return true
 }

@@ -53,7 +53,7 @@ func (p *Pool) valkeyFailed(err error) {
 	h.failures++
 	h.lastErr = err.Error()
 	if !was {
-		h.since = time.Now()
+		h.since = p.cfg.Clock.Now()
 	}
 	h.mu.Unlock()
 	if !was {
@@ -86,13 +86,13 @@ func (p *Pool) probe() {
 			return
 		case <-p.health.kick:
 		}
-		t := time.NewTicker(p.cfg.ProbeInterval)
+		t, tick := p.cfg.Clock.NewTicker(p.cfg.ProbeInterval)
 		for !p.recover() {
 			select {
 			case <-p.quit:
 				t.Stop()
 				return
-			case <-t.C:
+			case <-tick:
 			}
 		}
 		t.Stop()
@@ -151,7 +151,7 @@ func (p *Pool) adoptLocal() bool {
 	}
 	p.mu.Unlock()
 	for _, l := range local {
-		sent := time.Now()
+		sent := p.cfg.Clock.Now()
 		ok, err := p.reestablish(l.user, l.id, l.limit, sent.Add(p.cfg.OpTimeout))
 		if err != nil {
 			return false
@@ -217,7 +217,7 @@ type attempt struct {
 func (p *Pool) tryValkey(ctx context.Context, user, id string, limit int, life time.Duration) (attempt, error) {
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.OpTimeout)
 	defer cancel()
-	sent := time.Now()
+	sent := p.cfg.Clock.Now()
 	v, err := p.execAcquire(cctx, user, id, limit, life, false)
 	if err != nil {
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.OpTimeout)

@@ -236,7 +236,7 @@ func (r *Router) Resolve(plan, requested string) (*Route, error) {
 	}
 	m := r.models[name]
 	if m == nil {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownModel, clip(name))
+		return nil, fmt.Errorf("%w: %q", ErrUnknownModel, wire.Clip(name, clipName))
 	}
 	if !r.allowed(plan, m.cfg.Name) {
 		return nil, fmt.Errorf("%w: %q", ErrNotAllowed, m.cfg.Name)
@@ -250,13 +250,8 @@ func (r *Router) Resolve(plan, requested string) (*Route, error) {
 	return &Route{Model: m.cfg.Name, chain: chain, router: r}, nil
 }
 
-// clip shortens a client-chosen name before it goes into an error message.
-func clip(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "..."
-	}
-	return s
-}
+// clipName is how much of a client-chosen model name an error message quotes (see wire.Clip).
+const clipName = 64
 
 // Route is a resolved model with its fallbacks, for one request. It implements Provider.
 type Route struct {

@@ -29,7 +29,7 @@ func TestSeveralOneCall(t *testing.T) {
 				mu.Lock()
 				got = append(got, r)
 				mu.Unlock()
-				return providertest.Reply{Choices: severalChoices, ChoiceFinish: []string{"stop", "length", "stop"},
+				return providertest.Reply{Chunks: severalChoices[0], Alternatives: severalChoices[1:], AlternativeFinish: []string{"length"},
 					Usage: &providertest.Usage{PromptTokens: 40, CompletionTokens: 10}}
 			})
 			req := completion()

@@ -15,7 +15,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/codingplan/codingplan/lsp/internal/complete"
@@ -100,22 +99,15 @@ func run(args []string, stderr io.Writer) int {
 
 	env := config.FromEnv(os.Getenv)
 	initial := env.Apply(config.Default())
-	var srv atomic.Pointer[server.Server]
 	backend := remote.New(remote.Config{
 		URL:     initial.BackendURL,
 		Token:   initial.Token,
 		Version: versionString(),
-		OnStatus: func(st remote.Status) {
-			if s := srv.Load(); s != nil {
-				s.BackendStatus(st)
-			}
-		},
 	}, log.With("part", "remote"))
 	engine := complete.New(complete.Config{}, backend, log.With("part", "complete"))
 	s := server.New(server.Config{
 		Name: "codingplan-lsp", Version: versionString(), Backend: backend, Engine: engine, Env: env,
 	}, log)
-	srv.Store(s)
 
 	in, restore := stdio()
 	defer restore()

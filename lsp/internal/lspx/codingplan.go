@@ -1,10 +1,23 @@
+// Package lspx declares codingplan's own LSP extensions: the status notification, the
+// commands and their arguments, the Copilot-shaped telemetry notifications and the code action
+// kinds. Every standard LSP type comes from go.lsp.dev/protocol. The VS Code extension and the
+// Neovim plugin mirror these declarations.
 package lspx
 
-import "go.lsp.dev/protocol"
+import (
+	"go.lsp.dev/jsonrpc2"
+	"go.lsp.dev/protocol"
+)
 
-// codingplan's LSP extensions: the status notification, the commands and their arguments, the
-// Copilot-shaped telemetry notifications, and the code action kinds. The VS Code extension and
-// the Neovim plugin mirror these declarations.
+// Error codes LSP adds to JSON-RPC's, as jsonrpc2 codes.
+const (
+	// RequestCancelled answers a request the client cancelled with $/cancelRequest.
+	RequestCancelled = jsonrpc2.Code(protocol.LSPErrorCodesRequestCancelled)
+	// ServerCancelled answers a request the server gave up on.
+	ServerCancelled = jsonrpc2.Code(protocol.LSPErrorCodesServerCancelled)
+	// RequestFailed is a request that was valid but failed.
+	RequestFailed = jsonrpc2.Code(protocol.LSPErrorCodesRequestFailed)
+)
 
 // MethodStatus is the server-to-client notification carrying a Status.
 const MethodStatus = "codingplan/status"
@@ -26,8 +39,8 @@ const (
 type Status struct {
 	State        string      `json:"state"`
 	Message      string      `json:"message"`
-	RetryAfterMS int64       `json:"retryAfterMs,omitempty"`
-	Plan         *PlanStatus `json:"plan,omitempty"`
+	RetryAfterMS int64       `json:"retryAfterMs,omitzero"`
+	Plan         *PlanStatus `json:"plan,omitzero"`
 	Enabled      bool        `json:"enabled"`
 }
 
@@ -74,7 +87,7 @@ type RewriteArgs struct {
 	URI         string         `json:"uri"`
 	Range       protocol.Range `json:"range"`
 	Instruction string         `json:"instruction"`
-	Version     *int32         `json:"version,omitempty"`
+	Version     *int32         `json:"version,omitzero"`
 }
 
 // RunActionArgs is codingplan.runAction's argument: the code action of a kind, which every
@@ -84,11 +97,11 @@ type RunActionArgs struct {
 	Range protocol.Range `json:"range"`
 	Kind  string         `json:"kind"`
 	// Version, when set, is the document version the range refers to.
-	Version *int32 `json:"version,omitempty"`
+	Version *int32 `json:"version,omitzero"`
 	// Diagnostics are the fix's diagnostics, one line each.
-	Diagnostics []string `json:"diagnostics,omitempty"`
+	Diagnostics []string `json:"diagnostics,omitzero"`
 	// Instruction is used by the rewrite kind only.
-	Instruction string `json:"instruction,omitempty"`
+	Instruction string `json:"instruction,omitzero"`
 }
 
 // Client-to-server notifications in the shapes GitHub Copilot's language server uses.
@@ -99,13 +112,13 @@ const (
 
 // DidShowCompletionParams says the client showed a suggestion.
 type DidShowCompletionParams struct {
-	Item InlineCompletionItem `json:"item"`
+	Item protocol.InlineCompletionItem `json:"item"`
 }
 
 // DidPartiallyAcceptCompletionParams says the user accepted part of a suggestion.
 type DidPartiallyAcceptCompletionParams struct {
-	Item           InlineCompletionItem `json:"item"`
-	AcceptedLength int                  `json:"acceptedLength"`
+	Item           protocol.InlineCompletionItem `json:"item"`
+	AcceptedLength int                           `json:"acceptedLength"`
 }
 
 // Code action kinds.

@@ -220,13 +220,13 @@ func start(t *testing.T, b *fakeBackend, token string, tweak func(*Config)) *har
 		Version:    "test",
 		MinBackoff: time.Millisecond,
 		MaxBackoff: 8 * time.Millisecond,
-		OnStatus:   func(s Status) { h.statuses <- s },
 	}
 	if tweak != nil {
 		tweak(&cfg)
 	}
 	h.c = New(cfg, slog.New(slog.DiscardHandler))
 	h.c.pauseHook = func(d time.Duration) { h.pauses <- d }
+	h.c.Watch(func(s Status) { h.statuses <- s })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.c.Run(ctx) }()

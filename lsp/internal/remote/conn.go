@@ -201,9 +201,9 @@ func (c *Client) connection(ctx context.Context) (*conn, error) {
 			return nil, fmt.Errorf("%w: %s", ErrDisconnected, msg)
 		}
 		if deadline == nil {
-			t := time.NewTimer(c.cfg.ConnectWait)
+			t, expired := c.cfg.Clock.NewTimer(c.cfg.ConnectWait)
 			defer t.Stop()
-			deadline = t.C
+			deadline = expired
 		}
 		select {
 		case <-changed:
@@ -489,7 +489,7 @@ func (cn *conn) connectionError(e *wire.Error) {
 		c.setLinkLocked(link{state: out.state, message: out.message})
 		c.mu.Unlock()
 	default:
-		c.log.Warn("error from the backend", "code", string(e.Code), "message", clip(e.Message))
+		c.log.Warn("error from the backend", "code", string(e.Code), "message", wire.Clip(e.Message, clipMessage))
 	}
 }
 
@@ -511,7 +511,7 @@ func (cn *conn) deliver(f wire.ServerFrame) {
 func (cn *conn) writeLoop() {
 	defer cn.c.connWG.Done()
 	cfg := &cn.c.cfg
-	ping := time.NewTicker(cfg.PingInterval)
+	ping, pings := cfg.Clock.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
 	var drain <-chan time.Time
 	for {
@@ -526,11 +526,11 @@ func (cn *conn) writeLoop() {
 				cn.flush(false)
 			}
 			if draining && drain == nil {
-				t := time.NewTimer(cfg.DrainTimeout)
+				t, expired := cfg.Clock.NewTimer(cfg.DrainTimeout)
 				defer t.Stop()
-				drain = t.C
+				drain = expired
 			}
-		case <-ping.C:
+		case <-pings:
 			if err := cn.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
 				_ = cn.ws.Close()
 				return

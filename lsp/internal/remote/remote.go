@@ -8,7 +8,7 @@
 // waiting, so an editor never piles up spinners; only right after start-up or a sign-in does
 // Stream wait briefly (Config.ConnectWait) for the connection being set up.
 //
-// Status reports the connection's state for status bars; Config.OnStatus is told of each change.
+// Status reports the connection's state for status bars; Watch tells of each change.
 package remote
 
 import (
@@ -29,6 +29,7 @@ import (
 	"github.com/codingplan/codingplan/lsp/internal/erase"
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
 	wire "github.com/codingplan/codingplan/shared"
+	"github.com/codingplan/codingplan/shared/clock"
 )
 
 // Errors a Stream returns without a server's answer. Both are retryable in the sense that the
@@ -43,17 +44,17 @@ var (
 // Status is the connection's state as a status bar shows it. It marshals as the
 // codingplan/status notification (without "enabled", which the server adds).
 type Status struct {
-	State        string `json:"state"`
-	Message      string `json:"message"`
-	RetryAfterMS int64  `json:"retryAfterMs,omitempty"`
-	Plan         *Plan  `json:"plan,omitempty"`
+	State        string // one of lspx's State* values
+	Message      string
+	RetryAfterMS int64 // when it changes by itself (a rate limit ends, a reconnect is due)
+	Plan         *Plan
 }
 
-// Plan is wire.Plan with the JSON names of the codingplan/status notification.
+// Plan is the caller's plan as the backend last reported it (wire.Plan).
 type Plan struct {
-	Name        string `json:"name"`
-	Concurrency int    `json:"concurrency"`
-	InUse       int    `json:"inUse"`
+	Name        string
+	Concurrency int
+	InUse       int
 }
 
 // Config configures a Client. Zero durations take the defaults in their comments.
@@ -64,9 +65,6 @@ type Config struct {
 	Token wire.Secret
 	// Version goes into the User-Agent header as codingplan-lsp/<Version>.
 	Version string
-	// OnStatus, when set, is called with each new status, in order, from one goroutine that
-	// Run owns. It must not block for long.
-	OnStatus func(Status)
 
 	DialTimeout  time.Duration // connect and read the hello frame; 10s
 	MinBackoff   time.Duration // first reconnect delay; 250ms
@@ -80,6 +78,10 @@ type Config struct {
 	// BusyAfter is how long a stream runs before the status says busy; 250ms. A completion
 	// answered sooner changes no status, so it costs no notification.
 	BusyAfter time.Duration
+	// Clock measures and schedules (reconnect delays, pings, timeouts, the status's timer);
+	// connection deadlines stay on the real clock, which the network stack reads. nil: the
+	// real clock.
+	Clock clock.Clock
 }
 
 func (cfg *Config) setDefaults() {
@@ -101,6 +103,7 @@ func (cfg *Config) setDefaults() {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = cfg.MinBackoff
 	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 }
 
 // maxServerFrame bounds a frame read from the backend.
@@ -117,6 +120,10 @@ type Client struct {
 	notify  chan struct{} // status may have changed: the notifier looks again
 	connWG  sync.WaitGroup
 
+	watchMu  sync.Mutex // held while the watchers are called, so a stopped one is not called after
+	watchers map[int]func(Status)
+	watchSeq int
+
 	mu       sync.Mutex
 	url      string
 	token    wire.Secret
@@ -128,7 +135,7 @@ type Client struct {
 	changed  chan struct{} // closed and replaced when cur or link changes
 	plan     *Plan
 	started  map[uint64]time.Time // running streams' start times, by stream number
-	timer    *time.Timer          // wakes the notifier when the status changes by itself
+	timer    clock.Timer          // wakes the notifier when the status changes by itself
 	timerAt  time.Time            // when timer fires; zero when it is not armed
 	limited  time.Time            // rate limited (or the backend unable to serve) until
 	limitMsg string
@@ -174,7 +181,7 @@ func New(cfg Config, log *slog.Logger) *Client {
 		starting: true,
 		started:  map[uint64]time.Time{},
 	}
-	c.timer = time.AfterFunc(time.Hour, func() { c.poke(c.notify) })
+	c.timer = cfg.Clock.AfterFunc(time.Hour, func() { c.poke(c.notify) })
 	c.timer.Stop()
 	c.link = c.idleLinkLocked()
 	return c
@@ -237,7 +244,7 @@ func (c *Client) SetURL(url string) {
 func (c *Client) Status() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s, _, _ := c.statusLocked(time.Now())
+	s, _, _ := c.statusLocked(c.cfg.Clock.Now())
 	return s
 }
 
@@ -311,7 +318,7 @@ func (c *Client) Run(ctx context.Context) error {
 		case out.goaway:
 			attempt = 0
 			delay = out.retryAfter + jitter(out.retryAfter/10)
-			c.setLink(link{state: lspx.StateConnecting, message: "the backend asked to reconnect", retryAt: time.Now().Add(delay)})
+			c.setLink(link{state: lspx.StateConnecting, message: "the backend asked to reconnect", retryAt: c.cfg.Clock.Now().Add(delay)})
 		case out.connected && c.refused(token):
 			// The backend refused the token in-band (revoked, expired) before closing: the
 			// status it set stands, and the token is tried again only after AuthRetry.
@@ -320,7 +327,7 @@ func (c *Client) Run(ctx context.Context) error {
 		case out.connected:
 			attempt = 0
 			delay = jitter(c.cfg.MinBackoff)
-			c.setLink(link{state: lspx.StateConnecting, message: "connection lost; reconnecting", retryAt: time.Now().Add(delay)})
+			c.setLink(link{state: lspx.StateConnecting, message: "connection lost; reconnecting", retryAt: c.cfg.Clock.Now().Add(delay)})
 		default:
 			delay = c.backoff(attempt)
 			attempt++
@@ -329,7 +336,7 @@ func (c *Client) Run(ctx context.Context) error {
 			c.setLinkLocked(link{
 				state:   lspx.StateError,
 				message: fmt.Sprintf("cannot reach the backend (%s); retrying in %s", out.message, delay.Round(time.Millisecond)),
-				retryAt: time.Now().Add(delay),
+				retryAt: c.cfg.Clock.Now().Add(delay),
 			})
 			c.mu.Unlock()
 		}
@@ -371,9 +378,9 @@ func (c *Client) pause(ctx context.Context, d time.Duration) {
 	}
 	var timeout <-chan time.Time
 	if d >= 0 {
-		t := time.NewTimer(d)
+		t, expired := c.cfg.Clock.NewTimer(d)
 		defer t.Stop()
-		timeout = t.C
+		timeout = expired
 	}
 	select {
 	case <-ctx.Done():
@@ -503,7 +510,7 @@ func (c *Client) dialFailure(err error, resp *http.Response) outcome {
 			e.Code = body.Code
 		}
 		if msg := firstNonEmpty(body.Message, body.Error); msg != "" {
-			e.Message = clip(msg)
+			e.Message = wire.Clip(msg, clipMessage)
 		}
 	}
 	if resp.StatusCode == http.StatusForbidden && e.Code == wire.CodeUnauthorized {
@@ -533,7 +540,7 @@ func dialProblem(err error) string {
 	if i := strings.LastIndex(msg, ": "); i >= 0 && len(msg) > 120 {
 		msg = msg[i+2:]
 	}
-	return clip(msg)
+	return wire.Clip(msg, clipMessage)
 }
 
 func firstNonEmpty(s ...string) string {
@@ -545,9 +552,6 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-func clip(s string) string {
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return strings.ToValidUTF8(s, "?")
-}
+// clipMessage is how much of a message from the backend or the network the status and the
+// log quote (see wire.Clip).
+const clipMessage = 200

@@ -546,24 +546,6 @@ func TestSetURLMovesToTheNewBackend(t *testing.T) {
 	recv(t, fc1.closed, "the old connection to close")
 }
 
-func TestStatusJSON(t *testing.T) {
-	tests := []struct {
-		s    Status
-		want string
-	}{
-		{Status{State: lspx.StateReady, Message: "connected"}, `{"state":"ready","message":"connected"}`},
-		{
-			Status{State: lspx.StateRateLimited, Message: "m", RetryAfterMS: 5, Plan: &Plan{Name: "pro", Concurrency: 3, InUse: 1}},
-			`{"state":"rateLimited","message":"m","retryAfterMs":5,"plan":{"name":"pro","concurrency":3,"inUse":1}}`,
-		},
-	}
-	for _, tt := range tests {
-		if got := mustJSON(t, tt.s); got != tt.want {
-			t.Errorf("got %s\nwant %s", got, tt.want)
-		}
-	}
-}
-
 func TestDialerUsesProxyFromEnvironment(t *testing.T) {
 	c := New(Config{}, nil)
 	if c.dialer.Proxy == nil {

@@ -8,7 +8,7 @@ import (
 	wire "github.com/codingplan/codingplan/shared"
 )
 
-// statusKey is what makes two statuses different for OnStatus; RetryAfterMS counts down, so
+// statusKey is what makes two statuses different for the watchers; RetryAfterMS counts down, so
 // the deadline stands in for it.
 type statusKey struct {
 	state, message string
@@ -95,7 +95,7 @@ func (c *Client) busyLocked(now time.Time) (bool, time.Time) {
 // streamStarted notes stream n. It wakes nobody: the status says busy only once a stream has
 // run for BusyAfter, so the notifier's timer is armed for then, unless it fires sooner anyway.
 func (c *Client) streamStarted(n uint64) {
-	now := time.Now()
+	now := c.cfg.Clock.Now()
 	c.mu.Lock()
 	c.started[n] = now
 	c.armLocked(now, now.Add(c.cfg.BusyAfter))
@@ -133,10 +133,10 @@ func (c *Client) noteStreamError(e *wire.Error) {
 		if wait <= 0 {
 			wait = time.Second
 		}
-		c.limited, c.limitOf = time.Now().Add(wait), lspx.StateRateLimited
+		c.limited, c.limitOf = c.cfg.Clock.Now().Add(wait), lspx.StateRateLimited
 		c.limitMsg = "rate limited"
 		if e.Message != "" {
-			c.limitMsg = "rate limited: " + clip(e.Message)
+			c.limitMsg = "rate limited: " + wire.Clip(e.Message, clipMessage)
 		}
 	case wire.CodeInternal:
 		// A fault of the server's that passes, with a retry hint: e.g. its lease store is
@@ -144,15 +144,15 @@ func (c *Client) noteStreamError(e *wire.Error) {
 		if e.RetryAfterMS <= 0 {
 			break
 		}
-		c.limited, c.limitOf = time.Now().Add(time.Duration(e.RetryAfterMS)*time.Millisecond), lspx.StateError
+		c.limited, c.limitOf = c.cfg.Clock.Now().Add(time.Duration(e.RetryAfterMS)*time.Millisecond), lspx.StateError
 		c.limitMsg = "the backend cannot start completions right now"
 		if e.Message != "" {
-			c.limitMsg = "the backend cannot start completions right now: " + clip(e.Message)
+			c.limitMsg = "the backend cannot start completions right now: " + wire.Clip(e.Message, clipMessage)
 		}
 	case wire.CodeQuotaExceeded:
 		c.quota = "quota exceeded"
 		if e.Message != "" {
-			c.quota = "quota exceeded: " + clip(e.Message)
+			c.quota = "quota exceeded: " + wire.Clip(e.Message, clipMessage)
 		}
 	}
 	c.poke(c.notify)
@@ -168,7 +168,25 @@ func (c *Client) noteStreamDone() {
 	}
 }
 
-// notifyLoop calls OnStatus with each new status, coalescing bursts. Its timer (which pokes
+// Watch has f called with each new status, in order, from one goroutine that Run owns, until
+// stop is called; f must not block for long. It is how the server learns of changes.
+func (c *Client) Watch(f func(Status)) (stop func()) {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.watchers == nil {
+		c.watchers = map[int]func(Status){}
+	}
+	c.watchSeq++
+	id := c.watchSeq
+	c.watchers[id] = f
+	return func() {
+		c.watchMu.Lock()
+		delete(c.watchers, id)
+		c.watchMu.Unlock()
+	}
+}
+
+// notifyLoop calls the watchers with each new status, coalescing bursts. Its timer (which pokes
 // notify) wakes it when the status changes by itself: a rate limit runs out, a stream has run
 // long enough to count as busy.
 func (c *Client) notifyLoop(ctx context.Context) {
@@ -179,7 +197,7 @@ func (c *Client) notifyLoop(ctx context.Context) {
 			return
 		case <-c.notify:
 		}
-		now := time.Now()
+		now := c.cfg.Clock.Now()
 		c.mu.Lock()
 		if !c.timerAt.IsZero() && !now.Before(c.timerAt) {
 			c.timerAt = time.Time{} // it fired
@@ -191,8 +209,12 @@ func (c *Client) notifyLoop(ctx context.Context) {
 			c.armLocked(now, next)
 		}
 		c.mu.Unlock()
-		if changed && c.cfg.OnStatus != nil {
-			c.cfg.OnStatus(s)
+		if changed {
+			c.watchMu.Lock()
+			for _, f := range c.watchers {
+				f(s)
+			}
+			c.watchMu.Unlock()
 		}
 	}
 }

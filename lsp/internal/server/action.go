@@ -8,9 +8,9 @@ import (
 	"unicode/utf8"
 
 	"go.lsp.dev/protocol"
+	"go.lsp.dev/uri"
 
 	"github.com/codingplan/codingplan/lsp/internal/complete"
-	"github.com/codingplan/codingplan/lsp/internal/config"
 	"github.com/codingplan/codingplan/lsp/internal/document"
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
 	"github.com/codingplan/codingplan/lsp/internal/remote"
@@ -25,12 +25,7 @@ type actionRun struct {
 	spec        actionSpec
 	instruction string // Rewrite's, from the user
 	diagnostics []string
-	token       lspx.ProgressToken // the client's work-done token, if it gave one
-}
-
-// editMaxTokens is the output budget of an edit: more than a completion's.
-func editMaxTokens(s config.Settings) int {
-	return min(max(4*s.MaxTokens, 2048), wire.MaxTokensLimit)
+	token       protocol.ProgressToken // the client's work-done token, if it gave one
 }
 
 // runAction asks the backend for the action's result, with cancellable progress, and applies
@@ -50,38 +45,21 @@ func (s *Server) runAction(ctx context.Context, r actionRun) error {
 	if r.kind == lspx.KindRewrite {
 		instruction = r.instruction + rewriteSuffix
 	}
-	text := r.doc.Text
-	pre := text[clampBack(text, r.start-settings.PrefixChars):r.start]
-	suf := text[r.end:clampForward(text, r.end+settings.SuffixChars)]
-	// Secrets are masked before sending. A masked selection would come back with placeholders
-	// where the secrets stood, so an action that replaces the selection is refused instead.
-	selection := text[r.start:r.end]
-	if masked := complete.Mask(selection); masked != selection {
-		if r.spec.mode == modeReplace {
-			s.showMessage(ctx, protocol.MessageTypeWarning, r.spec.title+
-				": the selection holds what looks like a secret (a key, token or password), which is never sent. Select the code without it.")
-			return nil
-		}
-		selection = masked
+	req, err := complete.EditRequest(complete.EditInput{
+		Text: r.doc.Text, Start: r.start, End: r.end, Instruction: instruction, Language: r.doc.LanguageID,
+		RelPath: relPath, Diagnostics: r.diagnostics, Replaces: r.spec.mode == modeReplace, Settings: settings,
+	})
+	if errors.Is(err, complete.ErrSecretSelection) {
+		s.showMessage(ctx, protocol.MessageTypeWarning, r.spec.title+
+			": the selection holds what looks like a secret (a key, token or password), which is never sent. Select the code without it.")
+		return nil
 	}
-	edit := &wire.Edit{
-		Instruction: wire.Text(instruction),
-		Selection:   wire.Text(selection),
-		Prefix:      wire.Text(complete.Mask(pre)),
-		Suffix:      wire.Text(complete.Mask(suf)),
-		Language:    r.doc.LanguageID,
-		Path:        relPath,
-	}
-	for _, d := range r.diagnostics {
-		edit.Diagnostics = append(edit.Diagnostics, wire.Text(complete.Mask(d)))
-	}
-	req := wire.ClientFrame{Op: wire.OpEdit, Model: settings.Model, MaxTokens: editMaxTokens(settings), Edit: edit}
 
 	pctx, prog := s.beginProgress(ctx, r.token, r.spec.title)
 	defer prog.end("")
 	var out strings.Builder
 	received := 0
-	_, err := s.cfg.Backend.Stream(pctx, req, func(delta []byte) {
+	_, err = s.cfg.Backend.Stream(pctx, req, func(delta []byte) {
 		out.Write(delta)
 		received += utf8.RuneCount(delta)
 		prog.report(fmt.Sprintf("%d characters received", received))
@@ -103,8 +81,8 @@ func (s *Server) runAction(ctx context.Context, r actionRun) error {
 		s.showMessage(ctx, protocol.MessageTypeInfo, r.spec.title+"\n\n"+strings.TrimSpace(out.String()))
 		return nil
 	}
-	nl := lineEnding(r.doc.Text)
-	result := cleanOutput(out.String(), r.doc.Text[r.start:r.end], nl)
+	nl := complete.LineEnding(r.doc.Text)
+	result := complete.CleanOutput(out.String(), r.doc.Text[r.start:r.end], nl)
 	if strings.TrimSpace(result) == "" {
 		prog.end("no result")
 		s.showMessage(ctx, protocol.MessageTypeWarning, r.spec.title+": the model returned nothing to apply.")
@@ -124,7 +102,7 @@ func (s *Server) runAction(ctx context.Context, r actionRun) error {
 			": the document changed while the model was working, so its result was not applied. Run the action again.")
 		return nil
 	}
-	es, ee, et := minimalEdit(r.doc.Text, start, end, newText)
+	es, ee, et := complete.MinimalEdit(r.doc.Text, start, end, newText)
 	if es == ee && et == "" {
 		prog.end("no change")
 		s.showMessage(ctx, protocol.MessageTypeInfo, r.spec.title+": no change was needed.")
@@ -146,23 +124,23 @@ func (s *Server) applyEdit(ctx context.Context, label string, doc *document.Doc,
 	ws := s.caps.Workspace
 	s.mu.Unlock()
 	var we protocol.WorkspaceEdit
-	if ws != nil && ws.WorkspaceEdit != nil && ws.WorkspaceEdit.DocumentChanges {
+	if ws != nil && ws.WorkspaceEdit != nil && ws.WorkspaceEdit.DocumentChanges != nil && *ws.WorkspaceEdit.DocumentChanges {
 		v := doc.Version
-		we.DocumentChanges = []protocol.TextDocumentEdit{{
+		we.DocumentChanges = []protocol.DocumentChange{&protocol.TextDocumentEdit{
 			TextDocument: protocol.OptionalVersionedTextDocumentIdentifier{
-				TextDocumentIdentifier: protocol.TextDocumentIdentifier{URI: protocol.DocumentURI(doc.URI)}, Version: &v},
-			Edits: []protocol.TextEdit{edit},
+				TextDocumentIdentifier: protocol.TextDocumentIdentifier{URI: uri.URI(doc.URI)}, Version: &v},
+			Edits: []protocol.TextDocumentEditElement{&edit},
 		}}
 	} else {
-		we.Changes = map[protocol.DocumentURI][]protocol.TextEdit{protocol.DocumentURI(doc.URI): {edit}}
+		we.Changes = map[uri.URI][]protocol.TextEdit{uri.URI(doc.URI): {edit}}
 	}
-	var res lspx.ApplyWorkspaceEditResult
-	if err := s.call(ctx, "workspace/applyEdit", protocol.ApplyWorkspaceEditParams{Label: label, Edit: we}, &res); err != nil {
+	var res protocol.ApplyWorkspaceEditResult
+	if err := s.call(ctx, protocol.MethodWorkspaceApplyEdit, &protocol.ApplyWorkspaceEditParams{Label: &label, Edit: we}, &res); err != nil {
 		return fmt.Errorf("the editor refused it (%w)", err)
 	}
 	if !res.Applied {
-		if res.FailureReason != "" {
-			return errors.New(clip(res.FailureReason))
+		if res.FailureReason != nil && *res.FailureReason != "" {
+			return errors.New(wire.Clip(*res.FailureReason, 200))
 		}
 		return errors.New("the editor did not apply it")
 	}
@@ -188,7 +166,7 @@ func backendProblem(err error) string {
 func wireProblem(e *wire.Error) string {
 	said := func(what string) string {
 		if m := strings.TrimRight(strings.TrimSpace(e.Message), "."); m != "" {
-			return what + " (the backend says: " + clip200(m) + ")."
+			return what + " (the backend says: " + wire.Clip(m, 200) + ")."
 		}
 		return what + "."
 	}
@@ -227,90 +205,6 @@ func sentence(s string) string {
 		return s
 	}
 	return s + "."
-}
-
-// clip200 shortens a message from the backend to 200 bytes at a character boundary.
-func clip200(s string) string {
-	if len(s) <= 200 {
-		return s
-	}
-	return s[:clampForward(s, 200)] + "…"
-}
-
-// minimalEdit returns the smallest edit that turns text[start:end] into newText: the common
-// prefix and suffix are left alone. It never splits a character or a CRLF.
-func minimalEdit(text string, start, end int, newText string) (int, int, string) {
-	old := text[start:end]
-	p := 0
-	for p < len(old) && p < len(newText) && old[p] == newText[p] {
-		p++
-	}
-	for p > 0 && ((p < len(old) && !utf8.RuneStart(old[p])) || (p < len(newText) && !utf8.RuneStart(newText[p])) ||
-		(old[p-1] == '\r' && p < len(old) && old[p] == '\n')) {
-		p--
-	}
-	q := 0
-	for q < len(old)-p && q < len(newText)-p && old[len(old)-1-q] == newText[len(newText)-1-q] {
-		q++
-	}
-	for q > 0 && (!utf8.RuneStart(old[len(old)-q]) || (old[len(old)-q] == '\n' && len(old)-q > 0 && old[len(old)-q-1] == '\r')) {
-		q--
-	}
-	return start + p, end - q, newText[p : len(newText)-q]
-}
-
-// cleanOutput turns the model's answer into text for the document: a Markdown code fence
-// around the whole answer is removed, lines end with nl, and a final line ending is kept or
-// dropped as the selection has one or not.
-func cleanOutput(out, selection, nl string) string {
-	t := strings.TrimSpace(strings.ReplaceAll(out, "\r\n", "\n"))
-	if strings.HasPrefix(t, "```") && strings.HasSuffix(t, "```") && len(t) >= 6 {
-		if nl := strings.IndexByte(t, '\n'); nl >= 0 {
-			t = strings.TrimSuffix(t[nl+1:], "```")
-			t = strings.TrimRight(t, " \t\n")
-		}
-	}
-	if lead := leadingBlank(selection); lead != "" && !strings.HasPrefix(t, lead) && leadingBlank(t) == "" {
-		t = lead + t // the model dropped the first line's indentation
-	}
-	if strings.HasSuffix(strings.ReplaceAll(selection, "\r\n", "\n"), "\n") {
-		t += "\n"
-	}
-	if nl != "\n" {
-		t = strings.ReplaceAll(t, "\n", nl)
-	}
-	return t
-}
-
-// leadingBlank returns the spaces and tabs that start s.
-func leadingBlank(s string) string {
-	return s[:len(s)-len(strings.TrimLeft(s, " \t"))]
-}
-
-// lineEnding returns "\r\n" when text's lines end so, else "\n".
-func lineEnding(text string) string {
-	if n := strings.Count(text, "\n"); n > 0 && strings.Count(text, "\r\n")*2 > n {
-		return "\r\n"
-	}
-	return "\n"
-}
-
-// clampBack moves off up to a character boundary at or after max(off, 0).
-func clampBack(text string, off int) int {
-	off = max(off, 0)
-	for off < len(text) && !utf8.RuneStart(text[off]) {
-		off++
-	}
-	return off
-}
-
-// clampForward moves off down to a character boundary at or before min(off, len(text)).
-func clampForward(text string, off int) int {
-	off = min(off, len(text))
-	for off > 0 && off < len(text) && !utf8.RuneStart(text[off]) {
-		off--
-	}
-	return off
 }
 
 // showMessage tells the user something through window/showMessage.

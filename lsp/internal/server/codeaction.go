@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	wire "github.com/codingplan/codingplan/shared"
 	"slices"
 	"strings"
 
@@ -64,14 +65,14 @@ func (s *Server) prepareCodeAction(_ context.Context, raw json.RawMessage) (runF
 	uri := string(p.TextDocument.URI)
 	doc := s.docs.Get(uri)
 	if doc == nil {
-		return nil, invalidParams("%s: document is not open: %s", method, clip(uri))
+		return nil, invalidParams("%s: document is not open: %s", method, wire.Clip(uri, 32))
 	}
 	settings, enc, _ := s.snapshot()
 	start, end, err := doc.Range(enc, p.Range)
 	if err != nil {
 		return nil, invalidParams("%s: %v", method, err)
 	}
-	actions := []lspx.CodeAction{}
+	actions := []protocol.CodeAction{}
 	if s.cfg.Backend == nil || complete.Ignored(settings.Ignore, s.relPath(uri)) {
 		return func(context.Context) (any, error) { return actions, nil }, nil
 	}
@@ -80,15 +81,16 @@ func (s *Server) prepareCodeAction(_ context.Context, raw json.RawMessage) (runF
 		if !kindWanted(kind, p.Context.Only) {
 			return
 		}
-		a := lspx.CodeAction{Title: actionSpecs[kind].title, Kind: protocol.CodeActionKind(kind), Diagnostics: diags}
+		k := protocol.CodeActionKind(kind)
+		a := protocol.CodeAction{Title: actionSpecs[kind].title, Kind: &k, Diagnostics: diags}
 		if kind == lspx.KindRewrite {
 			// The instruction comes from the user: the editor plugin asks for it when it runs
 			// this command (a client without a plugin gets an error saying so).
-			a.Command = &protocol.Command{Title: a.Title, Command: lspx.CommandRewrite,
-				Arguments: []any{lspx.RewriteArgs{URI: uri, Range: r, Version: &version}}}
+			a.Command = protocol.Command{Title: a.Title, Command: lspx.CommandRewrite,
+				Arguments: lspArgs(lspx.RewriteArgs{URI: uri, Range: r, Version: &version})}
 		} else {
-			a.Command = &protocol.Command{Title: a.Title, Command: lspx.CommandRunAction,
-				Arguments: []any{lspx.RunActionArgs{URI: uri, Range: r, Kind: kind, Version: &version, Diagnostics: diagnosticLines(diags)}}}
+			a.Command = protocol.Command{Title: a.Title, Command: lspx.CommandRunAction,
+				Arguments: lspArgs(lspx.RunActionArgs{URI: uri, Range: r, Kind: kind, Version: &version, Diagnostics: diagnosticLines(diags)})}
 		}
 		actions = append(actions, a)
 	}
@@ -130,10 +132,10 @@ func diagnosticLines(diags []protocol.Diagnostic) []string {
 		if sev != "" {
 			line += " " + sev
 		}
-		if d.Source != "" {
-			line += " (" + d.Source + ")"
+		if src, _ := d.Source.Get(); src != "" {
+			line += " (" + src + ")"
 		}
-		out = append(out, line+": "+d.Message)
+		out = append(out, line+": "+tooltipText(d.Message))
 	}
 	return out
 }
@@ -156,7 +158,7 @@ var errStale = errors.New("the document changed since the action was offered")
 func (s *Server) actionTarget(method, uri string, r protocol.Range, version *int32) (*document.Doc, int, int, error) {
 	doc := s.docs.Get(uri)
 	if doc == nil {
-		return nil, 0, 0, invalidParams("%s: document is not open: %s", method, clip(uri))
+		return nil, 0, 0, invalidParams("%s: document is not open: %s", method, wire.Clip(uri, 32))
 	}
 	if version != nil && *version != doc.Version {
 		return doc, 0, 0, errStale

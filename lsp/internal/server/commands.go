@@ -12,17 +12,10 @@ import (
 	wire "github.com/codingplan/codingplan/shared"
 )
 
-// executeCommandParams is workspace/executeCommand's params with raw arguments.
-type executeCommandParams struct {
-	Command       string             `json:"command"`
-	Arguments     []json.RawMessage  `json:"arguments"`
-	WorkDoneToken lspx.ProgressToken `json:"workDoneToken,omitempty"`
-}
-
 // prepareCommand handles workspace/executeCommand.
 func (s *Server) prepareCommand(_ context.Context, raw json.RawMessage) (runFunc, error) {
 	const method = "workspace/executeCommand"
-	var p executeCommandParams
+	var p protocol.ExecuteCommandParams
 	if err := decodeParams(method, raw, &p); err != nil {
 		return nil, err
 	}
@@ -30,8 +23,8 @@ func (s *Server) prepareCommand(_ context.Context, raw json.RawMessage) (runFunc
 		if len(p.Arguments) == 0 {
 			return invalidParams("%s needs an argument: %s", p.Command, shape)
 		}
-		if err := json.Unmarshal(p.Arguments[0], v); err != nil {
-			return invalidParams("%s: the argument must be %s (%s)", p.Command, shape, jsonProblem(err))
+		if err := protocol.Unmarshal(p.Arguments[0], v); err != nil {
+			return invalidParams("%s: the argument must be %s (%s)", p.Command, shape, jsonProblem(p.Arguments[0], err))
 		}
 		return nil
 	}
@@ -96,14 +89,14 @@ func (s *Server) prepareCommand(_ context.Context, raw json.RawMessage) (runFunc
 		}
 		return s.commandAction(p.Command, a, p.WorkDoneToken)
 	}
-	return nil, invalidParams("%s: unknown command %q", method, clip(p.Command))
+	return nil, invalidParams("%s: unknown command %q", method, wire.Clip(p.Command, 32))
 }
 
 // commandAction prepares a code action run by command.
-func (s *Server) commandAction(command string, a lspx.RunActionArgs, token lspx.ProgressToken) (runFunc, error) {
+func (s *Server) commandAction(command string, a lspx.RunActionArgs, token protocol.ProgressToken) (runFunc, error) {
 	spec, ok := actionSpecs[a.Kind]
 	if !ok {
-		return nil, invalidParams("%s: unknown code action kind %q", command, clip(a.Kind))
+		return nil, invalidParams("%s: unknown code action kind %q", command, wire.Clip(a.Kind, 32))
 	}
 	if a.Kind == lspx.KindRewrite && strings.TrimSpace(a.Instruction) == "" {
 		return nil, invalidParams("%s needs an instruction: the editor plugin asks the user for one; "+

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"go.lsp.dev/protocol"
+
 	"encoding/json"
 	"strings"
 	"sync"
@@ -50,7 +52,7 @@ func TestSettingsLive(t *testing.T) {
 	if st.Enabled || st.State != lspx.StateDisabled {
 		t.Errorf("status after enable=false: %+v", st)
 	}
-	var list lspx.InlineCompletionList
+	var list protocol.InlineCompletionList
 	c.result("textDocument/inlineCompletion", map[string]any{"textDocument": map[string]any{"uri": uri}, "position": pos(0, 0)}, &list)
 	if len(list.Items) != 0 {
 		t.Errorf("disabled, yet %d items", len(list.Items))
@@ -158,14 +160,14 @@ func TestBackendStatusPush(t *testing.T) {
 	backend := &fakeBackend{}
 	s := New(Config{Backend: backend}, nil)
 	c := newClientFor(t, s)
-	s.BackendStatus(statusOf("connecting")) // before initialize: not sent
+	backend.push(statusOf("connecting")) // before initialize: not sent
 	c.initialize(map[string]any{}, nil)
 	var st lspx.Status
 	decode(t, c.note(lspx.MethodStatus).Params, &st)
 	if st.State != lspx.StateReady {
 		t.Errorf("first status = %+v", st)
 	}
-	s.BackendStatus(statusOf(lspx.StateRateLimited))
+	backend.push(statusOf(lspx.StateRateLimited))
 	decode(t, c.note(lspx.MethodStatus).Params, &st)
 	if st.State != lspx.StateRateLimited || st.RetryAfterMS != 1500 || st.Plan == nil || st.Plan.Concurrency != 3 {
 		t.Errorf("pushed status = %+v", st)

@@ -6,23 +6,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	wire "github.com/codingplan/codingplan/shared"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"go.lsp.dev/jsonrpc2"
+	"go.lsp.dev/protocol"
 
 	"github.com/codingplan/codingplan/lsp/internal/config"
 	"github.com/codingplan/codingplan/lsp/internal/document"
-	"github.com/codingplan/codingplan/lsp/internal/erase"
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
+	"github.com/codingplan/codingplan/lsp/internal/transport"
 )
 
 // A request is handled in two steps. prepare runs on the read loop, in order with the
 // notifications around it: it decodes and checks the params and takes the document snapshot
-// the request refers to, so it sees exactly the edits sent before it. The run function it
-// returns then runs on the request's own goroutine, with a context that $/cancelRequest ends.
+// the request refers to, so it sees exactly the edits sent before it. The request then
+// releases the read loop (jsonrpc2.Async) and its run function goes on concurrently, with a
+// context that $/cancelRequest ends (jsonrpc2.CancelHandler).
 type (
 	prepareFunc func(s *Server, ctx context.Context, params json.RawMessage) (runFunc, error)
 	runFunc     func(ctx context.Context) (any, error)
@@ -38,46 +44,63 @@ var (
 
 func init() {
 	requests = map[string]prepareFunc{
-		lspx.MethodInlineCompletion: (*Server).prepareInline,
-		"textDocument/completion":   (*Server).prepareCompletion,
-		"textDocument/codeAction":   (*Server).prepareCodeAction,
-		"codeAction/resolve":        (*Server).prepareResolve,
-		"workspace/executeCommand":  (*Server).prepareCommand,
+		protocol.MethodTextDocumentInlineCompletion: (*Server).prepareInline,
+		protocol.MethodTextDocumentCompletion:       (*Server).prepareCompletion,
+		protocol.MethodTextDocumentCodeAction:       (*Server).prepareCodeAction,
+		protocol.MethodCodeActionResolve:            (*Server).prepareResolve,
+		protocol.MethodWorkspaceExecuteCommand:      (*Server).prepareCommand,
 	}
 	notifications = map[string]notifyFunc{
-		"initialized":                           (*Server).initialized,
-		"textDocument/didOpen":                  (*Server).didOpen,
-		"textDocument/didChange":                (*Server).didChange,
-		"textDocument/didClose":                 (*Server).didClose,
-		"textDocument/didSave":                  func(*Server, context.Context, json.RawMessage) error { return nil },
-		"workspace/didChangeConfiguration":      (*Server).didChangeConfiguration,
-		"workspace/didChangeWorkspaceFolders":   (*Server).didChangeWorkspaceFolders,
-		"window/workDoneProgress/cancel":        (*Server).progressCancel,
-		lspx.MethodDidShowCompletion:            (*Server).didShowCompletion,
-		lspx.MethodDidPartiallyAcceptCompletion: (*Server).didPartiallyAccept,
+		protocol.MethodInitialized:                        (*Server).initialized,
+		protocol.MethodTextDocumentDidOpen:                (*Server).didOpen,
+		protocol.MethodTextDocumentDidChange:              (*Server).didChange,
+		protocol.MethodTextDocumentDidClose:               (*Server).didClose,
+		protocol.MethodTextDocumentDidSave:                func(*Server, context.Context, json.RawMessage) error { return nil },
+		protocol.MethodWorkspaceDidChangeConfiguration:    (*Server).didChangeConfiguration,
+		protocol.MethodWorkspaceDidChangeWorkspaceFolders: (*Server).didChangeWorkspaceFolders,
+		protocol.MethodWindowWorkDoneProgressCancel:       (*Server).progressCancel,
+		lspx.MethodDidShowCompletion:                      (*Server).didShowCompletion,
+		lspx.MethodDidPartiallyAcceptCompletion:           (*Server).didPartiallyAccept,
 	}
 }
 
-// errCancelledByClient is the cause of a request context ended by $/cancelRequest.
-var errCancelledByClient = errors.New("request cancelled by the client")
-
-// handle handles a call or a notification, on the read loop.
-func (s *Server) handle(ctx context.Context, m *rpcMsg) {
-	if m.hasID() {
-		s.handleCall(ctx, m)
-		return
+// handle is the connection's jsonrpc2.Handler. A notification's error is logged, never
+// returned (jsonrpc2 would end the connection); a panic is answered InternalError.
+func (s *Server) handle(ctx context.Context, req *jsonrpc2.Request) (any, error) {
+	if !req.IsCall() {
+		// A notification's handler may start work that outlives it: give it the connection's
+		// context, not the request's, which jsonrpc2 recycles.
+		s.handleNotification(jsonrpc2.DetachContext(ctx), req.Method(), json.RawMessage(req.Params()))
+		return nil, nil
 	}
-	s.handleNotification(ctx, m)
+	return s.handleCall(ctx, req)
 }
 
-func (s *Server) handleCall(ctx context.Context, c *rpcMsg) {
+func (s *Server) handleCall(ctx context.Context, req *jsonrpc2.Request) (result any, err error) {
 	start := time.Now()
-	method := c.Method
-	respond := func(result any, err error) { s.reply(c, start, result, err) }
+	method, id := req.Method(), req.ID()
+	released := false
 	defer func() {
+		// Every call is released before it returns, even one answered at once: jsonrpc2 recycles
+		// the context of a request that was not, while the goroutine context.WithCancel started
+		// for jsonrpc2.CancelHandler may still be about to read it.
+		if !released {
+			jsonrpc2.Async(ctx)
+		}
 		if r := recover(); r != nil {
-			s.log.Error("request handler panicked", "method", method, "panic", panicValue(r), "stack", string(debug.Stack()))
-			respond(nil, jsonrpc2.NewError(jsonrpc2.InternalError, "internal error in "+method))
+			s.log.Error("request panicked", "method", method, "panic", panicValue(r), "stack", string(debug.Stack()))
+			result, err = nil, jsonrpc2.NewError(jsonrpc2.InternalError, "internal error in "+method)
+		}
+		if err != nil {
+			err, result = rpcError(err), nil
+		}
+		if s.traceMode() != config.TraceOff {
+			code := 0
+			var e *jsonrpc2.Error
+			if errors.As(err, &e) {
+				code = int(e.Code)
+			}
+			s.log.Info("lsp request", "method", method, "id", fmt.Sprint(id), "ms", float64(time.Since(start).Microseconds())/1000, "code", code)
 		}
 	}()
 
@@ -85,89 +108,37 @@ func (s *Server) handleCall(ctx context.Context, c *rpcMsg) {
 	state := s.state
 	s.mu.Unlock()
 	switch {
-	case method == "initialize":
-		respond(s.initialize(ctx, c.Params))
-		return
+	case method == protocol.MethodInitialize:
+		return s.initialize(ctx, json.RawMessage(req.Params()))
 	case state == stateNew:
-		respond(nil, jsonrpc2.NewError(jsonrpc2.ServerNotInitialized, method+": the server is not initialized yet"))
-		return
+		return nil, jsonrpc2.NewError(jsonrpc2.ServerNotInitialized, method+": the server is not initialized yet")
 	case state == stateShutdown:
-		respond(nil, jsonrpc2.NewError(jsonrpc2.InvalidRequest, method+": the server is shutting down"))
-		return
-	case method == "shutdown":
+		return nil, jsonrpc2.NewError(jsonrpc2.InvalidRequest, method+": the server is shutting down")
+	case method == protocol.MethodShutdown:
 		s.mu.Lock()
 		s.state, s.sawShutdown = stateShutdown, true
 		s.mu.Unlock()
-		respond(nil, nil)
-		return
+		return nil, nil
 	}
 	prepare, ok := requests[method]
 	if !ok {
-		respond(nil, jsonrpc2.NewError(jsonrpc2.MethodNotFound, "method not found: "+clip(method)))
-		return
+		return nil, jsonrpc2.NewError(jsonrpc2.MethodNotFound, "method not found: "+wire.Clip(method, 32))
 	}
-	run, err := prepare(s, ctx, c.Params)
-	c.Params = nil // the run function holds what it needs; a large params object can go
+	run, err := prepare(s, ctx, json.RawMessage(req.Params()))
 	if err != nil {
-		respond(nil, err)
-		return
+		return nil, err
 	}
-
-	key := normalizeID(c.ID)
-	rctx, cancel := context.WithCancelCause(ctx)
-	call := &inflight{cancel: cancel}
-	s.mu.Lock()
-	s.calls[key] = call
-	s.mu.Unlock()
-	s.wg.Add(1)
-	go erase.Do(func() { // a request's content is erased once freed (see erase)
-		defer s.wg.Done()
-		defer cancel(nil)
-		var result any
-		var err error
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					s.log.Error("request panicked", "method", method, "panic", panicValue(r), "stack", string(debug.Stack()))
-					err = jsonrpc2.NewError(jsonrpc2.InternalError, "internal error in "+method)
-				}
-			}()
-			result, err = run(rctx)
-		}()
-		s.mu.Lock()
-		if s.calls[key] == call {
-			delete(s.calls, key)
-		}
-		s.mu.Unlock()
-		if errors.Is(context.Cause(rctx), errCancelledByClient) {
-			result, err = nil, jsonrpc2.NewError(lspx.RequestCancelled, method+": cancelled")
-		}
-		respond(result, err)
-	})
+	jsonrpc2.Async(ctx) // the read loop goes on; this request runs concurrently from here
+	released = true
+	result, err = run(ctx)
+	if ctx.Err() != nil {
+		// $/cancelRequest ended it (or the connection is going, and no one reads the answer).
+		return nil, jsonrpc2.NewError(lspx.RequestCancelled, method+": cancelled")
+	}
+	return result, err
 }
 
-// reply answers a call, mapping err to an LSP error once, here.
-func (s *Server) reply(c *rpcMsg, start time.Time, result any, err error) {
-	s.mu.Lock()
-	conn := s.conn
-	s.mu.Unlock()
-	var rpcErr *jsonrpc2.Error
-	code := 0
-	if err != nil {
-		rpcErr = rpcError(err)
-		code = int(rpcErr.Code)
-		result = nil
-	}
-	if werr := conn.reply(c.ID, result, rpcErr); werr != nil {
-		s.log.Debug("reply not sent", "method", c.Method, "err", werr)
-	}
-	if s.traceMode() != config.TraceOff {
-		s.log.Info("lsp request", "method", c.Method, "id", normalizeID(c.ID), "ms", float64(time.Since(start).Microseconds())/1000, "code", code)
-	}
-}
-
-func (s *Server) handleNotification(ctx context.Context, n *rpcMsg) {
-	method := n.Method
+func (s *Server) handleNotification(ctx context.Context, method string, params json.RawMessage) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("notification handler panicked", "method", method, "panic", panicValue(r), "stack", string(debug.Stack()))
@@ -177,11 +148,11 @@ func (s *Server) handleNotification(ctx context.Context, n *rpcMsg) {
 	state := s.state
 	s.mu.Unlock()
 	switch {
-	case method == "exit":
+	case method == protocol.MethodExit:
 		s.exit()
 		return
-	case method == "$/cancelRequest":
-		s.cancelRequest(n.Params)
+	case method == protocol.MethodCancelRequest:
+		s.cancelRequest(params)
 		return
 	case state == stateNew:
 		return // LSP: notifications before initialize are dropped
@@ -189,11 +160,11 @@ func (s *Server) handleNotification(ctx context.Context, n *rpcMsg) {
 	h, ok := notifications[method]
 	if !ok {
 		if !strings.HasPrefix(method, "$/") {
-			s.log.Debug("notification ignored", "method", clip(method))
+			s.log.Debug("notification ignored", "method", wire.Clip(method, 32))
 		}
 		return
 	}
-	if err := h(s, ctx, n.Params); err != nil {
+	if err := h(s, ctx, params); err != nil {
 		s.log.Warn("notification failed", "method", method, "err", err)
 	}
 }
@@ -209,46 +180,22 @@ func (s *Server) exit() {
 	}
 }
 
+// cancelRequest handles $/cancelRequest: the request with that id (a number, integral even
+// when spelled as a float, or a string) is cancelled through jsonrpc2.CancelHandler.
 func (s *Server) cancelRequest(params json.RawMessage) {
 	var p struct {
 		ID json.RawMessage `json:"id"`
 	}
-	if err := json.Unmarshal(params, &p); err != nil || !idLike(p.ID) {
+	if json.Unmarshal(params, &p) != nil {
 		s.log.Debug("$/cancelRequest without a usable id")
 		return
 	}
-	key := normalizeID(p.ID)
-	s.mu.Lock()
-	call := s.calls[key]
-	s.mu.Unlock()
-	if call != nil {
-		call.cancel(errCancelledByClient)
+	id, ok := transport.ParseID(p.ID, true)
+	if !ok {
+		s.log.Debug("$/cancelRequest without a usable id")
+		return
 	}
-}
-
-// idLike reports whether raw is a JSON string or number.
-func idLike(raw json.RawMessage) bool {
-	if validID(raw) {
-		return true
-	}
-	_, err := strconv.ParseFloat(string(bytes.TrimSpace(raw)), 64)
-	return err == nil
-}
-
-// normalizeID maps a JSON request id to its key, whatever JSON spelling a number has (1, 1.0,
-// 1e0: a number decoded through interface{} is a float64).
-func normalizeID(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) > 0 && raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return "s:" + s
-		}
-	}
-	if f, err := strconv.ParseFloat(string(raw), 64); err == nil && f == float64(int64(f)) {
-		return "n:" + strconv.FormatInt(int64(f), 10)
-	}
-	return "n:" + string(raw)
+	s.cancel(id)
 }
 
 // invalidParams is the error for params the server cannot use.
@@ -256,19 +203,110 @@ func invalidParams(format string, args ...any) error {
 	return jsonrpc2.Errorf(jsonrpc2.InvalidParams, format, args...)
 }
 
-// decodeParams decodes a request's or notification's params into v.
+// decodeParams decodes a request's or notification's params into v, a go.lsp.dev/protocol
+// type or one of lspx's.
 func decodeParams(method string, raw json.RawMessage, v any) error {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+	raw = json.RawMessage(strings.TrimSpace(string(raw)))
+	if len(raw) == 0 || string(raw) == "null" {
 		return invalidParams("%s: params are required", method)
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return invalidParams("%s: invalid params: %s", method, jsonProblem(err))
+	if err := protocol.Unmarshal(raw, v); err != nil {
+		return invalidParams("%s: invalid params: %s", method, jsonProblem(raw, err))
 	}
 	return nil
 }
 
-// rpcError maps an error to the LSP error a client gets.
+// jsonProblem describes a decoding error of raw without quoting it: where, and what was
+// expected ("position.line must be a number, not string").
+func jsonProblem(raw []byte, err error) string {
+	var se *jsonv2.SemanticError
+	if errors.As(err, &se) && se.JSONKind != 0 {
+		want := "an object"
+		if se.GoType != nil {
+			want = jsonType(se.GoType.Kind().String(), se.GoType.String())
+		}
+		return fmt.Sprintf("%s must be %s, not %s", fieldName(string(se.JSONPointer)), want, kindName(se.JSONKind))
+	}
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
+		return fmt.Sprintf("syntax error at byte %d", syn.ByteOffset)
+	}
+	// protocol's generated decoders say "protocol: invalid JSON <kind> at offset <n>".
+	if m := decodeErr.FindStringSubmatch(err.Error()); m != nil {
+		off, _ := strconv.ParseInt(m[2], 10, 64)
+		if ptr, kind := valueAt(raw, off); kind != 0 {
+			return fmt.Sprintf("%s must be %s, not %s", fieldName(ptr), article(m[1]), kindName(kind))
+		}
+	}
+	return "not the expected shape"
+}
+
+// decodeErr matches the errors of go.lsp.dev/protocol's generated decoders.
+var decodeErr = regexp.MustCompile(`invalid JSON (\w+) at offset (\d+)`)
+
+// valueAt returns the JSON pointer and kind of the value of raw that holds byte off.
+func valueAt(raw []byte, off int64) (string, jsontext.Kind) {
+	dec := jsontext.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return "", 0
+		}
+		if dec.InputOffset() > off {
+			return string(dec.StackPointer()), tok.Kind()
+		}
+	}
+}
+
+// fieldName spells a JSON pointer as a dotted field path.
+func fieldName(ptr string) string {
+	if ptr == "" {
+		return "the value"
+	}
+	return strings.ReplaceAll(strings.TrimPrefix(ptr, "/"), "/", ".")
+}
+
+// article names a JSON kind with its article: "an object", "a number".
+func article(kind string) string {
+	if strings.ContainsAny(kind[:1], "aeiou") {
+		return "an " + kind
+	}
+	return "a " + kind
+}
+
+// jsonType names a Go type the way a JSON user would.
+func jsonType(kind, name string) string {
+	switch {
+	case strings.HasPrefix(kind, "slice"), strings.HasPrefix(kind, "array"):
+		return "an array"
+	case strings.Contains(kind, "int"), strings.Contains(kind, "float"):
+		return "a number"
+	case kind == "string" || strings.HasSuffix(name, "URI"):
+		return "a string"
+	case kind == "bool":
+		return "true or false"
+	}
+	return "an object"
+}
+
+// kindName names a JSON kind.
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	case '[':
+		return "array"
+	}
+	return "object"
+}
+
+// rpcError maps an error to the LSP error a client gets, once, here.
 func rpcError(err error) *jsonrpc2.Error {
 	var e *jsonrpc2.Error
 	switch {
@@ -287,4 +325,28 @@ func panicValue(r any) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("%T", r)
+}
+
+// lspArgs encodes a command's arguments.
+func lspArgs(args ...any) []protocol.LSPAny {
+	out := make([]protocol.LSPAny, len(args))
+	for i, a := range args {
+		raw, err := protocol.Marshal(a)
+		if err != nil {
+			raw = []byte("null")
+		}
+		out[i] = raw
+	}
+	return out
+}
+
+// tooltipText is the text of a string-or-markup value (a diagnostic's message).
+func tooltipText(t protocol.InlayHintTooltip) string {
+	switch t := t.(type) {
+	case protocol.String:
+		return string(t)
+	case *protocol.MarkupContent:
+		return t.Value
+	}
+	return ""
 }

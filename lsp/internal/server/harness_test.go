@@ -1,6 +1,8 @@
 package server
 
 import (
+	"go.lsp.dev/protocol"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -62,6 +64,7 @@ type fakeBackend struct {
 	tokens []wire.Secret
 	urls   []string
 	status remote.Status
+	watch  func(remote.Status)
 }
 
 func (f *fakeBackend) Stream(ctx context.Context, req wire.ClientFrame, onDelta func([]byte)) (wire.ServerFrame, error) {
@@ -81,6 +84,28 @@ func (f *fakeBackend) SetURL(u string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.urls = append(f.urls, u)
+}
+
+// Watch keeps f; push calls it, as remote's notifier would.
+func (f *fakeBackend) Watch(fn func(remote.Status)) func() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.watch = fn
+	return func() {
+		f.mu.Lock()
+		f.watch = nil
+		f.mu.Unlock()
+	}
+}
+
+// push reports st to the watcher, if there is one.
+func (f *fakeBackend) push(st remote.Status) {
+	f.mu.Lock()
+	fn := f.watch
+	f.mu.Unlock()
+	if fn != nil {
+		fn(st)
+	}
 }
 
 func (f *fakeBackend) Status() remote.Status {
@@ -299,7 +324,8 @@ func (c *client) result(method string, params, out any) {
 		c.t.Fatalf("%s: error %d %s", method, m.Error.Code, m.Error.Message)
 	}
 	if out != nil {
-		if err := json.Unmarshal(m.Result, out); err != nil {
+		// Test shapes decode with encoding/json; protocol's types (unions) with protocol's codec.
+		if err := json.Unmarshal(m.Result, out); err != nil && protocol.Unmarshal(m.Result, out) != nil {
 			c.t.Fatalf("%s: decode result %s: %v", method, m.Result, err)
 		}
 	}

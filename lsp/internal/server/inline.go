@@ -33,36 +33,37 @@ const maxOtherDocuments = 8
 
 // prepareInline handles textDocument/inlineCompletion (LSP 3.18).
 func (s *Server) prepareInline(_ context.Context, raw json.RawMessage) (runFunc, error) {
-	var p lspx.InlineCompletionParams
-	if err := decodeParams(lspx.MethodInlineCompletion, raw, &p); err != nil {
+	const method = protocol.MethodTextDocumentInlineCompletion
+	var p protocol.InlineCompletionParams
+	if err := decodeParams(method, raw, &p); err != nil {
 		return nil, err
 	}
 	trigger := complete.Automatic
 	switch p.Context.TriggerKind {
-	case lspx.InlineCompletionTriggerInvoked:
+	case protocol.InlineCompletionTriggerKindInvoked:
 		trigger = complete.Invoked
-	case lspx.InlineCompletionTriggerAutomatic, 0:
+	case protocol.InlineCompletionTriggerKindAutomatic, 0:
 	default:
-		return nil, invalidParams("%s: context.triggerKind must be 1 (invoked) or 2 (automatic)", lspx.MethodInlineCompletion)
+		return nil, invalidParams("%s: context.triggerKind must be 1 (invoked) or 2 (automatic)", method)
 	}
-	in, doc, enc, err := s.completionInput(lspx.MethodInlineCompletion, string(p.TextDocument.URI), p.Position, trigger)
+	in, doc, enc, err := s.completionInput(method, string(p.TextDocument.URI), p.Position, trigger)
 	if err != nil {
 		return nil, err
 	}
-	if sel := p.Context.SelectedCompletionInfo; sel != nil {
+	if sel := p.Context.SelectedCompletionInfo; sel != (protocol.SelectedCompletionInfo{}) {
 		start, end, err := doc.Range(enc, sel.Range)
 		if err != nil {
-			return nil, invalidParams("%s: context.selectedCompletionInfo.range: %v", lspx.MethodInlineCompletion, err)
+			return nil, invalidParams("%s: context.selectedCompletionInfo.range: %v", method, err)
 		}
 		in.Selected = &complete.Selected{Start: start, End: end, Text: sel.Text}
 	}
 	return func(ctx context.Context) (any, error) {
-		list := lspx.InlineCompletionList{Items: []lspx.InlineCompletionItem{}}
+		list := &protocol.InlineCompletionList{Items: []protocol.InlineCompletionItem{}}
 		res := s.complete(ctx, in)
 		for _, it := range res.Items {
 			r := doc.RangeOf(enc, it.Start, it.End)
-			list.Items = append(list.Items, lspx.InlineCompletionItem{
-				InsertText: it.InsertText,
+			list.Items = append(list.Items, protocol.InlineCompletionItem{
+				InsertText: protocol.String(it.InsertText),
 				Range:      &r,
 				Command:    acceptCommand(in.DocKey, it.ID),
 			})
@@ -79,7 +80,7 @@ func (s *Server) completionInput(method, uri string, pos protocol.Position, trig
 	}
 	doc := s.docs.Get(uri)
 	if doc == nil {
-		return complete.Input{}, nil, 0, invalidParams("%s: document is not open: %s", method, clip(uri))
+		return complete.Input{}, nil, 0, invalidParams("%s: document is not open: %s", method, wire.Clip(uri, 32))
 	}
 	settings, enc, _ := s.snapshot()
 	off, err := doc.Offset(enc, pos)
@@ -119,11 +120,11 @@ func (s *Server) complete(ctx context.Context, in complete.Input) complete.Resul
 	return res
 }
 
-func acceptCommand(uri, id string) *protocol.Command {
-	return &protocol.Command{
+func acceptCommand(uri, id string) protocol.Command {
+	return protocol.Command{
 		Title:     "codingplan: accepted",
 		Command:   lspx.CommandAcceptCompletion,
-		Arguments: []any{lspx.AcceptCompletionArgs{URI: uri, ID: id}},
+		Arguments: lspArgs(lspx.AcceptCompletionArgs{URI: uri, ID: id}),
 	}
 }
 
@@ -158,13 +159,12 @@ func (s *Server) feedback() Feedback {
 }
 
 // itemID finds a suggestion's id in the accept command it carries.
-func itemID(it lspx.InlineCompletionItem) string {
-	if it.Command == nil || len(it.Command.Arguments) == 0 {
+func itemID(it protocol.InlineCompletionItem) string {
+	if len(it.Command.Arguments) == 0 {
 		return ""
 	}
 	var a lspx.AcceptCompletionArgs
-	b, _ := json.Marshal(it.Command.Arguments[0])
-	if json.Unmarshal(b, &a) != nil {
+	if protocol.Unmarshal(it.Command.Arguments[0], &a) != nil {
 		return ""
 	}
 	return a.ID

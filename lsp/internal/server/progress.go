@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"go.lsp.dev/protocol"
-
-	"github.com/codingplan/codingplan/lsp/internal/lspx"
 )
 
 // progressEvery is the shortest time between two progress reports.
@@ -24,7 +22,7 @@ const createTimeout = 2 * time.Second
 // progress, for clients without progress support, does nothing.
 type progress struct {
 	s      *Server
-	token  lspx.ProgressToken
+	token  protocol.ProgressToken
 	key    string
 	cancel context.CancelFunc
 
@@ -35,35 +33,34 @@ type progress struct {
 
 // beginProgress starts progress titled title. token is the client's work-done token, or nil
 // for one the server creates when the client supports that.
-func (s *Server) beginProgress(ctx context.Context, token lspx.ProgressToken, title string) (context.Context, *progress) {
+func (s *Server) beginProgress(ctx context.Context, token protocol.ProgressToken, title string) (context.Context, *progress) {
 	pctx, cancel := context.WithCancel(ctx)
 	p := &progress{s: s, cancel: cancel}
-	if len(token) == 0 || string(token) == "null" {
+	if token == nil {
 		s.mu.Lock()
-		ok := s.caps.Window != nil && s.caps.Window.WorkDoneProgress
+		ok := s.caps.Window != nil && s.caps.Window.WorkDoneProgress != nil && *s.caps.Window.WorkDoneProgress
 		s.nextToken++
 		n := s.nextToken
 		s.mu.Unlock()
 		if !ok {
 			return pctx, p
 		}
-		token = json.RawMessage(strconv.Quote("codingplan-" + strconv.Itoa(n)))
+		token = protocol.String("codingplan-" + strconv.Itoa(n))
 		// A client that does not answer must not hold the run up.
 		cctx, cancelCreate := context.WithTimeout(ctx, createTimeout)
-		err := s.call(cctx, "window/workDoneProgress/create", lspx.WorkDoneProgressCreateParams{Token: token}, nil)
+		err := s.call(cctx, protocol.MethodWindowWorkDoneProgressCreate, &protocol.WorkDoneProgressCreateParams{Token: token}, nil)
 		cancelCreate()
 		if err != nil {
 			s.log.Debug("progress not created", "err", err)
 			return pctx, p
 		}
 	}
-	p.token, p.key = token, normalizeID(token)
+	p.token, p.key = token, tokenKey(token)
 	s.mu.Lock()
 	s.runs[p.key] = cancel
 	s.mu.Unlock()
-	s.notify(ctx, "$/progress", lspx.ProgressParams{Token: token, Value: protocol.WorkDoneProgressBegin{
-		Kind: protocol.WorkDoneProgressKindBegin, Title: title, Cancellable: true, Message: "asking the model",
-	}})
+	yes, msg := true, "asking the model"
+	s.sendProgress(ctx, token, &protocol.WorkDoneProgressBegin{Kind: "begin", Title: title, Cancellable: &yes, Message: &msg})
 	return pctx, p
 }
 
@@ -80,9 +77,7 @@ func (p *progress) report(msg string) {
 	}
 	p.last = now
 	p.mu.Unlock()
-	p.s.notify(context.Background(), "$/progress", lspx.ProgressParams{Token: p.token, Value: protocol.WorkDoneProgressReport{
-		Kind: protocol.WorkDoneProgressKindReport, Message: msg,
-	}})
+	p.s.sendProgress(context.Background(), p.token, &protocol.WorkDoneProgressReport{Kind: "report", Message: &msg})
 }
 
 // end ends the progress with msg; only the first call counts.
@@ -101,22 +96,41 @@ func (p *progress) end(msg string) {
 	p.s.mu.Lock()
 	delete(p.s.runs, p.key)
 	p.s.mu.Unlock()
-	p.s.notify(context.Background(), "$/progress", lspx.ProgressParams{Token: p.token, Value: protocol.WorkDoneProgressEnd{
-		Kind: protocol.WorkDoneProgressKindEnd, Message: msg,
-	}})
+	p.s.sendProgress(context.Background(), p.token, &protocol.WorkDoneProgressEnd{Kind: "end", Message: &msg})
 }
 
 // progressCancel handles window/workDoneProgress/cancel: the user cancelled a run.
 func (s *Server) progressCancel(_ context.Context, raw json.RawMessage) error {
-	var p lspx.WorkDoneProgressCancelParams
+	var p protocol.WorkDoneProgressCancelParams
 	if err := decodeParams("window/workDoneProgress/cancel", raw, &p); err != nil {
 		return err
 	}
 	s.mu.Lock()
-	cancel := s.runs[normalizeID(p.Token)]
+	cancel := s.runs[tokenKey(p.Token)]
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
 	return nil
+}
+
+// sendProgress sends $/progress with value, a WorkDoneProgressBegin, Report or End.
+func (s *Server) sendProgress(ctx context.Context, token protocol.ProgressToken, value any) {
+	raw, err := protocol.Marshal(value)
+	if err != nil {
+		s.log.Debug("progress not encoded", "err", err)
+		return
+	}
+	s.notify(ctx, protocol.MethodProgress, &protocol.ProgressParams{Token: token, Value: raw})
+}
+
+// tokenKey maps a progress token to its key in Server.runs.
+func tokenKey(t protocol.ProgressToken) string {
+	switch t := t.(type) {
+	case protocol.Integer:
+		return "n:" + strconv.Itoa(int(t))
+	case protocol.String:
+		return "s:" + string(t)
+	}
+	return ""
 }

@@ -1,14 +1,16 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
-	"strconv"
+	"fmt"
 	"strings"
 	"testing"
 
 	"go.lsp.dev/jsonrpc2"
 
+	"github.com/codingplan/codingplan/lsp/internal/document"
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
 )
 
@@ -39,43 +41,24 @@ func TestReplyIDs(t *testing.T) {
 	}
 }
 
-// TestReplyEncoding: results and errors are encoded once, as valid JSON-RPC.
-func TestReplyEncoding(t *testing.T) {
+// TestErrorMapping: errors map once to the LSP error a client gets.
+func TestErrorMapping(t *testing.T) {
 	tests := []struct {
-		name   string
-		result any
-		err    error
-		want   string
+		name string
+		err  error
+		code jsonrpc2.Code
+		msg  string
 	}{
-		{"null result", nil, nil, `{"jsonrpc":"2.0","id":3,"result":null}`},
-		{"object", map[string]int{"a": 1}, nil, `{"jsonrpc":"2.0","id":3,"result":{"a":1}}`},
-		{"raw", json.RawMessage(` {"b" : 2} `), nil, `{"jsonrpc":"2.0","id":3,"result":{"b":2}}`},
-		{"error", "ignored", invalidParams("bad %q", "x"), `{"jsonrpc":"2.0","id":3,"error":{"code":-32602,"message":"bad \"x\""}}`},
-		{"plain error", nil, errors.New("it broke"), `{"jsonrpc":"2.0","id":3,"error":{"code":-32803,"message":"it broke"}}`},
-		{"unencodable", func() {}, nil, `{"jsonrpc":"2.0","id":3,"error":{"code":-32603,"message":"cannot encode the result"}}`},
+		{"jsonrpc error", invalidParams("bad %q", "x"), jsonrpc2.InvalidParams, `bad "x"`},
+		{"plain error", errors.New("it broke"), lspx.RequestFailed, "it broke"},
+		{"position", fmt.Errorf("x: %w", document.ErrPosition), jsonrpc2.InvalidParams, "x: " + document.ErrPosition.Error()},
+		{"server stopped it", context.Canceled, lspx.ServerCancelled, "the server stopped the request"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var out strings.Builder
-			conn := newRPCConn(&stream{out: &out})
-			var rpcErr *jsonrpc2.Error
-			if tt.err != nil {
-				rpcErr = rpcError(tt.err)
-			}
-			if err := conn.reply(json.RawMessage("3"), tt.result, rpcErr); err != nil {
-				t.Fatal(err)
-			}
-			head, body, ok := strings.Cut(out.String(), "\r\n\r\n")
-			if !ok || head != "Content-Length: "+strconv.Itoa(len(body)) {
-				t.Fatalf("frame %q", out.String())
-			}
-			if body != tt.want {
-				t.Errorf("got  %s\nwant %s", body, tt.want)
-			}
-			if !json.Valid([]byte(body)) {
-				t.Errorf("not JSON: %s", body)
-			}
-		})
+		e := rpcError(tt.err)
+		if e.Code != tt.code || e.Message != tt.msg {
+			t.Errorf("%s: %d %q, want %d %q", tt.name, e.Code, e.Message, tt.code, tt.msg)
+		}
 	}
 }
 

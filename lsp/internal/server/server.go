@@ -2,11 +2,11 @@
 // the open documents, and answers inline completion, completion, code actions and commands,
 // asking the completion engine and the backend connection for the AI parts.
 //
-// Dispatch and JSON-RPC are its own (rpc.go; go.lsp.dev/jsonrpc2 gives the error type and
-// codes): each request runs on its own
-// goroutine with its own context, cancelled by $/cancelRequest (numeric or string ids) and
-// answered RequestCancelled; notifications run in order on the read loop, so document changes
-// apply in the order they were sent and a request sees every change sent before it.
+// JSON-RPC is go.lsp.dev/jsonrpc2's, over package transport's stream, and every LSP type is
+// go.lsp.dev/protocol's: each request runs concurrently with its own context, cancelled by
+// $/cancelRequest (numeric or string ids) and answered RequestCancelled; notifications and
+// each request's first step run in order on the read loop, so document changes apply in the
+// order they were sent and a request sees every change sent before it (dispatch.go).
 package server
 
 import (
@@ -18,13 +18,15 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"go.lsp.dev/jsonrpc2"
+	"go.lsp.dev/protocol"
+
 	"github.com/codingplan/codingplan/lsp/internal/config"
 	"github.com/codingplan/codingplan/lsp/internal/document"
 	"github.com/codingplan/codingplan/lsp/internal/erase"
-	"github.com/codingplan/codingplan/lsp/internal/lspx"
 	"github.com/codingplan/codingplan/lsp/internal/remote"
+	"github.com/codingplan/codingplan/lsp/internal/transport"
 	wire "github.com/codingplan/codingplan/shared"
-	"go.lsp.dev/protocol"
 )
 
 // Streamer runs one request on the backend, calling onDelta with each piece of the answer,
@@ -38,6 +40,8 @@ type Connection interface {
 	SetToken(wire.Secret)
 	SetURL(string)
 	Status() remote.Status
+	// Watch has f called with each new status until stop is called.
+	Watch(f func(remote.Status)) (stop func())
 }
 
 // Backend is the connection to the backend: remote.Client.
@@ -66,8 +70,10 @@ var (
 	// ErrNoShutdown: the client sent exit without shutdown first (exit code 1).
 	ErrNoShutdown = errors.New("server: exit without shutdown")
 	// ErrClosed: the input ended before exit.  An error wrapping ErrFraming: the input's
-	// framing broke (see stream.go); the editor was told with window/logMessage.
+	// framing broke (see package transport); the editor was told with window/logMessage.
 	ErrClosed = errors.New("server: connection closed before exit")
+	// ErrFraming is transport.ErrFraming.
+	ErrFraming = transport.ErrFraming
 )
 
 // Server is one language server session. Run it once.
@@ -76,23 +82,24 @@ type Server struct {
 	log  *slog.Logger
 	docs *document.Store
 
-	conn   *rpcConn      // guarded by mu
-	exited chan struct{} // closed by the exit notification
-	wg     sync.WaitGroup
+	conn    jsonrpc2.Conn     // guarded by mu
+	session context.Context   // Run's: background work outlives the request that starts it
+	cancel  func(jsonrpc2.ID) // cancels an in-flight request by id (jsonrpc2.CancelHandler)
+	exited  chan struct{}     // closed by the exit notification
+	wg      sync.WaitGroup
 
 	mu              sync.Mutex
 	state           int
 	sawShutdown     bool
 	enc             document.Encoding
-	caps            lspx.ClientCapabilities
+	caps            protocol.ClientCapabilities
 	clientName      string
 	folders         []folder
 	initOpts        json.RawMessage // the initializationOptions layer of the settings
 	settings        config.Settings
 	enabled         bool
-	signedIn        *wire.Secret // a token set by codingplan.signIn / signOut, overriding the settings
-	initializedSeen bool         // the initialized notification came: the server may notify
-	calls           map[string]*inflight
+	signedIn        *wire.Secret                  // a token set by codingplan.signIn / signOut, overriding the settings
+	initializedSeen bool                          // the initialized notification came: the server may notify
 	runs            map[string]context.CancelFunc // code action runs by progress token
 	nextToken       int
 	configSeq       uint64       // the latest workspace/configuration pull; older answers are dropped
@@ -105,11 +112,6 @@ const (
 	stateRunning
 	stateShutdown
 )
-
-// inflight is a request being handled.
-type inflight struct {
-	cancel context.CancelCauseFunc
-}
 
 // New returns a server.
 func New(cfg Config, log *slog.Logger) *Server {
@@ -124,7 +126,6 @@ func New(cfg Config, log *slog.Logger) *Server {
 		log:      log,
 		docs:     document.NewStore(),
 		exited:   make(chan struct{}),
-		calls:    map[string]*inflight{},
 		runs:     map[string]context.CancelFunc{},
 		settings: cfg.Env.Apply(config.Default()),
 		enabled:  true,
@@ -139,11 +140,18 @@ func New(cfg Config, log *slog.Logger) *Server {
 func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	conn := newRPCConn(newStream(rwc, s.traceMessage))
+	conn := jsonrpc2.NewConn(transport.NewStream(rwc, s.traceMessage), jsonrpc2.WithCodec(transport.Codec{}))
+	handler, cancelByID := jsonrpc2.CancelHandler(s.handle)
 	s.mu.Lock()
-	s.conn = conn
+	s.conn, s.cancel, s.session = conn, cancelByID, ctx
 	s.mu.Unlock()
-	go erase.Do(func() { conn.run(func(m *rpcMsg) { s.handle(ctx, m) }) })
+	// The read loop and every request it releases run under erase: the goroutines a protected
+	// function starts are protected too.
+	erase.Do(func() { conn.Go(ctx, handler) })
+	if s.cfg.Backend != nil {
+		stop := s.cfg.Backend.Watch(func(st remote.Status) { s.pushStatus(context.WithoutCancel(ctx), &st) })
+		defer stop()
+	}
 
 	var err error
 	select {
@@ -159,12 +167,6 @@ func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
 			// Say why in the editor's log before going: the editor only sees the process end.
 			err = ferr
 			s.log.Error("stopping: the editor's messages cannot be read", "err", ferr)
-			if nerr := conn.Notify(protocol.MethodWindowLogMessage, &protocol.LogMessageParams{
-				Type:    protocol.MessageTypeError,
-				Message: "codingplan-lsp: stopping: " + ferr.Error() + " on stdin; nothing after it can be read",
-			}); nerr != nil {
-				s.log.Debug("notification not sent", "method", protocol.MethodWindowLogMessage, "err", nerr)
-			}
 		}
 	case <-ctx.Done():
 		err = ctx.Err()
@@ -172,12 +174,15 @@ func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
 	cancel()
 	_ = conn.Close()
 	s.wg.Wait()
-	<-conn.Done()
 	return err
 }
 
-// goBackground runs f on a goroutine that Run waits for; ctx ends at exit.
-func (s *Server) goBackground(ctx context.Context, name string, f func(ctx context.Context)) {
+// goBackground runs f on a goroutine that Run waits for, with the session's context, which
+// ends at exit (a request's context ends with the request).
+func (s *Server) goBackground(name string, f func(ctx context.Context)) {
+	s.mu.Lock()
+	ctx := s.session
+	s.mu.Unlock()
 	s.wg.Add(1)
 	go erase.Do(func() {
 		defer s.wg.Done()
@@ -198,7 +203,7 @@ func (s *Server) notify(ctx context.Context, method string, params any) {
 	if conn == nil {
 		return
 	}
-	if err := conn.Notify(method, params); err != nil {
+	if err := conn.Notify(ctx, method, params); err != nil {
 		s.log.Debug("notification not sent", "method", method, "err", err)
 	}
 }
@@ -211,7 +216,8 @@ func (s *Server) call(ctx context.Context, method string, params, result any) er
 	if conn == nil {
 		return ErrClosed
 	}
-	return conn.Call(ctx, method, params, result)
+	_, err := conn.Call(ctx, method, params, result)
+	return err
 }
 
 // snapshot returns what a request needs of the session's state, read together.

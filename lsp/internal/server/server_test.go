@@ -1,6 +1,8 @@
 package server
 
 import (
+	"go.lsp.dev/protocol"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -247,10 +249,10 @@ func TestConcurrentDispatch(t *testing.T) {
 	<-slowStarted
 	c.notify("textDocument/didChange", map[string]any{"textDocument": map[string]any{"uri": "file:///work/fast.go", "version": 2},
 		"contentChanges": []any{map[string]any{"range": rangeOf(1, 0, 1, 0), "text": "\n"}}})
-	var list lspx.InlineCompletionList
+	var list protocol.InlineCompletionList
 	c.result("textDocument/inlineCompletion", map[string]any{"textDocument": map[string]any{"uri": "file:///work/fast.go"},
 		"position": pos(2, 0), "context": map[string]any{"triggerKind": 1}}, &list)
-	if len(list.Items) != 1 || list.Items[0].InsertText != "fast" {
+	if len(list.Items) != 1 || list.Items[0].InsertText != protocol.String("fast") {
 		t.Fatalf("fast completion = %+v", list)
 	}
 	select {

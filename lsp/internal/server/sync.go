@@ -25,33 +25,26 @@ func (s *Server) didOpen(_ context.Context, raw json.RawMessage) error {
 	return nil
 }
 
-// didChangeParams is decoded here rather than with protocol's type, whose change Range is not
-// a pointer: a change without a range (a full replacement) would read as an insert at 0:0.
-type didChangeParams struct {
-	TextDocument struct {
-		URI     string `json:"uri"`
-		Version int32  `json:"version"`
-	} `json:"textDocument"`
-	ContentChanges []struct {
-		Range *protocol.Range `json:"range"`
-		Text  string          `json:"text"`
-	} `json:"contentChanges"`
-}
-
+// didChange applies a document change; each change is ranged or replaces the whole document.
 func (s *Server) didChange(ctx context.Context, raw json.RawMessage) error {
-	var p didChangeParams
+	var p protocol.DidChangeTextDocumentParams
 	if err := decodeParams("textDocument/didChange", raw, &p); err != nil {
 		return err
 	}
-	changes := make([]document.Change, len(p.ContentChanges))
-	for i, c := range p.ContentChanges {
-		changes[i] = document.Change{Range: c.Range, Text: c.Text}
+	changes := make([]document.Change, 0, len(p.ContentChanges))
+	for _, c := range p.ContentChanges {
+		switch c := c.(type) {
+		case *protocol.TextDocumentContentChangePartial:
+			changes = append(changes, document.Change{Range: &c.Range, Text: c.Text})
+		case *protocol.TextDocumentContentChangeWholeDocument:
+			changes = append(changes, document.Change{Text: c.Text})
+		}
 	}
 	_, enc, _ := s.snapshot()
-	if _, err := s.docs.Change(p.TextDocument.URI, enc, p.TextDocument.Version, changes); err != nil {
+	if _, err := s.docs.Change(string(p.TextDocument.URI), enc, p.TextDocument.Version, changes); err != nil {
 		// The server's copy no longer matches the editor's: forget it rather than complete
 		// against the wrong text. The next didOpen brings it back.
-		s.docs.Close(p.TextDocument.URI)
+		s.docs.Close(string(p.TextDocument.URI))
 		s.notify(ctx, "window/logMessage", protocol.LogMessageParams{Type: protocol.MessageTypeWarning,
 			Message: "codingplan: a change to an open document could not be applied, so the document is ignored until it is opened again: " + err.Error()})
 		return err

@@ -72,7 +72,7 @@ func (s *Server) didChangeConfiguration(ctx context.Context, raw json.RawMessage
 	}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &p); err != nil {
-			return invalidParams("workspace/didChangeConfiguration: invalid params: %s", jsonProblem(err))
+			return invalidParams("workspace/didChangeConfiguration: invalid params: %s", jsonProblem(raw, err))
 		}
 	}
 	if !hasOurSettings(p.Settings) {
@@ -108,16 +108,17 @@ func hasOurSettings(raw json.RawMessage) bool {
 // goroutine: the read loop must never wait for the client.
 func (s *Server) pullConfiguration(ctx context.Context) {
 	s.mu.Lock()
-	ok := s.caps.Workspace != nil && s.caps.Workspace.Configuration
+	ok := s.caps.Workspace != nil && s.caps.Workspace.Configuration != nil && *s.caps.Workspace.Configuration
 	s.configSeq++
 	seq := s.configSeq
 	s.mu.Unlock()
 	if !ok {
 		return
 	}
-	s.goBackground(ctx, "workspace/configuration", func(ctx context.Context) {
+	s.goBackground("workspace/configuration", func(ctx context.Context) {
 		var res []json.RawMessage
-		params := protocol.ConfigurationParams{Items: []protocol.ConfigurationItem{{Section: config.Section}}}
+		section := config.Section
+		params := &protocol.ConfigurationParams{Items: []protocol.ConfigurationItem{{Section: &section}}}
 		if err := s.call(ctx, "workspace/configuration", params, &res); err != nil {
 			s.log.Debug("workspace/configuration failed", "err", err)
 			return
@@ -142,11 +143,6 @@ func (s *Server) pushStatus(ctx context.Context, st *remote.Status) {
 		return
 	}
 	s.notify(ctx, lspx.MethodStatus, s.status(st))
-}
-
-// BackendStatus is the backend connection's status callback (remote.Config.OnStatus).
-func (s *Server) BackendStatus(st remote.Status) {
-	s.pushStatus(context.Background(), &st)
 }
 
 // status is the codingplan/status object.
@@ -178,16 +174,17 @@ type folder struct {
 	uri, path string
 }
 
-func initialFolders(p lspx.InitializeParams) []folder {
+func initialFolders(p protocol.InitializeParams) []folder {
 	var out []folder
-	for _, f := range p.WorkspaceFolders {
-		out = append(out, folder{uri: f.URI, path: uriPath(f.URI)})
+	folders, _ := p.WorkspaceFolders.Get()
+	for _, f := range folders {
+		out = append(out, folder{uri: string(f.URI), path: uriPath(string(f.URI))})
 	}
-	if len(out) == 0 && p.RootURI != "" {
-		out = append(out, folder{uri: p.RootURI, path: uriPath(p.RootURI)})
+	if len(out) == 0 && p.RootURI != nil && *p.RootURI != "" {
+		out = append(out, folder{uri: string(*p.RootURI), path: uriPath(string(*p.RootURI))})
 	}
-	if len(out) == 0 && p.RootPath != "" {
-		out = append(out, folder{uri: "file://" + p.RootPath, path: strings.TrimRight(p.RootPath, "/")})
+	if root, _ := p.RootPath.Get(); len(out) == 0 && root != "" {
+		out = append(out, folder{uri: "file://" + root, path: strings.TrimRight(root, "/")})
 	}
 	return out
 }
@@ -200,10 +197,10 @@ func (s *Server) didChangeWorkspaceFolders(_ context.Context, raw json.RawMessag
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.folders = slices.DeleteFunc(s.folders, func(f folder) bool {
-		return slices.ContainsFunc(p.Event.Removed, func(r protocol.WorkspaceFolder) bool { return r.URI == f.uri })
+		return slices.ContainsFunc(p.Event.Removed, func(r protocol.WorkspaceFolder) bool { return string(r.URI) == f.uri })
 	})
 	for _, f := range p.Event.Added {
-		s.folders = append(s.folders, folder{uri: f.URI, path: uriPath(f.URI)})
+		s.folders = append(s.folders, folder{uri: string(f.URI), path: uriPath(string(f.URI))})
 	}
 	return nil
 }

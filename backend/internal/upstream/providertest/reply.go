@@ -3,6 +3,7 @@ package providertest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -27,15 +28,7 @@ type Request struct {
 	System       string // the system prompt (chat, Anthropic)
 	Prompt       string // the last user message (chat, Anthropic) or the prompt (completions)
 	Suffix       string // completions' suffix
-	N            int    // the OpenAI APIs' n (choices to make); 0 when absent
-}
-
-// choices is how many choices the reply has: the request's n, for the OpenAI APIs.
-func (r *Request) choices() int {
-	if r.API == Anthropic {
-		return 1
-	}
-	return max(r.N, 1)
+	N            int    // choices asked for ("n", OpenAI APIs only): 1 when absent
 }
 
 // Reply is how the server answers one request. The zero Reply streams no text and ends
@@ -47,17 +40,16 @@ type Reply struct {
 	// what the real API sends for Status. ErrorMessage is the message; empty means one that
 	// quotes the start of the prompt, as real validation errors can.
 	ErrorType, ErrorCode, ErrorMessage string
+	// ErrorParam is the OpenAI error's "param" (the request field at fault), empty for null.
+	ErrorParam string
 
-	// Chunks are the text pieces streamed, one chunk (or content_block_delta) each. For a
-	// request with n > 1 (the OpenAI APIs), every choice streams them, unless Choices is set.
+	// Chunks are the text pieces streamed, one chunk (or content_block_delta) each.
 	Chunks []string
-	// Choices, for a request with n > 1, are the text pieces of each choice by index, streamed
-	// interleaved as the real APIs do: the first piece of each choice in index order, then the
-	// second, and so on. A choice with fewer pieces ends early (its finish chunk still comes at
-	// the end). ChoiceFinish holds each choice's finish reason; a missing or empty one is
-	// FinishReason.
-	Choices      [][]string
-	ChoiceFinish []string
+	// Alternatives are the chunks of choices 1, 2, ... for an OpenAI request with "n" above
+	// 1 (see Choices); other requests get Chunks only. AlternativeFinish holds their finish
+	// reasons; a missing or empty one is FinishReason.
+	Alternatives      [][]string
+	AlternativeFinish []string
 	// FinishReason ends the stream: "stop" or "length" in OpenAI's terms (mapped to
 	// end_turn and max_tokens for Anthropic). Empty means stop.
 	FinishReason string
@@ -90,9 +82,19 @@ type Reply struct {
 	Comments bool
 }
 
-// Usage is token counts to report.
-type Usage struct {
-	PromptTokens, CompletionTokens int
+// Choices returns the chunks of each of the n choices of a request (n from Request.N): Chunks
+// first, then Alternatives; a choice with no alternative given streams Chunks with "/*i*/"
+// before them (i its index), so every choice's text differs from every other's.
+func (r *Reply) Choices(n int) [][]string {
+	out := [][]string{r.Chunks}
+	for i := 1; i < n; i++ {
+		if i-1 < len(r.Alternatives) {
+			out = append(out, r.Alternatives[i-1])
+			continue
+		}
+		out = append(out, append([]string{fmt.Sprintf("/*%d*/", i)}, r.Chunks...))
+	}
+	return out
 }
 
 // After is a Pace that lets chunk 0 out at once and each later chunk once it receives from
@@ -109,6 +111,23 @@ func After(ch <-chan struct{}) func(ctx context.Context, i int) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// finishOf is the finish reason of choice index, in OpenAI's terms.
+func (r *Reply) finishOf(index int) string {
+	reason := r.FinishReason
+	if index > 0 && index-1 < len(r.AlternativeFinish) && r.AlternativeFinish[index-1] != "" {
+		reason = r.AlternativeFinish[index-1]
+	}
+	if reason == "" {
+		reason = "stop"
+	}
+	return reason
+}
+
+// Usage is token counts to report.
+type Usage struct {
+	PromptTokens, CompletionTokens int
 }
 
 // DefaultChunks is the reply to a model with no behaviour of its own.
@@ -215,6 +234,9 @@ type requestBody struct {
 	N      *int            `json:"n"`
 }
 
+// maxN is the most choices OpenAI's APIs accept in one request.
+const maxN = 128
+
 // parse reads a request; a non-nil Reply is the error to answer with.
 func parse(r *http.Request, api string, id int64) (*Request, *Reply) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
@@ -250,14 +272,17 @@ func parse(r *http.Request, api string, id int64) (*Request, *Reply) {
 	if api == OpenAICompletions {
 		req.Prompt, req.Suffix = text(b.Prompt), b.Suffix
 	}
-	if b.N != nil {
+	req.N = 1
+	if b.N != nil && api != Anthropic {
+		switch n := *b.N; {
+		case n < 1:
+			return req, &Reply{Status: http.StatusBadRequest, ErrorCode: "integer_below_min_value", ErrorParam: "n",
+				ErrorMessage: fmt.Sprintf("Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", n)}
+		case n > maxN:
+			return req, &Reply{Status: http.StatusBadRequest, ErrorCode: "integer_above_max_value", ErrorParam: "n",
+				ErrorMessage: fmt.Sprintf("Invalid 'n': integer above maximum value. Expected a value <= %d, but got %d instead.", maxN, n)}
+		}
 		req.N = *b.N
-	}
-	if api == Anthropic && b.N != nil {
-		return req, &Reply{Status: http.StatusBadRequest, ErrorMessage: "n: Extra inputs are not permitted"}
-	}
-	if b.N != nil && (*b.N < 1 || *b.N > 128) {
-		return req, &Reply{Status: http.StatusBadRequest, ErrorMessage: "n must be between 1 and 128"}
 	}
 	if api == Anthropic && b.MaxTokens <= 0 {
 		return req, &Reply{Status: http.StatusBadRequest, ErrorMessage: "max_tokens: Field required"}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,10 @@ func TestGoldens(t *testing.T) {
 		{"openai-chat-stream-error", "/v1/chat/completions", strings.Replace(chat, "gpt-test", "stream-error", 1)},
 		{"anthropic-529", "/v1/messages", strings.Replace(anthropic, "claude-test", "error-529", 1)},
 		{"anthropic-stream-error", "/v1/messages", strings.Replace(anthropic, "claude-test", "stream-error", 1)},
+		// "n": 3 asks for three choices, streamed interleaved, each chunk naming its index.
+		{"openai-chat-n3", "/v1/chat/completions", strings.Replace(chat, `"stream":true`, `"stream":true,"n":3`, 1)},
+		{"openai-completions-n3", "/v1/completions", strings.Replace(completions, `"stream":true`, `"stream":true,"n":3`, 1)},
+		{"openai-chat-n0", "/v1/chat/completions", strings.Replace(chat, `"stream":true`, `"stream":true,"n":0`, 1)},
 	}
 	srv := New()
 	defer srv.Close()
@@ -91,5 +96,23 @@ func TestSplit(t *testing.T) {
 	got := Split("aé😀b", 2)
 	if strings.Join(got, "|") != "a|é|😀|b" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestChoices(t *testing.T) {
+	r := Reply{Chunks: []string{"a", "b"}, Alternatives: [][]string{{"c"}}}
+	tests := []struct {
+		n    int
+		want [][]string
+	}{
+		{0, [][]string{{"a", "b"}}},
+		{1, [][]string{{"a", "b"}}},
+		{2, [][]string{{"a", "b"}, {"c"}}},
+		{3, [][]string{{"a", "b"}, {"c"}, {"/*2*/", "a", "b"}}},
+	}
+	for _, tt := range tests {
+		if got := r.Choices(tt.n); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Choices(%d) = %q, want %q", tt.n, got, tt.want)
+		}
 	}
 }

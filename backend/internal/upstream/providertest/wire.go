@@ -1,6 +1,7 @@
 package providertest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,11 +22,17 @@ type writer struct {
 	done   <-chan struct{}
 	chunks int
 	err    error
+	// choices are the chunks of each choice: one, or the request's n for the OpenAI APIs.
+	choices [][]string
 }
 
 // stream writes the reply and returns the end reason.
 func (wr *writer) stream() string {
 	r := wr.reply
+	wr.choices = [][]string{r.Chunks}
+	if wr.api != Anthropic {
+		wr.choices = r.Choices(wr.req.N)
+	}
 	if r.HangBeforeHeaders {
 		return wait(wr.ctx, wr.done, -1)
 	}
@@ -45,7 +52,13 @@ func (wr *writer) stream() string {
 	if r.Hang {
 		return wait(wr.ctx, wr.done, -1)
 	}
-	for i, c := range wr.pieces() {
+	// With n choices, OpenAI interleaves them: chunk i of every choice, each in an event of its
+	// own that names the choice's index, then chunk i+1.
+	rounds := 0
+	for _, cs := range wr.choices {
+		rounds = max(rounds, len(cs))
+	}
+	for i := range rounds {
 		if r.Delay > 0 {
 			if reason := wait(wr.ctx, wr.done, r.Delay); reason != "" {
 				return reason
@@ -59,11 +72,17 @@ func (wr *writer) stream() string {
 		if wr.ctx.Err() != nil {
 			return ReasonClientGone
 		}
-		wr.text(c.index, c.text)
+		written := 0
+		for index, cs := range wr.choices {
+			if i < len(cs) {
+				wr.text(index, cs[i])
+				written++
+			}
+		}
 		if wr.flush(); wr.err != nil {
 			return ReasonClientGone
 		}
-		wr.chunks++
+		wr.chunks += written
 	}
 	switch {
 	case r.Malformed:
@@ -117,56 +136,6 @@ func (wr *writer) flush() {
 	if wr.err == nil {
 		flush(wr.w)
 	}
-}
-
-// piece is one chunk's text and the choice it belongs to.
-type piece struct {
-	index int
-	text  string
-}
-
-// pieces are the chunks of the reply, in the order they are sent.
-func (wr *writer) pieces() []piece {
-	r := wr.reply
-	n := wr.req.choices()
-	if n == 1 {
-		out := make([]piece, len(r.Chunks))
-		for i, c := range r.Chunks {
-			out[i] = piece{0, c}
-		}
-		return out
-	}
-	choices := r.Choices
-	if choices == nil {
-		for range n {
-			choices = append(choices, r.Chunks)
-		}
-	}
-	var out []piece
-	for k := 0; ; k++ {
-		more := false
-		for i := range min(n, len(choices)) {
-			if k < len(choices[i]) {
-				out = append(out, piece{i, choices[i][k]})
-				more = true
-			}
-		}
-		if !more {
-			return out
-		}
-	}
-}
-
-// finishOf is the finish reason of choice i.
-func (r *Reply) finishOf(i int) string {
-	reason := r.FinishReason
-	if i < len(r.ChoiceFinish) && r.ChoiceFinish[i] != "" {
-		reason = r.ChoiceFinish[i]
-	}
-	if reason == "" {
-		reason = "stop"
-	}
-	return reason
 }
 
 // OpenAI shapes, fields in the order the API writes them.
@@ -236,12 +205,14 @@ func (wr *writer) usageField() json.RawMessage {
 	return nil
 }
 
+// chat is a chat chunk for the choice index.
 func (wr *writer) chat(index int, delta chatDelta, finish *string) chatChunk {
 	return chatChunk{ID: wr.id(), Object: "chat.completion.chunk", Created: created, Model: wr.req.Model,
 		SystemFingerprint: "fp_fake", Choices: []chatChoice{{Index: index, Delta: delta, Logprobs: null, FinishReason: finish}},
 		Usage: wr.usageField()}
 }
 
+// completion is a completions chunk for the choice index.
 func (wr *writer) completion(index int, text string, finish *string) textChunk {
 	return textChunk{ID: wr.id(), Object: "text_completion", Created: created, Model: wr.req.Model,
 		SystemFingerprint: "fp_fake", Choices: []textChoice{{Text: text, Index: index, Logprobs: null, FinishReason: finish}},
@@ -252,7 +223,11 @@ func (wr *writer) usage() Usage {
 	if u := wr.reply.Usage; u != nil {
 		return *u
 	}
-	return Usage{PromptTokens: (len(wr.req.System) + len(wr.req.Prompt) + len(wr.req.Suffix) + 3) / 4, CompletionTokens: len(wr.pieces())}
+	completion := 0
+	for _, cs := range wr.choices {
+		completion += len(cs)
+	}
+	return Usage{PromptTokens: (len(wr.req.System) + len(wr.req.Prompt) + len(wr.req.Suffix) + 3) / 4, CompletionTokens: completion}
 }
 
 // begin writes what precedes the text.
@@ -260,8 +235,8 @@ func (wr *writer) begin() {
 	switch wr.api {
 	case OpenAIChat:
 		empty := ""
-		for i := range wr.req.choices() {
-			wr.event("", wr.chat(i, chatDelta{Role: "assistant", Content: &empty, Refusal: null}, nil))
+		for index := range wr.choices {
+			wr.event("", wr.chat(index, chatDelta{Role: "assistant", Content: &empty, Refusal: null}, nil))
 		}
 	case Anthropic:
 		u := wr.usage()
@@ -283,7 +258,7 @@ func (wr *writer) begin() {
 	}
 }
 
-// text writes one piece of text of choice index.
+// text writes one piece of the text of the choice index.
 func (wr *writer) text(index int, s string) {
 	switch wr.api {
 	case OpenAIChat:
@@ -304,9 +279,9 @@ func (wr *writer) finish() {
 		TotalTokens: u.PromptTokens + u.CompletionTokens}
 	switch wr.api {
 	case OpenAIChat:
-		for i := range wr.req.choices() {
-			reason := wr.reply.finishOf(i)
-			wr.event("", wr.chat(i, chatDelta{}, &reason))
+		for index := range wr.choices {
+			reason := wr.reply.finishOf(index)
+			wr.event("", wr.chat(index, chatDelta{}, &reason))
 		}
 		if wr.req.IncludeUsage && !wr.reply.NoUsage {
 			ou.PromptTokensDetails = map[string]int{"cached_tokens": 0, "audio_tokens": 0}
@@ -319,9 +294,9 @@ func (wr *writer) finish() {
 		wr.line("data: [DONE]")
 		wr.line("")
 	case OpenAICompletions:
-		for i := range wr.req.choices() {
-			reason := wr.reply.finishOf(i)
-			wr.event("", wr.completion(i, "", &reason))
+		for index := range wr.choices {
+			reason := wr.reply.finishOf(index)
+			wr.event("", wr.completion(index, "", &reason))
 		}
 		if wr.req.IncludeUsage && !wr.reply.NoUsage {
 			c := wr.completion(0, "", nil)
@@ -482,6 +457,9 @@ func errorBody(api string, req *Request, r *Reply, status int) any {
 	if code != "" {
 		e.Code = &code
 	}
+	if r.ErrorParam != "" {
+		e.Param = &r.ErrorParam
+	}
 	return struct {
 		Error openAIError `json:"error"`
 	}{e}
@@ -489,13 +467,18 @@ func errorBody(api string, req *Request, r *Reply, status int) any {
 
 // writeError answers with r.Status and the API's error JSON.
 func writeError(w http.ResponseWriter, api string, req *Request, r *Reply) {
-	body, _ := json.MarshalIndent(errorBody(api, req, r, r.Status), "", "    ")
+	// The APIs write "<", ">" and "&" as they are, not as Go's \u003c escapes.
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "    ")
+	_ = enc.Encode(errorBody(api, req, r, r.Status)) // this package's own types
 	w.Header().Set("Content-Type", "application/json")
 	if r.Status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
 	w.WriteHeader(r.Status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(body.Bytes())
 }
 
 // streamError writes the API's in-stream error event.

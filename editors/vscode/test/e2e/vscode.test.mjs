@@ -7,6 +7,7 @@
 //   CODINGPLAN_E2E_BACKEND_URL   ws://.../v1/ws
 //   CODINGPLAN_E2E_TOKEN         a token for a user on a plan with one concurrent stream
 //   CODINGPLAN_E2E_EXPECT        what the test provider completes after "fmt.Pr"
+//   CODINGPLAN_E2E_CHOICES       every choice it gives when asked for several, a JSON array
 //   CODINGPLAN_E2E_LSP           codingplan-lsp, for the second connection that holds the slot
 //   CODINGPLAN_E2E_HOLD_MODEL    the model on which the test provider hangs (default "hang")
 //   CODINGPLAN_E2E_FAKEPROVIDER  the test provider's URL (its /_events tell when the slot is held)
@@ -37,6 +38,7 @@ const vsix = env('CODINGPLAN_E2E_VSIX');
 const backendUrl = env('CODINGPLAN_E2E_BACKEND_URL');
 const token = env('CODINGPLAN_E2E_TOKEN');
 const expect = env('CODINGPLAN_E2E_EXPECT');
+const choices = JSON.parse(process.env.CODINGPLAN_E2E_CHOICES || '[]');
 const lspBin = process.env.CODINGPLAN_E2E_LSP ?? '';
 const holdModel = process.env.CODINGPLAN_E2E_HOLD_MODEL || 'hang';
 const fakeProvider = process.env.CODINGPLAN_E2E_FAKEPROVIDER ?? '';
@@ -145,12 +147,12 @@ async function screenshot(name) {
 	return file;
 }
 
-/** step runs one part; a failure keeps a screenshot and the logs. */
+/** step runs one part, f(subtest); a failure keeps a screenshot and the logs. */
 async function step(t, name, f) {
-	await t.test(name, async () => {
+	await t.test(name, async (st) => {
 		const start = Date.now();
 		try {
-			await f();
+			await f(st);
 			timings[name] = Date.now() - start;
 		} catch (err) {
 			failed = true;
@@ -280,6 +282,38 @@ after(async () => {
 	if (!failed) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
+/**
+ * explicitItems opens text as a document in a codingplan-lsp of its own and returns the items of
+ * an explicitly invoked inline completion (triggerKind 1) at position.
+ */
+async function explicitItems(text, position) {
+	const lsp = new LspProcess(lspBin, ['--stdio'], { ...process.env, CODINGPLAN_TOKEN: '' });
+	try {
+		await lsp.request('initialize', {
+			processId: process.pid,
+			rootUri: `file://${dirs.workspace}`,
+			capabilities: { textDocument: { inlineCompletion: {} } },
+			clientInfo: { name: 'codingplan-e2e-probe' },
+			initializationOptions: { codingplan: { backendUrl, token } },
+		});
+		lsp.notify('initialized', {});
+		await poll('the probe connection ready', () =>
+			lsp.notifications.some((m) => m.method === 'codingplan/status' && m.params?.state === 'ready'),
+		);
+		const uri = `file://${mainGo}`;
+		lsp.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'go', version: 1, text } });
+		const result = await lsp.request('textDocument/inlineCompletion', {
+			textDocument: { uri },
+			position,
+			context: { triggerKind: 1 },
+		});
+		return Array.isArray(result) ? result : (result?.items ?? []);
+	} finally {
+		if (failed) fs.writeFileSync(path.join(artifacts, 'probe.stderr'), lsp.stderr);
+		await lsp.kill();
+	}
+}
+
 test('VS Code (code-server) with the codingplan extension', async (t) => {
 	await step(t, 'sign in through the command and the status bar says ready', async () => {
 		await runCommand('codingplan: Sign In');
@@ -324,6 +358,50 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 		await page.keyboard.press('Tab');
 		await page.keyboard.press('Control+S');
 		await poll('main.go saved with the completion', () => fs.readFileSync(mainGo, 'utf8').includes(`fmt.Pr${expect}`));
+	});
+
+	await step(t, 'Alt+] asks for more suggestions, shows the second, and Tab accepts it', async (st) => {
+		// What the server answers to an explicit request on line 6 retyped to "\tfmt.Pr", from a
+		// connection of its own before the editor asks (the lite plan has one slot); this answer
+		// decides the skip below, until the server returns several suggestions.
+		if (!lspBin) throw new Error('CODINGPLAN_E2E_LSP is needed for this step');
+		await page.keyboard.press('Control+S');
+		await poll('main.go saved', () => fs.readFileSync(mainGo, 'utf8').includes(`fmt.Pr${expect}`));
+		const lines = fs.readFileSync(mainGo, 'utf8').split('\n');
+		lines[5] = '\tfmt.Pr';
+		const items = await explicitItems(lines.join('\n'), { line: 5, character: lines[5].length });
+		if (items.length < 2) {
+			st.skip(`suggestion cycling waits for the server to return several suggestions for an explicitly invoked inline completion; it returned ${items.length} item(s)`);
+			return;
+		}
+		// Each item applied to the line (ASCII: UTF-16 offsets are string offsets).
+		const applied = items.map((it) => {
+			const text = typeof it.insertText === 'string' ? it.insertText : it.insertText.value;
+			const [s, e] = it.range ? [it.range.start.character, it.range.end.character] : [lines[5].length, lines[5].length];
+			return lines[5].slice(0, s) + text + lines[5].slice(e);
+		});
+		assert.equal(new Set(applied).size, applied.length, `the server's suggestions are not distinct: ${JSON.stringify(applied)}`);
+		for (const l of applied) {
+			if (choices.length) assert.ok(choices.includes(l.replace(/^\tfmt\.Pr/, '')), `suggestion ${JSON.stringify(l)} is none of the provider's choices`);
+		}
+		const second = applied[1];
+
+		// Line 6 back to "\tfmt.Pr": Shift+Home selects from the end to the first non-blank.
+		await page.keyboard.press('Control+G');
+		await page.keyboard.type('6');
+		await page.keyboard.press('Enter');
+		await page.keyboard.press('End');
+		await page.keyboard.press('Shift+Home');
+		await page.keyboard.type('fmt.Pr', { delay: 30 });
+		await poll('ghost text', async () => (await ghostText()).replaceAll('\u00a0', ' ') === expect);
+		// Alt+] is editor.action.inlineSuggest.showNext: it asks the extension explicitly
+		// (triggerKind Invoked), then moves from the first suggestion of the answer to the next.
+		await page.keyboard.press('Alt+BracketRight');
+		await poll('the second suggestion as ghost text', async () => `\tfmt.Pr${(await ghostText()).replaceAll('\u00a0', ' ')}` === second);
+		// Tab is editor.action.inlineSuggest.commit while a suggestion is shown.
+		await page.keyboard.press('Tab');
+		await page.keyboard.press('Control+S');
+		await poll('main.go saved with the second suggestion', () => fs.readFileSync(mainGo, 'utf8').split('\n')[5] === second);
 	});
 
 	await step(t, 'a code action from the light bulb applies its edit', async () => {
