@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -86,5 +87,40 @@ func TestFenceStripperSinkError(t *testing.T) {
 	f := &fenceStripper{sink: func([]byte) error { return boom }}
 	if err := f.write([]byte("abc")); !errors.Is(err, boom) {
 		t.Fatalf("got %v, want the sink's error", err)
+	}
+}
+
+// TestFenceStrippers: each suggestion of a stream has its own stripper, so that interleaved
+// suggestions, fenced or not, come out as if each were streamed alone; a flush goes on.
+func TestFenceStrippers(t *testing.T) {
+	got := map[int]string{}
+	flushes := 0
+	fs := newFenceStrippers(3, func(i int, p []byte) error {
+		if len(p) == 0 {
+			flushes++
+		}
+		got[i] += string(p)
+		return nil
+	})
+	for _, in := range []struct {
+		index int
+		text  string
+	}{
+		{0, "```go\n"}, {1, "plain "}, {2, "```\n"}, {0, "a + b\n"}, {1, "text\n"}, {2, "b + a"},
+		{0, "```\n"}, {1, "```"}, {0, "dropped"}, {2, "\n```"},
+	} {
+		if err := fs.write(in.index, []byte(in.text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fs.write(2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.finish(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{0: "a + b", 1: "plain text\n```", 2: "b + a"}
+	if !reflect.DeepEqual(got, want) || flushes == 0 {
+		t.Errorf("got %v after %d flushes, want %v after some", got, flushes, want)
 	}
 }
