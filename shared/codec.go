@@ -88,6 +88,9 @@ func (f *ClientFrame) validateRequest() error {
 		if f.Completion == nil || f.Edit != nil {
 			return Errorf(CodeBadRequest, "a completion request carries completion and no edit")
 		}
+		if f.Completion.N < 0 {
+			return Errorf(CodeBadRequest, "n must not be negative")
+		}
 	case OpEdit:
 		if f.Edit == nil || f.Completion != nil {
 			return Errorf(CodeBadRequest, "an edit request carries edit and no completion")
@@ -130,12 +133,17 @@ func Marshal(frame any) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
 }
 
-// AppendDelta appends the delta frame for stream id carrying text to dst. It writes the same
-// frame as Marshal(ServerFrame{Type: TypeDelta, ID: id, Text: Text(text)}) without reflection or
-// allocation, for the hot path. Invalid UTF-8 in text becomes U+FFFD, as encoding/json does.
-func AppendDelta(dst []byte, id string, text []byte) []byte {
+// AppendDelta appends the delta frame for suggestion index of stream id carrying text to dst.
+// It writes the same frame as Marshal(ServerFrame{Type: TypeDelta, ID: id, Index: index, Text:
+// Text(text)}) without reflection or allocation, for the hot path. Invalid UTF-8 in text
+// becomes U+FFFD, as encoding/json does.
+func AppendDelta(dst []byte, id string, index int, text []byte) []byte {
 	dst = append(dst, `{"type":"delta","id":`...)
 	dst = appendString(dst, id)
+	if index != 0 {
+		dst = append(dst, `,"index":`...)
+		dst = strconv.AppendInt(dst, int64(index), 10)
+	}
 	dst = append(dst, `,"text":`...)
 	dst = appendString(dst, text)
 	return append(dst, '}')

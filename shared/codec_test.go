@@ -82,7 +82,7 @@ func TestServerGoldens(t *testing.T) {
 				t.Errorf("round trip changed the frame\ngot:  %s\nwant: %s", got, data)
 			}
 			if f.Type == TypeDelta {
-				if fast := AppendDelta(nil, f.ID, []byte(f.Text)); !bytes.Equal(fast, data) {
+				if fast := AppendDelta(nil, f.ID, f.Index, []byte(f.Text)); !bytes.Equal(fast, data) {
 					t.Errorf("AppendDelta\ngot:  %s\nwant: %s", fast, data)
 				}
 			}
@@ -116,6 +116,34 @@ func TestDecodeClientLimits(t *testing.T) {
 	f, err := DecodeClient([]byte(`{"type":"request","id":"s1","op":"completion","stop":` + stops + `,"completion":{"prefix":"a"}}`))
 	if CodeOf(err) != CodeBadRequest || f.ID != "s1" {
 		t.Errorf("too many stop sequences: got id %q, err %v; want id s1 and bad_request", f.ID, err)
+	}
+}
+
+// TestSuggestions: n is optional, 0 means 1, and values above MaxSuggestions are served as
+// MaxSuggestions; a negative n is refused.
+func TestSuggestions(t *testing.T) {
+	tests := []struct {
+		n    string // the member as sent; "" for none
+		want int    // 0: refused with bad_request
+	}{
+		{"", 1}, {`,"n":0`, 1}, {`,"n":1`, 1}, {`,"n":2`, 2}, {`,"n":3`, 3}, {`,"n":4`, 3},
+		{`,"n":1000`, 3}, {`,"n":null`, 1}, {`,"n":-1`, 0},
+	}
+	for _, tt := range tests {
+		frame := `{"type":"request","id":"c","op":"completion","completion":{"prefix":"a"` + tt.n + `}}`
+		f, err := DecodeClient([]byte(frame))
+		if tt.want == 0 {
+			if CodeOf(err) != CodeBadRequest || f.ID != "c" {
+				t.Errorf("%s: got id %q, err %v; want id c and bad_request", frame, f.ID, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", frame, err)
+		}
+		if got := f.Completion.Suggestions(); got != tt.want {
+			t.Errorf("%s: Suggestions() = %d, want %d", frame, got, tt.want)
+		}
 	}
 }
 
@@ -227,24 +255,24 @@ func TestErrorFrame(t *testing.T) {
 
 func TestAppendDeltaMatchesMarshal(t *testing.T) {
 	texts := []string{"", "plain", "\x00\x1f\x7f", "a\"b\\c", "\xff\xfe", "\u2028\u2029", "é😀", "a\xc3", "<>&"}
-	for _, s := range texts {
-		checkDelta(t, "id-1", s)
+	for i, s := range texts {
+		checkDelta(t, "id-1", i%MaxSuggestions, s)
 	}
 }
 
-func checkDelta(t *testing.T, id, text string) {
+func checkDelta(t *testing.T, id string, index int, text string) {
 	t.Helper()
 	// encoding/json replaces each byte of invalid UTF-8 with U+FFFD, which Go 1.27 writes as
 	// is and older releases as \ufffd. The reference replaces them itself (a []rune conversion
 	// does it byte by byte too), so the comparison stays byte for byte on either toolchain.
-	want, err := Marshal(ServerFrame{Type: TypeDelta, ID: id, Text: Text(string([]rune(text)))})
+	want, err := Marshal(ServerFrame{Type: TypeDelta, ID: id, Index: index, Text: Text(string([]rune(text)))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := AppendDelta(nil, id, []byte(text))
+	got := AppendDelta(nil, id, index, []byte(text))
 	if text == "" { // Marshal omits an empty text; the fast path always writes it.
 		var f ServerFrame
-		if err := json.Unmarshal(got, &f); err != nil || f.Text != "" || f.ID != id {
+		if err := json.Unmarshal(got, &f); err != nil || f.Text != "" || f.ID != id || f.Index != index {
 			t.Errorf("AppendDelta(%q) = %s", text, got)
 		}
 		return
@@ -291,12 +319,12 @@ func FuzzDecodeClient(f *testing.F) {
 }
 
 func FuzzAppendDelta(f *testing.F) {
-	f.Add("c1", []byte("a + b"))
-	f.Add("", []byte("\xff\u2028\x00\""))
-	f.Fuzz(func(t *testing.T, id string, text []byte) {
-		if id == "" || !utf8.ValidString(id) || len(text) == 0 {
+	f.Add("c1", 0, []byte("a + b"))
+	f.Add("", 2, []byte("\xff\u2028\x00\""))
+	f.Fuzz(func(t *testing.T, id string, index int, text []byte) {
+		if id == "" || !utf8.ValidString(id) || len(text) == 0 || index < 0 {
 			return
 		}
-		checkDelta(t, id, string(text))
+		checkDelta(t, id, index, string(text))
 	})
 }

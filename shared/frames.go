@@ -2,7 +2,7 @@ package wire
 
 // ClientFrame is any frame a client sends. Type says which fields apply:
 //
-//	request: ID, Op, Model, MaxTokens, Stop, and Completion or Edit
+//	request: ID, Op, Model, MaxTokens, Stop, and Completion (with its N) or Edit
 //	cancel:  ID
 //	auth:    Token
 //	ping:    ID (optional, echoed in the pong)
@@ -30,6 +30,14 @@ type Completion struct {
 	Snippets []Snippet `json:"snippets,omitempty"`
 	// Multiline asks for more than the rest of the current line.
 	Multiline bool `json:"multiline,omitempty"`
+	// N asks for that many suggestions (see Suggestions): 0 or 1 for one, the default.
+	N int `json:"n,omitempty"`
+}
+
+// Suggestions is how many suggestions the server makes for c: N, with 0 meaning 1 and
+// values above MaxSuggestions clamped to it.
+func (c *Completion) Suggestions() int {
+	return min(max(c.N, 1), MaxSuggestions)
 }
 
 // Snippet is an excerpt of another file, given as context.
@@ -55,14 +63,17 @@ type Edit struct {
 //
 //	hello:  Protocol, Server, Limits, Plan, ExpiresAt (also sent again after an accepted auth frame)
 //	queued: ID, Position, Plan
-//	delta:  ID, Text
-//	done:   ID, FinishReason, Usage
+//	delta:  ID, Index, Text
+//	done:   ID, Index, FinishReason, Usage (on the stream's last done only)
 //	error:  Code, Message, and ID when it ends one stream; RetryAfterMS and Plan where they apply
 //	goaway: Reason, RetryAfterMS
 //	pong:   ID
 type ServerFrame struct {
 	Type string `json:"type"`
 	ID   string `json:"id,omitempty"`
+	// Index is the suggestion a delta or done belongs to, 0 to n-1 (see Completion.N);
+	// omitted for 0, so that streams of one suggestion never carry it.
+	Index int `json:"index,omitempty"`
 
 	Protocol  int     `json:"protocol,omitempty"`
 	Server    string  `json:"server,omitempty"`
@@ -97,7 +108,7 @@ type Plan struct {
 	InUse       int    `json:"in_use"`      // streams running now, when known
 }
 
-// Usage counts tokens of one stream.
+// Usage counts tokens of one stream, all of its suggestions together.
 type Usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`

@@ -42,6 +42,9 @@ const (
 	MaxStopSequences = 8
 	// MaxTokensLimit bounds Request.MaxTokens.
 	MaxTokensLimit = 8192
+	// MaxSuggestions bounds the suggestions of one completion request: a larger
+	// Completion.N is served as this many (see Completion.Suggestions).
+	MaxSuggestions = 3
 )
 
 // Frame types a client sends.

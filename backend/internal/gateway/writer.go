@@ -173,7 +173,7 @@ func (w *writer) encode(b *frameBuf) {
 		w.enc = make([]byte, 0, need)
 	}
 	old := w.enc[:cap(w.enc)]
-	w.enc = wire.AppendDelta(w.enc[:0], b.stream, b.b)
+	w.enc = wire.AppendDelta(w.enc[:0], b.stream, 0, b.b)
 	if cap(w.enc) != cap(old) {
 		clear(old)
 	}
