@@ -191,6 +191,11 @@ func (e *Engine) Complete(ctx context.Context, in Input) (Result, error) {
 	v := newView(in)
 	sit := situate(v.prefix, v.suffix, in.Settings.Multiline)
 	key := e.cache.key(v.prefix, v.suffix, in.Language, in.Settings.Model, sit.multiline)
+	if n := suggestions(in); n > 1 {
+		if each, ok := e.s.(eachStreamer); ok {
+			return e.completeEach(ctx, in, v, sit, key, n, each)
+		}
+	}
 	if raw, ok := e.cache.get(key, now); ok {
 		e.stats.cacheHits.Add(1)
 		return e.answer(in, v, sit, raw, true, now), nil

@@ -28,6 +28,10 @@ type Settings struct {
 	// Multiline chooses multi-line suggestions: "auto" (from the cursor's context), "always"
 	// or "never".
 	Multiline string `json:"multiline"`
+	// Suggestions is how many distinct suggestions an explicitly invoked inline completion (or
+	// the editor's next/previous suggestion keys) returns, to cycle through; automatic ones
+	// return one. 1 to 3.
+	Suggestions int `json:"suggestions"`
 	// MaxTokens caps the length of a completion.
 	MaxTokens int `json:"maxTokens"`
 	// PrefixChars and SuffixChars bound the text sent before and after the cursor.
@@ -50,6 +54,7 @@ func Default() Settings {
 		Enable:       true,
 		DebounceMS:   -1,
 		Multiline:    "auto",
+		Suggestions:  3,
 		MaxTokens:    256,
 		PrefixChars:  8000,
 		SuffixChars:  2000,

@@ -158,6 +158,7 @@ var fields = map[string]func(s *Settings, v json.RawMessage) error{
 	"multiline": func(s *Settings, v json.RawMessage) error {
 		return oneOf(v, &s.Multiline, "auto", "always", "never")
 	},
+	"suggestions":  func(s *Settings, v json.RawMessage) error { return intIn(v, &s.Suggestions, 1, wire.MaxSuggestions) },
 	"maxTokens":    func(s *Settings, v json.RawMessage) error { return intIn(v, &s.MaxTokens, 1, wire.MaxTokensLimit) },
 	"prefixChars":  func(s *Settings, v json.RawMessage) error { return intIn(v, &s.PrefixChars, 0, 200_000) },
 	"suffixChars":  func(s *Settings, v json.RawMessage) error { return intIn(v, &s.SuffixChars, 0, 200_000) },

@@ -72,6 +72,7 @@ func newConn(c *Client, ws *websocket.Conn, token wire.Secret, limits *wire.Limi
 
 // stream is one request's inbox, filled by the reader.
 type stream struct {
+	last   int // the index of the suggestion whose done ends the stream: n-1
 	mu     sync.Mutex
 	frames []wire.ServerFrame
 	err    error
@@ -107,12 +108,22 @@ func (st *stream) take(buf []wire.ServerFrame) ([]wire.ServerFrame, error) {
 	return buf, st.err
 }
 
-// Stream sends req as a new stream and relays its answer: onDelta gets each delta's text in
-// order, and Stream returns the done frame. It returns a *wire.Error for the backend's error
+// Stream is StreamEach for one suggestion: onDelta gets the text of suggestion 0 only.
+func (c *Client) Stream(ctx context.Context, req wire.ClientFrame, onDelta func(text []byte)) (wire.ServerFrame, error) {
+	return c.StreamEach(ctx, req, func(index int, text []byte) {
+		if index == 0 && onDelta != nil {
+			onDelta(text)
+		}
+	})
+}
+
+// StreamEach sends req as a new stream and relays its answer: onDelta gets each delta's
+// suggestion index (0 unless req asks for several, docs/protocol.md "Several suggestions")
+// and text, in order, and StreamEach returns the done frame that ends the stream. It returns a *wire.Error for the backend's error
 // frame (rate_limited with RetryAfterMS, ...), ErrDisconnected or ErrSignedOut (wrapped) when
 // there is no connection or it breaks, and ctx.Err() (wrapped) as soon as ctx ends, after
 // queueing a cancel frame for the stream. req's Type and ID are set here.
-func (c *Client) Stream(ctx context.Context, req wire.ClientFrame, onDelta func(text []byte)) (wire.ServerFrame, error) {
+func (c *Client) StreamEach(ctx context.Context, req wire.ClientFrame, onDelta func(index int, text []byte)) (wire.ServerFrame, error) {
 	cn, err := c.connection(ctx)
 	if err != nil {
 		return wire.ServerFrame{}, err
@@ -141,6 +152,9 @@ func (c *Client) Stream(ctx context.Context, req wire.ClientFrame, onDelta func(
 	}
 
 	st := &stream{ready: make(chan struct{}, 1)}
+	if req.Op == wire.OpCompletion && req.Completion != nil {
+		st.last = req.Completion.Suggestions() - 1
+	}
 	if err := cn.open(id, st); err != nil {
 		return wire.ServerFrame{}, err
 	}
@@ -162,13 +176,16 @@ func (c *Client) Stream(ctx context.Context, req wire.ClientFrame, onDelta func(
 			switch f.Type {
 			case wire.TypeDelta:
 				if onDelta != nil {
-					onDelta([]byte(f.Text))
+					onDelta(f.Index, []byte(f.Text))
 				}
 				if ctx.Err() != nil { // onDelta may end the stream early
 					cn.cancel(id)
 					return wire.ServerFrame{}, fmt.Errorf("remote: stream canceled: %w", ctx.Err())
 				}
 			case wire.TypeDone:
+				if f.Index < st.last {
+					continue // a suggestion ended; the stream goes on
+				}
 				c.noteStreamDone()
 				return f, nil
 			case wire.TypeError:
@@ -497,7 +514,7 @@ func (cn *conn) connectionError(e *wire.Error) {
 func (cn *conn) deliver(f wire.ServerFrame) {
 	cn.mu.Lock()
 	st := cn.streams[f.ID]
-	if st != nil && (f.Type == wire.TypeDone || f.Type == wire.TypeError) {
+	if st != nil && (f.Type == wire.TypeDone && f.Index >= st.last || f.Type == wire.TypeError) {
 		delete(cn.streams, f.ID)
 		cn.closeIfDrainedLocked()
 	}

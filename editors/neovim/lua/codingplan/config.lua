@@ -12,6 +12,7 @@ M.server_settings = {
   model = 'string',
   debounceMs = 'number',
   multiline = 'string',
+  suggestions = 'number',
   maxTokens = 'number',
   prefixChars = 'number',
   suffixChars = 'number',
