@@ -62,9 +62,15 @@ func (s *Stream) Read(ctx context.Context) (jsonrpc2.Message, int64, error) {
 		if s.trace != nil {
 			s.trace("recv", body)
 		}
+		// jsonrpc2's scanner skips members it does not use without checking them (a raw control
+		// character in a name passes); a message that is not JSON is a ParseError here, as the
+		// spec has it, whatever part of it is broken.
 		msg, err := jsonrpc2.DecodeMessage(body)
-		if err == nil {
+		if err == nil && json.Valid(body) {
 			return msg, n, nil
+		}
+		if err == nil {
+			err = jsonrpc2.ErrParse
 		}
 		err = s.writeBody(jsonrpc2.AppendResponse(nil, salvageID(body), nil, problem(body, err)))
 		clear(body)
