@@ -227,6 +227,10 @@ func (s *Server) relPath(uri string) string {
 // uriPath returns the path a URI names: a file URI's path without a trailing slash, or the
 // last part of another URI (untitled:Untitled-1 gives Untitled-1).
 func uriPath(uri string) string {
+	// The common case, a plain local file URI, without parsing: url.Parse would give the same.
+	if rest, ok := strings.CutPrefix(uri, "file:///"); ok && !strings.ContainsAny(rest, "%?#") {
+		return strings.TrimRight(uri[len("file://"):], "/")
+	}
 	u, err := url.Parse(uri)
 	if err != nil {
 		return path.Base(uri)
