@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"sync"
@@ -77,6 +78,15 @@ type stream struct {
 	frames []wire.ServerFrame
 	err    error
 	ready  chan struct{} // cap 1
+	// first holds the frames of a short answer (a delta and done), so that the inbox does
+	// not grow on the hot path.
+	first [2]wire.ServerFrame
+}
+
+func newStream() *stream {
+	st := &stream{ready: make(chan struct{}, 1)}
+	st.frames = st.first[:0]
+	return st
 }
 
 func (st *stream) push(f wire.ServerFrame) {
@@ -141,7 +151,8 @@ func (c *Client) StreamEach(ctx context.Context, req wire.ClientFrame, onDelta f
 	c.nextID++
 	n := c.nextID
 	c.mu.Unlock()
-	id := "c" + strconv.FormatUint(n, 36)
+	var idb [1 + 13]byte // "c" and a uint64 in base 36
+	id := string(strconv.AppendUint(append(idb[:0], 'c'), n, 36))
 	req.Type, req.ID = wire.TypeRequest, id
 	data, err := wire.Marshal(req)
 	if err != nil {
@@ -151,7 +162,7 @@ func (c *Client) StreamEach(ctx context.Context, req wire.ClientFrame, onDelta f
 		return wire.ServerFrame{}, wire.Errorf(wire.CodeTooLarge, "the request is %d bytes, the backend takes %d", len(data), cn.maxFrame)
 	}
 
-	st := &stream{ready: make(chan struct{}, 1)}
+	st := newStream()
 	if req.Op == wire.OpCompletion && req.Completion != nil {
 		st.last = req.Completion.Suggestions() - 1
 	}
@@ -162,7 +173,8 @@ func (c *Client) StreamEach(ctx context.Context, req wire.ClientFrame, onDelta f
 	c.streamStarted(n)
 	defer c.streamEnded(n)
 
-	var frames []wire.ServerFrame
+	var taken [2]wire.ServerFrame
+	frames := taken[:0]
 	for {
 		select {
 		case <-ctx.Done():
@@ -395,14 +407,18 @@ func (cn *conn) readLoop() {
 	}
 	cn.ws.SetPongHandler(func(string) error { return extend() })
 	var cause error
+	var data []byte // one buffer for every frame, cleared once decoded: frames carry output
 	for {
-		_, data, err := cn.ws.ReadMessage()
+		var err error
+		data, err = cn.readFrame(data[:0])
 		if err != nil {
+			clear(data[:cap(data)])
 			cause = err
 			break
 		}
 		_ = extend()
 		f, err := wire.DecodeServer(data)
+		clear(data)
 		if err != nil {
 			cn.c.log.Warn("ignoring a malformed frame from the backend", "err", err)
 			continue
@@ -410,6 +426,26 @@ func (cn *conn) readLoop() {
 		cn.handle(f)
 	}
 	cn.end(cause)
+}
+
+// readFrame reads the next message into buf (grown with wire.Grow, which clears what it
+// leaves behind) and returns it.
+func (cn *conn) readFrame(buf []byte) ([]byte, error) {
+	_, r, err := cn.ws.NextReader()
+	if err != nil {
+		return buf, err
+	}
+	for {
+		buf = wire.Grow(buf, 512)
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, err
+		}
+	}
 }
 
 func (cn *conn) end(cause error) {
