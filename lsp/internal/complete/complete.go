@@ -202,6 +202,8 @@ func (e *Engine) Complete(ctx context.Context, in Input) (Result, error) {
 
 	// Only a request that goes to the backend needs a context of its own: one answered here
 	// just ends the document's running request, without the allocations of a new context.
+	// The one context serves both ends: a newer request's (ErrSuperseded) and the early stop
+	// of a complete suggestion (errEnough).
 	ctx, cancel := context.WithCancelCause(ctx)
 	me := &flight{cancel: cancel}
 	e.supersede(in.DocKey, me)
@@ -211,7 +213,7 @@ func (e *Engine) Complete(ctx context.Context, in Input) (Result, error) {
 		return Result{}, e.ended(ctx, err)
 	}
 	req := e.request(in, v, sit)
-	raw, err := e.stream(ctx, req, sit)
+	raw, err := e.stream(ctx, cancel, req, sit)
 	if err != nil {
 		return Result{}, e.ended(ctx, err)
 	}
@@ -303,14 +305,13 @@ func (e *Engine) debounce(ctx context.Context, in Input) error {
 var errEnough = errors.New("complete: the suggestion is complete")
 
 // stream sends req and collects the answer, stopping the stream as soon as post-processing
-// would cut everything that follows.
-func (e *Engine) stream(ctx context.Context, req wire.ClientFrame, sit situation) (string, error) {
+// would cut everything that follows: with stop, which ends ctx (the request's own context, not
+// shared with anything that must outlive the answer) with errEnough as the cause.
+func (e *Engine) stream(ctx context.Context, stop context.CancelCauseFunc, req wire.ClientFrame, sit situation) (string, error) {
 	e.stats.sent.Add(1)
-	sctx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
 	var buf []byte
 	enough := false
-	_, err := e.s.Stream(sctx, req, func(text []byte) {
+	_, err := e.s.Stream(ctx, req, func(text []byte) {
 		if enough {
 			return
 		}
@@ -321,7 +322,7 @@ func (e *Engine) stream(ctx context.Context, req wire.ClientFrame, sit situation
 		}
 	})
 	if err != nil {
-		if enough && ctx.Err() == nil {
+		if enough && errors.Is(context.Cause(ctx), errEnough) {
 			e.stats.earlyStops.Add(1)
 			return string(buf), nil
 		}
