@@ -163,9 +163,11 @@ func (c *Client) StreamEach(ctx context.Context, req wire.ClientFrame, onDelta f
 	var idb [1 + 13]byte // "c" and a uint64 in base 36
 	id := string(strconv.AppendUint(append(idb[:0], 'c'), n, 36))
 	req.Type, req.ID = wire.TypeRequest, id
-	data, err := wire.Marshal(req)
-	if err != nil {
-		return wire.ServerFrame{}, fmt.Errorf("remote: encode request: %w", err)
+	data, ok := wire.AppendRequest(nil, req) // a completion, without reflection
+	if !ok {
+		if data, err = wire.Marshal(req); err != nil {
+			return wire.ServerFrame{}, fmt.Errorf("remote: encode request: %w", err)
+		}
 	}
 	if len(data) > cn.maxFrame {
 		return wire.ServerFrame{}, wire.Errorf(wire.CodeTooLarge, "the request is %d bytes, the backend takes %d", len(data), cn.maxFrame)
@@ -362,6 +364,7 @@ func (cn *conn) flush(inline bool) {
 		for i, data := range batch {
 			_ = cn.ws.SetWriteDeadline(time.Now().Add(cn.c.cfg.WriteTimeout))
 			err := cn.ws.WriteMessage(websocket.TextMessage, data)
+			clear(data) // a request's content: the websocket has its own masked copy
 			batch[i] = nil
 			if err != nil {
 				cn.mu.Lock()
