@@ -214,12 +214,14 @@ func (s *Server) relPath(uri string) string {
 	defer s.mu.Unlock()
 	best := ""
 	for _, f := range s.folders {
-		if f.path != "" && len(f.path) > len(best) && strings.HasPrefix(p, f.path+"/") {
+		// p starts with f.path and a slash (without building f.path+"/": this runs for every
+		// document of every completion request)
+		if f.path != "" && len(f.path) > len(best) && len(p) > len(f.path) && p[len(f.path)] == '/' && strings.HasPrefix(p, f.path) {
 			best = f.path
 		}
 	}
 	if best != "" {
-		return strings.TrimPrefix(p, best+"/")
+		return p[len(best)+1:]
 	}
 	return path.Base(p)
 }
