@@ -32,7 +32,7 @@ func (s *Server) findDevice(r *http.Request, typed string) (store.DeviceCode, st
 	switch {
 	case code == "":
 		return store.DeviceCode{}, "Enter the code your editor shows.", nil
-	case len(code) > 32 || !cleanText(code):
+	case !userCodeShape(code):
 		return store.DeviceCode{}, "A code is 8 letters, like WDJB-MJHT.", nil
 	case s.o.Devices == nil:
 		return store.DeviceCode{}, "Device sign-in is not available on this server.", nil
@@ -83,6 +83,25 @@ func (s *Server) showDevice(w http.ResponseWriter, r *http.Request, p *page, typ
 	}
 	p.Data = deviceView{Code: formatUserCode(d.UserCode), Client: d.Client}
 	s.render(w, http.StatusOK, "device.html", p)
+}
+
+// userCodeShape reports whether typed can be a user code: 8 ASCII letters or digits, with
+// dashes and spaces anywhere (the issuer then checks its alphabet).
+func userCodeShape(typed string) bool {
+	if len(typed) > 32 {
+		return false
+	}
+	n := 0
+	for _, r := range typed {
+		switch {
+		case r == '-' || r == ' ':
+		case r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'):
+			n++
+		default:
+			return false
+		}
+	}
+	return n == 8
 }
 
 // formatUserCode shows a stored user code as XXXX-XXXX (tokens.FormatUserCode; this package

@@ -370,4 +370,3 @@ func (s *Server) resetConfirmPost(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("password reset", "account", t.AccountID)
 	http.Redirect(w, r, "/signin?done=reset", http.StatusSeeOther)
 }
-
