@@ -21,27 +21,6 @@ STAMP="$DIR/.installed"
 
 die() { echo "install-playwright.sh: $*" >&2; exit 1; }
 
-# apt_install PKG...: install the packages that are missing, without recommends.
-apt_install() {
-	local missing=() p
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
-	((${#missing[@]})) || return 0
-	[[ $(id -u) == 0 ]] || die "missing ${missing[*]}: installing needs root (apt-get)"
-	local log
-	log=$(mktemp)
-	export DEBIAN_FRONTEND=noninteractive
-	if ! { apt-get install -y -q --no-install-recommends "${missing[@]}" ||
-		{ apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; }; } \
-		>"$log" 2>&1; then
-		cat "$log" >&2
-		rm -f "$log"
-		die "apt-get install ${missing[*]} failed"
-	fi
-	rm -f "$log"
-}
-
 install_playwright() {
 	if [[ -f $STAMP && -f $DIR/node_modules/playwright-core/package.json ]]; then
 		return 0
@@ -60,7 +39,7 @@ install_playwright() {
 	touch "$STAMP"
 }
 
-apt_install chromium
+scripts/apt-install.sh chromium
 install_playwright
 echo "playwright-core $DIR/node_modules/playwright-core"
 echo "chromium $(command -v chromium)"

@@ -171,16 +171,10 @@ func (s *Server) deletePage(w http.ResponseWriter, r *http.Request) {
 // deletePost deletes the account after its password is typed again: every row about it goes,
 // its tokens are revoked on the routing plane, and the browser is signed out.
 func (s *Server) deletePost(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.pageAccount(w, r)
+	a, f, p, ok := s.signedForm(w, r, "Delete your account")
 	if !ok {
 		return
 	}
-	f, ok := s.readForm(w, r)
-	if !ok {
-		return
-	}
-	p := newPage("Delete your account")
-	p.Email = a.Email
 	password := f.Get("password")
 	switch {
 	case password == "":

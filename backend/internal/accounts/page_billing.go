@@ -50,15 +50,10 @@ func (s *Server) renderBilling(w http.ResponseWriter, status int, p *page, email
 
 // checkoutPost sends the browser to the provider's checkout for the plan chosen.
 func (s *Server) checkoutPost(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.pageAccount(w, r)
+	a, f, p, ok := s.signedForm(w, r, "Plan and billing")
 	if !ok {
 		return
 	}
-	f, ok := s.readForm(w, r)
-	if !ok {
-		return
-	}
-	p := newPage("Plan and billing")
 	plan := f.Get("plan")
 	if !slices.Contains(onSale(s.o.Plans), plan) {
 		p.Errors["plan"] = "Choose one of the plans listed."

@@ -116,16 +116,10 @@ func formatUserCode(c string) string {
 // devicePost approves or denies, limited per address and per account like POST
 // /v1/device/approve (user codes are short: guessing must stay slow).
 func (s *Server) devicePost(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.pageAccount(w, r)
+	a, f, p, ok := s.signedForm(w, r, "Sign in a device")
 	if !ok {
 		return
 	}
-	f, ok := s.readForm(w, r)
-	if !ok {
-		return
-	}
-	p := newPage("Sign in a device")
-	p.Email = a.Email
 	p.Data = deviceView{}
 	action := f.Get("action")
 	if action != "approve" && action != "deny" {

@@ -14,15 +14,10 @@ func (s *Server) keyRoutes(pm *http.ServeMux) {
 }
 
 func (s *Server) createKeyPost(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.pageAccount(w, r)
+	a, f, p, ok := s.signedForm(w, r, "Your account")
 	if !ok {
 		return
 	}
-	f, ok := s.readForm(w, r)
-	if !ok {
-		return
-	}
-	p := newPage("Your account")
 	name := strings.TrimSpace(f.Get("name"))
 	p.Form["name"] = name
 	if m := checkName(name, true); m != "" {

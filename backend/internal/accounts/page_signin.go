@@ -144,11 +144,7 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request) {
 	if m := checkName(name, false); m != "" {
 		p.Errors["name"] = m
 	}
-	if m := checkNewPassword(password); m != "" {
-		p.Errors["password"] = m
-	} else if f.Get("confirm") != password {
-		p.Errors["confirm"] = "The two passwords differ."
-	}
+	checkPasswordPair(p, password, f.Get("confirm"))
 	if len(p.Errors) > 0 {
 		s.render(w, http.StatusBadRequest, "signup.html", p)
 		return
@@ -178,6 +174,15 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request) {
 	}
 	s.renderMessage(w, http.StatusOK, "Check your mail", message{
 		Text: "We sent a link to " + email + ". Follow it to confirm your email and finish creating your account."})
+}
+
+// checkPasswordPair puts the errors of a new password and its repetition on p.
+func checkPasswordPair(p *page, password, confirm string) {
+	if m := checkNewPassword(password); m != "" {
+		p.Errors["password"] = m
+	} else if confirm != password {
+		p.Errors["confirm"] = "The two passwords differ."
+	}
 }
 
 // hashPassword runs argon2id with at most cap(s.hashing) at once.
@@ -338,11 +343,7 @@ func (s *Server) resetConfirmPost(w http.ResponseWriter, r *http.Request) {
 	p := newPage("Choose a new password")
 	p.Form["token"] = token
 	password := f.Get("password")
-	if m := checkNewPassword(password); m != "" {
-		p.Errors["password"] = m
-	} else if f.Get("confirm") != password {
-		p.Errors["confirm"] = "The two passwords differ."
-	}
+	checkPasswordPair(p, password, f.Get("confirm"))
 	if len(p.Errors) > 0 {
 		s.render(w, http.StatusBadRequest, "resetconfirm.html", p)
 		return

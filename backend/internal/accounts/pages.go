@@ -229,6 +229,22 @@ func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request) (store.Acco
 	return a, true
 }
 
+// signedForm starts a signed-in form post: the account, the form, and the page titled title
+// to answer with. ok is false when an answer was written (sign-in, limits, a bad body).
+func (s *Server) signedForm(w http.ResponseWriter, r *http.Request, title string) (store.Account, url.Values, *page, bool) {
+	a, ok := s.pageAccount(w, r)
+	if !ok {
+		return a, nil, nil, false
+	}
+	f, ok := s.readForm(w, r)
+	if !ok {
+		return a, nil, nil, false
+	}
+	p := newPage(title)
+	p.Email = a.Email
+	return a, f, p, true
+}
+
 // toSignIn sends the browser to the sign-in page, to come back to this page (a GET) after it.
 func (s *Server) toSignIn(w http.ResponseWriter, r *http.Request) {
 	next := "/account"

@@ -41,19 +41,6 @@ func newPageRig(t *testing.T, st full, edit func(*Options)) *pageRig {
 	return pr
 }
 
-func sqliteStore(t *testing.T) full {
-	t.Helper()
-	st, err := store.OpenSQLite(t.Context(), t.TempDir()+"/accounts.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // issuerAdapter maps the issuer's device errors as codingplan-accounts' lazyIssuer does.
 type issuerAdapter struct{ i *tokens.Issuer }
 
