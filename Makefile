@@ -104,7 +104,7 @@ TEST_PHASES += test-e2e
 .PHONY: test-pages
 
 # The account pages of codingplan-accounts in Debian's Chromium driven by playwright-core: sign
-# up, confirm, sign in, key, device approval and sign-out (~20 s). Installs Chromium and
+# up, confirm, sign in, key, device approval and sign-out, billing, reset, deletion (~25 s). Installs Chromium and
 # playwright-core on first use (scripts/install-playwright.sh, cached under ~/.cache/codingplan).
 test-pages: build
 	scripts/pages-e2e.sh

@@ -153,7 +153,12 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request) {
 		!s.pageAllow(w, p, "signup.html", "email", s.limits.sessionEmail, emailLimitKey(email)) {
 		return
 	}
-	_, err := s.o.Store.AccountByEmail(r.Context(), email)
+	// The hash is computed either way, so that the answer takes as long whether or not the
+	// email has an account.
+	hash, err := s.hashPassword(r.Context(), password)
+	if err == nil {
+		_, err = s.o.Store.AccountByEmail(r.Context(), email)
+	}
 	switch {
 	case err == nil:
 		err = s.mail(r.Context(), email, "Your codingplan account",
@@ -161,12 +166,9 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request) {
 				"Sign in: "+s.o.Settings.URL()+"/signin\nForgot your password? "+s.o.Settings.URL()+"/reset\n\n"+
 				"If it was not you, ignore this mail.\n")
 	case errors.Is(err, store.ErrNotFound):
-		var hash string
-		if hash, err = s.hashPassword(r.Context(), password); err == nil {
-			err = s.mailLink(r.Context(), store.EmailToken{Purpose: store.PurposeSignup, Email: email, Name: name, PasswordHash: hash},
-				signupTTL, email, "Confirm your codingplan account", "/verify",
-				"Confirm your email to finish creating your codingplan account:\n\n%s\n\nThe link works once, for 24 hours. If you did not sign up, ignore this mail.\n")
-		}
+		err = s.mailLink(r.Context(), store.EmailToken{Purpose: store.PurposeSignup, Email: email, Name: name, PasswordHash: hash},
+			signupTTL, email, "Confirm your codingplan account", "/verify",
+			"Confirm your email to finish creating your codingplan account:\n\n%s\n\nThe link works once, for 24 hours. If you did not sign up, ignore this mail.\n")
 	}
 	if err != nil {
 		s.pageStoreError(w, "sign up", err)

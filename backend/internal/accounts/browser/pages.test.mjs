@@ -9,7 +9,8 @@
 //
 // One story, as a user on a phone-sized screen and the keyboard: sign up, confirm the mailed
 // link, sign in, create an API key, approve an editor's device sign-in (POST /v1/device/code as
-// an editor does), see it under devices, sign it out.
+// an editor does), see it under devices, sign it out; then the billing page, sign-out, a
+// password reset by mail, and the account's deletion.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -66,7 +67,7 @@ async function fitsWidth() {
 	assert.ok(scroll <= client, `page ${page.url()} is ${scroll}px wide on a ${client}px screen`);
 }
 
-test('sign up, sign in, create a key, approve and sign out a device', async () => {
+test('sign up, sign in, create a key, approve and sign out a device, reset, delete', async () => {
 	const started = Date.now();
 	const email = `e2e-${Date.now()}@example.com`;
 	const password = 'a long enough password';
@@ -161,11 +162,52 @@ test('sign up, sign in, create a key, approve and sign out a device', async () =
 		assert.equal(t.body.error, 'invalid_grant');
 	});
 
+	await step('billing page', async () => {
+		await page.getByRole('link', { name: 'Billing' }).click();
+		await page.getByRole('heading', { name: 'Plan and billing' }).waitFor();
+		await page.getByText('lite (1 concurrent requests)').waitFor();
+		await fitsWidth();
+	});
+
 	await step('sign out', async () => {
 		await page.getByRole('button', { name: 'Sign out', exact: true }).click();
 		await page.getByText('You are signed out.').waitFor();
 		await page.goto(base + '/account');
 		await page.waitForURL(/\/signin\?next=%2Faccount$/);
+	});
+
+	const newPassword = 'another long password';
+	await step('reset the password', async () => {
+		await page.getByRole('link', { name: 'Forgot your password?' }).click();
+		await page.getByLabel('Email').fill(email);
+		await page.getByRole('button', { name: 'Mail me a link' }).click();
+		await page.getByRole('heading', { name: 'Check your mail' }).waitFor();
+		await page.goto(base + '/dev/mail');
+		await page.locator('article.mail', { hasText: 'Reset your codingplan password' }).first()
+			.getByRole('link', { name: /\/reset\/confirm\?token=/ }).click();
+		await page.getByLabel('New password (at least 8 characters)').fill(newPassword);
+		await page.getByLabel('New password again').fill(newPassword);
+		await page.getByRole('button', { name: 'Set password' }).click();
+		await page.getByText('Your password is changed.').waitFor();
+		await page.getByLabel('Email').fill(email);
+		await page.getByLabel('Password').fill(password);
+		await page.getByRole('button', { name: 'Sign in' }).click();
+		assert.match(await page.locator('#password-error').textContent(), /Wrong email or password/);
+		await page.getByLabel('Password').fill(newPassword);
+		await page.getByRole('button', { name: 'Sign in' }).click();
+		await page.waitForURL(base + '/account');
+	});
+
+	await step('delete the account', async () => {
+		await page.getByRole('link', { name: 'Delete my account' }).click();
+		await page.getByLabel('Type your password to confirm').fill('not the password');
+		await page.getByRole('button', { name: 'Delete my account' }).click();
+		assert.match(await page.locator('#password-error').textContent(), /not deleted/);
+		await page.getByLabel('Type your password to confirm').fill(newPassword);
+		await page.getByRole('button', { name: 'Delete my account' }).click();
+		await page.getByText('Your account and everything stored about it are deleted.').waitFor();
+		const t = await form('/v1/token', { grant_type: 'urn:codingplan:grant-type:api_key', api_key: key });
+		assert.equal(t.status, 400, 'the deleted account\'s API key still works');
 	});
 
 	assert.deepEqual(problems, [], 'console errors (a CSP refusal?)');
