@@ -26,6 +26,7 @@ const MethodStatus = "codingplan/status"
 const (
 	StateSignedOut     = "signedOut"
 	StateConnecting    = "connecting"
+	StateLoading       = "loading" // connected, but the model still loads on the backend
 	StateReady         = "ready"
 	StateBusy          = "busy"
 	StateRateLimited   = "rateLimited"
@@ -42,6 +43,12 @@ type Status struct {
 	RetryAfterMS int64       `json:"retryAfterMs,omitzero"`
 	Plan         *PlanStatus `json:"plan,omitzero"`
 	Enabled      bool        `json:"enabled"`
+	// Model is the model requests go to, as the backend names it; absent until the backend
+	// said which models the plan has.
+	Model string `json:"model,omitzero"`
+	// Unavailable says which features are off because the model cannot serve them, and why
+	// (e.g. no code actions: the model serves completions only); absent when nothing is off.
+	Unavailable string `json:"unavailable,omitzero"`
 }
 
 // PlanStatus is the caller's plan as the backend last reported it.

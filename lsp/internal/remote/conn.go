@@ -444,9 +444,10 @@ func (cn *conn) end(cause error) {
 func (cn *conn) handle(f wire.ServerFrame) {
 	c := cn.c
 	switch f.Type {
-	case wire.TypeHello: // again after an accepted auth frame
+	case wire.TypeHello: // again after an accepted auth frame, a plan or a model change
 		c.mu.Lock()
 		c.updatePlanLocked(f.Plan)
+		c.updateModelsLocked(f.Models)
 		cn.mu.Lock()
 		accepted := cn.token
 		cn.mu.Unlock()

@@ -48,6 +48,9 @@ type Status struct {
 	Message      string
 	RetryAfterMS int64 // when it changes by itself (a rate limit ends, a reconnect is due)
 	Plan         *Plan
+	// Models are the models the last hello listed, with the ops each serves and whether it
+	// loads; nil when the backend did not say (not connected yet, or an older backend).
+	Models []wire.Model
 }
 
 // Plan is the caller's plan as the backend last reported it (wire.Plan).
@@ -134,6 +137,7 @@ type Client struct {
 	starting bool          // a connection is being set up after start or sign-in: Stream may wait
 	changed  chan struct{} // closed and replaced when cur or link changes
 	plan     *Plan
+	models   []wire.Model // the last hello's, nil when it listed none
 	started  map[uint64]time.Time // running streams' start times, by stream number
 	timer    clock.Timer          // wakes the notifier when the status changes by itself
 	timerAt  time.Time            // when timer fires; zero when it is not armed
@@ -449,6 +453,7 @@ func (c *Client) session(ctx context.Context, url string, token wire.Secret) out
 	c.cur = cn
 	c.starting = false
 	c.updatePlanLocked(hello.Plan)
+	c.updateModelsLocked(hello.Models)
 	if c.token != token && c.token != "" {
 		cn.sendAuthLocked(c.token) // the token changed while dialing
 	}

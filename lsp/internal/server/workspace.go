@@ -50,7 +50,7 @@ func (s *Server) applySettings(ctx context.Context, next config.Settings, proble
 			Type: protocol.MessageTypeWarning, Message: "codingplan: " + problem.Error(),
 		})
 	}
-	if enabledChanged {
+	if enabledChanged || next.Model != prev.Model {
 		s.pushStatus(ctx, nil)
 	}
 }
@@ -155,12 +155,13 @@ func (s *Server) status(st *remote.Status) lspx.Status {
 		st = &cur
 	}
 	s.mu.Lock()
-	enabled := s.enabled
+	enabled, model := s.enabled, s.settings.Model
 	s.mu.Unlock()
 	out := lspx.Status{State: st.State, Message: st.Message, RetryAfterMS: st.RetryAfterMS, Enabled: enabled}
 	if st.Plan != nil {
 		out.Plan = &lspx.PlanStatus{Name: st.Plan.Name, Concurrency: st.Plan.Concurrency, InUse: st.Plan.InUse}
 	}
+	out = withModel(out, *st, model)
 	if !enabled {
 		out.State = lspx.StateDisabled
 		out.Message = "completions are off (codingplan.enable turns them on)"
