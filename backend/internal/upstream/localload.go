@@ -40,8 +40,8 @@ type LocalLoader struct {
 	mu       sync.Mutex
 	onChange func() // called when a model's loading ends (OnChange)
 	started  int
-	loading int
-	failed  int
+	loading  int
+	failed   int
 }
 
 // NewLocalLoader returns a LocalLoader that opens models with open (LocalFactory) in the

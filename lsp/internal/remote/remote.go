@@ -137,7 +137,7 @@ type Client struct {
 	starting bool          // a connection is being set up after start or sign-in: Stream may wait
 	changed  chan struct{} // closed and replaced when cur or link changes
 	plan     *Plan
-	models   []wire.Model // the last hello's, nil when it listed none
+	models   []wire.Model         // the last hello's, nil when it listed none
 	started  map[uint64]time.Time // running streams' start times, by stream number
 	timer    clock.Timer          // wakes the notifier when the status changes by itself
 	timerAt  time.Time            // when timer fires; zero when it is not armed
