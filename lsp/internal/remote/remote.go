@@ -284,6 +284,11 @@ func (c *Client) Run(ctx context.Context) error {
 			c.pause(ctx, -1)
 			continue
 		}
+		if url == "" {
+			c.setLink(link{state: lspx.StateError, message: "no backend URL: set codingplan.backendUrl to a ws:// or wss:// URL"})
+			c.pause(ctx, -1)
+			continue
+		}
 		if rejected {
 			// The backend refused this token; try it again only now and then.
 			c.pause(ctx, c.cfg.AuthRetry)

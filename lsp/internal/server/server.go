@@ -130,6 +130,9 @@ func New(cfg Config, log *slog.Logger) *Server {
 		settings: cfg.Env.Apply(config.Default()),
 		enabled:  true,
 	}
+	// No URL is in use before the first settings apply: an invalid backendUrl then leaves
+	// none (or the environment's), never the default (see applySettings).
+	s.settings.BackendURL = cfg.Env.BackendURL
 	s.trace.Store(config.TraceOff)
 	return s
 }

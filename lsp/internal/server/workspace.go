@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"path"
 	"slices"
@@ -35,6 +36,11 @@ func (s *Server) applySettings(ctx context.Context, next config.Settings, proble
 	token := next.Token
 	if s.signedIn != nil {
 		token = *s.signedIn
+	}
+	if errors.Is(problem, config.ErrBackendURL) {
+		// Keep the URL in use (none before the first valid one), never the default's or an
+		// older layer's: the token must go only to a backend the user chose.
+		next.BackendURL = prev.BackendURL
 	}
 	s.settings = next
 	s.mu.Unlock()
