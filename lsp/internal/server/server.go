@@ -24,6 +24,7 @@ import (
 	"github.com/codingplan/codingplan/lsp/internal/config"
 	"github.com/codingplan/codingplan/lsp/internal/document"
 	"github.com/codingplan/codingplan/lsp/internal/erase"
+	"github.com/codingplan/codingplan/lsp/internal/lsplog"
 	"github.com/codingplan/codingplan/lsp/internal/remote"
 	"github.com/codingplan/codingplan/lsp/internal/transport"
 	wire "github.com/codingplan/codingplan/shared"
@@ -63,6 +64,13 @@ type Config struct {
 	Engine Completer
 	// Env is what the environment says about settings.
 	Env config.Env
+	// Logs, when set, has the server's log sent to the editor (window/logMessage) during Run.
+	Logs LogSink
+}
+
+// LogSink is where the server's log goes (lsplog.Handler): Attach connects it to the editor.
+type LogSink interface {
+	Attach(send lsplog.Send) (detach func())
 }
 
 // Errors Run returns.
@@ -151,6 +159,13 @@ func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
 	// The read loop and every request it releases run under erase: the goroutines a protected
 	// function starts are protected too.
 	erase.Do(func() { conn.Go(ctx, handler) })
+	if s.cfg.Logs != nil {
+		detach := s.cfg.Logs.Attach(func(ctx context.Context, typ protocol.MessageType, msg string) error {
+			// Straight to the connection: s.notify logs its failures, which would come back here.
+			return conn.Notify(ctx, protocol.MethodWindowLogMessage, &protocol.LogMessageParams{Type: typ, Message: msg})
+		})
+		defer detach()
+	}
 	if s.cfg.Backend != nil {
 		stop := s.cfg.Backend.Watch(func(st remote.Status) { s.pushStatus(context.WithoutCancel(ctx), &st) })
 		defer stop()
