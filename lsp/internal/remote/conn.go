@@ -504,7 +504,7 @@ func (cn *conn) connectionError(e *wire.Error) {
 		if c.token == token {
 			c.rejected = token
 		}
-		c.setLinkLocked(link{state: out.state, message: out.message})
+		c.setLinkLocked(link{state: out.state, message: out.message, reason: out.reason})
 		c.mu.Unlock()
 	default:
 		c.log.Warn("error from the backend", "code", string(e.Code), "message", wire.Clip(e.Message, clipMessage))

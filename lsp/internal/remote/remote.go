@@ -46,6 +46,7 @@ var (
 type Status struct {
 	State        string // one of lspx's State* values
 	Message      string
+	Reason       string // one of lspx's Reason* values when the state needs the user
 	RetryAfterMS int64 // when it changes by itself (a rate limit ends, a reconnect is due)
 	Plan         *Plan
 	// Models are the models the last hello listed, with the ops each serves and whether it
@@ -156,6 +157,7 @@ type Client struct {
 type link struct {
 	state   string
 	message string
+	reason  string // lspx.Reason*
 	retryAt time.Time
 }
 
@@ -193,7 +195,7 @@ func New(cfg Config, log *slog.Logger) *Client {
 
 func (c *Client) idleLinkLocked() link {
 	if c.token == "" {
-		return link{state: lspx.StateSignedOut, message: "signed out: sign in with a token (codingplan.signIn or CODINGPLAN_TOKEN)"}
+		return link{state: lspx.StateSignedOut, message: "signed out: sign in with a token (codingplan.signIn or CODINGPLAN_TOKEN)", reason: lspx.ReasonSignedOut}
 	}
 	return link{state: lspx.StateConnecting, message: "connecting to the backend"}
 }
@@ -285,7 +287,7 @@ func (c *Client) Run(ctx context.Context) error {
 			continue
 		}
 		if url == "" {
-			c.setLink(link{state: lspx.StateError, message: "no backend URL: set codingplan.backendUrl to a ws:// or wss:// URL"})
+			c.setLink(link{state: lspx.StateError, message: "no backend URL: set codingplan.backendUrl to a ws:// or wss:// URL", reason: lspx.ReasonNoBackendURL})
 			c.pause(ctx, -1)
 			continue
 		}
@@ -320,7 +322,7 @@ func (c *Client) Run(ctx context.Context) error {
 				c.rejected = token
 			}
 			c.starting = false
-			c.setLinkLocked(link{state: out.state, message: out.message})
+			c.setLinkLocked(link{state: out.state, message: out.message, reason: out.reason})
 			c.mu.Unlock()
 			attempt = 0
 			continue
@@ -342,9 +344,14 @@ func (c *Client) Run(ctx context.Context) error {
 			attempt++
 			c.mu.Lock()
 			c.starting = false
+			reason := out.reason
+			if reason == "" {
+				reason = lspx.ReasonUnreachable
+			}
 			c.setLinkLocked(link{
 				state:   lspx.StateError,
 				message: fmt.Sprintf("cannot reach the backend (%s); retrying in %s", out.message, delay.Round(time.Millisecond)),
+				reason:  reason,
 				retryAt: c.cfg.Clock.Now().Add(delay),
 			})
 			c.mu.Unlock()
@@ -413,6 +420,7 @@ type outcome struct {
 	retryAfter time.Duration
 	authFailed bool
 	state      string // for authFailed
+	reason     string // lspx.Reason*, when the user needs to know
 	message    string // what went wrong, no content
 }
 
@@ -448,7 +456,7 @@ func (c *Client) session(ctx context.Context, url string, token wire.Secret) out
 	}
 	if hello.Protocol != 0 && hello.Protocol != wire.Version {
 		_ = ws.Close()
-		return outcome{message: fmt.Sprintf("the backend speaks protocol %d, this client %d", hello.Protocol, wire.Version)}
+		return outcome{message: fmt.Sprintf("the backend speaks protocol %d, this client %d", hello.Protocol, wire.Version), reason: lspx.ReasonProtocol}
 	}
 	_ = ws.SetReadDeadline(time.Now().Add(c.cfg.ReadTimeout))
 
@@ -533,13 +541,15 @@ func (c *Client) dialFailure(err error, resp *http.Response) outcome {
 
 // authOutcome is the outcome of a connection refused for its token.
 func authOutcome(e *wire.Error) outcome {
-	out := outcome{authFailed: true, state: lspx.StateSignedOut, message: "signed out: " + e.Message}
+	out := outcome{authFailed: true, state: lspx.StateSignedOut, message: "signed out: " + e.Message, reason: lspx.ReasonTokenRejected}
 	switch e.Code {
 	case wire.CodeTokenExpired:
-		out.state, out.message = lspx.StateError, "token expired, sign in again"
+		out.state, out.message, out.reason = lspx.StateError, "token expired, sign in again", lspx.ReasonTokenExpired
 	case wire.CodeUnauthorized:
+	case wire.CodeQuotaExceeded:
+		out.state, out.message, out.reason = lspx.StateError, "subscription inactive: "+e.Message, lspx.ReasonSubscriptionInactive
 	default:
-		out.state, out.message = lspx.StateError, e.Error()
+		out.state, out.message, out.reason = lspx.StateError, e.Error(), ""
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 // the deadline stands in for it.
 type statusKey struct {
 	state, message string
+	reason         string
 	retryAt        time.Time
 	plan           Plan
 	hasPlan        bool
@@ -24,16 +25,19 @@ type statusKey struct {
 // statusLocked computes the status at now, its key, and when it changes by itself (zero when
 // it does not).
 func (c *Client) statusLocked(now time.Time) (Status, statusKey, time.Time) {
-	s := Status{State: c.link.state, Message: c.link.message}
+	s := Status{State: c.link.state, Message: c.link.message, Reason: c.link.reason}
 	var retryAt, next time.Time
 	if c.link.state == lspx.StateReady {
 		busy, busyAt := c.busyLocked(now)
 		switch {
 		case now.Before(c.limited):
-			s.State, s.Message = c.limitOf, c.limitMsg
+			s.State, s.Message, s.Reason = c.limitOf, c.limitMsg, lspx.ReasonRateLimited
+			if c.limitOf != lspx.StateRateLimited {
+				s.Reason = lspx.ReasonBackendBusy
+			}
 			retryAt, next = c.limited, c.limited
 		case c.quota != "":
-			s.State, s.Message = lspx.StateQuotaExceeded, c.quota
+			s.State, s.Message, s.Reason = lspx.StateQuotaExceeded, c.quota, lspx.ReasonQuotaExceeded
 		case busy:
 			s.State, s.Message = lspx.StateBusy, "completing"
 		default:
@@ -45,7 +49,7 @@ func (c *Client) statusLocked(now time.Time) (Status, statusKey, time.Time) {
 	if !retryAt.IsZero() {
 		s.RetryAfterMS = max(1, retryAt.Sub(now).Milliseconds())
 	}
-	key := statusKey{state: s.State, message: s.Message, retryAt: retryAt, models: modelsKey(c.models)}
+	key := statusKey{state: s.State, message: s.Message, reason: s.Reason, retryAt: retryAt, models: modelsKey(c.models)}
 	s.Models = slices.Clone(c.models)
 	if c.plan != nil {
 		p := *c.plan

@@ -54,10 +54,10 @@ func withModel(out lspx.Status, st remote.Status, model string) lspx.Status {
 	}
 	switch m.State {
 	case wire.ModelLoading:
-		out.State = lspx.StateLoading
+		out.State, out.Reason = lspx.StateLoading, lspx.ReasonModelLoading
 		out.Message = fmt.Sprintf("the model %q is still loading on the backend (its first start trains it, about a minute)", m.Name)
 	case wire.ModelFailed:
-		out.State = lspx.StateError
+		out.State, out.Reason = lspx.StateError, lspx.ReasonModelFailed
 		out.Message = fmt.Sprintf("the model %q failed to load on the backend (see the backend's log)", m.Name)
 	}
 	return out

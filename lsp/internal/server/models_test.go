@@ -123,7 +123,7 @@ func TestWithModel(t *testing.T) {
 			Unavailable: `no code actions (Add documentation, Explain, Write tests, Simplify, Rewrite, Fix): the model "local" serves completions only`}},
 		{"by alias", "default", ready, models, lspx.Status{State: lspx.StateReady, Message: "connected", Model: "local",
 			Unavailable: `no code actions (Add documentation, Explain, Write tests, Simplify, Rewrite, Fix): the model "local" serves completions only`}},
-		{"failed", "chat", ready, models, lspx.Status{State: lspx.StateError, Model: "chat",
+		{"failed", "chat", ready, models, lspx.Status{State: lspx.StateError, Reason: lspx.ReasonModelFailed, Model: "chat",
 			Message: `the model "chat" failed to load on the backend (see the backend's log)`}},
 		{"signed out stays signed out", "chat", lspx.Status{State: lspx.StateSignedOut, Message: "m"}, models,
 			lspx.Status{State: lspx.StateSignedOut, Message: "m", Model: "chat"}},

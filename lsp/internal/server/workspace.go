@@ -163,7 +163,7 @@ func (s *Server) status(st *remote.Status) lspx.Status {
 	s.mu.Lock()
 	enabled, model := s.enabled, s.settings.Model
 	s.mu.Unlock()
-	out := lspx.Status{State: st.State, Message: st.Message, RetryAfterMS: st.RetryAfterMS, Enabled: enabled}
+	out := lspx.Status{State: st.State, Message: st.Message, Reason: st.Reason, RetryAfterMS: st.RetryAfterMS, Enabled: enabled}
 	if st.Plan != nil {
 		out.Plan = &lspx.PlanStatus{Name: st.Plan.Name, Concurrency: st.Plan.Concurrency, InUse: st.Plan.InUse}
 	}
@@ -172,6 +172,7 @@ func (s *Server) status(st *remote.Status) lspx.Status {
 		out.State = lspx.StateDisabled
 		out.Message = "completions are off (codingplan.enable turns them on)"
 		out.RetryAfterMS = 0
+		out.Reason = ""
 	}
 	return out
 }
