@@ -47,7 +47,7 @@ type Status struct {
 	State        string // one of lspx's State* values
 	Message      string
 	Reason       string // one of lspx's Reason* values when the state needs the user
-	RetryAfterMS int64 // when it changes by itself (a rate limit ends, a reconnect is due)
+	RetryAfterMS int64  // when it changes by itself (a rate limit ends, a reconnect is due)
 	Plan         *Plan
 	// Models are the models the last hello listed, with the ops each serves and whether it
 	// loads; nil when the backend did not say (not connected yet, or an older backend).
