@@ -82,6 +82,7 @@ const (
 	CommandStatus           = "codingplan.status"
 	CommandSignIn           = "codingplan.signIn"
 	CommandSignOut          = "codingplan.signOut"
+	CommandRetry            = "codingplan.retry" // connect now instead of after the backoff; returns the Status
 	CommandEnable           = "codingplan.enable"
 	CommandDisable          = "codingplan.disable"
 	CommandToggle           = "codingplan.toggle"
@@ -92,7 +93,7 @@ const (
 
 // Commands lists every command, for executeCommandProvider.
 var Commands = []string{
-	CommandStatus, CommandSignIn, CommandSignOut, CommandEnable, CommandDisable, CommandToggle,
+	CommandStatus, CommandSignIn, CommandSignOut, CommandRetry, CommandEnable, CommandDisable, CommandToggle,
 	CommandAcceptCompletion, CommandRewrite, CommandRunAction,
 }
 

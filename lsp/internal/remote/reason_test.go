@@ -56,3 +56,25 @@ func TestStatusReasons(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryNow: Retry cuts the backoff short: the next attempt comes at once, not after it.
+func TestRetryNow(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	url := "ws" + strings.TrimPrefix(dead.URL, "http") + "/v1/ws"
+	dead.Close()
+	h := start(t, newFakeBackend(t, "tok"), "tok", func(c *Config) {
+		c.URL = url
+		c.MinBackoff, c.MaxBackoff = time.Hour, time.Hour
+	})
+	first := h.waitStatus(t, lspx.StateError)
+	if d := recv(t, h.pauses, "the backoff"); d < 30*time.Minute {
+		t.Fatalf("backoff = %v, want about an hour", d)
+	}
+	h.c.Retry()
+	if d := recv(t, h.pauses, "the backoff after the retry"); d < 30*time.Minute {
+		t.Fatalf("backoff = %v", d)
+	}
+	if first.Reason != lspx.ReasonUnreachable {
+		t.Errorf("reason = %q", first.Reason)
+	}
+}

@@ -246,6 +246,10 @@ func (c *Client) SetURL(url string) {
 	c.poke(c.wake)
 }
 
+// Retry cuts the wait before the next connection attempt short (the user's "Retry now"); it
+// does nothing while connected.
+func (c *Client) Retry() { c.poke(c.wake) }
+
 // Status returns the current status.
 func (c *Client) Status() Status {
 	c.mu.Lock()

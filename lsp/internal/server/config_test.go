@@ -133,6 +133,13 @@ func TestCommands(t *testing.T) {
 	if tok, _ := backend.last(); tok != "" {
 		t.Errorf("after signOut the token is %q", string(tok))
 	}
+	exec(lspx.CommandRetry)
+	backend.mu.Lock()
+	retries := backend.retries
+	backend.mu.Unlock()
+	if retries != 1 {
+		t.Errorf("codingplan.retry: %d retries, want 1", retries)
+	}
 	// Unrelated settings changes keep the sign-out; a new token in the settings replaces it.
 	c.notify("workspace/didChangeConfiguration", map[string]any{"settings": map[string]any{"token": "fromsettings", "model": "x"}})
 	exec(lspx.CommandStatus)

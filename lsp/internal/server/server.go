@@ -40,6 +40,8 @@ type Streamer interface {
 type Connection interface {
 	SetToken(wire.Secret)
 	SetURL(string)
+	// Retry connects now when the connection waits to retry.
+	Retry()
 	Status() remote.Status
 	// Watch has f called with each new status until stop is called.
 	Watch(f func(remote.Status)) (stop func())
