@@ -282,6 +282,15 @@ after(async () => {
 	if (!failed) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
+/** setUserSetting changes (undefined: removes) one user setting, as the Settings editor would. */
+function setUserSetting(key, value) {
+	const file = path.join(dirs.userData, 'User', 'settings.json');
+	const settings = JSON.parse(fs.readFileSync(file, 'utf8'));
+	if (value === undefined) delete settings[key];
+	else settings[key] = value;
+	fs.writeFileSync(file, JSON.stringify(settings, null, 2));
+}
+
 /**
  * explicitItems opens text as a document in a codingplan-lsp of its own and returns the items of
  * an explicitly invoked inline completion (triggerKind 1) at position.
@@ -516,6 +525,53 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 			if (holder.stderr && failed) fs.writeFileSync(path.join(artifacts, 'holder.stderr'), holder.stderr);
 			await holder.kill();
 		}
+	});
+
+	await step(t, 'with the built-in model no code action is offered, and the status menu says why', async () => {
+		setUserSetting('codingplan.model', 'local');
+		await page.keyboard.press('Escape');
+		await page.keyboard.press('Control+G');
+		await page.keyboard.type('5');
+		await page.keyboard.press('Enter');
+		await page.keyboard.press('Home');
+		await page.keyboard.press('Shift+ArrowDown');
+		await page.keyboard.press('Shift+End');
+		// The status menu names what the model cannot serve (it shows once the server has the
+		// new setting and the backend's list of models).
+		await poll('the status menu saying why code actions are missing', async () => {
+			await page.locator('.statusbar [aria-label^="codingplan: "]').first().click();
+			const row = page.locator('.quick-input-list .monaco-list-row', { hasText: /no code actions/i }).first();
+			const shown = await row.waitFor({ state: 'visible', timeout: 1000 }).then(() => true, () => false);
+			const text = shown ? await row.textContent() : '';
+			await page.keyboard.press('Escape');
+			return shown && text.includes('local') ? text : '';
+		});
+		// Ctrl+. lists the code actions for the selection: none of codingplan's.
+		await page.keyboard.press('Control+Period');
+		const widget = page.locator('.action-widget');
+		await poll('the code action list', async () => (await widget.isVisible()) || (await page.locator('.monaco-editor .message, .monaco-editor-overlaymessage', { hasText: /no code actions/i }).count()) > 0);
+		const listed = (await page.locator('.action-widget .monaco-list-row').allTextContents()).join(' | ');
+		await page.keyboard.press('Escape');
+		assert.ok(!/write tests|add documentation|explain|simplify|rewrite|codingplan/i.test(listed), `code actions with the built-in model: ${listed}`);
+		setUserSetting('codingplan.model', undefined);
+	});
+
+	await step(t, 'an unreachable backend is told once, with the retry time and Retry now', async () => {
+		setUserSetting('codingplan.backendUrl', `ws://127.0.0.1:${await freePort()}/v1/ws`);
+		const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'cannot reach the backend' });
+		await toast.first().waitFor({ state: 'visible', timeout: WAIT });
+		const text = await toast.first().textContent();
+		assert.match(text, /retrying in/, 'the notification lacks the retry time');
+		// Retry now: another attempt, which fails the same way and must not be told again.
+		await toast.first().locator('.monaco-button', { hasText: 'Retry now' }).click();
+		const until = Date.now() + 3000;
+		await poll('the same failure told no second time', async () => {
+			const n = await toast.count();
+			if (n > 1) throw new Error(`${n} notifications about the unreachable backend`);
+			return Date.now() > until;
+		});
+		setUserSetting('codingplan.backendUrl', backendUrl);
+		await waitStatus('ready');
 	});
 
 	await step(t, 'a server that cannot start is reported to the user', async () => {
