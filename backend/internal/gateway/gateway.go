@@ -356,10 +356,7 @@ func (s *Server) Draining() bool { return s.isDraining() }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
-	list := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		list = append(list, sess)
-	}
+	list := s.sessionsLocked()
 	s.mu.Unlock()
 	s.log.Info("draining", "connections", len(list))
 	var told sync.WaitGroup // a session with a full send queue must not hold up the others

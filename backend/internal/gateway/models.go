@@ -7,10 +7,7 @@ import "context"
 // client.
 func (s *Server) ModelsChanged(ctx context.Context) {
 	s.mu.Lock()
-	list := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		list = append(list, sess)
-	}
+	list := s.sessionsLocked()
 	s.mu.Unlock()
 	for _, sess := range list {
 		if ctx.Err() != nil {
@@ -19,4 +16,13 @@ func (s *Server) ModelsChanged(ctx context.Context) {
 		sess.tryHello(s.inUse(ctx, sess.user), "models changed")
 	}
 	s.log.Info("models changed", "connections", len(list))
+}
+
+// sessionsLocked lists the open sessions, to act on after s.mu is released.
+func (s *Server) sessionsLocked() []*session {
+	list := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		list = append(list, sess)
+	}
+	return list
 }

@@ -115,10 +115,7 @@ func (s *Server) Handle(ctx context.Context, e revoke.Event) {
 func (s *Server) Resync(ctx context.Context) {
 	s.mu.Lock()
 	s.events++
-	list := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		list = append(list, sess)
-	}
+	list := s.sessionsLocked()
 	s.mu.Unlock()
 	for _, sess := range list {
 		if ctx.Err() != nil {

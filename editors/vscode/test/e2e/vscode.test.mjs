@@ -282,13 +282,31 @@ after(async () => {
 	if (!failed) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-/** setUserSetting changes (undefined: removes) one user setting, as the Settings editor would. */
-function setUserSetting(key, value) {
-	const file = path.join(dirs.userData, 'User', 'settings.json');
-	const settings = JSON.parse(fs.readFileSync(file, 'utf8'));
-	if (value === undefined) delete settings[key];
-	else settings[key] = value;
-	fs.writeFileSync(file, JSON.stringify(settings, null, 2));
+/** selectLines selects from the start of line `from` (1-based) to the end of the line `down` lines below. */
+async function selectLines(from, down) {
+	await page.keyboard.press('Escape');
+	await page.keyboard.press('Control+G');
+	await page.keyboard.type(String(from));
+	await page.keyboard.press('Enter');
+	await page.keyboard.press('Home');
+	for (let i = 0; i < down; i++) await page.keyboard.press('Shift+ArrowDown');
+	await page.keyboard.press('Shift+End');
+}
+
+/**
+ * setSetting sets a user setting in the Settings editor, as a user would (the settings file is
+ * not watched reliably in code-server), then closes the editor. '' clears a text setting.
+ */
+async function setSetting(key, value) {
+	await runCommand('Preferences: Open User Settings');
+	await page.locator('.settings-editor').waitFor({ state: 'visible', timeout: WAIT });
+	await page.keyboard.type(key);
+	const box = page.locator('.settings-editor .setting-item .monaco-inputbox input').first();
+	await box.waitFor({ state: 'visible', timeout: WAIT });
+	await box.click();
+	await box.fill(value);
+	await page.keyboard.press('Tab');
+	await runCommand('View: Close Editor');
 }
 
 /**
@@ -416,15 +434,8 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 	await step(t, 'a code action from the light bulb applies its edit', async () => {
 		const before = fs.readFileSync(mainGo, 'utf8');
 		const count = (s) => s.split(expect).length - 1;
-		await page.keyboard.press('Escape');
 		// Select func main (lines 5-7): the AI actions work on a selection.
-		await page.keyboard.press('Control+G');
-		await page.keyboard.type('5');
-		await page.keyboard.press('Enter');
-		await page.keyboard.press('Home');
-		await page.keyboard.press('Shift+ArrowDown');
-		await page.keyboard.press('Shift+ArrowDown');
-		await page.keyboard.press('Shift+End');
+		await selectLines(5, 2);
 		const bulb = page.locator('.lightBulbWidget, .monaco-editor .codicon-light-bulb, .monaco-editor .codicon-lightbulb-sparkle').first();
 		await bulb.waitFor({ state: 'visible', timeout: WAIT });
 		await bulb.click();
@@ -448,13 +459,7 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 	await step(t, 'rewrite selection asks for an instruction and applies the rewrite', async () => {
 		await page.keyboard.press('Control+S');
 		const before = await poll('main.go saved', () => fs.readFileSync(mainGo, 'utf8'));
-		await page.keyboard.press('Escape');
-		await page.keyboard.press('Control+G');
-		await page.keyboard.type('5');
-		await page.keyboard.press('Enter');
-		await page.keyboard.press('Home');
-		await page.keyboard.press('Shift+ArrowDown');
-		await page.keyboard.press('Shift+End');
+		await selectLines(5, 1);
 		await runCommand('codingplan: Rewrite Selection with Instruction');
 		const input = page.locator('.quick-input-widget input');
 		await page.locator('.quick-input-widget', { hasText: 'How should the selection change?' }).waitFor({ timeout: WAIT });
@@ -528,14 +533,8 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 	});
 
 	await step(t, 'with the built-in model no code action is offered, and the status menu says why', async () => {
-		setUserSetting('codingplan.model', 'local');
-		await page.keyboard.press('Escape');
-		await page.keyboard.press('Control+G');
-		await page.keyboard.type('5');
-		await page.keyboard.press('Enter');
-		await page.keyboard.press('Home');
-		await page.keyboard.press('Shift+ArrowDown');
-		await page.keyboard.press('Shift+End');
+		await setSetting('codingplan.model', 'local');
+		await selectLines(5, 1);
 		// The status menu names what the model cannot serve (it shows once the server has the
 		// new setting and the backend's list of models).
 		await poll('the status menu saying why code actions are missing', async () => {
@@ -553,11 +552,11 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 		const listed = (await page.locator('.action-widget .monaco-list-row').allTextContents()).join(' | ');
 		await page.keyboard.press('Escape');
 		assert.ok(!/write tests|add documentation|explain|simplify|rewrite|codingplan/i.test(listed), `code actions with the built-in model: ${listed}`);
-		setUserSetting('codingplan.model', undefined);
+		await setSetting('codingplan.model', '');
 	});
 
 	await step(t, 'an unreachable backend is told once, with the retry time and Retry now', async () => {
-		setUserSetting('codingplan.backendUrl', `ws://127.0.0.1:${await freePort()}/v1/ws`);
+		await setSetting('codingplan.backendUrl', `ws://127.0.0.1:${await freePort()}/v1/ws`);
 		const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'cannot reach the backend' });
 		await toast.first().waitFor({ state: 'visible', timeout: WAIT });
 		const text = await toast.first().textContent();
@@ -570,7 +569,7 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 			if (n > 1) throw new Error(`${n} notifications about the unreachable backend`);
 			return Date.now() > until;
 		});
-		setUserSetting('codingplan.backendUrl', backendUrl);
+		await setSetting('codingplan.backendUrl', backendUrl);
 		await waitStatus('ready');
 	});
 
