@@ -294,19 +294,35 @@ async function selectLines(from, down) {
 }
 
 /**
- * setSetting sets a user setting in the Settings editor, as a user would (the settings file is
+ * setSetting sets a user setting (key, shown as title) in the Settings editor, as a user would (the settings file is
  * not watched reliably in code-server), then closes the editor. '' clears a text setting.
  */
-async function setSetting(key, value) {
+async function setSetting(key, title, value) {
 	await runCommand('Preferences: Open User Settings');
 	await page.locator('.settings-editor').waitFor({ state: 'visible', timeout: WAIT });
+	// The search box has the focus; a settings editor opened before may hold an older query, and
+	// shows its result until the new one is in: wait for the item titled title.
+	await page.keyboard.press('Control+A');
 	await page.keyboard.type(key);
-	const box = page.locator('.settings-editor .setting-item .monaco-inputbox input').first();
+	const item = page.locator('.settings-editor .setting-item', {
+		has: page.locator('.setting-item-label', { hasText: new RegExp(`^${title}$`) }),
+	});
+	const box = item.locator('.monaco-inputbox input').first();
 	await box.waitFor({ state: 'visible', timeout: WAIT });
 	await box.click();
 	await box.fill(value);
 	await page.keyboard.press('Tab');
-	await runCommand('View: Close Editor');
+	await openFile('main.go');
+}
+
+/** openFile opens a workspace file with Quick Open. */
+async function openFile(name) {
+	await page.keyboard.press('Control+P');
+	const input = page.locator('.quick-input-widget input');
+	await input.waitFor({ state: 'visible', timeout: WAIT });
+	await input.fill(name);
+	await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: WAIT });
+	await page.keyboard.press('Enter');
 }
 
 /**
@@ -352,12 +368,7 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 	});
 
 	await step(t, 'typing shows ghost text and Tab inserts it', async () => {
-		await page.keyboard.press('Control+P');
-		const input = page.locator('.quick-input-widget input');
-		await input.waitFor({ state: 'visible', timeout: WAIT });
-		await input.fill('main.go');
-		await page.locator('.quick-input-list .monaco-list-row', { hasText: 'main.go' }).first().waitFor({ timeout: WAIT });
-		await page.keyboard.press('Enter');
+		await openFile('main.go');
 		await page.locator('.monaco-editor .view-lines', { hasText: 'package main' }).waitFor({ timeout: WAIT });
 		// Line 6 is the empty line inside main().
 		await page.keyboard.press('Control+G');
@@ -533,8 +544,7 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 	});
 
 	await step(t, 'with the built-in model no code action is offered, and the status menu says why', async () => {
-		await setSetting('codingplan.model', 'local');
-		await selectLines(5, 1);
+		await setSetting('codingplan.model', 'Model', 'local');
 		// The status menu names what the model cannot serve (it shows once the server has the
 		// new setting and the backend's list of models).
 		await poll('the status menu saying why code actions are missing', async () => {
@@ -546,17 +556,18 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 			return shown && text.includes('local') ? text : '';
 		});
 		// Ctrl+. lists the code actions for the selection: none of codingplan's.
+		await selectLines(5, 1);
 		await page.keyboard.press('Control+Period');
 		const widget = page.locator('.action-widget');
 		await poll('the code action list', async () => (await widget.isVisible()) || (await page.locator('.monaco-editor .message, .monaco-editor-overlaymessage', { hasText: /no code actions/i }).count()) > 0);
 		const listed = (await page.locator('.action-widget .monaco-list-row').allTextContents()).join(' | ');
 		await page.keyboard.press('Escape');
 		assert.ok(!/write tests|add documentation|explain|simplify|rewrite|codingplan/i.test(listed), `code actions with the built-in model: ${listed}`);
-		await setSetting('codingplan.model', '');
+		await setSetting('codingplan.model', 'Model', '');
 	});
 
 	await step(t, 'an unreachable backend is told once, with the retry time and Retry now', async () => {
-		await setSetting('codingplan.backendUrl', `ws://127.0.0.1:${await freePort()}/v1/ws`);
+		await setSetting('codingplan.backendUrl', 'Backend Url', `ws://127.0.0.1:${await freePort()}/v1/ws`);
 		const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'cannot reach the backend' });
 		await toast.first().waitFor({ state: 'visible', timeout: WAIT });
 		const text = await toast.first().textContent();
@@ -569,7 +580,7 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 			if (n > 1) throw new Error(`${n} notifications about the unreachable backend`);
 			return Date.now() > until;
 		});
-		await setSetting('codingplan.backendUrl', backendUrl);
+		await setSetting('codingplan.backendUrl', 'Backend Url', backendUrl);
 		await waitStatus('ready');
 	});
 
