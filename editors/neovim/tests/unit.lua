@@ -147,6 +147,37 @@ case('statusline without a server', function()
   eq(require('codingplan').statusline(), '')
 end)
 
+case('a state that needs the user is told once per state and reason', function()
+  local status = require('codingplan.status')
+  local notify = vim.notify
+  local got = {}
+  vim.notify = function(msg, level)
+    table.insert(got, { msg, level })
+  end
+  local function push(s)
+    status.handler(nil, s, { client_id = 99 })
+  end
+  push({ state = 'error', reason = 'unreachable', message = 'cannot reach the backend (refused); retrying in 250ms', retryAfterMs = 250 })
+  push({ state = 'connecting', message = 'connecting to the backend' })
+  push({ state = 'error', reason = 'unreachable', message = 'cannot reach the backend (refused); retrying in 500ms', retryAfterMs = 500 })
+  push({ state = 'signedOut', reason = 'tokenRejected', message = 'signed out: bad signature' })
+  push({ state = 'rateLimited', reason = 'rateLimited', message = 'rate limited', retryAfterMs = 2500 })
+  push({ state = 'ready', message = 'connected' })
+  push({ state = 'rateLimited', reason = 'rateLimited', message = 'rate limited', retryAfterMs = 2500 })
+  push({ state = 'error', reason = 'unreachable', message = 'cannot reach the backend (refused); retrying in 1s', retryAfterMs = 1000 })
+  vim.wait(1000, function()
+    return #got >= 4
+  end)
+  vim.notify = notify
+  status.teardown()
+  eq(got, {
+    { 'codingplan: cannot reach the backend (refused); retrying in 250ms', vim.log.levels.ERROR },
+    { 'codingplan: signed out: bad signature (run :Codingplan signin)', vim.log.levels.WARN },
+    { 'codingplan: rate limited (retry in 3s)', vim.log.levels.WARN },
+    { 'codingplan: cannot reach the backend (refused); retrying in 1s', vim.log.levels.ERROR },
+  })
+end)
+
 case(':Codingplan completes its subcommands', function()
   vim.cmd('runtime plugin/codingplan.lua')
   eq(vim.fn.getcompletion('Codingplan s', 'cmdline'), { 'signin', 'signout', 'status' })

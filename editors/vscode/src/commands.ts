@@ -67,6 +67,12 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 		if (s.plan) {
 			parts.push(`plan ${s.plan.name}, ${s.plan.inUse}/${s.plan.concurrency} streams in use`);
 		}
+		if (s.model) {
+			parts.push(`model ${s.model}`);
+		}
+		if (s.unavailable) {
+			parts.push(s.unavailable);
+		}
 		parts.push(`completions ${s.enabled ? 'enabled' : 'disabled'}`);
 		void vscode.window.showInformationMessage(parts.filter(Boolean).join(' · '));
 	};
@@ -107,12 +113,20 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 			await vscode.commands.executeCommand('codingplan.signIn');
 			return;
 		}
-		const items: (vscode.QuickPickItem & { command: string })[] = [
+		const items: (vscode.QuickPickItem & { command: string })[] = [];
+		if (s.unavailable) {
+			// Why some features are missing, where the user looks for them; picking it shows the status.
+			items.push({ label: '$(info) Not available', detail: s.unavailable, command: 'codingplan.showStatus' });
+		}
+		if (s.reason === 'unreachable') {
+			items.push({ label: '$(refresh) Retry Now', command: ServerCommand.retry });
+		}
+		items.push(
 			{ label: s.enabled ? '$(circle-slash) Disable Completions' : '$(check) Enable Completions', command: 'codingplan.toggle' },
 			{ label: '$(info) Show Status', command: 'codingplan.showStatus' },
 			{ label: '$(output) Show Output', command: 'codingplan.showOutput' },
 			{ label: '$(sign-out) Sign Out', command: 'codingplan.signOut' },
-		];
+		);
 		const pick = await vscode.window.showQuickPick(items, { title: `codingplan: ${s.message || s.state}` });
 		if (pick) {
 			await vscode.commands.executeCommand(pick.command);

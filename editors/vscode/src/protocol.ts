@@ -7,6 +7,7 @@ import { NotificationType, Range } from 'vscode-languageclient';
 export type State =
 	| 'signedOut'
 	| 'connecting'
+	| 'loading'
 	| 'ready'
 	| 'busy'
 	| 'rateLimited'
@@ -21,16 +22,37 @@ export interface Plan {
 	inUse: number;
 }
 
+/** Why a state needs the user (`reason` of `codingplan/status`); editors tell the user once per state and reason. */
+export type Reason =
+	| 'signedOut'
+	| 'tokenRejected'
+	| 'tokenExpired'
+	| 'subscriptionInactive'
+	| 'unreachable'
+	| 'noBackendUrl'
+	| 'rateLimited'
+	| 'backendBusy'
+	| 'quotaExceeded'
+	| 'modelLoading'
+	| 'modelFailed'
+	| 'protocol';
+
 /** The body of `codingplan/status`, also the result of the status, sign-in and sign-out commands. */
 export interface Status {
 	state: State;
 	/** Human text, safe to show. */
 	message: string;
-	/** When rate limited: how long until a slot is expected to be free. */
+	/** Why, when the state needs the user. */
+	reason?: Reason;
+	/** When rate limited or retrying a connection: how long until the next try. */
 	retryAfterMs?: number;
 	plan?: Plan;
 	/** Whether completions are enabled. */
 	enabled: boolean;
+	/** The model requests go to, once the backend listed its models. */
+	model?: string;
+	/** Which features are off because the model cannot serve them, and why. */
+	unavailable?: string;
 }
 
 /** Server -> client: the connection, sign-in and plan state changed. */
@@ -60,6 +82,7 @@ export const ServerCommand = {
 	status: 'codingplan.status',
 	signIn: 'codingplan.signIn',
 	signOut: 'codingplan.signOut',
+	retry: 'codingplan.retry',
 	enable: 'codingplan.enable',
 	disable: 'codingplan.disable',
 	toggle: 'codingplan.toggle',

@@ -73,7 +73,8 @@ func (s *Server) prepareCodeAction(_ context.Context, raw json.RawMessage) (runF
 		return nil, invalidParams("%s: %v", method, err)
 	}
 	actions := []protocol.CodeAction{}
-	if s.cfg.Backend == nil || complete.Ignored(settings.Ignore, s.relPath(uri)) {
+	if s.cfg.Backend == nil || complete.Ignored(settings.Ignore, s.relPath(uri)) ||
+		!serves(s.cfg.Backend.Status(), settings.Model, wire.OpEdit) { // the status says why
 		return func(context.Context) (any, error) { return actions, nil }, nil
 	}
 	version := doc.Version

@@ -96,7 +96,13 @@ function M.status()
     end
     local parts = { status.label(s.state) }
     if s.message and s.message ~= '' then
-      table.insert(parts, s.message)
+      table.insert(parts, s.message .. status.retry_text(s))
+    end
+    if type(s.model) == 'string' and s.model ~= '' then
+      table.insert(parts, 'model ' .. s.model)
+    end
+    if type(s.unavailable) == 'string' and s.unavailable ~= '' then
+      table.insert(parts, s.unavailable)
     end
     if type(s.plan) == 'table' then
       table.insert(parts, ('plan %s, %d/%d streams in use'):format(s.plan.name, s.plan.inUse or 0, s.plan.concurrency or 0))

@@ -282,6 +282,49 @@ after(async () => {
 	if (!failed) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
+/** selectLines selects from the start of line `from` (1-based) to the end of the line `down` lines below. */
+async function selectLines(from, down) {
+	await page.keyboard.press('Escape');
+	await page.keyboard.press('Control+G');
+	await page.keyboard.type(String(from));
+	await page.keyboard.press('Enter');
+	await page.keyboard.press('Home');
+	for (let i = 0; i < down; i++) await page.keyboard.press('Shift+ArrowDown');
+	await page.keyboard.press('Shift+End');
+}
+
+/**
+ * setSetting sets a user setting (key, shown as title) in the Settings editor, as a user would (the settings file is
+ * not watched reliably in code-server), then closes the editor. '' clears a text setting.
+ */
+async function setSetting(key, title, value) {
+	await runCommand('Preferences: Open User Settings');
+	await page.locator('.settings-editor').waitFor({ state: 'visible', timeout: WAIT });
+	// The search box has the focus; a settings editor opened before may hold an older query, and
+	// shows its result until the new one is in: wait for the item titled title.
+	await page.keyboard.press('Control+A');
+	await page.keyboard.type(key);
+	const item = page.locator('.settings-editor .setting-item', {
+		has: page.locator('.setting-item-label', { hasText: new RegExp(`^${title}$`) }),
+	});
+	const box = item.locator('.monaco-inputbox input').first();
+	await box.waitFor({ state: 'visible', timeout: WAIT });
+	await box.click();
+	await box.fill(value);
+	await page.keyboard.press('Tab');
+	await openFile('main.go');
+}
+
+/** openFile opens a workspace file with Quick Open. */
+async function openFile(name) {
+	await page.keyboard.press('Control+P');
+	const input = page.locator('.quick-input-widget input');
+	await input.waitFor({ state: 'visible', timeout: WAIT });
+	await input.fill(name);
+	await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: WAIT });
+	await page.keyboard.press('Enter');
+}
+
 /**
  * explicitItems opens text as a document in a codingplan-lsp of its own and returns the items of
  * an explicitly invoked inline completion (triggerKind 1) at position.
@@ -325,12 +368,7 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 	});
 
 	await step(t, 'typing shows ghost text and Tab inserts it', async () => {
-		await page.keyboard.press('Control+P');
-		const input = page.locator('.quick-input-widget input');
-		await input.waitFor({ state: 'visible', timeout: WAIT });
-		await input.fill('main.go');
-		await page.locator('.quick-input-list .monaco-list-row', { hasText: 'main.go' }).first().waitFor({ timeout: WAIT });
-		await page.keyboard.press('Enter');
+		await openFile('main.go');
 		await page.locator('.monaco-editor .view-lines', { hasText: 'package main' }).waitFor({ timeout: WAIT });
 		// Line 6 is the empty line inside main().
 		await page.keyboard.press('Control+G');
@@ -406,15 +444,8 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 	await step(t, 'a code action from the light bulb applies its edit', async () => {
 		const before = fs.readFileSync(mainGo, 'utf8');
 		const count = (s) => s.split(expect).length - 1;
-		await page.keyboard.press('Escape');
 		// Select func main (lines 5-7): the AI actions work on a selection.
-		await page.keyboard.press('Control+G');
-		await page.keyboard.type('5');
-		await page.keyboard.press('Enter');
-		await page.keyboard.press('Home');
-		await page.keyboard.press('Shift+ArrowDown');
-		await page.keyboard.press('Shift+ArrowDown');
-		await page.keyboard.press('Shift+End');
+		await selectLines(5, 2);
 		const bulb = page.locator('.lightBulbWidget, .monaco-editor .codicon-light-bulb, .monaco-editor .codicon-lightbulb-sparkle').first();
 		await bulb.waitFor({ state: 'visible', timeout: WAIT });
 		await bulb.click();
@@ -438,13 +469,7 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 	await step(t, 'rewrite selection asks for an instruction and applies the rewrite', async () => {
 		await page.keyboard.press('Control+S');
 		const before = await poll('main.go saved', () => fs.readFileSync(mainGo, 'utf8'));
-		await page.keyboard.press('Escape');
-		await page.keyboard.press('Control+G');
-		await page.keyboard.type('5');
-		await page.keyboard.press('Enter');
-		await page.keyboard.press('Home');
-		await page.keyboard.press('Shift+ArrowDown');
-		await page.keyboard.press('Shift+End');
+		await selectLines(5, 1);
 		await runCommand('codingplan: Rewrite Selection with Instruction');
 		const input = page.locator('.quick-input-widget input');
 		await page.locator('.quick-input-widget', { hasText: 'How should the selection change?' }).waitFor({ timeout: WAIT });
@@ -515,6 +540,47 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 			if (holder.stderr && failed) fs.writeFileSync(path.join(artifacts, 'holder.stderr'), holder.stderr);
 			await holder.kill();
 		}
+	});
+
+	await step(t, 'with the built-in model no code action is offered, and the status menu says why', async () => {
+		await setSetting('codingplan.model', 'Model', 'local');
+		// The status menu names what the model cannot serve (it shows once the server has the
+		// new setting and the backend's list of models).
+		await poll('the status menu saying why code actions are missing', async () => {
+			await page.locator('.statusbar [aria-label^="codingplan: "]').first().click();
+			const row = page.locator('.quick-input-list .monaco-list-row', { hasText: /no code actions/i }).first();
+			const shown = await row.waitFor({ state: 'visible', timeout: 1000 }).then(() => true, () => false);
+			const text = shown ? await row.textContent() : '';
+			await page.keyboard.press('Escape');
+			return shown && text.includes('local') ? text : '';
+		});
+		// Ctrl+. lists the code actions for the selection: none of codingplan's.
+		await selectLines(5, 1);
+		await page.keyboard.press('Control+Period');
+		const widget = page.locator('.action-widget');
+		await poll('the code action list', async () => (await widget.isVisible()) || (await page.locator('.monaco-editor .message, .monaco-editor-overlaymessage', { hasText: /no code actions/i }).count()) > 0);
+		const listed = (await page.locator('.action-widget .monaco-list-row').allTextContents()).join(' | ');
+		await page.keyboard.press('Escape');
+		assert.ok(!/write tests|add documentation|explain|simplify|rewrite|codingplan/i.test(listed), `code actions with the built-in model: ${listed}`);
+		await setSetting('codingplan.model', 'Model', '');
+	});
+
+	await step(t, 'an unreachable backend is told once, with the retry time and Retry now', async () => {
+		await setSetting('codingplan.backendUrl', 'Backend Url', `ws://127.0.0.1:${await freePort()}/v1/ws`);
+		const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'cannot reach the backend' });
+		await toast.first().waitFor({ state: 'visible', timeout: WAIT });
+		const text = await toast.first().textContent();
+		assert.match(text, /retrying in/, 'the notification lacks the retry time');
+		// Retry now: another attempt, which fails the same way and must not be told again.
+		await toast.first().locator('.monaco-button', { hasText: 'Retry now' }).click();
+		const until = Date.now() + 3000;
+		await poll('the same failure told no second time', async () => {
+			const n = await toast.count();
+			if (n > 1) throw new Error(`${n} notifications about the unreachable backend`);
+			return Date.now() > until;
+		});
+		await setSetting('codingplan.backendUrl', 'Backend Url', backendUrl);
+		await waitStatus('ready');
 	});
 
 	await step(t, 'a server that cannot start is reported to the user', async () => {
