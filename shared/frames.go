@@ -61,7 +61,7 @@ type Edit struct {
 
 // ServerFrame is any frame a server sends. Type says which fields apply:
 //
-//	hello:  Protocol, Server, Limits, Plan, ExpiresAt (also sent again after an accepted auth frame)
+//	hello:  Protocol, Server, Limits, Plan, ExpiresAt, Model (also sent again after an accepted auth frame)
 //	queued: ID, Position, Plan
 //	delta:  ID, Index, Text
 //	done:   ID, Index, FinishReason, Usage (on the stream's last done only)
@@ -80,6 +80,9 @@ type ServerFrame struct {
 	Limits    *Limits `json:"limits,omitempty"`
 	Plan      *Plan   `json:"plan,omitempty"`
 	ExpiresAt int64   `json:"expires_at,omitempty"` // the token's exp, Unix seconds
+	// Model is the model a request without one gets (hello): a client that caches answers keys
+	// them by it, so that a change of the default never shows one model's answers for another.
+	Model string `json:"model,omitempty"`
 
 	Position int `json:"position,omitempty"` // 1 = next in line
 

@@ -263,7 +263,20 @@ func (s *session) helloLocked(inUse int) *frameBuf {
 		Limits:    &wire.Limits{MaxFrameBytes: wire.MaxFrameBytes, MaxInFlight: s.srv.cfg.MaxInFlight},
 		Plan:      &wire.Plan{Name: s.plan, Concurrency: s.limit, InUse: inUse},
 		ExpiresAt: s.expires.Unix(),
+		Model:     s.srv.defaultModel(),
 	})
+}
+
+// defaultModeler is a Router that names the model a request without one gets
+// (upstream.Router, through Routes).
+type defaultModeler interface{ DefaultModel() string }
+
+// defaultModel names the default model for hello, "" when the Router does not say.
+func (s *Server) defaultModel() string {
+	if d, ok := s.deps.Router.(defaultModeler); ok {
+		return d.DefaultModel()
+	}
+	return ""
 }
 
 // scheduleExpiryLocked arms the timer that ends the connection when the token expires.

@@ -509,6 +509,7 @@ func (cn *conn) handle(f wire.ServerFrame) {
 	case wire.TypeHello: // again after an accepted auth frame
 		c.mu.Lock()
 		c.updatePlanLocked(f.Plan)
+		c.model = f.Model
 		cn.mu.Lock()
 		accepted := cn.token
 		cn.mu.Unlock()

@@ -134,6 +134,7 @@ type Client struct {
 	starting bool          // a connection is being set up after start or sign-in: Stream may wait
 	changed  chan struct{} // closed and replaced when cur or link changes
 	plan     *Plan
+	model    string               // the default model, as the last hello named it
 	started  map[uint64]time.Time // running streams' start times, by stream number
 	timer    clock.Timer          // wakes the notifier when the status changes by itself
 	timerAt  time.Time            // when timer fires; zero when it is not armed
@@ -238,6 +239,14 @@ func (c *Client) SetURL(url string) {
 	c.setLinkLocked(c.idleLinkLocked())
 	c.mu.Unlock()
 	c.poke(c.wake)
+}
+
+// DefaultModel is the model a request without one gets, as the backend's last hello named
+// it ("" before the first, or from a backend that does not say).
+func (c *Client) DefaultModel() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.model
 }
 
 // Status returns the current status.
@@ -449,6 +458,7 @@ func (c *Client) session(ctx context.Context, url string, token wire.Secret) out
 	c.cur = cn
 	c.starting = false
 	c.updatePlanLocked(hello.Plan)
+	c.model = hello.Model
 	if c.token != token && c.token != "" {
 		cn.sendAuthLocked(c.token) // the token changed while dialing
 	}
