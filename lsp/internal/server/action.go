@@ -153,6 +153,9 @@ func (s *Server) selectionEdit(r actionRun, out string) ([]fileEdit, string) {
 // once it is applied.
 func (s *Server) finishEdit(ctx, pctx context.Context, prog *progress, title string, edit []fileEdit, note string) {
 	caps := s.editCaps()
+	if caps.annotations {
+		prog.reportNow("review the change, then apply or discard it")
+	}
 	err := s.applyEdit(pctx, title, workspaceEdit(caps, title, true, edit...))
 	switch {
 	case err != nil && caps.annotations && errors.Is(err, errNotApplied):
