@@ -545,6 +545,43 @@ require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } }
 		})
 	})
 
+	t.Run("cancel stops a running action", func(t *testing.T) {
+		n.t = t
+		// The test provider's "hang" model never answers: the action runs until cancelled.
+		setModel := func(model string) {
+			n.expr(fmt.Sprintf(`luaeval('(function()
+				local lsp = require("codingplan.lsp")
+				for _, c in ipairs(lsp.clients()) do
+					c.settings.codingplan.model = %q
+					lsp.notify(c, "workspace/didChangeConfiguration", { settings = c.settings })
+				end
+			end)()')`, model))
+		}
+		setModel("hang")
+		defer setModel("")
+		running := func() int {
+			var k int
+			n.lua(&k, `vim.tbl_count(require('codingplan.progress').running)`)
+			return k
+		}
+		action("refactor.rewrite.codingplan.simplify", 1, -1)
+		n.poll("the action running", func() (bool, string) {
+			k := running()
+			return k == 1, fmt.Sprint(k)
+		})
+		n.send(":Codingplan cancel<CR>")
+		n.poll("the action cancelled", func() (bool, string) {
+			var msgs string
+			n.lua(&msgs, `vim.fn.execute('messages') .. vim.v.statusmsg`)
+			return running() == 0, msgs
+		})
+		var open bool
+		n.lua(&open, `require('codingplan.preview').open ~= nil`)
+		if open {
+			t.Errorf("a cancelled action opened a preview")
+		}
+	})
+
 	t.Run("checkhealth", func(t *testing.T) {
 		n.t = t
 		n.send(":checkhealth codingplan<CR>")
