@@ -183,6 +183,71 @@ case(':Codingplan completes its subcommands', function()
   eq(vim.fn.getcompletion('Codingplan s', 'cmdline'), { 'signin', 'signout', 'status' })
 end)
 
+case(':Codingplan cancel is a subcommand', function()
+  eq(vim.fn.getcompletion('Codingplan c', 'cmdline'), { 'cancel' })
+end)
+
+case('the preview diffs an edit, a new file included, and applies it without annotations', function()
+  local preview = require('codingplan.preview')
+  local dir = vim.fn.tempname()
+  vim.fn.mkdir(dir, 'p')
+  local src = dir .. '/a.go'
+  vim.fn.writefile({ 'package a', '', 'func f() {}' }, src)
+  local ann = { annotationId = preview.ANNOTATION }
+  local edit = {
+    documentChanges = {
+      { textDocument = { uri = vim.uri_from_fname(src), version = vim.NIL }, edits = {
+        vim.tbl_extend('force', ann, { range = { start = { line = 2, character = 0 }, ['end'] = { line = 2, character = 0 } }, newText = '// f does nothing.\n' }),
+      } },
+      vim.tbl_extend('force', ann, { kind = 'create', uri = vim.uri_from_fname(dir .. '/a_test.go'), options = { ignoreIfExists = true } }),
+      { textDocument = { uri = vim.uri_from_fname(dir .. '/a_test.go'), version = vim.NIL }, edits = {
+        vim.tbl_extend('force', ann, { range = { start = { line = 0, character = 0 }, ['end'] = { line = 0, character = 0 } }, newText = 'package a\n' }),
+      } },
+    },
+    changeAnnotations = { [preview.ANNOTATION] = { label = 'L', needsConfirmation = true } },
+  }
+  local lines = preview.diff_lines(edit, 'utf-16')
+  local text = table.concat(lines, '\n')
+  assert(text:find('+// f does nothing.', 1, true), text)
+  assert(text:find('--- /dev/null (new file)', 1, true), text)
+  assert(text:find('+package a', 1, true), text)
+  eq(vim.fn.filereadable(dir .. '/a_test.go'), 0) -- a preview creates nothing
+  local plain = preview.plain(edit)
+  eq(plain.changeAnnotations, nil)
+  eq(plain.documentChanges[1].edits[1].annotationId, nil)
+  eq(plain.documentChanges[2].annotationId, nil)
+  eq(edit.documentChanges[1].edits[1].annotationId, preview.ANNOTATION) -- the original is untouched
+  vim.fn.delete(dir, 'rf')
+end)
+
+case('progress says how to cancel, and cancel asks the server', function()
+  local progress = require('codingplan.progress')
+  local lsp = require('codingplan.lsp')
+  local sent, echoed = {}, {}
+  local get, notify, echo = vim.lsp.get_client_by_id, lsp.notify, vim.api.nvim_echo
+  vim.lsp.get_client_by_id = function(id)
+    return id == 7 and {} or nil
+  end
+  lsp.notify = function(_, method, params)
+    table.insert(sent, { method, params.token })
+  end
+  vim.api.nvim_echo = function(chunks)
+    table.insert(echoed, chunks[1][1])
+  end
+  local ctx = { client_id = 7 }
+  progress.track({ token = 'codingplan-1', value = { kind = 'begin', title = 'codingplan: Write tests', cancellable = true,
+    message = 'asking the model' } }, ctx)
+  progress.track({ token = 'codingplan-1', value = { kind = 'report', message = 'writing tests… 12 lines so far' } }, ctx)
+  eq(echoed[2], 'codingplan: writing tests… 12 lines so far (:Codingplan cancel stops it)')
+  eq(progress.cancel(), 1)
+  eq(sent, { { 'window/workDoneProgress/cancel', 'codingplan-1' } })
+  progress.track({ token = 'codingplan-1', value = { kind = 'end', message = 'cancelled' } }, ctx)
+  eq(echoed[#echoed], 'codingplan: Write tests: cancelled')
+  eq(progress.cancel(), 0)
+  eq(echoed[#echoed], 'codingplan: nothing is running')
+  vim.lsp.get_client_by_id, lsp.notify, vim.api.nvim_echo = get, notify, echo
+end)
+
 io.stdout:write(('%d passed, %d failed\n'):format(passed, failed))
 if failed > 0 then
   os.exit(1)

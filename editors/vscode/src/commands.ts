@@ -3,8 +3,9 @@
 
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
+import { runWithProgress } from './actions';
 import { executeServerCommand } from './client';
-import { Enabled, RewriteArgs, ServerCommand, Status } from './protocol';
+import { actionTitles, Enabled, RewriteArgs, RunActionArgs, ServerCommand, Status } from './protocol';
 import { menuCommand } from './status';
 
 /** What the commands need from the running extension. */
@@ -101,10 +102,17 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 			return;
 		}
 		const args: RewriteArgs = { uri, range, instruction };
-		await vscode.window.withProgress(
-			{ location: vscode.ProgressLocation.Notification, title: 'codingplan: rewriting', cancellable: false },
-			() => executeServerCommand(client, ServerCommand.rewrite, args),
-		);
+		await runWithProgress(client, 'Rewrite', ServerCommand.rewrite, [args]);
+	};
+
+	// runAction runs the code action the light bulb offered (its command's argument), with a
+	// progress notification that can cancel it.
+	const runAction = async (client: LanguageClient, args?: RunActionArgs) => {
+		if (!args?.uri || !args.kind) {
+			void vscode.window.showInformationMessage('codingplan: pick the action from the light bulb on a selection');
+			return;
+		}
+		await runWithProgress(client, actionTitles[args.kind] ?? 'code action', ServerCommand.runAction, [args]);
 	};
 
 	const menu = async () => {
@@ -148,6 +156,7 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 		vscode.commands.registerCommand('codingplan.showStatus', withClient(showStatus)),
 		vscode.commands.registerCommand('codingplan.rewriteSelection', withClient((client) => rewrite(client))),
 		vscode.commands.registerCommand(ServerCommand.rewrite, withClient(rewrite)),
+		vscode.commands.registerCommand(ServerCommand.runAction, withClient(runAction)),
 		vscode.commands.registerCommand('codingplan.showOutput', () => host.showOutput()),
 		vscode.commands.registerCommand('codingplan.restart', () => host.restart()),
 		vscode.commands.registerCommand(menuCommand, menu),

@@ -70,12 +70,35 @@ export interface RewriteArgs {
 	instruction: string;
 }
 
-/** The argument of `codingplan.runAction`, for clients that cannot resolve code actions. */
+/** The argument of `codingplan.runAction`, the command every offered code action carries. */
 export interface RunActionArgs {
 	uri: string;
 	range: Range;
 	kind: string;
+	version?: number;
+	diagnostics?: string[];
 }
+
+/** The body of `codingplan/showMarkdown`: a whole answer (Explain's) to open as Markdown. */
+export interface ShowMarkdownParams {
+	title: string;
+	markdown: string;
+}
+
+/**
+ * Server -> client: open this Markdown. The server sends it to a client whose experimental
+ * capabilities say `{ codingplan: { showMarkdown: true } }` (see experimentalCapabilities).
+ */
+export const showMarkdownNotification = new NotificationType<ShowMarkdownParams>('codingplan/showMarkdown');
+
+/** The client's experimental capabilities the server reads, under `codingplan`. */
+export const experimentalCapabilities = { codingplan: { showMarkdown: true } } as const;
+
+/**
+ * The change annotation code action edits carry, with needsConfirmation: VS Code shows them in
+ * its refactor preview before they apply.
+ */
+export const annotationPreview = 'codingplan.preview';
 
 /** The server's workspace/executeCommand commands. */
 export const ServerCommand = {
@@ -90,6 +113,16 @@ export const ServerCommand = {
 	rewrite: 'codingplan.rewrite',
 	runAction: 'codingplan.runAction',
 } as const;
+
+/** The titles of the code actions, by kind, for their progress notifications. */
+export const actionTitles: Record<string, string> = {
+	'quickfix.codingplan.fix': 'Fix',
+	'refactor.rewrite.codingplan.document': 'Add documentation',
+	'refactor.codingplan.explain': 'Explain',
+	'refactor.codingplan.tests': 'Write tests',
+	'refactor.rewrite.codingplan.simplify': 'Simplify',
+	'refactor.rewrite.codingplan.rewrite': 'Rewrite',
+};
 
 /** The code action kinds the server offers. */
 export const CodeActionKind = {

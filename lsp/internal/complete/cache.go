@@ -120,6 +120,7 @@ type ahead struct {
 	before uint64 // hash of the text just before off
 	after  uint64 // hash of the text just after off
 	text   string // the post-processed suggestion
+	model  string // Engine.model of the request that made it
 	at     time.Time
 }
 
@@ -136,7 +137,7 @@ func (e *Engine) hashAround(text string, off int) (before, after uint64) {
 // remember keeps the suggestion just made at in's cursor.
 func (e *Engine) remember(in Input, text string, now time.Time) {
 	before, after := e.hashAround(in.Text, in.Offset)
-	a := ahead{off: in.Offset, before: before, after: after, text: text, at: now}
+	a := ahead{off: in.Offset, before: before, after: after, text: text, model: e.model(in), at: now}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.ahead[in.DocKey]; !ok && len(e.ahead) >= maxAhead {
@@ -157,7 +158,7 @@ func (e *Engine) typedAhead(in Input, now time.Time) (Result, bool) {
 	e.mu.Lock()
 	a, ok := e.ahead[in.DocKey]
 	e.mu.Unlock()
-	if !ok || now.Sub(a.at) > e.cfg.CacheTTL {
+	if !ok || now.Sub(a.at) > e.cfg.CacheTTL || a.model != e.model(in) {
 		return Result{}, false
 	}
 	typed := in.Offset - a.off

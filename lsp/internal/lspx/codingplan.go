@@ -171,3 +171,26 @@ const (
 
 // ActionKinds lists every code action kind, for codeActionProvider.
 var ActionKinds = []string{KindFix, KindDocument, KindExplain, KindTests, KindSimplify, KindRewrite}
+
+// MethodShowMarkdown is the server-to-client notification carrying a ShowMarkdownParams: a
+// whole answer (Explain's) for the editor to open as a Markdown document. LSP has no
+// read-only virtual document, so the editor plugins show it themselves; a client says it can
+// with the experimental client capability {"codingplan": {"showMarkdown": true}}, and one that
+// does not gets the text through window/showMessage.
+const MethodShowMarkdown = "codingplan/showMarkdown"
+
+// ShowMarkdownParams is a Markdown text for the user to read.
+type ShowMarkdownParams struct {
+	Title    string `json:"title"`
+	Markdown string `json:"markdown"`
+}
+
+// ExperimentalCaps is the client's experimental capabilities under "codingplan".
+type ExperimentalCaps struct {
+	ShowMarkdown bool `json:"showMarkdown,omitzero"`
+}
+
+// AnnotationPreview is the change annotation every code action edit carries, with
+// needsConfirmation, where the client supports change annotations: VS Code shows its refactor
+// preview, the Neovim plugin a diff to accept or reject.
+const AnnotationPreview = "codingplan.preview"

@@ -250,6 +250,19 @@ func (c *Client) SetURL(url string) {
 // does nothing while connected.
 func (c *Client) Retry() { c.poke(c.wake) }
 
+// DefaultModel is the model a request without one gets, as the backend's last hello named it
+// (its models' default; "" before the first hello, or from a backend that does not say).
+func (c *Client) DefaultModel() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.models {
+		if m.Default {
+			return m.Name
+		}
+	}
+	return ""
+}
+
 // Status returns the current status.
 func (c *Client) Status() Status {
 	c.mu.Lock()

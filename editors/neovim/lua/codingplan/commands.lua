@@ -146,7 +146,7 @@ M.client_commands = {
   end,
 }
 
-M.subcommands = { 'signin', 'signout', 'status', 'toggle' }
+M.subcommands = { 'signin', 'signout', 'status', 'toggle', 'cancel' }
 
 --- run dispatches :Codingplan {sub}.
 function M.run(sub)
@@ -162,6 +162,8 @@ function M.run(sub)
     M.status()
   elseif sub == 'toggle' then
     M.toggle()
+  elseif sub == 'cancel' then
+    require('codingplan.progress').cancel()
   else
     notify(('unknown subcommand %q (want %s)'):format(sub, table.concat(M.subcommands, '|')), vim.log.levels.ERROR)
   end
