@@ -115,7 +115,7 @@ func BenchmarkComplete(b *testing.B) {
 			tokens := 0
 			cpu := cpuTime()
 			for b.Loop() {
-				st, err := m.Complete(b.Context(), prefix, suffix, "go", 64, c.multiline, emit)
+				st, err := m.Complete(b.Context(), Input{Prefix: prefix, Suffix: suffix, Language: "go", MaxTokens: 64, Multiline: c.multiline}, emit)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -48,7 +48,7 @@ type EvalOptions struct {
 func Evaluate(ctx context.Context, cfg Config, m *Model, opts EvalOptions, log *slog.Logger) (EvalResult, error) {
 	cfg = cfg.withDefaults()
 	var res EvalResult
-	dirs, err := corpusDirs(ctx, cfg, log)
+	dirs, _, err := corpusDirs(ctx, cfg, log)
 	if err != nil {
 		return res, err
 	}
@@ -140,7 +140,7 @@ func (m *Model) evalLines(ctx context.Context, f corpusFile, src []byte, toks []
 	collect := func(b []byte) error { got = append(got, b...); return nil }
 	run := func(prefix, suffix []byte, opts completeOptions) (string, error) {
 		got = got[:0]
-		_, err := m.complete(ctx, prefix, suffix, f.lang, 64, false, collect, opts)
+		_, err := m.complete(ctx, Input{Prefix: prefix, Suffix: suffix, Language: f.lang, MaxTokens: 64}, collect, opts)
 		return normalizeSpace(got), err
 	}
 	for i := 0; i < len(toks); {
@@ -165,7 +165,7 @@ func (m *Model) evalLines(ctx context.Context, f corpusFile, src []byte, toks []
 		want := normalizeSpace(src[toks[cut-1].end:last.end])
 		suffix := src[last.end:]
 		res.Lines++
-		out, err := run(prefix, suffix, completeOptions{minProb: m.minProb})
+		out, err := run(prefix, suffix, completeOptions{minProb: m.minProb, greedy: true})
 		if err != nil {
 			return err
 		}
@@ -177,7 +177,7 @@ func (m *Model) evalLines(ctx context.Context, f corpusFile, src []byte, toks []
 		case strings.HasPrefix(want, out):
 			res.LinePrefix++
 		}
-		if out, err = run(prefix, suffix, completeOptions{noCache: true}); err != nil {
+		if out, err = run(prefix, suffix, completeOptions{noCache: true, greedy: true}); err != nil {
 			return err
 		} else if out == want {
 			res.LineExactNoCache++

@@ -18,7 +18,7 @@ const boundary = 0
 
 // formatVersion is the version of the model file format and of the
 // training procedure: a model built by another version is rebuilt.
-const formatVersion = 1
+const formatVersion = 2
 
 // corpusStats describes a training run, for logs and the benchmark.
 type corpusStats struct {

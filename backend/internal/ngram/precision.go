@@ -1,0 +1,178 @@
+package ngram
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Shown counts the suggestions of one way of completing at the evaluation's
+// cursor positions.
+type Shown struct {
+	Positions  int // cursor positions asked
+	Shown      int // positions that got a suggestion
+	Right      int // suggestions exactly what the file has next, up to where they stop
+	RightChars int // characters of the right suggestions (runs of spaces count as one)
+}
+
+// Precision is the share of suggestions that are right.
+func (s Shown) Precision() float64 { return ratio(s.Right, s.Shown) }
+
+// Coverage is the share of positions that got a suggestion.
+func (s Shown) Coverage() float64 { return ratio(s.Shown, s.Positions) }
+
+// UsefulChars is the characters of right suggestions per position.
+func (s Shown) UsefulChars() float64 { return ratio(s.RightChars, s.Positions) }
+
+func ratio(a, b int) float64 { return float64(a) / float64(max(b, 1)) }
+
+// PrecisionResult compares the completions shown at the end of typed
+// tokens: Greedy is every token decoded (the model before issue 14), Cut
+// what Complete shows now.
+type PrecisionResult struct {
+	Files         int
+	Greedy, Cut   Shown
+	P50, P99, Max time.Duration // wall time of one Complete call, as Cut
+}
+
+// PrecisionOptions chooses the files of a precision evaluation.
+type PrecisionOptions struct {
+	// Dirs are directories of Go code to measure on, whole; none for the
+	// held-out files of the corpus.
+	Dirs []string
+	// MaxFiles, when positive, takes at most this many files, a fixed
+	// pseudo-random sample.
+	MaxFiles int
+
+	conf *confidence // instead of defaultConfidence, for tuning
+}
+
+// EvaluatePrecision measures what a user would see: in every line of the
+// files, the cursor is put once after a token (chosen by a hash, never the
+// line's first), as if that token had just been typed; the prefix is the
+// file up to there, the suffix the file after that line. A suggestion is
+// right when it is exactly what the file has next, up to where it stops
+// (and stops between tokens of the file). It prints nothing of the code.
+func EvaluatePrecision(ctx context.Context, cfg Config, m *Model, opts PrecisionOptions, log *slog.Logger) (PrecisionResult, error) {
+	cfg = cfg.withDefaults()
+	var res PrecisionResult
+	dirs, goOnly := opts.Dirs, ""
+	if len(dirs) == 0 {
+		var err error
+		if dirs, goOnly, err = corpusDirs(ctx, cfg, log); err != nil {
+			return res, err
+		}
+	}
+	files, err := listCorpus(ctx, dirs)
+	if err != nil {
+		return res, fmt.Errorf("ngram: %w", err)
+	}
+	files = goFilesOnly(files, goOnly)
+	var chosen []corpusFile
+	for _, f := range files {
+		if f.lang == "go" && (len(opts.Dirs) > 0 || heldOut(f.rel, cfg.HoldOutPercent)) {
+			chosen = append(chosen, f)
+		}
+	}
+	if opts.MaxFiles > 0 && len(chosen) > opts.MaxFiles {
+		slices.SortStableFunc(chosen, func(a, b corpusFile) int { return cmpU64(sampleKey(a.rel), sampleKey(b.rel)) })
+		chosen = chosen[:opts.MaxFiles]
+	}
+	var took []time.Duration
+	for _, f := range chosen {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		src, err := readFileLimited(f.path)
+		if err != nil || isGenerated(src) {
+			continue
+		}
+		res.Files++
+		if took, err = m.precisionFile(ctx, f, src, opts.conf, &res, took); err != nil {
+			return res, err
+		}
+	}
+	if len(took) > 0 {
+		slices.Sort(took)
+		res.P50, res.P99, res.Max = took[len(took)/2], took[len(took)*99/100], took[len(took)-1]
+	}
+	return res, nil
+}
+
+func sampleKey(rel string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte("sample:" + rel))
+	return h.Sum64()
+}
+
+// precisionFile asks at one cursor position per line of src.
+func (m *Model) precisionFile(ctx context.Context, f corpusFile, src []byte, conf *confidence,
+	res *PrecisionResult, took []time.Duration) ([]time.Duration, error) {
+	toks := layout(tokenize(nil, src, f.lang), src)
+	var got []byte
+	collect := func(b []byte) error { got = append(got, b...); return nil }
+	run := func(in Input, opts completeOptions) (string, error) {
+		got = got[:0]
+		_, err := m.complete(ctx, in, collect, opts)
+		return normalizeSpace(got), err
+	}
+	for i := 0; i < len(toks); {
+		j := i + 1
+		for j < len(toks) && toks[j].space != spaceLine && toks[j].space != spaceBlank {
+			j++
+		}
+		lineStart, lineEnd := i, j
+		i = j
+		if lineEnd-lineStart < 2 {
+			continue
+		}
+		last := toks[lineEnd-1]
+		if bytes.IndexByte(src[toks[lineStart].start:last.end], '\n') >= 0 {
+			continue // a token spans lines
+		}
+		h := fnv.New32a()
+		fmt.Fprintf(h, "%s:%d", f.rel, lineStart)
+		cut := lineStart + 1 + int(h.Sum32()%uint32(lineEnd-lineStart-1))
+		in := Input{Prefix: src[:toks[cut-1].end], Suffix: src[last.end:], Language: f.lang, MaxTokens: 64}
+		want := normalizeSpace(src[toks[cut-1].end:last.end])
+
+		out, err := run(in, completeOptions{greedy: true, minProb: m.minProb})
+		if err != nil {
+			return took, err
+		}
+		res.Greedy.count(out, want)
+		start := time.Now()
+		out, err = run(in, completeOptions{minProb: m.minProb, conf: conf})
+		took = append(took, time.Since(start))
+		if err != nil {
+			return took, err
+		}
+		res.Cut.count(out, want)
+	}
+	return took, nil
+}
+
+// count adds one position whose suggestion is out and where the file has
+// want next.
+func (s *Shown) count(out, want string) {
+	s.Positions++
+	if out == "" {
+		return
+	}
+	s.Shown++
+	if !strings.HasPrefix(want, out) {
+		return
+	}
+	// The suggestion must stop between two of the file's tokens, not in
+	// the middle of a word of it.
+	if n := len(out); n < len(want) && isIdentByte(out[n-1]) && isIdentByte(want[n]) {
+		return
+	}
+	s.Right++
+	s.RightChars += len(out)
+}
