@@ -22,9 +22,9 @@ type confidence struct {
 	untrained float32
 }
 
-// defaultConfidence was tuned on the held-out GOROOT files (see
-// docs/benchmarks.md#local-model); the code measured outside GOROOT never
-// took part in the tuning.
+// defaultConfidence was set by hand and checked on a sample of the
+// held-out GOROOT files (see docs/benchmarks.md#local-model); the code
+// measured outside GOROOT took no part in choosing it.
 var defaultConfidence = confidence{first: 0.3, each: 0.3, all: 0.15, untrained: 0.45}
 
 // cut returns how many of the decoded steps to show. ended reports that

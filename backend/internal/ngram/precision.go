@@ -48,6 +48,8 @@ type PrecisionOptions struct {
 	// MaxFiles, when positive, takes at most this many files, a fixed
 	// pseudo-random sample.
 	MaxFiles int
+	// MaxPositions, when positive, stops after this many cursor positions.
+	MaxPositions int
 
 	conf *confidence // instead of defaultConfidence, for tuning
 }
@@ -88,12 +90,15 @@ func EvaluatePrecision(ctx context.Context, cfg Config, m *Model, opts Precision
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
+		if opts.MaxPositions > 0 && res.Cut.Positions >= opts.MaxPositions {
+			break
+		}
 		src, err := readFileLimited(f.path)
 		if err != nil || isGenerated(src) {
 			continue
 		}
 		res.Files++
-		if took, err = m.precisionFile(ctx, f, src, opts.conf, &res, took); err != nil {
+		if took, err = m.precisionFile(ctx, f, src, opts, &res, took); err != nil {
 			return res, err
 		}
 	}
@@ -111,7 +116,7 @@ func sampleKey(rel string) uint64 {
 }
 
 // precisionFile asks at one cursor position per line of src.
-func (m *Model) precisionFile(ctx context.Context, f corpusFile, src []byte, conf *confidence,
+func (m *Model) precisionFile(ctx context.Context, f corpusFile, src []byte, opts PrecisionOptions,
 	res *PrecisionResult, took []time.Duration) ([]time.Duration, error) {
 	toks := layout(tokenize(nil, src, f.lang), src)
 	var got []byte
@@ -121,7 +126,7 @@ func (m *Model) precisionFile(ctx context.Context, f corpusFile, src []byte, con
 		_, err := m.complete(ctx, in, collect, opts)
 		return normalizeSpace(got), err
 	}
-	for i := 0; i < len(toks); {
+	for i := 0; i < len(toks) && (opts.MaxPositions <= 0 || res.Cut.Positions < opts.MaxPositions); {
 		j := i + 1
 		for j < len(toks) && toks[j].space != spaceLine && toks[j].space != spaceBlank {
 			j++
@@ -147,7 +152,7 @@ func (m *Model) precisionFile(ctx context.Context, f corpusFile, src []byte, con
 		}
 		res.Greedy.count(out, want)
 		start := time.Now()
-		out, err = run(in, completeOptions{minProb: m.minProb, conf: conf})
+		out, err = run(in, completeOptions{minProb: m.minProb, conf: opts.conf})
 		took = append(took, time.Since(start))
 		if err != nil {
 			return took, err
