@@ -99,14 +99,15 @@ func (m *Model) complete(ctx context.Context, in Input, emit func(text []byte) e
 	if err := ctx.Err(); err != nil {
 		return st, err
 	}
-	keep := len(steps)
+	keep, closing := len(steps), ""
 	if !opts.greedy && opts.pred == nil {
 		conf := opts.conf
 		if conf == nil {
 			conf = &defaultConfidence
 		}
-		keep = g.cut(steps, out, ended, conf)
+		keep, closing = g.cut(steps, ended, conf)
 	}
+
 	if keep == maxTokens && !ended {
 		st.FinishReason = FinishLength
 	}
@@ -119,6 +120,12 @@ func (m *Model) complete(ctx context.Context, in Input, emit func(text []byte) e
 			if err := emit(out[s.start:s.end]); err != nil {
 				return st, err
 			}
+		}
+	}
+	if closing != "" {
+		st.CompletionTokens++
+		if err := emit([]byte(closing)); err != nil {
+			return st, err
 		}
 	}
 	return st, nil

@@ -27,16 +27,18 @@ type confidence struct {
 // measured outside GOROOT took no part in choosing it.
 var defaultConfidence = confidence{first: 0.3, each: 0.3, all: 0.15, untrained: 0.45}
 
-// cut returns how many of the decoded steps to show. ended reports that
-// the model ended the completion itself, so that its end is a place to
-// stop.
-func (g *generation) cut(steps []step, out []byte, ended bool, conf *confidence) int {
+// cut returns how many of the decoded steps to show, and a closing
+// parenthesis to add after them when the model went on with an argument
+// that the call cannot take. ended reports that the model ended the
+// completion itself, so that its end is a place to stop.
+func (g *generation) cut(steps []step, ended bool, conf *confidence) (keep int, closing string) {
 	first, each := conf.first, conf.each
 	if !g.m.trained(g.family) {
 		first, each = max(first, conf.untrained), max(each, conf.untrained)
 	}
 	stack := append([]byte(nil), g.open...) // brackets open: the prefix's, then the completion's
 	base := len(stack)                      // how many of them the prefix opened and the completion has not closed
+	var calls []call                        // the brackets the completion opened, innermost last
 	good := 0
 	all := float32(1)
 	for i, s := range steps {
@@ -47,7 +49,7 @@ func (g *generation) cut(steps []step, out []byte, ended bool, conf *confidence)
 		}
 		all *= s.p
 		if s.p < floor || all < conf.all {
-			return good
+			return good, ""
 		}
 		if s.line && i > 0 {
 			good = i // the end of a line
@@ -55,24 +57,41 @@ func (g *generation) cut(steps []step, out []byte, ended bool, conf *confidence)
 		switch {
 		case isOpener(text):
 			stack = append(stack, text[0])
+			calls = append(calls, g.call(steps, i))
 		case isCloser(text):
 			if len(stack) == 0 || stack[len(stack)-1] != opening(text[0]) {
-				return good // a bracket nothing opened
+				return good, "" // a bracket nothing opened
 			}
 			stack = stack[:len(stack)-1]
 			base = min(base, len(stack))
+			if n := len(calls); n > 0 {
+				if !calls[n-1].closes(i, g.textAt(steps, i-1)) {
+					return good, "" // more or fewer arguments than any call in the corpus
+				}
+				calls = calls[:n-1]
+			}
+		case text == "," && len(calls) > 0:
+			c := calls[len(calls)-1]
+			if !calls[len(calls)-1].comma() {
+				// The call takes no more arguments: end it here when it
+				// may end and that balances the completion.
+				if c.closes(i, g.textAt(steps, i-1)) && len(stack)-1 <= base && stack[len(stack)-1] == '(' {
+					return i, ")"
+				}
+				return good, ""
+			}
 		}
 		if g.family == familyGo && g.scope != nil && !g.inScope(steps, i, text) {
-			return good
+			return good, ""
 		}
 		if len(stack) <= base && (endsOperand(text) || i == 0 && g.partial != "") {
 			good = i + 1 // the end of a balanced expression
 		}
 	}
 	if ended {
-		return len(steps)
+		return len(steps), ""
 	}
-	return good
+	return good, ""
 }
 
 // opening returns the opening bracket of a closing one.
@@ -196,3 +215,43 @@ func (g *generation) midAt(steps []step, j int) uint32 {
 
 // trained reports whether the model has training text in family fam.
 func (m *Model) trained(fam byte) bool { return len(m.topByFamily[fam]) > 0 }
+
+// call is a bracket the completion opened: for a call of an imported
+// package's function, the argument counts the corpus used and the commas
+// so far.
+type call struct {
+	mask   uint32 // 0: no check
+	start  int    // the step of the opening bracket
+	commas int
+}
+
+// call returns the call that steps[i], an opening bracket, starts.
+func (g *generation) call(steps []step, i int) call {
+	c := call{start: i}
+	if g.scope == nil || g.textAt(steps, i) != "(" || g.textAt(steps, i-2) != "." {
+		return c
+	}
+	pkg, name := g.textAt(steps, i-3), g.textAt(steps, i-1)
+	if g.scope.imports[pkg] && !g.scope.local[pkg] && g.textAt(steps, i-4) != "." {
+		c.mask = g.m.arity.mask(pkg, name)
+	}
+	return c
+}
+
+// comma reports whether the call may take another argument.
+func (c *call) comma() bool {
+	c.commas++
+	return allows(c.mask, c.commas+1, true)
+}
+
+// closes reports whether the call may end at step i, after a token with
+// text prev.
+func (c *call) closes(i int, prev string) bool {
+	n := c.commas + 1
+	if i == c.start+1 {
+		n = 0
+	} else if prev == "," {
+		n = c.commas
+	}
+	return allows(c.mask, n, false)
+}

@@ -19,6 +19,7 @@ type Model struct {
 	levels    []level
 	rootGamma float32  // weight of the uniform distribution under the unigrams
 	baseline  []uint32 // most frequent follower of each token, for evaluation
+	arity     arities  // argument counts of package functions' calls in the Go corpus
 	info      Info
 
 	minProb float32 // Config.MinTokenProb

@@ -199,20 +199,25 @@ func leadingIdent(b []byte) string {
 	return string(b[:n])
 }
 
-// identifiers adds every identifier of src that is not a selector's name
-// (x.Name) to the current declaration's.
+// identifiers adds every identifier of src to the current declaration's,
+// but for a selector's name (x.Name) and an imported package's name before
+// a dot.
 func (s *scope) identifiers(src []byte) {
 	fset := gotoken.NewFileSet()
 	var sc scanner.Scanner
 	sc.Init(fset.AddFile("", fset.Base(), len(src)), src, func(gotoken.Position, string) {}, 0)
-	prev := gotoken.ILLEGAL
+	prev, pending := gotoken.ILLEGAL, ""
 	for {
 		_, tok, lit := sc.Scan()
+		if pending != "" && (tok != gotoken.PERIOD || !s.imports[pending]) {
+			s.local[pending] = true
+		}
+		pending = ""
 		if tok == gotoken.EOF {
 			return
 		}
 		if tok == gotoken.IDENT && prev != gotoken.PERIOD {
-			s.local[lit] = true
+			pending = lit
 		}
 		prev = tok
 	}

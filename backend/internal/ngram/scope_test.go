@@ -1,6 +1,9 @@
 package ngram
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestGoScope(t *testing.T) {
 	prefix := `package server
@@ -77,5 +80,27 @@ func TestSnippetsInScope(t *testing.T) {
 	in.Snippets = [][]byte{[]byte("package x\n\nfunc fromSnippet() {}\n")}
 	if g, _ = m.newGeneration(in, true); !g.scope.has("fromSnippet") {
 		t.Error("a snippet's function is not in scope")
+	}
+}
+
+func TestArities(t *testing.T) {
+	src := "package x\n\nimport (\n\t\"context\"\n\t\"fmt\"\n)\n\nfunc f() {\n\tctx, cancel := context.WithCancel(context.Background())\n" +
+		"\tfmt.Println()\n\tfmt.Println(a, f(b, c), []int{1, 2},\n\t)\n\tx.y.Call(1, 2)\n}\n"
+	counts := map[string]uint32{}
+	countCalls(layout(tokenize(nil, []byte(src), "go"), []byte(src)), []byte(src), counts)
+	a := newArities(counts)
+	for _, tt := range []struct {
+		key  string
+		want uint32
+	}{
+		{"context.WithCancel", 1 << 1}, {"context.Background", 1 << 0}, {"fmt.Println", 1<<0 | 1<<3}, {"y.Call", 0}, {"x.y", 0},
+	} {
+		pkg, name, _ := strings.Cut(tt.key, ".")
+		if got := a.mask(pkg, name); got != tt.want {
+			t.Errorf("%s: mask %b, want %b", tt.key, got, tt.want)
+		}
+	}
+	if !allows(1<<1, 1, false) || allows(1<<1, 2, false) || !allows(1<<1, 1, true) || allows(1<<1, 2, true) || !allows(0, 5, false) {
+		t.Error("allows")
 	}
 }
