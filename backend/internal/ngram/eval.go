@@ -143,27 +143,10 @@ func (m *Model) evalLines(ctx context.Context, f corpusFile, src []byte, toks []
 		_, err := m.complete(ctx, Input{Prefix: prefix, Suffix: suffix, Language: f.lang, MaxTokens: 64}, collect, opts)
 		return normalizeSpace(got), err
 	}
-	for i := 0; i < len(toks); {
-		// The line is toks[i:j].
-		j := i + 1
-		for j < len(toks) && toks[j].space != spaceLine && toks[j].space != spaceBlank {
-			j++
-		}
-		lineStart, lineEnd := i, j
-		i = j
-		if lineEnd-lineStart < 2 {
-			continue
-		}
-		last := toks[lineEnd-1]
-		if bytes.IndexByte(src[toks[lineStart].start:last.end], '\n') >= 0 {
-			continue // a token spans lines
-		}
-		h := fnv.New32a()
-		fmt.Fprintf(h, "%s:%d", f.rel, lineStart)
-		cut := lineStart + 1 + int(h.Sum32()%uint32(lineEnd-lineStart-1))
-		prefix := src[:toks[cut-1].end]
-		want := normalizeSpace(src[toks[cut-1].end:last.end])
-		suffix := src[last.end:]
+	return eachCut(f, src, toks, func(cut, end int) error {
+		prefix := src[:cut]
+		want := normalizeSpace(src[cut:end])
+		suffix := src[end:]
 		res.Lines++
 		out, err := run(prefix, suffix, completeOptions{minProb: m.minProb, greedy: true})
 		if err != nil {
@@ -186,6 +169,36 @@ func (m *Model) evalLines(ctx context.Context, f corpusFile, src []byte, toks []
 			return err
 		} else if out == want {
 			res.BaselineExact++
+		}
+		return nil
+	})
+}
+
+// eachCut calls fn once for every line of a file of tokens toks that has
+// two tokens or more, with the cursor after one of them chosen by a hash of
+// the file's name and the line (never the first): cut is the cursor's
+// offset in src, end that of the end of the line's last token.
+func eachCut(f corpusFile, src []byte, toks []token, fn func(cut, end int) error) error {
+	for i := 0; i < len(toks); {
+		// The line is toks[i:j].
+		j := i + 1
+		for j < len(toks) && toks[j].space != spaceLine && toks[j].space != spaceBlank {
+			j++
+		}
+		lineStart, lineEnd := i, j
+		i = j
+		if lineEnd-lineStart < 2 {
+			continue
+		}
+		last := toks[lineEnd-1]
+		if bytes.IndexByte(src[toks[lineStart].start:last.end], '\n') >= 0 {
+			continue // a token spans lines
+		}
+		h := fnv.New32a()
+		fmt.Fprintf(h, "%s:%d", f.rel, lineStart)
+		cut := lineStart + 1 + int(h.Sum32()%uint32(lineEnd-lineStart-1))
+		if err := fn(toks[cut-1].end, last.end); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,10 +1,9 @@
 package ngram
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strings"
@@ -109,12 +108,6 @@ func EvaluatePrecision(ctx context.Context, cfg Config, m *Model, opts Precision
 	return res, nil
 }
 
-func sampleKey(rel string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte("sample:" + rel))
-	return h.Sum64()
-}
-
 // precisionFile asks at one cursor position per line of src.
 func (m *Model) precisionFile(ctx context.Context, f corpusFile, src []byte, opts PrecisionOptions,
 	res *PrecisionResult, took []time.Duration) ([]time.Duration, error) {
@@ -126,41 +119,34 @@ func (m *Model) precisionFile(ctx context.Context, f corpusFile, src []byte, opt
 		_, err := m.complete(ctx, in, collect, opts)
 		return normalizeSpace(got), err
 	}
-	for i := 0; i < len(toks) && (opts.MaxPositions <= 0 || res.Cut.Positions < opts.MaxPositions); {
-		j := i + 1
-		for j < len(toks) && toks[j].space != spaceLine && toks[j].space != spaceBlank {
-			j++
+	err := eachCut(f, src, toks, func(cut, end int) error {
+		if opts.MaxPositions > 0 && res.Cut.Positions >= opts.MaxPositions {
+			return errEnough
 		}
-		lineStart, lineEnd := i, j
-		i = j
-		if lineEnd-lineStart < 2 {
-			continue
-		}
-		last := toks[lineEnd-1]
-		if bytes.IndexByte(src[toks[lineStart].start:last.end], '\n') >= 0 {
-			continue // a token spans lines
-		}
-		h := fnv.New32a()
-		fmt.Fprintf(h, "%s:%d", f.rel, lineStart)
-		cut := lineStart + 1 + int(h.Sum32()%uint32(lineEnd-lineStart-1))
-		in := Input{Prefix: src[:toks[cut-1].end], Suffix: src[last.end:], Language: f.lang, MaxTokens: 64}
-		want := normalizeSpace(src[toks[cut-1].end:last.end])
-
+		in := Input{Prefix: src[:cut], Suffix: src[end:], Language: f.lang, MaxTokens: 64}
+		want := normalizeSpace(src[cut:end])
 		out, err := run(in, completeOptions{greedy: true, minProb: m.minProb})
 		if err != nil {
-			return took, err
+			return err
 		}
 		res.Greedy.count(out, want)
 		start := time.Now()
 		out, err = run(in, completeOptions{minProb: m.minProb, conf: opts.conf})
 		took = append(took, time.Since(start))
 		if err != nil {
-			return took, err
+			return err
 		}
 		res.Cut.count(out, want)
+		return nil
+	})
+	if errors.Is(err, errEnough) {
+		err = nil
 	}
-	return took, nil
+	return took, err
 }
+
+// errEnough stops eachCut at PrecisionOptions.MaxPositions.
+var errEnough = errors.New("enough positions")
 
 // count adds one position whose suggestion is out and where the file has
 // want next.

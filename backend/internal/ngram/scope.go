@@ -87,12 +87,8 @@ func declStart(line []byte) string {
 func (s *scope) declarations(src []byte, imports bool) {
 	group := "" // the keyword of the group declaration we are in
 	for len(src) > 0 {
-		line := src
-		if i := bytes.IndexByte(src, '\n'); i >= 0 {
-			line, src = src[:i], src[i+1:]
-		} else {
-			src = nil
-		}
+		var line []byte
+		line, src, _ = bytes.Cut(src, []byte("\n"))
 		line = bytes.TrimRight(line, " \t\r")
 		if group != "" {
 			switch {
