@@ -126,8 +126,9 @@ func printPrecision(what string, r ngram.PrecisionResult) {
 		fmt.Printf("  %-16s precision %5.1f%%  coverage %5.1f%%  useful chars/position %.2f\n",
 			row.name, 100*row.s.Precision(), 100*row.s.Coverage(), row.s.UsefulChars())
 	}
-	fmt.Printf("  time per request (cut): p50 %v, p99 %v, max %v\n", r.P50.Round(10*time.Microsecond),
-		r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond))
+	us := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+	fmt.Printf("  time per request (cut): p50 %v, p99 %v, max %v wall; p50 %v, p99 %v, max %v CPU\n",
+		us(r.P50), us(r.P99), us(r.Max), us(r.CPUP50), us(r.CPUP99), us(r.CPUMax))
 }
 
 // evaluate prints the model's next-token and rest-of-line quality on the

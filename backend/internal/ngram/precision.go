@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ type PrecisionResult struct {
 	Files         int
 	Greedy, Cut   Shown
 	P50, P99, Max time.Duration // wall time of one Complete call, as Cut
+	// The same in CPU time of the thread that ran it (Linux only; 0
+	// elsewhere): what a request costs on a machine busy with other work.
+	CPUP50, CPUP99, CPUMax time.Duration
 }
 
 // PrecisionOptions chooses the files of a precision evaluation.
@@ -84,7 +88,9 @@ func EvaluatePrecision(ctx context.Context, cfg Config, m *Model, opts Precision
 		slices.SortStableFunc(chosen, func(a, b corpusFile) int { return cmpU64(sampleKey(a.rel), sampleKey(b.rel)) })
 		chosen = chosen[:opts.MaxFiles]
 	}
-	var took []time.Duration
+	runtime.LockOSThread() // for threadCPU
+	defer runtime.UnlockOSThread()
+	var took, cpu []time.Duration
 	for _, f := range chosen {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -97,20 +103,18 @@ func EvaluatePrecision(ctx context.Context, cfg Config, m *Model, opts Precision
 			continue
 		}
 		res.Files++
-		if took, err = m.precisionFile(ctx, f, src, opts, &res, took); err != nil {
+		if took, cpu, err = m.precisionFile(ctx, f, src, opts, &res, took, cpu); err != nil {
 			return res, err
 		}
 	}
-	if len(took) > 0 {
-		slices.Sort(took)
-		res.P50, res.P99, res.Max = took[len(took)/2], took[len(took)*99/100], took[len(took)-1]
-	}
+	res.P50, res.P99, res.Max = percentiles(took)
+	res.CPUP50, res.CPUP99, res.CPUMax = percentiles(cpu)
 	return res, nil
 }
 
 // precisionFile asks at one cursor position per line of src.
 func (m *Model) precisionFile(ctx context.Context, f corpusFile, src []byte, opts PrecisionOptions,
-	res *PrecisionResult, took []time.Duration) ([]time.Duration, error) {
+	res *PrecisionResult, took, cpu []time.Duration) ([]time.Duration, []time.Duration, error) {
 	toks := layout(tokenize(nil, src, f.lang), src)
 	var got []byte
 	collect := func(b []byte) error { got = append(got, b...); return nil }
@@ -130,9 +134,9 @@ func (m *Model) precisionFile(ctx context.Context, f corpusFile, src []byte, opt
 			return err
 		}
 		res.Greedy.count(out, want)
-		start := time.Now()
+		start, cpu0 := time.Now(), threadCPU()
 		out, err = run(in, completeOptions{minProb: m.minProb, conf: opts.conf})
-		took = append(took, time.Since(start))
+		took, cpu = append(took, time.Since(start)), append(cpu, threadCPU()-cpu0)
 		if err != nil {
 			return err
 		}
@@ -142,7 +146,16 @@ func (m *Model) precisionFile(ctx context.Context, f corpusFile, src []byte, opt
 	if errors.Is(err, errEnough) {
 		err = nil
 	}
-	return took, err
+	return took, cpu, err
+}
+
+// percentiles returns the median, 99th percentile and maximum of d.
+func percentiles(d []time.Duration) (p50, p99, top time.Duration) {
+	if len(d) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(d)
+	return d[len(d)/2], d[len(d)*99/100], d[len(d)-1]
 }
 
 // errEnough stops eachCut at PrecisionOptions.MaxPositions.
