@@ -364,7 +364,17 @@ async function setSetting(key, title, value) {
 	await box.click();
 	await box.fill(value);
 	await page.keyboard.press('Tab');
-	await openFile('main.go');
+	await quickOpen('main.go');
+}
+
+/** quickOpen opens a workspace file with Quick Open, without waiting for its tab. */
+async function quickOpen(name) {
+	await page.keyboard.press('Control+P');
+	const input = page.locator('.quick-input-widget input');
+	await input.waitFor({ state: 'visible', timeout: WAIT });
+	await input.fill(name);
+	await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: WAIT });
+	await page.keyboard.press('Enter');
 }
 
 /**
