@@ -25,6 +25,7 @@ const RetryAfter = "5"
 //
 //	POST /v1/token               the token endpoint (RFC 6749 §3.2, RFC 8628 §3.4)
 //	POST /v1/device/code         the device authorization endpoint (RFC 8628 §3.1)
+//	POST /v1/revoke              revoke a refresh token's sign-in (RFC 7009)
 //	GET  /.well-known/jwks.json  the signing keys
 //
 // Rate limits are the caller's: wrap the handler.
@@ -32,6 +33,7 @@ func (i *Issuer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/token", i.serveToken)
 	mux.HandleFunc("POST /v1/device/code", i.serveDeviceCode)
+	mux.HandleFunc("POST /v1/revoke", i.serveRevoke)
 	mux.HandleFunc("GET /.well-known/jwks.json", i.serveJWKS)
 	return mux
 }
