@@ -20,7 +20,7 @@ import (
 // revoked is announced (nil for admin commands, which issue keys only).
 func tokenConfig(s *accounts.Settings, revoked *relay) tokens.Config {
 	return tokens.Config{
-		OnRevoke: revoked.revoke,
+		OnRevoke:        revoked.revoke,
 		Issuer:          s.Issuer,
 		Audience:        s.Audience,
 		AccessTTL:       s.AccessTTL,
