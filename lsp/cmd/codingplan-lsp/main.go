@@ -22,6 +22,7 @@ import (
 	"github.com/codingplan/codingplan/lsp/internal/erase"
 	"github.com/codingplan/codingplan/lsp/internal/remote"
 	"github.com/codingplan/codingplan/lsp/internal/server"
+	"github.com/codingplan/codingplan/lsp/internal/signin"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; else the module version.
@@ -105,8 +106,15 @@ func run(args []string, stderr io.Writer) int {
 		Version: versionString(),
 	}, log.With("part", "remote"))
 	engine := complete.New(complete.Config{}, backend, log.With("part", "complete"))
+	var signInFile signin.File
+	if path, err := signin.DefaultPath(); err == nil {
+		signInFile.Path = path
+	} else {
+		log.Warn("a sign-in will last until the editor closes", "err", err)
+	}
 	s := server.New(server.Config{
 		Name: "codingplan-lsp", Version: versionString(), Backend: backend, Engine: engine, Env: env,
+		SignInFile: signInFile,
 	}, log)
 
 	in, restore := stdio()

@@ -31,12 +31,11 @@ func (s *Server) applySettings(ctx context.Context, next config.Settings, proble
 	}
 	if next.Token != prev.Token {
 		s.signedIn = nil // a new token in the settings replaces a sign-in or sign-out
-	}
-	token := next.Token
-	if s.signedIn != nil {
-		token = *s.signedIn
+		s.preferManaged = false
 	}
 	s.settings = next
+	token := s.tokenLocked()
+	client := s.clientName
 	s.mu.Unlock()
 
 	s.trace.Store(next.Trace)
@@ -44,6 +43,7 @@ func (s *Server) applySettings(ctx context.Context, next config.Settings, proble
 		b.SetURL(next.BackendURL)
 		b.SetToken(token)
 	}
+	s.configureSignIn(ctx, next, client)
 	if problem != nil {
 		s.log.Warn("settings not used", "problem", problem)
 		s.notify(ctx, "window/showMessage", protocol.ShowMessageParams{
