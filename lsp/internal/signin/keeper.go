@@ -22,8 +22,8 @@ type KeeperConfig struct {
 	// Lost is told, once per credential, that it stopped working (revoked, expired, account
 	// suspended), with a sentence for the user. It must not block.
 	Lost func(message string)
-	// Early is how long before an access token expires a fresh one is fetched, at most half
-	// its lifetime; 2m when zero.
+	// Early is how long before an access token expires a fresh one is fetched (halfway for a
+	// token that lives no longer than Early); 2m when zero.
 	Early time.Duration
 	// Clock schedules the refreshes; the real clock when nil.
 	Clock clock.Clock
@@ -52,7 +52,7 @@ type Keeper struct {
 	cred     credential
 	access   wire.Secret
 	expires  time.Time
-	early    time.Duration // for the current token: min(cfg.Early, lifetime/2)
+	early    time.Duration // for the current token: cfg.Early, or half its lifetime
 	failures int           // refreshes failed in a row, for the backoff
 	retryAt  time.Time     // after a failure: when to try again
 	refused  wire.Secret   // the access token the backend refused: refresh now
@@ -196,7 +196,7 @@ func (k *Keeper) poke() {
 // Run refreshes the access token before it expires until ctx ends.
 func (k *Keeper) Run(ctx context.Context) {
 	clk := k.cfg.Clock
-	for {
+	for ctx.Err() == nil {
 		due, ok := k.due(clk.Now())
 		if ok {
 			k.renew(ctx)
@@ -214,9 +214,6 @@ func (k *Keeper) Run(ctx context.Context) {
 		}
 		if t != nil {
 			t.Stop()
-		}
-		if ctx.Err() != nil {
-			return
 		}
 	}
 }
@@ -321,7 +318,10 @@ func (k *Keeper) publish(t Tokens) {
 	now := k.cfg.Clock.Now()
 	k.mu.Lock()
 	k.access, k.expires = t.Access, t.Expires
-	k.early = min(k.cfg.Early, t.Expires.Sub(now)/2)
+	k.early = k.cfg.Early
+	if life := t.Expires.Sub(now); k.early >= life {
+		k.early = life / 2 // a token shorter-lived than Early: refreshed halfway
+	}
 	k.mu.Unlock()
 	k.cfg.Set(t.Access)
 	k.poke()
