@@ -10,7 +10,7 @@ M.name = 'codingplan'
 M.has_011 = vim.fn.has('nvim-0.11') == 1
 M.has_012 = vim.fn.has('nvim-0.12') == 1
 
--- The token from :Codingplan signin (or the persisted file), in memory only.
+-- The token from :Codingplan token (or the persisted file), in memory only.
 M.token = nil
 
 local group = nil
@@ -123,6 +123,9 @@ function M.client_config(o)
     handlers = {
       ['codingplan/status'] = function(err, result, ctx)
         require('codingplan.status').handler(err, result, ctx)
+      end,
+      ['window/showMessageRequest'] = function(err, result, ctx, cfg)
+        return require('codingplan.signin').handler(err, result, ctx, cfg)
       end,
     },
   }
