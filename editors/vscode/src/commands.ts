@@ -14,6 +14,8 @@ export interface Host {
 	status(): Status;
 	onStatus(status: Status): void;
 	setToken(token: string | undefined): Promise<void>;
+	/** Whether a token (from Sign In with Token) is kept in SecretStorage. */
+	hasToken(): Promise<boolean>;
 	showOutput(): void;
 	restart(): Promise<void>;
 }
@@ -35,7 +37,22 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 			}
 		};
 
+	// signIn with a token hands it to the server (as signInWithToken does); without one it runs
+	// the device sign-in: the server shows the code (client.ts answers its message request),
+	// polls under progress the user can cancel, and keeps the sign-in, renewed by itself. A
+	// token kept in SecretStorage would take precedence at the next start: it goes.
 	const signIn = async (client: LanguageClient, token?: unknown) => {
+		if (typeof token === 'string') {
+			return signInWithToken(client, token);
+		}
+		const status = await executeServerCommand<Status>(client, ServerCommand.signIn);
+		host.onStatus(status);
+		if (status.state !== 'signedOut' && (await host.hasToken())) {
+			await host.setToken(undefined);
+		}
+	};
+
+	const signInWithToken = async (client: LanguageClient, token?: unknown) => {
 		let value = typeof token === 'string' ? token : undefined;
 		if (value === undefined) {
 			value = await vscode.window.showInputBox({
@@ -108,6 +125,7 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 			return;
 		}
 		const items: (vscode.QuickPickItem & { command: string })[] = [
+			{ label: '$(sign-in) Sign In', description: 'in the browser', command: 'codingplan.signIn' },
 			{ label: s.enabled ? '$(circle-slash) Disable Completions' : '$(check) Enable Completions', command: 'codingplan.toggle' },
 			{ label: '$(info) Show Status', command: 'codingplan.showStatus' },
 			{ label: '$(output) Show Output', command: 'codingplan.showOutput' },
@@ -121,6 +139,7 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 
 	return [
 		vscode.commands.registerCommand('codingplan.signIn', withClient(signIn)),
+		vscode.commands.registerCommand('codingplan.signInWithToken', withClient(signInWithToken)),
 		vscode.commands.registerCommand(
 			'codingplan.signOut',
 			withClient(async (client) => {

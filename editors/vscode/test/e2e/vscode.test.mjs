@@ -12,6 +12,9 @@
 //   CODINGPLAN_E2E_HOLD_MODEL    the model on which the test provider hangs (default "hang")
 //   CODINGPLAN_E2E_FAKEPROVIDER  the test provider's URL (its /_events tell when the slot is held)
 //   CODINGPLAN_E2E_ARTIFACTS     where screenshots and logs go on failure (default: a temp dir)
+//   CODINGPLAN_E2E_ACCOUNTS_URL, _ACCOUNTS_EMAIL, _ACCOUNTS_PASSWORD
+//                                the account service and an account on it, for the device sign-in
+//   CODINGPLAN_E2E_SIGNIN_BACKEND_URL  a backend that trusts the account service's keys
 //
 // Run with: node --test editors/vscode/test/e2e/vscode.test.mjs
 
@@ -42,6 +45,10 @@ const choices = JSON.parse(process.env.CODINGPLAN_E2E_CHOICES || '[]');
 const lspBin = process.env.CODINGPLAN_E2E_LSP ?? '';
 const holdModel = process.env.CODINGPLAN_E2E_HOLD_MODEL || 'hang';
 const fakeProvider = process.env.CODINGPLAN_E2E_FAKEPROVIDER ?? '';
+const accountsUrl = process.env.CODINGPLAN_E2E_ACCOUNTS_URL ?? '';
+const accountsEmail = process.env.CODINGPLAN_E2E_ACCOUNTS_EMAIL ?? '';
+const accountsPassword = process.env.CODINGPLAN_E2E_ACCOUNTS_PASSWORD ?? '';
+const signinBackendUrl = process.env.CODINGPLAN_E2E_SIGNIN_BACKEND_URL ?? '';
 const chromiumPath = process.env.CODINGPLAN_E2E_CHROMIUM || '/usr/bin/chromium';
 
 // Every wait ends on what it waits for; these bounds only turn a hang into a failure.
@@ -315,8 +322,8 @@ async function explicitItems(text, position) {
 }
 
 test('VS Code (code-server) with the codingplan extension', async (t) => {
-	await step(t, 'sign in through the command and the status bar says ready', async () => {
-		await runCommand('codingplan: Sign In');
+	await step(t, 'sign in with a token through the command and the status bar says ready', async () => {
+		await runCommand('codingplan: Sign In with Token');
 		const input = page.locator('.quick-input-widget input[type="password"]');
 		await input.waitFor({ state: 'visible', timeout: WAIT });
 		await input.fill(token);
@@ -516,6 +523,52 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 			if (holder.stderr && failed) fs.writeFileSync(path.join(artifacts, 'holder.stderr'), holder.stderr);
 			await holder.kill();
 		}
+	});
+
+	await step(t, 'device sign-in: the code in a notification, Copy code and open, approved, ready; sign out', async () => {
+		if (!accountsUrl || !signinBackendUrl) {
+			throw new Error('CODINGPLAN_E2E_ACCOUNTS_URL and CODINGPLAN_E2E_SIGNIN_BACKEND_URL are needed for this step');
+		}
+		await browser.grantPermissions(['clipboard-read', 'clipboard-write']).catch(() => {});
+		// A backend that trusts the account service: the settings change as a user's would.
+		const settingsFile = path.join(dirs.userData, 'User', 'settings.json');
+		const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
+		settings['codingplan.backendUrl'] = signinBackendUrl;
+		settings['codingplan.accountsUrl'] = accountsUrl;
+		fs.writeFileSync(settingsFile, JSON.stringify(settings, null, 2));
+		await page.keyboard.press('Escape');
+		await runCommand('codingplan: Sign In');
+		const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'your sign-in code is' }).first();
+		await toast.waitFor({ state: 'visible', timeout: WAIT });
+		const text = await toast.innerText();
+		const code = /your sign-in code is ([A-Z]{4}-[A-Z]{4})/.exec(text)?.[1];
+		assert.ok(code, `no code in the notification: ${text}`);
+		const opened = browser.waitForEvent('page', { timeout: WAIT });
+		await toast.locator('.monaco-button', { hasText: 'Copy code and open' }).first().click();
+		const devicePage = await opened;
+		assert.match(devicePage.url(), new RegExp(`/device\\?user_code=${code}`));
+		await devicePage.close().catch(() => {});
+		// Approve as the signed-in user would on the device page, through the service's API.
+		const session = await fetch(`${accountsUrl}/v1/session`, {
+			method: 'POST',
+			headers: { 'Content-Type': 'application/json' },
+			body: JSON.stringify({ email: accountsEmail, password: accountsPassword }),
+		});
+		assert.equal(session.status, 200, 'POST /v1/session');
+		const cookie = session.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+		const approve = await fetch(`${accountsUrl}/v1/device/approve`, {
+			method: 'POST',
+			headers: { 'Content-Type': 'application/json', Cookie: cookie },
+			body: JSON.stringify({ user_code: code, action: 'approve' }),
+		});
+		assert.ok(approve.ok, `POST /v1/device/approve: ${approve.status}`);
+		await waitStatus('ready', 3 * WAIT);
+		const file = path.join(dirs.home, '.config', 'codingplan', 'signin.json');
+		assert.equal(fs.statSync(file).mode & 0o777, 0o600, 'the sign-in file is not 0600');
+
+		await runCommand('codingplan: Sign Out');
+		await waitStatus('signed out');
+		await poll('the sign-in file deleted', () => !fs.existsSync(file));
 	});
 
 	await step(t, 'a server that cannot start is reported to the user', async () => {
