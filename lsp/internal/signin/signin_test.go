@@ -24,16 +24,16 @@ func TestDeviceFlow(t *testing.T) {
 	defer cancel()
 
 	t.Run("approved", func(t *testing.T) {
-		svc := NewService(a.url, "Visual Studio Code", nil, nil)
+		svc := NewService(a.URL, "Visual Studio Code", nil, nil)
 		d, err := svc.StartDevice(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(d.UserCode) != 9 || !strings.HasPrefix(d.VerificationURI, a.url+"/device") ||
+		if len(d.UserCode) != 9 || !strings.HasPrefix(d.VerificationURI, a.URL+"/device") ||
 			!strings.Contains(d.CompleteURI, "user_code=") || d.Interval < 5*time.Second {
 			t.Errorf("device %+v", d)
 		}
-		a.decide(t, d.UserCode, "approve")
+		a.Decide(t, d.UserCode, "approve")
 		tok, err := svc.Await(ctx, nil, d)
 		if err != nil {
 			t.Fatal(err)
@@ -42,18 +42,18 @@ func TestDeviceFlow(t *testing.T) {
 			t.Errorf("tokens: access %d bytes, refresh %d, expires in %v", len(tok.Access), len(tok.Refresh), time.Until(tok.Expires))
 		}
 		// The sign-in is listed under the editor's name.
-		if out := a.admin(t, "", "signin", "list", a.email, "--json"); !strings.Contains(out, "visual-studio-code") {
+		if out := a.Admin(t, "", "signin", "list", a.Email, "--json"); !strings.Contains(out, "visual-studio-code") {
 			t.Errorf("signin list: %s, want client visual-studio-code", out)
 		}
 	})
 
 	t.Run("denied", func(t *testing.T) {
-		svc := NewService(a.url, "neovim", nil, nil)
+		svc := NewService(a.URL, "neovim", nil, nil)
 		d, err := svc.StartDevice(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a.decide(t, d.UserCode, "deny")
+		a.Decide(t, d.UserCode, "deny")
 		if _, err := svc.Await(ctx, nil, d); !errors.Is(err, ErrDenied) {
 			t.Errorf("Await after deny: %v, want ErrDenied", err)
 		}
@@ -64,7 +64,7 @@ func TestDeviceFlow(t *testing.T) {
 		// more, for good. Here it starts 10 ms apart: its third poll comes over 5 s after
 		// the second.
 		polls := make(chan poll, 16)
-		svc := NewService(a.url, "neovim", &http.Client{Transport: pollRecorder(polls)}, nil)
+		svc := NewService(a.URL, "neovim", &http.Client{Transport: pollRecorder(polls)}, nil)
 		d, err := svc.StartDevice(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -87,7 +87,7 @@ func TestDeviceFlow(t *testing.T) {
 	})
 
 	t.Run("cancelled", func(t *testing.T) {
-		svc := NewService(a.url, "neovim", nil, nil)
+		svc := NewService(a.URL, "neovim", nil, nil)
 		d, err := svc.StartDevice(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -100,7 +100,7 @@ func TestDeviceFlow(t *testing.T) {
 	})
 
 	t.Run("expired", func(t *testing.T) {
-		svc := NewService(a.url, "neovim", nil, nil)
+		svc := NewService(a.URL, "neovim", nil, nil)
 		d, err := svc.StartDevice(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -240,7 +240,7 @@ func runKeeper(t *testing.T, k *Keeper) {
 // refuses its token, and when the sign-in is revoked elsewhere tells once and hands on "".
 func TestKeeperRefreshes(t *testing.T) {
 	a := startAccounts(t, "ACCESS_TTL=1m")
-	svc := NewService(a.url, "neovim", nil, nil)
+	svc := NewService(a.URL, "neovim", nil, nil)
 	file := File{Path: filepath.Join(t.TempDir(), "codingplan", "signin.json")}
 	sink := newSink()
 	k := NewKeeper(sink.config(file, 57*time.Second), nil)
@@ -264,8 +264,8 @@ func TestKeeperRefreshes(t *testing.T) {
 		t.Errorf("refreshed after %v, want about 3 s", waited)
 	}
 	st, err := file.Load()
-	if err != nil || st.Refresh == first.Refresh || st.URL != a.url {
-		t.Fatalf("stored %v, %v: want the new refresh token for %s", st.Refresh == first.Refresh, err, a.url)
+	if err != nil || st.Refresh == first.Refresh || st.URL != a.URL {
+		t.Fatalf("stored %v, %v: want the new refresh token for %s", st.Refresh == first.Refresh, err, a.URL)
 	}
 
 	// The backend refused the current token (expired, say): a fresh one at once.
@@ -306,10 +306,10 @@ func TestKeeperRefreshes(t *testing.T) {
 // and deletes the file.
 func TestStoredSignIn(t *testing.T) {
 	a := startAccounts(t)
-	svc := NewService(a.url, "neovim", nil, nil)
+	svc := NewService(a.URL, "neovim", nil, nil)
 	file := File{Path: filepath.Join(t.TempDir(), "codingplan", "signin.json")}
 	tok := a.signIn(t, svc)
-	if err := file.Save(Stored{URL: a.url, Refresh: tok.Refresh}); err != nil {
+	if err := file.Save(Stored{URL: a.URL, Refresh: tok.Refresh}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -344,7 +344,7 @@ func TestStoredSignIn(t *testing.T) {
 	if _, err := svc.Refresh(t.Context(), st.Refresh); !errors.Is(err, ErrInvalidGrant) {
 		t.Errorf("refresh after SignOut: %v, want invalid_grant", err)
 	}
-	if out := a.admin(t, "", "signin", "list", a.email, "--json"); strings.Count(out, `"revoked"`) < 1 {
+	if out := a.Admin(t, "", "signin", "list", a.Email, "--json"); strings.Count(out, `"revoked"`) < 1 {
 		t.Errorf("signin list after SignOut: %s, want it revoked", out)
 	}
 }
@@ -353,8 +353,8 @@ func TestStoredSignIn(t *testing.T) {
 // a revoked key is told once.
 func TestAPIKey(t *testing.T) {
 	a := startAccounts(t)
-	key := wire.Secret(strings.TrimSpace(a.admin(t, "", "key", "create", a.email, "--name", "ci")))
-	svc := NewService(a.url, "codingplan-lsp", nil, nil)
+	key := wire.Secret(strings.TrimSpace(a.Admin(t, "", "key", "create", a.Email, "--name", "ci")))
+	svc := NewService(a.URL, "codingplan-lsp", nil, nil)
 	sink := newSink()
 	k := NewKeeper(sink.config(File{}, 0), nil)
 	k.Configure(svc, key)
@@ -370,10 +370,10 @@ func TestAPIKey(t *testing.T) {
 	var keys []struct {
 		ID string `json:"id"`
 	}
-	if err := json.Unmarshal([]byte(a.admin(t, "", "key", "list", a.email, "--json")), &keys); err != nil || len(keys) != 1 {
+	if err := json.Unmarshal([]byte(a.Admin(t, "", "key", "list", a.Email, "--json")), &keys); err != nil || len(keys) != 1 {
 		t.Fatalf("key list: %v %v", keys, err)
 	}
-	a.admin(t, "", "key", "revoke", a.email, keys[0].ID)
+	a.Admin(t, "", "key", "revoke", a.Email, keys[0].ID)
 	k.Refused(first)
 	if got := recv(t, sink.set, "the end of the key"); got != "" {
 		t.Fatal("a token was handed on for a revoked key")

@@ -137,13 +137,19 @@ async function ghostText() {
 	);
 }
 
-async function runCommand(title) {
+/** runCommand runs the command palette's command title; row (default: title) picks its row. */
+async function runCommand(title, row = title) {
 	await page.keyboard.press('F1');
 	const input = page.locator('.quick-input-widget input');
 	await input.waitFor({ state: 'visible', timeout: WAIT });
 	await input.fill(`>${title}`);
-	await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: WAIT });
-	await page.keyboard.press('Enter');
+	const target = page.locator('.quick-input-list .monaco-list-row', { hasText: row }).first();
+	await target.waitFor({ timeout: WAIT });
+	if (row === title) {
+		await page.keyboard.press('Enter');
+	} else {
+		await target.click(); // another row may come first
+	}
 }
 
 /** screenshot saves the page as NAME.png in the artifacts dir. */
@@ -537,7 +543,8 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 		settings['codingplan.accountsUrl'] = accountsUrl;
 		fs.writeFileSync(settingsFile, JSON.stringify(settings, null, 2));
 		await page.keyboard.press('Escape');
-		await runCommand('codingplan: Sign In');
+		// Not "Sign In with Token…", which the palette lists first as recently used.
+		await runCommand('codingplan: Sign In', /codingplan: Sign In(?! with)/);
 		const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'your sign-in code is' }).first();
 		await toast.waitFor({ state: 'visible', timeout: WAIT });
 		const text = await toast.innerText();
