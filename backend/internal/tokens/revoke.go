@@ -40,14 +40,8 @@ func (i *Issuer) Revoke(ctx context.Context, refresh string) error {
 // themselves within access_ttl, API keys on the account's pages): any other hint answers
 // unsupported_token_type.
 func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") != "" {
-		w.Header().Set("WWW-Authenticate", `Basic realm="codingplan"`)
-		i.writeError(w, r, errInvalidClient)
-		return
-	}
-	form, oerr := readForm(r, w)
-	if oerr != nil {
-		i.writeError(w, r, oerr)
+	form, ok := i.publicForm(w, r)
+	if !ok {
 		return
 	}
 	if form.Has("client_id") && !validClientID(form.Get("client_id")) {
