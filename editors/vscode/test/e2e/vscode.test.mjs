@@ -137,19 +137,13 @@ async function ghostText() {
 	);
 }
 
-/** runCommand runs the command palette's command title; row (default: title) picks its row. */
-async function runCommand(title, row = title) {
+async function runCommand(title) {
 	await page.keyboard.press('F1');
 	const input = page.locator('.quick-input-widget input');
 	await input.waitFor({ state: 'visible', timeout: WAIT });
 	await input.fill(`>${title}`);
-	const target = page.locator('.quick-input-list .monaco-list-row', { hasText: row }).first();
-	await target.waitFor({ timeout: WAIT });
-	if (row === title) {
-		await page.keyboard.press('Enter');
-	} else {
-		await target.click(); // another row may come first
-	}
+	await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: WAIT });
+	await page.keyboard.press('Enter');
 }
 
 /** screenshot saves the page as NAME.png in the artifacts dir. */
@@ -536,15 +530,29 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 			throw new Error('CODINGPLAN_E2E_ACCOUNTS_URL and CODINGPLAN_E2E_SIGNIN_BACKEND_URL are needed for this step');
 		}
 		await browser.grantPermissions(['clipboard-read', 'clipboard-write']).catch(() => {});
-		// A backend that trusts the account service: the settings change as a user's would.
-		const settingsFile = path.join(dirs.userData, 'User', 'settings.json');
-		const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
-		settings['codingplan.backendUrl'] = signinBackendUrl;
-		settings['codingplan.accountsUrl'] = accountsUrl;
-		fs.writeFileSync(settingsFile, JSON.stringify(settings, null, 2));
-		await page.keyboard.press('Escape');
-		// Not "Sign In with Token…", which the palette lists first as recently used.
-		await runCommand('codingplan: Sign In', /codingplan: Sign In(?! with)/);
+		// A backend that trusts the account service, set in the Settings editor as a user would.
+		await runCommand('Preferences: Open User Settings');
+		await page.locator('.settings-editor').waitFor({ state: 'visible', timeout: WAIT });
+		for (const [key, label, value] of [
+			['codingplan.accountsUrl', 'Accounts Url', accountsUrl],
+			['codingplan.backendUrl', 'Backend Url', signinBackendUrl],
+		]) {
+			const search = page.locator('.settings-editor .settings-header textarea').first();
+			await search.click();
+			await page.keyboard.press('Control+A');
+			await page.keyboard.type(key);
+			const item = page.locator('.settings-editor .setting-item', { hasText: label }).first();
+			await item.waitFor({ state: 'visible', timeout: WAIT });
+			const box = item.locator('.monaco-inputbox input');
+			await box.click();
+			await box.fill(value);
+			await page.keyboard.press('Tab');
+		}
+		await page.keyboard.press('Control+W');
+		// The pasted token is not valid there: signed out (and told once, with a Sign in button).
+		await waitStatus('signed out');
+		// Click the status bar item: signed out, it signs in.
+		await page.locator('.statusbar [aria-label^="codingplan: "]').first().click();
 		const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'your sign-in code is' }).first();
 		await toast.waitFor({ state: 'visible', timeout: WAIT });
 		const text = await toast.innerText();
