@@ -253,12 +253,17 @@ func (c *Chain) Settings() map[string]any {
 // as an inline or a classic client (see InitParams) and waits for its codingplan/status "ready"
 // notification (or ctx). extraArgs go to the binary.
 func (c *Chain) StartLSP(ctx context.Context, name, rootURI string, inline bool, extraArgs ...string) (*Server, error) {
+	return c.StartLSPBinary(ctx, name, filepath.Join(c.BinDir, "codingplan-lsp"), rootURI, inline, extraArgs...)
+}
+
+// StartLSPBinary is StartLSP with the language server binary at path.
+func (c *Chain) StartLSPBinary(ctx context.Context, name, path, rootURI string, inline bool, extraArgs ...string) (*Server, error) {
 	ready := make(chan struct{})
 	var once sync.Once
 	settings := c.Settings()
 	srv, err := StartServer(ServerSpec{
 		Name: name,
-		Path: filepath.Join(c.BinDir, "codingplan-lsp"),
+		Path: path,
 		Args: append([]string{"--stdio", "--log-level", "warn"}, extraArgs...),
 		Env: append([]string{
 			"CODINGPLAN_TOKEN=" + c.Token,
@@ -315,6 +320,12 @@ func (c *Chain) StartLSP(ctx context.Context, name, rootURI string, inline bool,
 		// Not fatal: a server that never says "ready" still gets measured; WaitUseful decides.
 	}
 	return srv, nil
+}
+
+// target is a measured row for a codingplan-lsp connected to the chain.
+func (c *Chain) target(name string, srv *Server, method string, doc *Doc) *Target {
+	return &Target{Name: name, Server: srv, Method: method, Doc: doc, Upstream: c.Upstream,
+		Watch: []Watched{{"codingplan-lsp", srv.Proc.PID()}, {"codingplan-backend", c.BackendPID()}, {"codingplan-fakeprovider", c.ProviderPID()}}}
 }
 
 // Close stops the backend and the provider.

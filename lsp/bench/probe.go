@@ -21,8 +21,11 @@ import (
 // chain goes: the provider over HTTP, or the backend over its websocket without the language
 // server.
 type Probe struct {
-	Name    string
-	once    func(ctx context.Context, n int) error
+	Name string
+	Role ProbeRole
+	once func(ctx context.Context, n int) error
+	// timed, when set instead of once, times the call itself (the part on the wire).
+	timed   func(ctx context.Context, n int) (time.Duration, error)
 	close   func()
 	Samples []time.Duration
 	Errors  int
@@ -37,10 +40,8 @@ func (p *Probe) Measure(ctx context.Context, n int, timeout time.Duration, recor
 			return err
 		}
 		cctx, cancel := context.WithTimeout(ctx, timeout)
-		start := time.Now()
 		p.next++
-		err := p.once(cctx, p.next)
-		d := time.Since(start)
+		d, err := p.call(cctx, p.next)
 		cancel()
 		switch {
 		case err != nil && record:
@@ -53,6 +54,25 @@ func (p *Probe) Measure(ctx context.Context, n int, timeout time.Duration, recor
 	}
 	return nil
 }
+
+func (p *Probe) call(ctx context.Context, n int) (time.Duration, error) {
+	if p.timed != nil {
+		return p.timed(ctx, n)
+	}
+	start := time.Now()
+	err := p.once(ctx, n)
+	return time.Since(start), err
+}
+
+// ProbeRole says which part of the full chain a probe stands for, when it is one the report
+// subtracts from the chain's miss to find codingplan-lsp's own share.
+type ProbeRole int
+
+const (
+	RoleOther   ProbeRole = iota
+	RoleBackend           // a websocket client to the backend with the run's limiter, to done
+	RoleStdio             // a bare Go stdio language server that answers at once
+)
 
 // Close releases the probe's connection.
 func (p *Probe) Close() {

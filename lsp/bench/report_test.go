@@ -58,3 +58,20 @@ func TestMarkdownVerdicts(t *testing.T) {
 		}
 	}
 }
+
+func TestMarkdownOwnShare(t *testing.T) {
+	ours := &Target{Name: "codingplan", Method: MethodInlineCompletion, Samples: Samples{Miss: ms(2, 2, 2), Hit: ms(1, 1, 1), Iterations: 3}}
+	r := &Report{
+		Config:  Config{Rounds: 1, PerRound: 3},
+		Targets: []*Target{ours},
+		Probes: []*Probe{
+			{Name: "provider alone", Samples: ms(1, 1, 1)},
+			{Name: "backend", Role: RoleBackend, Samples: ms(1, 1, 1)},
+			{Name: "bare", Role: RoleStdio, Samples: []time.Duration{250 * time.Microsecond}},
+		},
+	}
+	md := r.Markdown("test machine", "cmd", time.Unix(0, 0))
+	if want := "- codingplan inlineCompletion: 2.00 - 1.00 - 0.250 = 0.750 ms"; !strings.Contains(md, want) {
+		t.Errorf("report lacks %q:\n%s", want, md)
+	}
+}

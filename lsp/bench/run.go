@@ -23,7 +23,14 @@ type Config struct {
 	ProviderArgs []string // arguments of codingplan-fakeprovider; nil: DefaultProviderArgs
 	LSPArgs      []string // extra arguments of the measured codingplan-lsp (a profile flag, say)
 	LSPEnv       []string // extra environment of codingplan-lsp (GOMAXPROCS=1, GOMEMLIMIT=..., GODEBUG=...)
-	BackendEnv   []string // extra environment of the backend
+	// CompareLSP are other codingplan-lsp binaries (a build from before a change, say), each
+	// measured as one more inline target against the same backend, in the same rounds.
+	CompareLSP []string
+	// BareExe serves the bare stdio language server probe when run with BareArgs (lspbench
+	// itself, with -serve-bare); empty skips that probe.
+	BareExe    string
+	BareArgs   []string
+	BackendEnv []string // extra environment of the backend
 
 	Rounds   int           // rounds; each runs every target PerRound times, in a rotating order
 	PerRound int           // iterations per target per round (one miss and one hit each)
@@ -127,9 +134,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 					continue
 				}
 				closers = append(closers, func() { _ = srv.Close() })
-				rep.Targets = append(rep.Targets, &Target{Name: "codingplan", Server: srv, Method: k.method,
-					Doc: NewDoc(rootURI + k.file), Upstream: chain.Upstream,
-					Watch: []Watched{{"codingplan-lsp", srv.Proc.PID()}, {"codingplan-backend", chain.BackendPID()}, {"codingplan-fakeprovider", chain.ProviderPID()}}})
+				rep.Targets = append(rep.Targets, chain.target("codingplan", srv, k.method, NewDoc(rootURI+k.file)))
+			}
+			for i, bin := range cfg.CompareLSP {
+				name := fmt.Sprintf("codingplan-lsp-compare%d", i+1)
+				srv, err := chain.StartLSPBinary(sctx, name, bin, rootURI, true, cfg.LSPArgs...)
+				if err != nil {
+					problem("%s (%s): %v", name, bin, err)
+					continue
+				}
+				closers = append(closers, func() { _ = srv.Close() })
+				label := "codingplan (" + filepath.Base(filepath.Dir(bin)) + "/" + filepath.Base(bin) + ")"
+				rep.Targets = append(rep.Targets, chain.target(label, srv, MethodInlineCompletion, NewDoc(fmt.Sprintf("%s/compare%d.go", rootURI, i+1))))
 			}
 		}
 		cancel()
@@ -154,7 +170,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Targets = ready
 	if chain != nil {
 		sctx, cancel := setupCtx()
-		rep.Probes = startProbes(sctx, cfg, chain, problem)
+		rep.Probes = startProbes(sctx, cfg, chain, rootURI, problem)
 		cancel()
 		for _, p := range rep.Probes {
 			closers = append(closers, p.Close)
@@ -217,7 +233,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // startProbes sets up the component probes: the provider alone, the backend with the provider
 // (with the run's limiter), and, when the run uses Valkey, a second backend with the in-process
 // limiter to show what Valkey costs.
-func startProbes(ctx context.Context, cfg Config, chain *Chain, problem func(string, ...any)) []*Probe {
+func startProbes(ctx context.Context, cfg Config, chain *Chain, rootURI string, problem func(string, ...any)) []*Probe {
 	probes := []*Probe{NewProviderProbe(chain.ProviderURL, "bench-instant")}
 	limiter := "in-process limiter"
 	if cfg.Valkey != "" {
@@ -232,13 +248,28 @@ func startProbes(ctx context.Context, cfg Config, chain *Chain, problem func(str
 			backends = append(backends, struct{ name, url string }{"backend + provider (websocket, in-process limiter)", url})
 		}
 	}
-	for _, b := range backends {
+	for i, b := range backends {
 		p, err := NewBackendProbe(ctx, b.name, b.url, chain.Token)
 		if err != nil {
 			problem("%s: %v", b.name, err)
 			continue
 		}
+		if i == 0 {
+			p.Role = RoleBackend
+		}
 		probes = append(probes, p)
+	}
+	if cfg.BareExe != "" {
+		// As codingplan-lsp runs by default (GOMAXPROCS=1), unless the run's environment says.
+		env := append([]string{"GOMAXPROCS=1"}, cfg.LSPEnv...)
+		name := "bare Go stdio language server (answers at once)"
+		p, err := NewBareProbe(ctx, name, cfg.BareExe, cfg.BareArgs, env, filepath.Join(cfg.WorkDir, "bare.stderr"), rootURI)
+		if err != nil {
+			problem("%s: %v", name, err)
+		} else {
+			p.Role = RoleStdio
+			probes = append(probes, p)
+		}
 	}
 	return probes
 }

@@ -175,6 +175,9 @@ type Watched struct {
 	PID  int
 }
 
+// ours reports whether the target is a codingplan-lsp (the one measured, or one compared).
+func (t *Target) ours() bool { return strings.HasPrefix(t.Name, "codingplan") }
+
 func (t *Target) sched() []Sched {
 	out := make([]Sched, len(t.Watch))
 	for i, w := range t.Watch {

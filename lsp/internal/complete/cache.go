@@ -85,12 +85,17 @@ func (c *cache) put(key uint64, doc, text string, now time.Time) {
 		c.ll.MoveToFront(el)
 		return
 	}
-	c.idx[key] = c.ll.PushFront(&entry{key: key, doc: doc, text: text, at: now})
-	for c.ll.Len() > c.max {
-		old := c.ll.Back()
-		c.ll.Remove(old)
-		delete(c.idx, old.Value.(*entry).key)
+	if c.ll.Len() >= c.max {
+		// Full: the least recent entry makes room, and its element and entry are reused.
+		el := c.ll.Back()
+		e := el.Value.(*entry)
+		delete(c.idx, e.key)
+		*e = entry{key: key, doc: doc, text: text, at: now}
+		c.ll.MoveToFront(el)
+		c.idx[key] = el
+		return
 	}
+	c.idx[key] = c.ll.PushFront(&entry{key: key, doc: doc, text: text, at: now})
 }
 
 // forget drops the suggestions made for doc: the document was closed, and what was made of
@@ -131,7 +136,7 @@ func (e *Engine) hashAround(text string, off int) (before, after uint64) {
 // remember keeps the suggestion just made at in's cursor.
 func (e *Engine) remember(in Input, text string, now time.Time) {
 	before, after := e.hashAround(in.Text, in.Offset)
-	a := &ahead{off: in.Offset, before: before, after: after, text: text, at: now}
+	a := ahead{off: in.Offset, before: before, after: after, text: text, at: now}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.ahead[in.DocKey]; !ok && len(e.ahead) >= maxAhead {
@@ -150,9 +155,9 @@ func (e *Engine) typedAhead(in Input, now time.Time) (Result, bool) {
 		return Result{}, false
 	}
 	e.mu.Lock()
-	a := e.ahead[in.DocKey]
+	a, ok := e.ahead[in.DocKey]
 	e.mu.Unlock()
-	if a == nil || now.Sub(a.at) > e.cfg.CacheTTL {
+	if !ok || now.Sub(a.at) > e.cfg.CacheTTL {
 		return Result{}, false
 	}
 	typed := in.Offset - a.off

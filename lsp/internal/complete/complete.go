@@ -124,7 +124,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	inflight map[string]*flight
-	ahead    map[string]*ahead
+	ahead    map[string]ahead
 
 	ids   atomic.Uint64
 	stats struct {
@@ -163,7 +163,7 @@ func New(cfg Config, s Streamer, log *slog.Logger) *Engine {
 		log:      log,
 		cache:    newCache(cfg.CacheEntries, cfg.CacheTTL),
 		inflight: map[string]*flight{},
-		ahead:    map[string]*ahead{},
+		ahead:    map[string]ahead{},
 	}
 }
 
@@ -179,11 +179,9 @@ func (e *Engine) Complete(ctx context.Context, in Input) (Result, error) {
 		e.stats.ignored.Add(1)
 		return Result{}, ErrIgnored
 	}
-	ctx, finish := e.supersede(ctx, in.DocKey)
-	defer finish()
-
 	now := e.cfg.Now()
 	if r, ok := e.typedAhead(in, now); ok {
+		e.supersede(in.DocKey, nil)
 		e.stats.typedAhead.Add(1)
 		return r, nil
 	}
@@ -197,15 +195,25 @@ func (e *Engine) Complete(ctx context.Context, in Input) (Result, error) {
 		}
 	}
 	if raw, ok := e.cache.get(key, now); ok {
+		e.supersede(in.DocKey, nil)
 		e.stats.cacheHits.Add(1)
 		return e.answer(in, v, sit, raw, true, now), nil
 	}
+
+	// Only a request that goes to the backend needs a context of its own: one answered here
+	// just ends the document's running request, without the allocations of a new context.
+	// The one context serves both ends: a newer request's (ErrSuperseded) and the early stop
+	// of a complete suggestion (errEnough).
+	ctx, cancel := context.WithCancelCause(ctx)
+	me := &flight{cancel: cancel}
+	e.supersede(in.DocKey, me)
+	defer e.finish(in.DocKey, me)
 
 	if err := e.debounce(ctx, in); err != nil {
 		return Result{}, e.ended(ctx, err)
 	}
 	req := e.request(in, v, sit)
-	raw, err := e.stream(ctx, req, sit)
+	raw, err := e.stream(ctx, cancel, req, sit)
 	if err != nil {
 		return Result{}, e.ended(ctx, err)
 	}
@@ -227,27 +235,32 @@ func (e *Engine) answer(in Input, v view, sit situation, raw string, cached bool
 }
 
 func (e *Engine) newID() string {
-	return "cp" + strconv.FormatUint(e.ids.Add(1), 36)
+	var b [2 + 13]byte // "cp" and a uint64 in base 36
+	return string(strconv.AppendUint(append(b[:0], "cp"...), e.ids.Add(1), 36))
 }
 
-// supersede cancels the document's running request and registers this one.
-func (e *Engine) supersede(ctx context.Context, doc string) (context.Context, func()) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	me := &flight{cancel: cancel}
+// supersede cancels the document's running request and registers me (nil: none) as the
+// document's request.
+func (e *Engine) supersede(doc string, me *flight) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if old := e.inflight[doc]; old != nil {
 		old.cancel(ErrSuperseded)
+		delete(e.inflight, doc)
 	}
-	e.inflight[doc] = me
+	if me != nil {
+		e.inflight[doc] = me
+	}
+}
+
+// finish ends me, the document's request registered by supersede.
+func (e *Engine) finish(doc string, me *flight) {
+	e.mu.Lock()
+	if e.inflight[doc] == me {
+		delete(e.inflight, doc)
+	}
 	e.mu.Unlock()
-	return ctx, func() {
-		e.mu.Lock()
-		if e.inflight[doc] == me {
-			delete(e.inflight, doc)
-		}
-		e.mu.Unlock()
-		cancel(nil)
-	}
+	me.cancel(nil)
 }
 
 // ended maps the error of a request that did not finish.
@@ -292,14 +305,13 @@ func (e *Engine) debounce(ctx context.Context, in Input) error {
 var errEnough = errors.New("complete: the suggestion is complete")
 
 // stream sends req and collects the answer, stopping the stream as soon as post-processing
-// would cut everything that follows.
-func (e *Engine) stream(ctx context.Context, req wire.ClientFrame, sit situation) (string, error) {
+// would cut everything that follows: with stop, which ends ctx (the request's own context, not
+// shared with anything that must outlive the answer) with errEnough as the cause.
+func (e *Engine) stream(ctx context.Context, stop context.CancelCauseFunc, req wire.ClientFrame, sit situation) (string, error) {
 	e.stats.sent.Add(1)
-	sctx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
 	var buf []byte
 	enough := false
-	_, err := e.s.Stream(sctx, req, func(text []byte) {
+	_, err := e.s.Stream(ctx, req, func(text []byte) {
 		if enough {
 			return
 		}
@@ -310,7 +322,7 @@ func (e *Engine) stream(ctx context.Context, req wire.ClientFrame, sit situation
 		}
 	})
 	if err != nil {
-		if enough && ctx.Err() == nil {
+		if enough && errors.Is(context.Cause(ctx), errEnough) {
 			e.stats.earlyStops.Add(1)
 			return string(buf), nil
 		}

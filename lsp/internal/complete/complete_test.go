@@ -293,6 +293,38 @@ func TestNewRequestSupersedesTheOlder(t *testing.T) {
 	wg.Wait()
 }
 
+// TestCacheHitSupersedesTheOlder: a request the cache answers still ends the document's
+// running request, though it sends nothing itself.
+func TestCacheHitSupersedesTheOlder(t *testing.T) {
+	fs := &fakeStreamer{stream: answers("cached")}
+	e := New(Config{}, fs, nil)
+	if _, err := e.Complete(context.Background(), input(t, "hit│")); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	fs.stream = func(ctx context.Context, req wire.ClientFrame, onDelta func([]byte)) (wire.ServerFrame, error) {
+		close(started)
+		<-ctx.Done() // a slow model
+		return wire.ServerFrame{}, ctx.Err()
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, err := e.Complete(context.Background(), input(t, "slow│"))
+		res <- err
+	}()
+	<-started
+	r, err := e.Complete(context.Background(), input(t, "hit│"))
+	if err != nil || !r.FromCache || itemText(t, r) != "cached" {
+		t.Fatalf("the repeated request: %+v, %v; want the cached suggestion", r, err)
+	}
+	if err := <-res; !errors.Is(err, ErrSuperseded) {
+		t.Fatalf("the running request: %v, want ErrSuperseded", err)
+	}
+	if got := fs.calls.Load(); got != 2 {
+		t.Errorf("%d requests sent, want 2 (the hit sends none)", got)
+	}
+}
+
 func TestDebounce(t *testing.T) {
 	tests := []struct {
 		name            string

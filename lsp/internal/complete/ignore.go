@@ -13,8 +13,8 @@ func Ignored(patterns []string, relPath string) bool {
 	if len(patterns) == 0 || relPath == "" {
 		return false
 	}
-	p := strings.ReplaceAll(relPath, "\\", "/")
-	elems := strings.Split(strings.Trim(p, "/"), "/")
+	p := strings.Trim(strings.ReplaceAll(relPath, "\\", "/"), "/")
+	var elems []string // split only for a pattern with a slash: most have none
 	for _, pat := range patterns {
 		pat = strings.TrimSpace(pat)
 		if pat == "" {
@@ -22,12 +22,15 @@ func Ignored(patterns []string, relPath string) bool {
 		}
 		if !strings.Contains(strings.TrimSuffix(pat, "/"), "/") {
 			pat = strings.TrimSuffix(pat, "/")
-			for _, el := range elems {
+			for el := range strings.SplitSeq(p, "/") {
 				if ok, _ := path.Match(pat, el); ok {
 					return true
 				}
 			}
 			continue
+		}
+		if elems == nil {
+			elems = strings.Split(p, "/")
 		}
 		if matchElems(strings.Split(strings.Trim(pat, "/"), "/"), elems) {
 			return true

@@ -31,7 +31,7 @@ func situate(prefix, suffix, mode string) situation {
 	if i := strings.IndexByte(suffix, '\n'); i >= 0 {
 		s.rest = suffix[:i]
 		s.crlf = s.crlf || strings.HasSuffix(s.rest, "\r")
-		for _, line := range strings.Split(suffix[i+1:], "\n") {
+		for line := range strings.SplitSeq(suffix[i+1:], "\n") {
 			if line = strings.TrimRight(line, " \t\r"); line != "" {
 				s.nextLine = line
 				break

@@ -8,8 +8,10 @@
 package document
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -202,14 +204,17 @@ func (s *Store) Get(uri string) *Doc {
 // Recent returns up to n open documents other than except, most recently changed first.
 func (s *Store) Recent(except string, n int) []*Doc {
 	s.mu.Lock()
-	all := make([]*Doc, 0, len(s.docs))
+	var all []*Doc
+	if len(s.docs) > 1 {
+		all = make([]*Doc, 0, len(s.docs))
+	}
 	for uri, d := range s.docs {
 		if uri != except {
 			all = append(all, d)
 		}
 	}
 	s.mu.Unlock()
-	sort.Slice(all, func(i, j int) bool { return all[i].Seq > all[j].Seq })
+	slices.SortFunc(all, func(a, b *Doc) int { return cmp.Compare(b.Seq, a.Seq) })
 	if len(all) > n {
 		all = all[:n]
 	}

@@ -5,6 +5,7 @@
 package lspx
 
 import (
+	"github.com/go-json-experiment/json/jsontext"
 	"go.lsp.dev/jsonrpc2"
 	"go.lsp.dev/protocol"
 )
@@ -79,6 +80,16 @@ type EnabledResult struct {
 type AcceptCompletionArgs struct {
 	URI string `json:"uri"`
 	ID  string `json:"id"`
+}
+
+// AppendJSON appends a's JSON, as protocol.Marshal writes it, without reflection: every
+// suggestion carries one.
+func (a AcceptCompletionArgs) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"uri":`...)
+	dst, _ = jsontext.AppendQuote(dst, a.URI)
+	dst = append(dst, `,"id":`...)
+	dst, _ = jsontext.AppendQuote(dst, a.ID)
+	return append(dst, '}')
 }
 
 // RewriteArgs is codingplan.rewrite's argument. Version, when set, is the document version

@@ -27,6 +27,12 @@ func TestShapes(t *testing.T) {
 		{"run action", RunActionArgs{URI: "u", Kind: KindFix, Version: &v},
 			`{"uri":"u","range":{"start":{"line":0,"character":0},"end":{"line":0,"character":0}},"kind":"quickfix.codingplan.fix","version":4}`},
 	}
+	for _, a := range []AcceptCompletionArgs{{URI: "u", ID: "i"}, {URI: "file:///a \"b\"\n", ID: "é<>&"}} {
+		want, err := protocol.Marshal(a)
+		if got := a.AppendJSON(nil); err != nil || string(got) != string(want) {
+			t.Errorf("AppendJSON = %s, want %s (%v)", got, want, err)
+		}
+	}
 	for _, tt := range tests {
 		got, err := protocol.Marshal(tt.v)
 		if err != nil || string(got) != tt.want {

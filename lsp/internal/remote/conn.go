@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"sync"
@@ -72,16 +73,32 @@ func newConn(c *Client, ws *websocket.Conn, token wire.Secret, limits *wire.Limi
 
 // stream is one request's inbox, filled by the reader.
 type stream struct {
-	last   int // the index of the suggestion whose done ends the stream: n-1
-	mu     sync.Mutex
-	frames []wire.ServerFrame
-	err    error
-	ready  chan struct{} // cap 1
+	last  int // the index of the suggestion whose done ends the stream: n-1
+	mu    sync.Mutex
+	items []item
+	err   error
+	ready chan struct{} // cap 1
+	// first holds the items of a short answer (a delta and done), so that the inbox does not
+	// grow on the hot path.
+	first [2]item
 }
 
-func (st *stream) push(f wire.ServerFrame) {
+// item is a frame for a stream; a delta's text is in text, an array of its own that Stream
+// clears once onDelta has seen it.
+type item struct {
+	frame wire.ServerFrame
+	text  []byte
+}
+
+func newStream() *stream {
+	st := &stream{ready: make(chan struct{}, 1)}
+	st.items = st.first[:0]
+	return st
+}
+
+func (st *stream) push(it item) {
 	st.mu.Lock()
-	st.frames = append(st.frames, f)
+	st.items = append(st.items, it)
 	st.mu.Unlock()
 	select {
 	case st.ready <- struct{}{}:
@@ -99,12 +116,12 @@ func (st *stream) fail(err error) {
 	}
 }
 
-func (st *stream) take(buf []wire.ServerFrame) ([]wire.ServerFrame, error) {
+func (st *stream) take(buf []item) ([]item, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	buf = append(buf[:0], st.frames...)
-	clear(st.frames)
-	st.frames = st.frames[:0]
+	buf = append(buf[:0], st.items...)
+	clear(st.items)
+	st.items = st.items[:0]
 	return buf, st.err
 }
 
@@ -119,10 +136,12 @@ func (c *Client) Stream(ctx context.Context, req wire.ClientFrame, onDelta func(
 
 // StreamEach sends req as a new stream and relays its answer: onDelta gets each delta's
 // suggestion index (0 unless req asks for several, docs/protocol.md "Several suggestions")
-// and text, in order, and StreamEach returns the done frame that ends the stream. It returns a *wire.Error for the backend's error
-// frame (rate_limited with RetryAfterMS, ...), ErrDisconnected or ErrSignedOut (wrapped) when
-// there is no connection or it breaks, and ctx.Err() (wrapped) as soon as ctx ends, after
-// queueing a cancel frame for the stream. req's Type and ID are set here.
+// and text (a slice valid during the call only: it is cleared after), in order, and
+// StreamEach returns the done frame that ends the stream. It returns a *wire.Error for the
+// backend's error frame (rate_limited with RetryAfterMS, ...), ErrDisconnected or
+// ErrSignedOut (wrapped) when there is no connection or it breaks, and ctx.Err() (wrapped) as
+// soon as ctx ends, after queueing a cancel frame for the stream. req's Type and ID are set
+// here.
 func (c *Client) StreamEach(ctx context.Context, req wire.ClientFrame, onDelta func(index int, text []byte)) (wire.ServerFrame, error) {
 	cn, err := c.connection(ctx)
 	if err != nil {
@@ -141,17 +160,20 @@ func (c *Client) StreamEach(ctx context.Context, req wire.ClientFrame, onDelta f
 	c.nextID++
 	n := c.nextID
 	c.mu.Unlock()
-	id := "c" + strconv.FormatUint(n, 36)
+	var idb [1 + 13]byte // "c" and a uint64 in base 36
+	id := string(strconv.AppendUint(append(idb[:0], 'c'), n, 36))
 	req.Type, req.ID = wire.TypeRequest, id
-	data, err := wire.Marshal(req)
-	if err != nil {
-		return wire.ServerFrame{}, fmt.Errorf("remote: encode request: %w", err)
+	data, ok := wire.AppendRequest(nil, req) // a completion, without reflection
+	if !ok {
+		if data, err = wire.Marshal(req); err != nil {
+			return wire.ServerFrame{}, fmt.Errorf("remote: encode request: %w", err)
+		}
 	}
 	if len(data) > cn.maxFrame {
 		return wire.ServerFrame{}, wire.Errorf(wire.CodeTooLarge, "the request is %d bytes, the backend takes %d", len(data), cn.maxFrame)
 	}
 
-	st := &stream{ready: make(chan struct{}, 1)}
+	st := newStream()
 	if req.Op == wire.OpCompletion && req.Completion != nil {
 		st.last = req.Completion.Suggestions() - 1
 	}
@@ -162,7 +184,13 @@ func (c *Client) StreamEach(ctx context.Context, req wire.ClientFrame, onDelta f
 	c.streamStarted(n)
 	defer c.streamEnded(n)
 
-	var frames []wire.ServerFrame
+	var taken [2]item
+	items := taken[:0]
+	defer func() {
+		for _, it := range items {
+			clear(it.text) // deltas not relayed: the stream ended first
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -171,13 +199,15 @@ func (c *Client) StreamEach(ctx context.Context, req wire.ClientFrame, onDelta f
 		case <-st.ready:
 		}
 		var end error
-		frames, end = st.take(frames)
-		for _, f := range frames {
+		items, end = st.take(items)
+		for i := range items {
+			f := items[i].frame
 			switch f.Type {
 			case wire.TypeDelta:
 				if onDelta != nil {
-					onDelta(f.Index, []byte(f.Text))
+					onDelta(f.Index, items[i].text)
 				}
+				clear(items[i].text)
 				if ctx.Err() != nil { // onDelta may end the stream early
 					cn.cancel(id)
 					return wire.ServerFrame{}, fmt.Errorf("remote: stream canceled: %w", ctx.Err())
@@ -334,6 +364,7 @@ func (cn *conn) flush(inline bool) {
 		for i, data := range batch {
 			_ = cn.ws.SetWriteDeadline(time.Now().Add(cn.c.cfg.WriteTimeout))
 			err := cn.ws.WriteMessage(websocket.TextMessage, data)
+			clear(data) // a request's content: the websocket has its own masked copy
 			batch[i] = nil
 			if err != nil {
 				cn.mu.Lock()
@@ -395,14 +426,25 @@ func (cn *conn) readLoop() {
 	}
 	cn.ws.SetPongHandler(func(string) error { return extend() })
 	var cause error
+	var data []byte // one buffer for every frame, cleared once decoded: frames carry output
 	for {
-		_, data, err := cn.ws.ReadMessage()
+		var err error
+		data, err = cn.readFrame(data[:0])
 		if err != nil {
+			clear(data[:cap(data)])
 			cause = err
 			break
 		}
 		_ = extend()
+		// A delta as the backend writes it is decoded without reflection, its text straight
+		// into the bytes Stream hands to onDelta; any other frame through DecodeServer.
+		if id, text, ok := wire.DecodeDelta(data); ok {
+			deliver(cn, id, item{frame: wire.ServerFrame{Type: wire.TypeDelta}, text: text})
+			clear(data)
+			continue
+		}
 		f, err := wire.DecodeServer(data)
+		clear(data)
 		if err != nil {
 			cn.c.log.Warn("ignoring a malformed frame from the backend", "err", err)
 			continue
@@ -410,6 +452,26 @@ func (cn *conn) readLoop() {
 		cn.handle(f)
 	}
 	cn.end(cause)
+}
+
+// readFrame reads the next message into buf (grown with wire.Grow, which clears what it
+// leaves behind) and returns it.
+func (cn *conn) readFrame(buf []byte) ([]byte, error) {
+	_, r, err := cn.ws.NextReader()
+	if err != nil {
+		return buf, err
+	}
+	for {
+		buf = wire.Grow(buf, 512)
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, err
+		}
+	}
 }
 
 func (cn *conn) end(cause error) {
@@ -461,12 +523,14 @@ func (cn *conn) handle(f wire.ServerFrame) {
 		c.mu.Lock()
 		c.updatePlanLocked(f.Plan)
 		c.mu.Unlock()
-	case wire.TypeDelta, wire.TypeDone:
-		cn.deliver(f)
+	case wire.TypeDelta:
+		deliver(cn, f.ID, item{frame: wire.ServerFrame{Type: wire.TypeDelta, Index: f.Index}, text: []byte(f.Text)})
+	case wire.TypeDone:
+		deliver(cn, f.ID, item{frame: f})
 	case wire.TypeError:
 		if f.ID != "" {
 			c.noteStreamError(f.AsError())
-			cn.deliver(f)
+			deliver(cn, f.ID, item{frame: f})
 			return
 		}
 		cn.connectionError(f.AsError())
@@ -511,18 +575,22 @@ func (cn *conn) connectionError(e *wire.Error) {
 	}
 }
 
-// deliver routes a stream's frame; frames of streams no longer here (cancelled) are dropped.
-func (cn *conn) deliver(f wire.ServerFrame) {
+// deliver routes a frame to stream id; frames of streams no longer here (cancelled) are
+// dropped, their text cleared. id may be the bytes of a frame (a map lookup with string(id)
+// allocates nothing).
+func deliver[S string | []byte](cn *conn, id S, it item) {
 	cn.mu.Lock()
-	st := cn.streams[f.ID]
-	if st != nil && (f.Type == wire.TypeDone && f.Index >= st.last || f.Type == wire.TypeError) {
-		delete(cn.streams, f.ID)
+	st := cn.streams[string(id)]
+	if st != nil && (it.frame.Type == wire.TypeDone && it.frame.Index >= st.last || it.frame.Type == wire.TypeError) {
+		delete(cn.streams, string(id))
 		cn.closeIfDrainedLocked()
 	}
 	cn.mu.Unlock()
-	if st != nil {
-		st.push(f)
+	if st == nil {
+		clear(it.text)
+		return
 	}
+	st.push(it)
 }
 
 // writeLoop writes frames queued for it, pings, and the close; it arms the drain timeout.

@@ -100,6 +100,14 @@ func startBench(b *testing.B, streamer complete.Streamer) *benchClient {
 	return c
 }
 
+// StreamEach answers suggestion i with "total, i+1)".
+func (instantStreamer) StreamEach(_ context.Context, req wire.ClientFrame, onDelta func(int, []byte)) (wire.ServerFrame, error) {
+	for i := range req.Completion.Suggestions() {
+		onDelta(i, []byte("total, "+strconv.Itoa(i+1)+")"))
+	}
+	return wire.ServerFrame{Type: wire.TypeDone}, nil
+}
+
 // instantStreamer answers every request at once with one delta.
 type instantStreamer struct{}
 
@@ -111,7 +119,13 @@ func (instantStreamer) Stream(_ context.Context, _ wire.ClientFrame, onDelta fun
 // BenchmarkInlineMiss is one keystroke's worth of the server's own work: a didChange that makes
 // a new context, then an inline completion request that misses the cache, answered by an
 // instant backend, to the reply read back.
-func BenchmarkInlineMiss(b *testing.B) {
+func BenchmarkInlineMiss(b *testing.B) { benchMiss(b, 2, "total, 1)") }
+
+// BenchmarkInlineInvoked is a miss the user asked for: three suggestions from one request
+// (suggestion cycling), beside BenchmarkInlineMiss's one.
+func BenchmarkInlineInvoked(b *testing.B) { benchMiss(b, 1, "total, 3)") }
+
+func benchMiss(b *testing.B, trigger int, want string) {
 	c := startBench(b, instantStreamer{})
 	const line = 10
 	prev := len("\tvalue0 := compute(")
@@ -125,9 +139,9 @@ func BenchmarkInlineMiss(b *testing.B) {
 		prev = len(text)
 		id := strconv.Itoa(i + 1)
 		c.send(`{"jsonrpc":"2.0","id":` + id + `,"method":"textDocument/inlineCompletion","params":{"textDocument":{"uri":"file:///w/a.go"},` +
-			`"position":{"line":` + strconv.Itoa(line) + `,"character":` + strconv.Itoa(prev) + `},"context":{"triggerKind":2}}}`)
+			`"position":{"line":` + strconv.Itoa(line) + `,"character":` + strconv.Itoa(prev) + `},"context":{"triggerKind":` + strconv.Itoa(trigger) + `}}}`)
 		body := c.readReply(id)
-		if !bytes.Contains(body, []byte("total, 1)")) {
+		if !bytes.Contains(body, []byte(want)) {
 			b.Fatalf("reply without the suggestion: %s", body)
 		}
 	}

@@ -41,6 +41,8 @@ func TestURIPath(t *testing.T) {
 		"file:///C:/src/x%20y.go":   "/C:/src/x y.go",
 		"untitled:Untitled-1":       "Untitled-1",
 		"vscode-notebook-cell:/a/b": "b",
+		"file://host/w/a.go":        "/w/a.go", // not the fast path: a host
+		"file:///w/a.go?x#y":        "/w/a.go",
 	} {
 		if got := uriPath(uri); got != want {
 			t.Errorf("uriPath(%s) = %q, want %q", uri, got, want)

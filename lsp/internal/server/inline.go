@@ -124,7 +124,7 @@ func acceptCommand(uri, id string) protocol.Command {
 	return protocol.Command{
 		Title:     "codingplan: accepted",
 		Command:   lspx.CommandAcceptCompletion,
-		Arguments: lspArgs(lspx.AcceptCompletionArgs{URI: uri, ID: id}),
+		Arguments: []protocol.LSPAny{lspx.AcceptCompletionArgs{URI: uri, ID: id}.AppendJSON(nil)},
 	}
 }
 

@@ -138,18 +138,19 @@ func TestOtherDocumentsAndPaths(t *testing.T) {
 	c.open("file:///w/one/a.go", "go", "a")
 	c.open("file:///w/one/nested/pkg/b.go", "go", "b")
 	c.open("file:///elsewhere/c.py", "python", "c")
+	c.open("file:///w/onex/d.go", "go", "d") // a sibling whose name starts like a root's
 	c.notify("workspace/didChangeWorkspaceFolders", map[string]any{"event": map[string]any{
 		"added": []any{map[string]any{"uri": "file:///elsewhere", "name": "e"}}, "removed": []any{}}})
 	paths := map[string]string{}
-	for _, uri := range []string{"file:///w/one/a.go", "file:///w/one/nested/pkg/b.go", "file:///elsewhere/c.py"} {
+	for _, uri := range []string{"file:///w/one/a.go", "file:///w/one/nested/pkg/b.go", "file:///elsewhere/c.py", "file:///w/onex/d.go"} {
 		c.result("textDocument/inlineCompletion", map[string]any{"textDocument": map[string]any{"uri": uri}, "position": pos(0, 0)}, nil)
 		in := rec.input()
 		paths[uri] = in.RelPath
-		if len(in.Others) != 2 {
-			t.Errorf("%s: %d other documents, want 2", uri, len(in.Others))
+		if len(in.Others) != 3 {
+			t.Errorf("%s: %d other documents, want 3", uri, len(in.Others))
 		}
 	}
-	want := map[string]string{"file:///w/one/a.go": "a.go", "file:///w/one/nested/pkg/b.go": "pkg/b.go", "file:///elsewhere/c.py": "c.py"}
+	want := map[string]string{"file:///w/one/a.go": "a.go", "file:///w/one/nested/pkg/b.go": "pkg/b.go", "file:///elsewhere/c.py": "c.py", "file:///w/onex/d.go": "d.go"}
 	for uri, p := range want {
 		if paths[uri] != p {
 			t.Errorf("relPath(%s) = %q, want %q", uri, paths[uri], p)

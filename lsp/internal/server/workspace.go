@@ -214,12 +214,14 @@ func (s *Server) relPath(uri string) string {
 	defer s.mu.Unlock()
 	best := ""
 	for _, f := range s.folders {
-		if f.path != "" && len(f.path) > len(best) && strings.HasPrefix(p, f.path+"/") {
+		// p starts with f.path and a slash (without building f.path+"/": this runs for every
+		// document of every completion request)
+		if f.path != "" && len(f.path) > len(best) && len(p) > len(f.path) && p[len(f.path)] == '/' && strings.HasPrefix(p, f.path) {
 			best = f.path
 		}
 	}
 	if best != "" {
-		return strings.TrimPrefix(p, best+"/")
+		return p[len(best)+1:]
 	}
 	return path.Base(p)
 }
@@ -227,6 +229,10 @@ func (s *Server) relPath(uri string) string {
 // uriPath returns the path a URI names: a file URI's path without a trailing slash, or the
 // last part of another URI (untitled:Untitled-1 gives Untitled-1).
 func uriPath(uri string) string {
+	// The common case, a plain local file URI, without parsing: url.Parse would give the same.
+	if rest, ok := strings.CutPrefix(uri, "file:///"); ok && !strings.ContainsAny(rest, "%?#") {
+		return strings.TrimRight(uri[len("file://"):], "/")
+	}
 	u, err := url.Parse(uri)
 	if err != nil {
 		return path.Base(uri)

@@ -2,13 +2,13 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	wire "github.com/codingplan/codingplan/shared"
 	"io"
-	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,9 +62,15 @@ func (s *Stream) Read(ctx context.Context) (jsonrpc2.Message, int64, error) {
 		if s.trace != nil {
 			s.trace("recv", body)
 		}
+		// jsonrpc2's scanner skips members it does not use without checking them (a raw control
+		// character in a name passes); a message that is not JSON is a ParseError here, as the
+		// spec has it, whatever part of it is broken.
 		msg, err := jsonrpc2.DecodeMessage(body)
-		if err == nil {
+		if err == nil && json.Valid(body) {
 			return msg, n, nil
+		}
+		if err == nil {
+			err = jsonrpc2.ErrParse
 		}
 		err = s.writeBody(jsonrpc2.AppendResponse(nil, salvageID(body), nil, problem(body, err)))
 		clear(body)
@@ -92,8 +98,8 @@ func (s *Stream) readFrame() ([]byte, int64, error) {
 		case err != nil:
 			return nil, 0, fmt.Errorf("read header: %w", err)
 		}
-		line := strings.TrimRight(string(raw), "\r\n")
-		if line == "" {
+		line := bytes.TrimRight(raw, "\r\n")
+		if len(line) == 0 {
 			if headers == 0 {
 				continue // tolerate blank lines between messages
 			}
@@ -103,19 +109,19 @@ func (s *Stream) readFrame() ([]byte, int64, error) {
 			break
 		}
 		headers++
-		name, value, ok := strings.Cut(line, ":")
+		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			return nil, 0, fmt.Errorf("%w: a header line (%d bytes) is not \"Name: value\"", ErrFraming, len(line))
 		}
-		if textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name)) == "Content-Length" {
-			n, err := strconv.ParseUint(strings.TrimSpace(value), 10, 63)
+		if bytes.EqualFold(bytes.TrimSpace(name), []byte("Content-Length")) {
+			n, ok := parseLength(bytes.TrimSpace(value))
 			switch {
-			case err != nil:
-				return nil, 0, fmt.Errorf("%w: Content-Length %q is not a length", ErrFraming, wire.Clip(strings.TrimSpace(value), 32))
+			case !ok:
+				return nil, 0, fmt.Errorf("%w: Content-Length %q is not a length", ErrFraming, wire.Clip(strings.TrimSpace(string(value)), 32))
 			case length >= 0:
 				return nil, 0, fmt.Errorf("%w: a message with two Content-Length headers", ErrFraming)
 			}
-			length = int(n)
+			length = n
 		}
 	}
 	if length > MaxMessageBytes {
@@ -146,6 +152,21 @@ func (s *Stream) tellFraming(err error) {
 	if merr == nil {
 		_ = s.writeBody(jsonrpc2.AppendNotification(nil, protocol.MethodWindowLogMessage, params))
 	}
+}
+
+// parseLength parses a Content-Length value: decimal digits, at most 2^63-1.
+func parseLength(v []byte) (int, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	n := uint64(0)
+	for _, c := range v {
+		if c < '0' || c > '9' || n > (1<<63-1-uint64(c-'0'))/10 {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return int(n), true
 }
 
 // bodyError describes a failed read of a message's body.

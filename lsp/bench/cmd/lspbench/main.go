@@ -26,7 +26,8 @@ func main() {
 
 func run() error {
 	var cfg bench.Config
-	var providerArgs, lspArgs, lspEnv, backendEnv, docsFile, command string
+	var providerArgs, lspArgs, lspEnv, backendEnv, compare, docsFile, command string
+	var serveBare, bare bool
 	var deadline time.Duration
 	flag.StringVar(&cfg.Node, "node", "node", "node binary for tabby-agent")
 	flag.StringVar(&cfg.TabbyPkg, "tabby", "", "tabby-agent package directory (holds dist/cli.js); empty skips it")
@@ -37,6 +38,9 @@ func run() error {
 	flag.StringVar(&lspArgs, "lsp-args", "", "space-separated extra arguments of the measured codingplan-lsp")
 	flag.StringVar(&lspEnv, "lsp-env", "", "space-separated NAME=VALUE added to codingplan-lsp's environment (e.g. GOMAXPROCS=1)")
 	flag.StringVar(&backendEnv, "backend-env", "", "space-separated NAME=VALUE added to the backend's environment")
+	flag.StringVar(&compare, "compare-lsp", "", "space-separated paths of other codingplan-lsp binaries (a build from before a change), each measured as one more inline target in the same rounds")
+	flag.BoolVar(&bare, "bare", true, "also time a bare Go stdio language server that answers at once (this binary with -serve-bare), to derive codingplan-lsp's own share of a miss")
+	flag.BoolVar(&serveBare, "serve-bare", false, "serve the bare language server on stdin and stdout (what -bare starts)")
 	flag.IntVar(&cfg.Rounds, "rounds", 10, "rounds; each runs every target -per-round times")
 	flag.IntVar(&cfg.PerRound, "per-round", 50, "iterations per target per round (a miss and a hit each)")
 	flag.IntVar(&cfg.Warmup, "warmup", 30, "warm-up iterations per target")
@@ -48,6 +52,9 @@ func run() error {
 	flag.StringVar(&docsFile, "docs", "", "also write the report between the bench-lsp markers of this markdown file")
 	flag.StringVar(&command, "command", "", "the command line to print in the report (default: this one)")
 	flag.Parse()
+	if serveBare {
+		return bench.ServeBare(os.Stdin, os.Stdout)
+	}
 	if cfg.Rounds < 1 || cfg.PerRound < 1 || cfg.Warmup < 0 || cfg.MemDocs < 0 {
 		return errors.New("-rounds and -per-round must be at least 1, -warmup and -mem-docs at least 0")
 	}
@@ -57,6 +64,14 @@ func run() error {
 	cfg.LSPArgs = strings.Fields(lspArgs)
 	cfg.LSPEnv = strings.Fields(lspEnv)
 	cfg.BackendEnv = strings.Fields(backendEnv)
+	cfg.CompareLSP = strings.Fields(compare)
+	if bare {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cfg.BareExe, cfg.BareArgs = exe, []string{"-serve-bare"}
+	}
 	if command == "" {
 		command = strings.Join(os.Args, " ")
 	}
