@@ -530,15 +530,13 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 		}
 		await browser.grantPermissions(['clipboard-read', 'clipboard-write']).catch(() => {});
 		// A backend that trusts the account service, set in the Settings editor as a user would.
-		await runCommand('Preferences: Open User Settings');
-		await page.locator('.settings-editor').waitFor({ state: 'visible', timeout: WAIT });
 		for (const [key, label, value] of [
 			['codingplan.accountsUrl', 'Accounts Url', accountsUrl],
 			['codingplan.backendUrl', 'Backend Url', signinBackendUrl],
 		]) {
-			const search = page.locator('.settings-editor .settings-header textarea').first();
-			await search.click();
-			await page.keyboard.press('Control+A');
+			// A fresh Settings editor each time: its search box has the focus.
+			await runCommand('Preferences: Open User Settings');
+			await page.locator('.settings-editor').waitFor({ state: 'visible', timeout: WAIT });
 			await page.keyboard.type(key);
 			const item = page.locator('.settings-editor .setting-item', { hasText: label }).first();
 			await item.waitFor({ state: 'visible', timeout: WAIT });
@@ -546,8 +544,8 @@ test('VS Code (code-server) with the codingplan extension', async (t) => {
 			await box.click();
 			await box.fill(value);
 			await page.keyboard.press('Tab');
+			await page.keyboard.press('Control+W');
 		}
-		await page.keyboard.press('Control+W');
 		// The pasted token is not valid there: signed out (and told once, with a Sign in button).
 		await waitStatus('signed out');
 		// Click the status bar item: signed out, it signs in.
