@@ -99,6 +99,46 @@ func TestProcess(t *testing.T) {
 	}
 }
 
+// TestStreamOver checks --chunks and --stream-over: the reply in that many chunks, the last
+// no sooner than the time given.
+func TestStreamOver(t *testing.T) {
+	url, stop := startChild(t, "--listen 127.0.0.1:0 --reply abcdefgh --chunks 4 --stream-over 200ms")
+	defer stop()
+	start := time.Now()
+	texts, body := complete(t, url, `{"model":"m","stream":true,"prompt":"p"}`)
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("the reply took %v, want at least 200ms", took)
+	}
+	if texts[0] != "abcdefgh" || strings.Count(body, `"finish_reason":null`) != 4 {
+		t.Errorf("reply %q in %d chunks, want abcdefgh in 4: %s", texts[0], strings.Count(body, `"finish_reason":null`), body)
+	}
+}
+
+// startChild runs the command with args and returns its URL and a function that kills it.
+func startChild(t *testing.T, args string) (string, func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CODINGPLAN_FAKEPROVIDER_CHILD=1", "CODINGPLAN_FAKEPROVIDER_ARGS="+args)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(line), stop
+}
+
 // complete posts body to url's /v1/completions and returns each choice's text by index, and the
 // raw stream.
 func complete(t *testing.T, url, body string) (map[int]string, string) {
