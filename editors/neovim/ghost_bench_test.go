@@ -63,7 +63,7 @@ type probe struct {
 // multi-line request. Each run, in a context nobody has seen (a comment naming the run), times
 // Enter to the first ghost text, and, when that was not the whole block, Tab (accept) to the
 // next line's ghost text; block is Enter to the last line of the block shown. Times are taken
-// inside Neovim. CODINGPLAN_E2E_GHOST_RUNS runs; CODINGPLAN_E2E_GHOST_BLOCK the reply.
+// inside Neovim; run 0 warms up and is not counted. CODINGPLAN_E2E_GHOST_RUNS runs; CODINGPLAN_E2E_GHOST_BLOCK the reply.
 func TestGhostLatency(t *testing.T) {
 	runs, _ := strconv.Atoi(os.Getenv("CODINGPLAN_E2E_GHOST_RUNS"))
 	if runs <= 0 {
@@ -123,24 +123,30 @@ require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q, to
 	}
 	var firsts, nexts, blocks []float64
 	ms := func(ns float64) float64 { return ns / float64(time.Millisecond) }
-	for i := range runs {
+	for i := range runs + 1 {
 		doc := fmt.Sprintf("// run %d %d\n%s", i, time.Now().UnixNano(), mainGo)
 		n.send("<Esc>")
 		do(fmt.Sprintf("vim.api.nvim_buf_set_lines(0, 0, -1, false, vim.split(%q, '\\n'))", strings.TrimSuffix(doc, "\n")))
 		n.send("6GA") // the end of "func main() {"
 		p := await("<CR>", first)
-		firsts = append(firsts, ms(p.T1-p.T0))
-		line := fmt.Sprintf("ghost-bench editor=neovim-0.12 run=%d first_ms=%.1f", i+1, ms(p.T1-p.T0))
+		toFirst, toBlock, toNext := ms(p.T1-p.T0), ms(p.T1-p.T0), -1.0
+		line := fmt.Sprintf("ghost-bench editor=neovim-0.12 run=%d first_ms=%.1f", i, toFirst)
 		if strings.Contains(p.Text, last) {
-			blocks = append(blocks, ms(p.T1-p.T0))
-			line += fmt.Sprintf(" block_ms=%.1f (whole block at once)", ms(p.T1-p.T0))
+			line += fmt.Sprintf(" block_ms=%.1f (whole block at once)", toBlock)
 		} else {
 			q := await("<Tab>", second)
-			nexts = append(nexts, ms(q.T1-q.T0))
-			blocks = append(blocks, ms(q.T1-p.T0))
-			line += fmt.Sprintf(" next_ms=%.1f block_ms=%.1f", ms(q.T1-q.T0), ms(q.T1-p.T0))
+			toNext, toBlock = ms(q.T1-q.T0), ms(q.T1-p.T0)
+			line += fmt.Sprintf(" next_ms=%.1f block_ms=%.1f", toNext, toBlock)
+		}
+		if i == 0 {
+			t.Log(line + " (warm-up)")
+			continue
 		}
 		t.Log(line)
+		firsts, blocks = append(firsts, toFirst), append(blocks, toBlock)
+		if toNext >= 0 {
+			nexts = append(nexts, toNext)
+		}
 	}
 	t.Logf("ghost-bench editor=neovim-0.12 runs=%d median first_ms=%.1f next_ms=%s block_ms=%.1f",
 		runs, median(firsts), medianOrNone(nexts), median(blocks))

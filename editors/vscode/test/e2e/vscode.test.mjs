@@ -12,6 +12,9 @@
 //   CODINGPLAN_E2E_HOLD_MODEL    the model on which the test provider hangs (default "hang")
 //   CODINGPLAN_E2E_FAKEPROVIDER  the test provider's URL (its /_events tell when the slot is held)
 //   CODINGPLAN_E2E_ARTIFACTS     where screenshots and logs go on failure (default: a temp dir)
+//   CODINGPLAN_E2E_GHOST_RUNS    measure instead: keystroke-to-ghost-text this many times with the
+//                                server CODINGPLAN_E2E_LSP (ghost.mjs; scripts/bench-ghost.sh)
+//   CODINGPLAN_E2E_GHOST_BLOCK   the multi-line reply the provider streams then
 //
 // Run with: node --test editors/vscode/test/e2e/vscode.test.mjs
 
@@ -25,6 +28,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
+import { measureGhost } from './ghost.mjs';
 import { LspProcess } from './lsp.mjs';
 
 const env = (name, fallback) => {
@@ -43,6 +47,7 @@ const lspBin = process.env.CODINGPLAN_E2E_LSP ?? '';
 const holdModel = process.env.CODINGPLAN_E2E_HOLD_MODEL || 'hang';
 const fakeProvider = process.env.CODINGPLAN_E2E_FAKEPROVIDER ?? '';
 const chromiumPath = process.env.CODINGPLAN_E2E_CHROMIUM || '/usr/bin/chromium';
+const ghostRuns = Number(process.env.CODINGPLAN_E2E_GHOST_RUNS || 0);
 
 // Every wait ends on what it waits for; these bounds only turn a hang into a failure.
 const LOAD_TIMEOUT = 90_000;
@@ -176,6 +181,12 @@ before(async () => {
 async function setUp() {
 	fs.writeFileSync(path.join(dirs.workspace, 'go.mod'), 'module example.com/e2e\n\ngo 1.22\n');
 	fs.writeFileSync(mainGo, 'package main\n\nimport "fmt"\n\nfunc main() {\n\t\n}\n');
+	if (ghostRuns) {
+		// The server under measurement; serverPath is machine-scoped: code-server's Machine settings.
+		const machineDir = path.join(dirs.userData, 'Machine');
+		fs.mkdirSync(machineDir, { recursive: true });
+		fs.writeFileSync(path.join(machineDir, 'settings.json'), JSON.stringify({ 'codingplan.serverPath': env('CODINGPLAN_E2E_LSP') }));
+	}
 	const userDir = path.join(dirs.userData, 'User');
 	fs.mkdirSync(userDir, { recursive: true });
 	fs.writeFileSync(
@@ -314,24 +325,38 @@ async function explicitItems(text, position) {
 	}
 }
 
-test('VS Code (code-server) with the codingplan extension', async (t) => {
-	await step(t, 'sign in through the command and the status bar says ready', async () => {
-		await runCommand('codingplan: Sign In');
-		const input = page.locator('.quick-input-widget input[type="password"]');
-		await input.waitFor({ state: 'visible', timeout: WAIT });
-		await input.fill(token);
-		await page.keyboard.press('Enter');
-		await waitStatus('ready');
+async function signIn() {
+	await runCommand('codingplan: Sign In');
+	const input = page.locator('.quick-input-widget input[type="password"]');
+	await input.waitFor({ state: 'visible', timeout: WAIT });
+	await input.fill(token);
+	await page.keyboard.press('Enter');
+	await waitStatus('ready');
+}
+
+async function openMainGo() {
+	await page.keyboard.press('Control+P');
+	const input = page.locator('.quick-input-widget input');
+	await input.waitFor({ state: 'visible', timeout: WAIT });
+	await input.fill('main.go');
+	await page.locator('.quick-input-list .monaco-list-row', { hasText: 'main.go' }).first().waitFor({ timeout: WAIT });
+	await page.keyboard.press('Enter');
+	await page.locator('.monaco-editor .view-lines', { hasText: 'package main' }).waitFor({ timeout: WAIT });
+}
+
+test('keystroke-to-ghost-text with a streaming model', { skip: !ghostRuns && 'set CODINGPLAN_E2E_GHOST_RUNS (scripts/bench-ghost.sh)' }, async (t) => {
+	await step(t, 'sign in', signIn);
+	await step(t, 'measure', async () => {
+		await openMainGo();
+		await measureGhost({ page, poll, runCommand, mainGo, runs: ghostRuns, block: env('CODINGPLAN_E2E_GHOST_BLOCK'), log: console.log });
 	});
+});
+
+test('VS Code (code-server) with the codingplan extension', { skip: ghostRuns > 0 && 'measuring (CODINGPLAN_E2E_GHOST_RUNS)' }, async (t) => {
+	await step(t, 'sign in through the command and the status bar says ready', signIn);
 
 	await step(t, 'typing shows ghost text and Tab inserts it', async () => {
-		await page.keyboard.press('Control+P');
-		const input = page.locator('.quick-input-widget input');
-		await input.waitFor({ state: 'visible', timeout: WAIT });
-		await input.fill('main.go');
-		await page.locator('.quick-input-list .monaco-list-row', { hasText: 'main.go' }).first().waitFor({ timeout: WAIT });
-		await page.keyboard.press('Enter');
-		await page.locator('.monaco-editor .view-lines', { hasText: 'package main' }).waitFor({ timeout: WAIT });
+		await openMainGo();
 		// Line 6 is the empty line inside main().
 		await page.keyboard.press('Control+G');
 		await page.keyboard.type('6');
