@@ -17,19 +17,7 @@ import (
 // millisecond), in _G.ghost_probe (hrtime nanoseconds).
 const ghostProbe = `
 _G.ghost_probe = {}
-local function ghost()
-  local id = vim.api.nvim_get_namespaces()['nvim.lsp.inline_completion']
-  if not id then return '' end
-  local out = {}
-  for _, m in ipairs(vim.api.nvim_buf_get_extmarks(0, id, 0, -1, { details = true })) do
-    for _, c in ipairs(m[4].virt_text or {}) do table.insert(out, c[1]) end
-    for _, l in ipairs(m[4].virt_lines or {}) do
-      table.insert(out, '\n')
-      for _, c in ipairs(l) do table.insert(out, c[1]) end
-    end
-  end
-  return table.concat(out)
-end
+local ghost = ` + ghostLua + `
 function _G.ghost_arm(key, want)
   _G.ghost_probe = { key = vim.keycode(key), want = want }
 end
@@ -43,7 +31,7 @@ local timer = vim.uv.new_timer()
 timer:start(1, 1, vim.schedule_wrap(function()
   local p = _G.ghost_probe
   if p.t0 and not p.t1 then
-    local g = ghost()
+    local g = ghost('nvim.lsp.inline_completion')
     if g:find(p.want, 1, true) then
       p.t1, p.text = vim.uv.hrtime(), g
     end

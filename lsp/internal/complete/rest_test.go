@@ -43,6 +43,15 @@ func (p *paced) stream(ctx context.Context, _ wire.ClientFrame, onDelta func([]b
 	return wire.ServerFrame{Type: wire.TypeDone, FinishReason: wire.FinishStop}, nil
 }
 
+// pacedEngine returns an engine whose stream is a paced blockDeltas, closed when the test ends.
+func pacedEngine(t *testing.T) (*paced, *fakeStreamer, *Engine) {
+	p := newPaced(blockDeltas...)
+	fs := &fakeStreamer{stream: p.stream}
+	e := New(Config{}, fs, nil)
+	t.Cleanup(e.Close)
+	return p, fs, e
+}
+
 // release lets the remaining deltas out.
 func (p *paced) release(n int) {
 	for range n {
@@ -79,10 +88,7 @@ var blockDeltas = []string{"a()\n", "\tb()\n", "\tc()"}
 // line gives the next lines from typed-ahead without another request.
 func TestBlockFirstLineThenRest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPaced(blockDeltas...)
-		fs := &fakeStreamer{stream: p.stream}
-		e := New(Config{}, fs, nil)
-		defer e.Close()
+		p, fs, e := pacedEngine(t)
 		ctx := context.Background()
 
 		start := time.Now()
@@ -135,10 +141,7 @@ func TestBlockFirstLineThenRest(t *testing.T) {
 // arrived, waits for it instead of sending another request.
 func TestBlockAcceptedBeforeTheRest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPaced(blockDeltas...)
-		fs := &fakeStreamer{stream: p.stream}
-		e := New(Config{}, fs, nil)
-		defer e.Close()
+		p, fs, e := pacedEngine(t)
 		ctx := context.Background()
 		if r, err := e.Complete(ctx, input(t, blockDoc)); err != nil || itemText(t, r) != "a()" {
 			t.Fatalf("first answer %+v, %v", r, err)
@@ -364,8 +367,7 @@ func TestBlockErrors(t *testing.T) {
 // TestCloseStopsTheRest: Close ends the streams running after their answers and waits.
 func TestCloseStopsTheRest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPaced(blockDeltas...)
-		e := New(Config{}, &fakeStreamer{stream: p.stream}, nil)
+		p, _, e := pacedEngine(t)
 		if _, err := e.Complete(context.Background(), input(t, blockDoc)); err != nil {
 			t.Fatal(err)
 		}
