@@ -236,9 +236,9 @@ func (e *Engine) Complete(ctx context.Context, in Input) (Result, error) {
 	if err := e.debounce(ctx, in); err != nil {
 		return Result{}, e.ended(ctx, err)
 	}
-	// The document's block still streaming after its answer needs the concurrency slot this
-	// request is about to ask for, and the user has left it.
-	e.dropRest(in.DocKey)
+	// A block still streaming after its answer holds a concurrency slot this request is about
+	// to ask for, and the user has left it (rest.go).
+	e.dropRests()
 	req := e.request(in, v, sit)
 	if sit.multiline {
 		return e.completeBlock(ctx, in, v, sit, key, req)

@@ -24,12 +24,14 @@ import (
 // come waits for it rather than sending a new request for what is already on its way.
 //
 // The rest is bounded: RestTime after the answer and RestBytes of text, after which the
-// complete lines it has are kept. It keeps its concurrency slot at the backend until it ends.
-// It is cancelled when the document's next request goes to the backend (the user left the
-// suggestion, and on a plan with one concurrent stream the rest would hold the new request
-// up), on didClose (Forget) and by Close; a request answered from the cache or typed-ahead
-// leaves it running. Its text lives in the stream's buffer, then in the cache and the
-// typed-ahead state, like any suggestion's.
+// complete lines it has are kept. It keeps its concurrency slot at the backend until it ends,
+// so it is cancelled as soon as any request goes to the backend, for whichever document: the
+// user has left the suggestion, and on a plan with one concurrent stream the new request would
+// wait in the backend's queue behind the rest (a second document's request too: the engine does
+// not know the plan's limit, and the next suggestion matters more than the rest of one the user
+// walked away from). It is also cancelled on didClose (Forget) and by Close. A request answered
+// from the cache or typed-ahead sends nothing and leaves it running. Its text lives in the
+// stream's buffer, then in the cache and the typed-ahead state, like any suggestion's.
 
 // Causes that end a stream running on after its answer.
 var (
@@ -222,6 +224,16 @@ func (e *Engine) dropRest(doc string) {
 	}
 }
 
+// dropRests cancels every running rest: a request is about to take a concurrency slot.
+func (e *Engine) dropRests() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for doc, r := range e.rests {
+		delete(e.rests, doc)
+		r.stop(errDropped)
+	}
+}
+
 // settle keeps the whole block of an ended rest: in the cache, and as the typed-ahead
 // suggestion if the document's is still the answer's. A dropped rest keeps nothing.
 func (e *Engine) settle(r *rest, raw string) {
@@ -284,11 +296,6 @@ func (e *Engine) awaitRest(ctx context.Context, in Input, done <-chan struct{}) 
 // Close stops the streams running on after their answers and waits for every stream the
 // engine started. Call it once the requests have ended.
 func (e *Engine) Close() {
-	e.mu.Lock()
-	for doc, r := range e.rests {
-		delete(e.rests, doc)
-		r.stop(errDropped)
-	}
-	e.mu.Unlock()
+	e.dropRests()
 	e.wg.Wait()
 }
