@@ -6,9 +6,10 @@
 # request) to the first ghost text, Tab (accept) to the next line's ghost text, and Enter to the
 # whole block shown. Prints each run and the medians, per codingplan-lsp given.
 #
-#   scripts/bench-ghost.sh [-runs N] [-suites "neovim vscode"] [NAME=PATH-TO-codingplan-lsp]...
+#   scripts/bench-ghost.sh [-runs N] [-read MS] [-suites "neovim vscode"] [NAME=PATH-TO-codingplan-lsp]...
 #
-# Default: -runs 7, both suites, now=bin/codingplan-lsp. Before and after a change, e.g.:
+# -read MS: the user reads the first line MS ms before Tab (default 0: Tab as soon as it shows).
+# Default: -runs 7, -read 0, both suites, now=bin/codingplan-lsp. Before and after a change, e.g.:
 #   git -C /work/main worktree add /tmp/base main && (cd /tmp/base && go build -o /tmp/lsp-main ./lsp/cmd/codingplan-lsp)
 #   scripts/bench-ghost.sh main=/tmp/lsp-main now=bin/codingplan-lsp
 # Needs what scripts/e2e.sh needs (make build).
@@ -21,6 +22,7 @@ targets=()
 while (($#)); do
 	case $1 in
 	-runs) runs=$2; shift 2 ;;
+	-read) export CODINGPLAN_E2E_GHOST_READ_MS=$2; shift 2 ;;
 	-suites) read -r -a suites <<<"$2"; shift 2 ;;
 	*=*) targets+=("$1"); shift ;;
 	*) echo "bench-ghost.sh: unknown argument $1" >&2; exit 2 ;;

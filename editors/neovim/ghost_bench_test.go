@@ -51,13 +51,15 @@ type probe struct {
 // multi-line request. Each run, in a context nobody has seen (a comment naming the run), times
 // Enter to the first ghost text, and, when that was not the whole block, Tab (accept) to the
 // next line's ghost text; block is Enter to the last line of the block shown. Times are taken
-// inside Neovim; run 0 warms up and is not counted. CODINGPLAN_E2E_GHOST_RUNS runs; CODINGPLAN_E2E_GHOST_BLOCK the reply.
+// inside Neovim; run 0 warms up and is not counted. CODINGPLAN_E2E_GHOST_READ_MS, when set, is
+// how long the user reads the first line before Tab (default: Tab as soon as it shows). CODINGPLAN_E2E_GHOST_RUNS runs; CODINGPLAN_E2E_GHOST_BLOCK the reply.
 func TestGhostLatency(t *testing.T) {
 	runs, _ := strconv.Atoi(os.Getenv("CODINGPLAN_E2E_GHOST_RUNS"))
 	if runs <= 0 {
 		t.Skip("set CODINGPLAN_E2E_GHOST_RUNS: run scripts/bench-ghost.sh")
 	}
 	e := loadEnv(t)
+	readMS, _ := strconv.Atoi(os.Getenv("CODINGPLAN_E2E_GHOST_READ_MS"))
 	lines := strings.Split(os.Getenv("CODINGPLAN_E2E_GHOST_BLOCK"), "\n")
 	if len(lines) < 3 {
 		t.Fatal("CODINGPLAN_E2E_GHOST_BLOCK must be a block of three lines or more")
@@ -128,6 +130,7 @@ require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q, to
 		if strings.Contains(p.Text, last) {
 			line += fmt.Sprintf(" block_ms=%.1f (whole block at once)", toBlock)
 		} else {
+			time.Sleep(time.Duration(readMS) * time.Millisecond) // the user reading, not a wait for a state
 			q := await("<Tab>", "<Tab>", second)
 			toNext, toBlock = ms(q.T1-q.T0), ms(q.T1-p.T0)
 			line += fmt.Sprintf(" next_ms=%.1f block_ms=%.1f", toNext, toBlock)

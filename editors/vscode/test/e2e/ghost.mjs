@@ -48,10 +48,11 @@ const fmt = (x) => (Number.isNaN(x) ? '-' : x.toFixed(1));
  * measureGhost times, runs times, Enter at the end of "func main() {" (a blank line in the body:
  * a multi-line request) to the first ghost text and, when that is not the whole block, Tab
  * (accept) to the next line's ghost text. Each run reloads main.go with a comment naming the run,
- * a context nobody has seen; run 0 warms up and is not counted. main.go must be open in the
+ * a context nobody has seen; run 0 warms up and is not counted. readMs is how long the user
+ * reads the first line before Tab (0: Tab as soon as it shows). main.go must be open in the
  * editor.
  */
-export async function measureGhost({ page, poll, runCommand, mainGo, runs, block, log }) {
+export async function measureGhost({ page, poll, runCommand, mainGo, runs, block, readMs = 0, log }) {
 	const lines = block.split('\n');
 	const [first, second, last] = [lines[0], lines[1].trim(), lines[lines.length - 1].trim()];
 	const original = fs.readFileSync(mainGo, 'utf8');
@@ -83,6 +84,7 @@ export async function measureGhost({ page, poll, runCommand, mainGo, runs, block
 			b.push(p.t1 - p.t0);
 			line += ` block_ms=${fmt(p.t1 - p.t0)} (whole block at once)`;
 		} else {
+			await new Promise((r) => setTimeout(r, readMs)); // the user reading
 			const q = await until('Tab', second);
 			n.push(q.t1 - q.t0);
 			b.push(q.t1 - p.t0);

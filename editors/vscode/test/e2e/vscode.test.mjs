@@ -15,6 +15,7 @@
 //   CODINGPLAN_E2E_GHOST_RUNS    measure instead: keystroke-to-ghost-text this many times with the
 //                                server CODINGPLAN_E2E_LSP (ghost.mjs; scripts/bench-ghost.sh)
 //   CODINGPLAN_E2E_GHOST_BLOCK   the multi-line reply the provider streams then
+//   CODINGPLAN_E2E_GHOST_READ_MS how long the user reads the first line before Tab (default 0)
 //
 // Run with: node --test editors/vscode/test/e2e/vscode.test.mjs
 
@@ -348,7 +349,8 @@ test('keystroke-to-ghost-text with a streaming model', { skip: !ghostRuns && 'se
 	await step(t, 'sign in', signIn);
 	await step(t, 'measure', async () => {
 		await openMainGo();
-		await measureGhost({ page, poll, runCommand, mainGo, runs: ghostRuns, block: env('CODINGPLAN_E2E_GHOST_BLOCK'), log: console.log });
+		await measureGhost({ page, poll, runCommand, mainGo, runs: ghostRuns, block: env('CODINGPLAN_E2E_GHOST_BLOCK'),
+			readMs: Number(process.env.CODINGPLAN_E2E_GHOST_READ_MS || 0), log: console.log });
 	});
 });
 
