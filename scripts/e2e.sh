@@ -103,7 +103,7 @@ done
 provider=$(head -n1 "$ART/fakeprovider.out")
 
 # The backend: the default model streams the reply above; "hang" is the provider's model that
-# never answers, for holding a plan's only slot.
+# never answers, for holding a plan's only slot; "local" is the built-in model.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$ART/backend.toml" <<EOF
 default_model = "e2e"
@@ -119,6 +119,15 @@ name = "hang"
 provider = "openai-chat"
 base_url = "$provider/v1"
 model = "hang"
+
+# The built-in model, which serves completions only: the editors must offer no code action
+# with it. Trained on a small public corpus (this repository's shared/), in about a second.
+[[models]]
+name = "local"
+provider = "local"
+[models.options]
+no_goroot = "true"
+corpus_dirs = "$ROOT/shared"
 EOF
 bin/codingplan-backend serve --config "$ART/backend.toml" --listen "127.0.0.1:$port" --valkey '' \
 	--state-dir "$ART/state" --log-level info >"$ART/backend.stdout" 2>"$ART/backend.stderr" &

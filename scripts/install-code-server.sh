@@ -30,27 +30,6 @@ RG_TARBALL=ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz
 
 die() { echo "install-code-server.sh: $*" >&2; exit 1; }
 
-# apt_install PKG...: install the packages that are missing, without recommends.
-apt_install() {
-	local missing=() p
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
-	((${#missing[@]})) || return 0
-	[[ $(id -u) == 0 ]] || die "missing ${missing[*]}: installing needs root (apt-get)"
-	local log
-	log=$(mktemp)
-	export DEBIAN_FRONTEND=noninteractive
-	if ! { apt-get install -y -q --no-install-recommends "${missing[@]}" ||
-		{ apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; }; } \
-		>"$log" 2>&1; then
-		cat "$log" >&2
-		rm -f "$log"
-		die "apt-get install ${missing[*]} failed"
-	fi
-	rm -f "$log"
-}
-
 install_code_server() {
 	if [[ -f $STAMP && -x $DIR/node_modules/.bin/code-server ]]; then
 		return 0
@@ -88,7 +67,7 @@ install_playwright() {
 	rm -f "$log"
 }
 
-apt_install ripgrep libkrb5-dev g++ make python3 pkg-config chromium
+scripts/apt-install.sh ripgrep libkrb5-dev g++ make python3 pkg-config chromium
 install_code_server
 install_playwright
 echo "code-server $DIR/node_modules/.bin/code-server"

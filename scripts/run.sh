@@ -76,6 +76,8 @@ command -v curl >/dev/null || { echo "run.sh: curl is needed to wait for the acc
 export CODINGPLAN_ACCOUNTS_LISTEN=${CODINGPLAN_ACCOUNTS_LISTEN:-127.0.0.1:8788}
 export CODINGPLAN_ACCOUNTS_ACCESS_TTL=${CODINGPLAN_ACCOUNTS_ACCESS_TTL:-24h}
 export CODINGPLAN_ACCOUNTS_REVOCATION_TTL=${CODINGPLAN_ACCOUNTS_REVOCATION_TTL:-25h}
+# Development mode: without an SMTP server the pages' mails are listed at /dev/mail.
+export CODINGPLAN_ACCOUNTS_DEV=${CODINGPLAN_ACCOUNTS_DEV:-true}
 accounts_url=http://$CODINGPLAN_ACCOUNTS_LISTEN
 state=${CODINGPLAN_ACCOUNTS_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/codingplan}
 keyfile=$state/dev-api-key
@@ -145,6 +147,8 @@ and give the access_token to the editors as today: codingplan.signIn (VS Code), 
   export CODINGPLAN_BACKEND_URL=ws://$listen/v1/ws
   export CODINGPLAN_TOKEN=<the access_token>
 
+Account pages: $accounts_url/account (sign up, or set a password for dev@localhost at
+$accounts_url/reset; the mails appear at $accounts_url/dev/mail).
 Accounts and keys: bin/codingplan-accounts account|key|signin ... (docs/accounts.md).
 Ctrl-C stops both services.
 

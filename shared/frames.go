@@ -61,7 +61,8 @@ type Edit struct {
 
 // ServerFrame is any frame a server sends. Type says which fields apply:
 //
-//	hello:  Protocol, Server, Limits, Plan, ExpiresAt (also sent again after an accepted auth frame)
+//	hello:  Protocol, Server, Limits, Plan, ExpiresAt, Models (also sent again after an accepted
+//	        auth frame, a plan change, and when a model's state changes)
 //	queued: ID, Position, Plan
 //	delta:  ID, Index, Text
 //	done:   ID, Index, FinishReason, Usage (on the stream's last done only)
@@ -80,6 +81,9 @@ type ServerFrame struct {
 	Limits    *Limits `json:"limits,omitempty"`
 	Plan      *Plan   `json:"plan,omitempty"`
 	ExpiresAt int64   `json:"expires_at,omitempty"` // the token's exp, Unix seconds
+	// Models are the models the plan may use and what each serves; absent from servers that
+	// predate it (then a client assumes every op is served).
+	Models []Model `json:"models,omitempty"`
 
 	Position int `json:"position,omitempty"` // 1 = next in line
 
@@ -106,6 +110,35 @@ type Plan struct {
 	Name        string `json:"name"`
 	Concurrency int    `json:"concurrency"` // model streams the plan may run at once, across all connections
 	InUse       int    `json:"in_use"`      // streams running now, when known
+}
+
+// Model is one model a connection's plan may use, in a hello frame.
+type Model struct {
+	Name    string   `json:"name"`
+	Aliases []string `json:"aliases,omitempty"`
+	// Ops are the request ops the model serves: OpCompletion, OpEdit.
+	Ops []string `json:"ops"`
+	// Default marks the model a request without a model gets.
+	Default bool `json:"default,omitempty"`
+	// State is ModelLoading while the model cannot serve yet, ModelFailed when it failed to
+	// load; absent when it serves.
+	State string `json:"state,omitempty"`
+}
+
+// Model states (Model.State). A server sends a new hello when a model's state changes.
+const (
+	ModelLoading = "loading"
+	ModelFailed  = "failed"
+)
+
+// Serves reports whether m serves op.
+func (m *Model) Serves(op string) bool {
+	for _, o := range m.Ops {
+		if o == op {
+			return true
+		}
+	}
+	return false
 }
 
 // Usage counts tokens of one stream, all of its suggestions together.

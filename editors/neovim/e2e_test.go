@@ -399,19 +399,87 @@ require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } }
 		n.send("<Esc>")
 	})
 
-	t.Run("code action", func(t *testing.T) {
+	// buffer returns main.go's text, whichever window has the focus.
+	buffer := func() string {
+		var text string
+		n.lua(&text, fmt.Sprintf(`table.concat(vim.api.nvim_buf_get_lines(vim.fn.bufnr(%q), 0, -1, false), '\n')`,
+			filepath.Join(ws, "main.go")))
+		return text
+	}
+	// action runs the code action of kind on the lines from to to (ending at column 1 of to, or
+	// at the start of line to+1 with to negative).
+	action := func(kind string, from, to int) {
+		end := fmt.Sprintf("{ %d, 1 }", to)
+		if to < 0 {
+			end = fmt.Sprintf("{ %d, 0 }", -to+1)
+		}
+		n.expr(fmt.Sprintf(`luaeval('vim.lsp.buf.code_action({ apply = true, range = { start = { %d, 0 }, ["end"] = %s }, `+
+			`filter = function(a) return a.kind == "%s" end })')`, from, end, kind))
+	}
+	// preview waits for the diff float of a code action's edit and returns its text.
+	preview := func() string {
+		var diff string
+		n.poll("the edit's preview", func() (bool, string) {
+			n.lua(&diff, `(function()
+				local p = require('codingplan.preview').open
+				if not p or not vim.api.nvim_win_is_valid(p) or vim.api.nvim_get_current_win() ~= p then return '' end
+				local b = vim.api.nvim_win_get_buf(p)
+				return vim.bo[b].filetype .. '\n' .. table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\n')
+			end)()`)
+			return strings.HasPrefix(diff, "diff\n"), diff
+		})
+		return strings.TrimPrefix(diff, "diff\n")
+	}
+
+	t.Run("write tests creates main_test.go", func(t *testing.T) {
 		n.t = t
 		n.send("<Esc>")
-		var before string
-		n.lua(&before, `table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')`)
-		// "Write tests" for func main (lines 5-8): the server asks the model when the action
-		// is resolved and inserts its answer after the selection.
-		n.expr(`luaeval('vim.lsp.buf.code_action({ apply = true, range = { start = { 5, 0 }, ["end"] = { 8, 1 } }, ` +
-			`filter = function(a) return a.kind == "refactor.codingplan.tests" end })')`)
-		n.poll("the code action's edit", func() (bool, string) {
-			var after string
-			n.lua(&after, `table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')`)
-			return strings.HasPrefix(after, before) && strings.Contains(after[len(before):], e.expect), after
+		before := buffer()
+		// "Write tests" for func main (lines 5-8): the server asks the model when the command
+		// runs and puts its answer in main_test.go, created beside main.go, after a preview.
+		action("refactor.codingplan.tests", 5, 8)
+		diff := preview()
+		if !strings.Contains(diff, "+++ main_test.go") || !strings.Contains(diff, "+"+e.expect) {
+			t.Errorf("preview:\n%s\nwant main_test.go gaining %q", diff, e.expect)
+		}
+		if _, err := os.Stat(filepath.Join(ws, "main_test.go")); err == nil {
+			t.Errorf("main_test.go exists before the preview was accepted")
+		}
+		n.send("a")
+		n.poll("main_test.go with the tests", func() (bool, string) {
+			var text string
+			n.lua(&text, fmt.Sprintf(`(function()
+				local b = vim.fn.bufnr(%q)
+				if b < 0 or not vim.api.nvim_buf_is_loaded(b) then return '' end
+				return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\n')
+			end)()`, filepath.Join(ws, "main_test.go")))
+			return strings.Contains(text, e.expect), text
+		})
+		if _, err := os.Stat(filepath.Join(ws, "main_test.go")); err != nil {
+			t.Errorf("main_test.go was not created: %v", err)
+		}
+		if after := buffer(); after != before {
+			t.Errorf("main.go changed:\n%s\nwas\n%s", after, before)
+		}
+	})
+
+	t.Run("explain opens the whole answer as markdown", func(t *testing.T) {
+		n.t = t
+		action("refactor.codingplan.explain", 5, 8)
+		n.poll("the explanation's float", func() (bool, string) {
+			var got string
+			n.lua(&got, `(function()
+				local b = require('codingplan.markdown').last
+				if not b or not vim.api.nvim_buf_is_valid(b) or vim.api.nvim_get_current_buf() ~= b then return '' end
+				return vim.bo[b].filetype .. '\n' .. table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\n')
+			end)()`)
+			return strings.HasPrefix(got, "markdown\n# Explain: main.go, lines 5–8") && strings.HasSuffix(got, e.expect), got
+		})
+		n.send("q")
+		n.poll("the float closed", func() (bool, string) {
+			var name string
+			n.lua(&name, `vim.fn.fnamemodify(vim.api.nvim_buf_get_name(0), ':t')`)
+			return name == "main.go", name
 		})
 	})
 
@@ -428,6 +496,8 @@ require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } }
 		// so "contains the reply" proves nothing: lines 1-4 and 8 on must stay as they were,
 		// and what replaced the selection (func main() { ... line 7) must be the reply, not
 		// nothing and not the old lines.
+		preview()
+		n.send("a")
 		lines := strings.Split(before, "\n")
 		head, tail := strings.Join(lines[:4], "\n")+"\n", "\n"+strings.Join(lines[7:], "\n")
 		n.poll("the rewrite's edit", func() (bool, string) {
@@ -443,6 +513,76 @@ require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } }
 		n.lua(&left, `#_G.e2e_answers`)
 		if left != 0 {
 			t.Errorf("the instruction prompt was not shown (%d answers left)", left)
+		}
+	})
+
+	t.Run("add documentation applies only after accept", func(t *testing.T) {
+		n.t = t
+		before := buffer()
+		action("refactor.rewrite.codingplan.document", 1, -1) // package main
+		if diff := preview(); !strings.Contains(diff, "+"+e.expect) {
+			t.Errorf("preview:\n%s\nwant the reply added", diff)
+		}
+		n.send("r") // discard
+		n.poll("the preview closed", func() (bool, string) {
+			var open bool
+			n.lua(&open, `require('codingplan.preview').open ~= nil`)
+			return !open, "open"
+		})
+		if after := buffer(); after != before {
+			t.Fatalf("a discarded preview changed the buffer:\n%s", after)
+		}
+		action("refactor.rewrite.codingplan.document", 1, -1) // package main
+		preview()
+		if after := buffer(); after != before {
+			t.Fatalf("the buffer changed before the preview was accepted:\n%s", after)
+		}
+		n.send("a")
+		n.poll("the documentation applied", func() (bool, string) {
+			after := buffer()
+			return after != before && strings.Contains(after, e.expect), after
+		})
+		n.send("u") // one undo takes it back
+		n.poll("undone in one step", func() (bool, string) {
+			after := buffer()
+			return after == before, after
+		})
+	})
+
+	t.Run("cancel stops a running action", func(t *testing.T) {
+		n.t = t
+		// The test provider's "hang" model never answers: the action runs until cancelled.
+		setModel := func(model string) {
+			n.expr(fmt.Sprintf(`luaeval('(function()
+				local lsp = require("codingplan.lsp")
+				for _, c in ipairs(lsp.clients()) do
+					c.settings.codingplan.model = %q
+					lsp.notify(c, "workspace/didChangeConfiguration", { settings = c.settings })
+				end
+			end)()')`, model))
+		}
+		setModel("hang")
+		defer setModel("")
+		running := func() int {
+			var k int
+			n.lua(&k, `vim.tbl_count(require('codingplan.progress').running)`)
+			return k
+		}
+		action("refactor.rewrite.codingplan.simplify", 1, -1)
+		n.poll("the action running", func() (bool, string) {
+			k := running()
+			return k == 1, fmt.Sprint(k)
+		})
+		n.send(":Codingplan cancel<CR>")
+		n.poll("the action cancelled", func() (bool, string) {
+			var msgs string
+			n.lua(&msgs, `vim.fn.execute('messages') .. vim.v.statusmsg`)
+			return running() == 0, msgs
+		})
+		var open bool
+		n.lua(&open, `require('codingplan.preview').open ~= nil`)
+		if open {
+			t.Errorf("a cancelled action opened a preview")
 		}
 	})
 

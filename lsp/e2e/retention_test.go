@@ -57,8 +57,10 @@ func TestZeroRetention(t *testing.T) {
 	canaries = append(canaries, canary{label: "editor token", value: token, secret: true})
 
 	edits := make(chan json.RawMessage, 8)
+	lspLogPath := filepath.Join(t.TempDir(), "lsp.log")
 	ed := s.startEditorOpts(map[string]any{"token": token, "trace": "messages"}, editorOptions{
-		args: []string{"--log-level", "debug"},
+		// Its log goes to a file here: without one it goes to the editor (window/logMessage).
+		args: []string{"--log-level", "debug", "--log-file", lspLogPath},
 		onRequest: func(method string, params json.RawMessage) (any, error) {
 			if method == "workspace/applyEdit" {
 				edits <- params
@@ -194,7 +196,7 @@ func TestZeroRetention(t *testing.T) {
 		return b
 	}
 	backendLog := readFile(s.backend.stderr)
-	lspLog := readFile(ed.proc.stderr)
+	lspLog := append(readFile(ed.proc.stderr), readFile(lspLogPath)...)
 	capture := readFile(mon.path)
 	search("backend log", backendLog, true)
 	search("language server log", lspLog, true)

@@ -95,6 +95,15 @@ func (l *lazyIssuer) Deny(ctx context.Context, userCode string) error {
 	return approveError(i.Deny(ctx, userCode))
 }
 
+func (l *lazyIssuer) Device(ctx context.Context, userCode string) (store.DeviceCode, error) {
+	i, err := l.get()
+	if err != nil {
+		return store.DeviceCode{}, err
+	}
+	d, err := i.Device(ctx, userCode)
+	return d, approveError(err)
+}
+
 // approveError maps the tokens package's device errors onto the accounts server's.
 func approveError(err error) error {
 	switch {

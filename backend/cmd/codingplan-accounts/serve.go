@@ -100,10 +100,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		}
 	}
 
+	mailer, err := newMailer(s, getenv)
+	if err != nil {
+		return err
+	}
+	switch {
+	case mailer == nil && s.Dev:
+		log.Warn("no mail.smtp: mails are not delivered; development mode lists them at /dev/mail")
+	case mailer == nil:
+		log.Warn("no mail.smtp: sign-up confirmations and password resets are not delivered")
+	}
 	srv := accounts.New(accounts.Options{
 		Store: d, Settings: s, Webhooks: billing.NewWebhooks(bcfg), Plans: bcfg.Plans,
 		Checkout: billing.NewCheckout(bcfg, nil),
-		Tokens:   issuer, Approver: issuer, Keys: issuer, Notify: notify,
+		Tokens:   issuer, Approver: issuer, Keys: issuer, Devices: issuer, Notify: notify, Mailer: mailer,
 		Log: log.With("component", "accounts"),
 	})
 	ln, err := net.Listen("tcp", s.Listen)
@@ -145,6 +155,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	<-serveErr // http.ErrServerClosed
 	log.Info("stopped")
 	return nil
+}
+
+// newMailer is the SMTP sender of the settings' [mail], or nil when no server is set (the
+// pages then keep their mails in memory).
+func newMailer(s *accounts.Settings, getenv func(string) string) (accounts.Mailer, error) {
+	if s.Mail.SMTP == "" {
+		return nil, nil
+	}
+	m := &accounts.SMTP{Addr: s.Mail.SMTP, From: s.Mail.From, Username: s.Mail.Username}
+	if n := s.Mail.PasswordEnv; n != "" {
+		if m.Password = getenv(n); m.Password == "" {
+			return nil, fmt.Errorf("mail: environment variable %s is empty", n)
+		}
+	}
+	return m, nil
 }
 
 // migrateLater retries the migrations with backoff until they run (true) or ctx ends.

@@ -105,8 +105,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 		Server: "codingplan-backend/" + versionString(),
 	}, gateway.Deps{
 		Verifier: verifier, Leases: gateway.Pool(n.pool), Router: gateway.Routes(n.router),
-		Meter: meter, Observer: m, Revocations: revocations,
+		Models: n.router, Meter: meter, Observer: m, Revocations: revocations,
 	}, log.With("component", "gateway"))
+	// A local model that finishes loading changes what hello says: clients get a new one.
+	n.local.OnChange(func() { n.gw.ModelsChanged(ctx) })
 	if client != nil {
 		n.watchRevocations(ctx, client)
 	}

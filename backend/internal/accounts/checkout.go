@@ -48,28 +48,52 @@ func (s *Server) checkout(w http.ResponseWriter, r *http.Request, id string) {
 	if !decode(w, r, &in) {
 		return
 	}
-	plan, provider := strings.TrimSpace(in.Plan), strings.TrimSpace(in.Provider)
-	if provider != "" && provider != billing.Stripe && provider != billing.Polar {
-		writeError(w, http.StatusBadRequest, "invalid_provider", `provider must be "stripe" or "polar"`)
+	u, f := s.startCheckout(r.Context(), id, in.Plan, in.Provider)
+	if f != nil {
+		if f.status == 0 {
+			s.storeError(w, "checkout", f.err)
+			return
+		}
+		writeError(w, f.status, f.code, f.msg)
 		return
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, u, http.StatusSeeOther)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"url": u})
+}
+
+// failure is why an action of the API and the pages failed: an answer's status, code and
+// message, or (status 0) a store error for storeError.
+type failure struct {
+	status    int
+	code, msg string
+	err       error
+}
+
+// startCheckout returns the provider's checkout URL for the account and plan (see checkout).
+func (s *Server) startCheckout(ctx context.Context, id, plan, provider string) (string, *failure) {
+	plan, provider = strings.TrimSpace(plan), strings.TrimSpace(provider)
+	given := provider
+	if provider != "" && provider != billing.Stripe && provider != billing.Polar {
+		return "", &failure{status: http.StatusBadRequest, code: "invalid_provider", msg: `provider must be "stripe" or "polar"`}
 	}
 	if plan == "" || !slices.Contains(mapValues(s.o.Plans), plan) {
-		writeError(w, http.StatusBadRequest, "unknown_plan", "plan must be one of the plans on sale: "+strings.Join(onSale(s.o.Plans), ", "))
-		return
+		return "", &failure{status: http.StatusBadRequest, code: "unknown_plan", msg: "plan must be one of the plans on sale: " + strings.Join(onSale(s.o.Plans), ", ")}
 	}
 	if s.o.Checkout == nil {
-		writeError(w, http.StatusNotImplemented, "not_implemented", "checkout is not configured")
-		return
+		return "", &failure{status: http.StatusNotImplemented, code: "not_implemented", msg: "checkout is not configured"}
 	}
-	acct, err := s.o.Store.Account(r.Context(), id)
+	acct, err := s.o.Store.Account(ctx, id)
 	if err != nil {
-		s.storeError(w, "checkout", err)
-		return
+		return "", &failure{err: err}
 	}
 	var u string
 	err = billing.ErrNotConfigured
 	if provider != billing.Polar {
-		u, err = s.o.Checkout.Stripe(r.Context(), acct, stripePrice(s.o.Plans, plan))
+		u, err = s.o.Checkout.Stripe(ctx, acct, stripePrice(s.o.Plans, plan))
 		if provider == "" && errors.Is(err, billing.ErrNotConfigured) {
 			provider = billing.Polar
 		}
@@ -80,26 +104,18 @@ func (s *Server) checkout(w http.ResponseWriter, r *http.Request, id string) {
 	switch {
 	case errors.Is(err, billing.ErrNotConfigured):
 		msg := "checkout is not configured: set billing.stripe_key_env, success_url and cancel_url, or billing.polar_checkout_url"
-		if in.Provider != "" {
-			msg = in.Provider + " checkout is not configured"
+		if given != "" {
+			msg = given + " checkout is not configured"
 		}
-		writeError(w, http.StatusNotImplemented, "not_implemented", msg)
-		return
+		return "", &failure{status: http.StatusNotImplemented, code: "not_implemented", msg: msg}
 	case errors.Is(err, billing.ErrUnknownPrice):
-		writeError(w, http.StatusBadRequest, "unknown_plan", fmt.Sprintf("plan %q has no Stripe price in billing.plans", plan))
-		return
+		return "", &failure{status: http.StatusBadRequest, code: "unknown_plan", msg: fmt.Sprintf("plan %q has no Stripe price in billing.plans", plan)}
 	case err != nil:
 		s.log.Warn("checkout failed", "account", id, "err", err)
-		writeError(w, http.StatusBadGateway, "checkout_failed", "the payment provider did not start a checkout; retry later")
-		return
+		return "", &failure{status: http.StatusBadGateway, code: "checkout_failed", msg: "the payment provider did not start a checkout; retry later"}
 	}
 	s.log.Info("checkout started", "account", id, "plan", plan, "provider", provider)
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, u, http.StatusSeeOther)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"url": u})
+	return u, nil
 }
 
 func mapValues(m billing.PlanMap) []string {

@@ -91,17 +91,7 @@ type full interface {
 // dialects runs f once per store implementation: SQLite always, PostgreSQL when
 // CODINGPLAN_TEST_POSTGRES names a server.
 func dialects(t *testing.T, f func(t *testing.T, st full, pgDSN string)) {
-	t.Run("sqlite", func(t *testing.T) {
-		st, err := store.OpenSQLite(t.Context(), t.TempDir()+"/accounts.db")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		if err := st.Migrate(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		f(t, st, "")
-	})
+	t.Run("sqlite", func(t *testing.T) { f(t, sqliteStore(t), "") })
 	t.Run("postgres", func(t *testing.T) {
 		admin := pgtest.Admin(t)
 		dsn := pgtest.NewDB(t, "accounts")
@@ -115,6 +105,20 @@ func dialects(t *testing.T, f func(t *testing.T, st full, pgDSN string)) {
 		}
 		f(t, st, admin)
 	})
+}
+
+// sqliteStore is a migrated SQLite store in the test's temporary directory.
+func sqliteStore(t *testing.T) full {
+	t.Helper()
+	st, err := store.OpenSQLite(t.Context(), t.TempDir()+"/accounts.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // clock is a settable clock.

@@ -37,6 +37,13 @@ type Store interface {
 	RevokeAPIKey(ctx context.Context, accountID, id string, at time.Time) error
 	ListFamilies(ctx context.Context, accountID string) ([]store.Family, error)
 	RevokeFamily(ctx context.Context, accountID, id string, at time.Time) error
+	// For the web pages: sign-up, password reset, account deletion.
+	CreateAccount(ctx context.Context, a store.Account) (store.Account, error)
+	SetPassword(ctx context.Context, accountID, hash string) error
+	DeleteAccount(ctx context.Context, id string) error
+	DeleteSessions(ctx context.Context, accountID string) error
+	CreateEmailToken(ctx context.Context, t store.EmailToken) error
+	TakeEmailToken(ctx context.Context, hash []byte, purpose string, now time.Time) (store.EmailToken, error)
 	// Version is the readiness probe: it reads the database.
 	Version(ctx context.Context) (int64, error)
 }
@@ -48,6 +55,12 @@ type Store interface {
 type Approver interface {
 	Approve(ctx context.Context, userCode, accountID string) error
 	Deny(ctx context.Context, userCode string) error
+}
+
+// DeviceFinder finds the device sign-in a user code names, for the approval page to show which
+// client asks (*tokens.Issuer.Device). Errors wrapping store.ErrNotFound mean there is none.
+type DeviceFinder interface {
+	Device(ctx context.Context, userCode string) (store.DeviceCode, error)
 }
 
 // Notifier tells the routing plane that an account's access changed, so that its open
@@ -71,6 +84,11 @@ type Options struct {
 	Tokens http.Handler
 	// Approver decides device sign-ins; nil answers 501 at /v1/device/approve.
 	Approver Approver
+	// Devices finds device sign-ins for the approval page; nil: the page cannot show them.
+	Devices DeviceFinder
+	// Mailer sends the pages' mail (sign-up confirmation, password reset); nil keeps them in
+	// memory, listed at /dev/mail when Settings.Dev is set.
+	Mailer Mailer
 	// Keys creates API keys; nil answers 501 at POST /v1/keys.
 	Keys KeyMaker
 	// Checkout starts subscriptions (billing.NewCheckout); nil answers 501 at POST /v1/checkout.
@@ -91,6 +109,9 @@ type Server struct {
 	secure  bool // cookies get Secure (public_url is https)
 	limits  limits
 	hashing chan struct{} // bounds concurrent argon2id computations (19 MiB each)
+	mailer  Mailer
+	mailbox *mailbox // the mails sent when no Mailer is given
+	pages   pages
 }
 
 // Body caps.
@@ -113,6 +134,12 @@ func New(o Options) *Server {
 	s := &Server{o: o, log: o.Log, now: o.Now, secure: strings.HasPrefix(o.Settings.URL(), "https://"),
 		hashing: make(chan struct{}, 4)}
 	s.limits = newLimits(o.Settings.Rate, o.Now)
+	s.mailer = o.Mailer
+	if s.mailer == nil {
+		s.mailbox = &mailbox{}
+		s.mailer = s.mailbox
+	}
+	s.pages = parsePages()
 	s.handler = s.routes()
 	return s
 }
@@ -152,6 +179,7 @@ func (s *Server) routes() http.Handler {
 	for _, p := range []string{"/v1/session", "/v1/account", "/v1/keys", "/v1/keys/", "/v1/signins", "/v1/signins/", "/v1/checkout", "/v1/device/approve"} {
 		mux.Handle(p, cop.Handler(web))
 	}
+	s.pageRoutes(mux)
 	return s.recoverer(mux)
 }
 

@@ -331,17 +331,7 @@ func urlEscape(s string) string {
 }
 
 func TestDatabaseDown(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		st, err := store.OpenSQLite(t.Context(), t.TempDir()+"/accounts.db")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		if err := st.Migrate(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		testOutage(t, st, nil, nil)
-	})
+	t.Run("sqlite", func(t *testing.T) { testOutage(t, sqliteStore(t), nil, nil) })
 	t.Run("postgres", func(t *testing.T) {
 		if os.Getenv("CODINGPLAN_TEST_POSTGRES") == "" {
 			t.Skip("CODINGPLAN_TEST_POSTGRES not set (scripts/postgres.sh start 5495)")

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -68,18 +69,55 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "email and password are required")
 		return
 	}
-	if !s.allow(w, s.limits.sessionEmail, string(hashToken(strings.ToLower(strings.TrimSpace(in.Email))))) {
+	if !s.allow(w, s.limits.sessionEmail, emailLimitKey(in.Email)) {
 		return
 	}
+	acct, err := s.authenticate(r.Context(), in.Email, in.Password)
+	switch {
+	case errors.Is(err, errCredentials):
+		s.log.Info("sign-in refused", "addr", clientAddr(r))
+		writeError(w, http.StatusUnauthorized, "invalid_credentials", "wrong email or password")
+		return
+	case errors.Is(err, errHashing):
+		unavailable(w)
+		return
+	case err != nil:
+		s.storeError(w, "sign in", err)
+		return
+	}
+	if err := s.startSession(w, r, acct.ID); err != nil {
+		s.storeError(w, "sign in", err)
+		return
+	}
+	s.log.Info("signed in", "account", acct.ID)
+	writeJSON(w, http.StatusOK, map[string]string{"account_id": acct.ID})
+}
+
+// emailLimitKey is the sign-in limiter's key of an email: its hash, case-folded.
+func emailLimitKey(email string) string {
+	return string(hashToken(strings.ToLower(strings.TrimSpace(email))))
+}
+
+var (
+	// errCredentials: the email has no account, the account no password, or the password is
+	// wrong; which of them is not told.
+	errCredentials = errors.New("wrong email or password")
+	// errHashing: the password check did not run (the request ended while waiting for a turn).
+	errHashing = errors.New("password check did not run")
+)
+
+// authenticate returns the account whose email and password these are. A wrong password, an
+// unknown email and an account without a password get errCredentials after the same work;
+// other errors are the store's.
+func (s *Server) authenticate(ctx context.Context, email, password string) (store.Account, error) {
 	// An email no account can have (a NUL, invalid UTF-8: PostgreSQL refuses to compare
 	// them) goes the unknown email's way.
 	acct, err := store.Account{}, error(store.ErrNotFound)
-	if cleanText(in.Email) {
-		acct, err = s.o.Store.AccountByEmail(r.Context(), in.Email)
+	if cleanText(email) {
+		acct, err = s.o.Store.AccountByEmail(ctx, email)
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.storeError(w, "sign in", err)
-		return
+		return store.Account{}, err
 	}
 	// The password lookup runs for an unknown email too (for an id no account has), so that
 	// both take the same queries, then the same argon2id work.
@@ -88,24 +126,26 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		lookup = "-"
 	}
 	phc := dummyHash
-	switch h, err := s.o.Store.PasswordHash(r.Context(), lookup); {
+	switch h, err := s.o.Store.PasswordHash(ctx, lookup); {
 	case err == nil && acct.ID != "":
 		phc = h
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		s.storeError(w, "sign in", err)
-		return
+		return store.Account{}, err
 	}
-	ok, err := s.checkPassword(r.Context(), phc, in.Password)
+	ok, err := s.checkPassword(ctx, phc, password)
 	if err != nil && !errors.Is(err, errHashFormat) {
-		unavailable(w)
-		return
+		return store.Account{}, fmt.Errorf("%w: %w", errHashing, err)
 	}
 	if !ok || phc == dummyHash || acct.ID == "" {
-		s.log.Info("sign-in refused", "addr", clientAddr(r))
-		writeError(w, http.StatusUnauthorized, "invalid_credentials", "wrong email or password")
-		return
+		return store.Account{}, errCredentials
 	}
-	// A new id at every sign-in; the old session, if any, ends.
+	return acct, nil
+}
+
+// startSession signs the request's browser in to the account: the old session, if any, ends,
+// and a new one gets a new random id in the cookie (so that an id planted before sign-in is
+// worth nothing after it).
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, accountID string) error {
 	if c, err := r.Cookie(s.cookieName()); err == nil {
 		_ = s.o.Store.DeleteSession(r.Context(), hashToken(c.Value))
 	}
@@ -113,17 +153,27 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	rand.Read(b[:])
 	value := base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.now()
-	sess := store.Session{Hash: hashToken(value), AccountID: acct.ID, Created: now, Expires: now.Add(s.o.Settings.SessionTTL)}
+	sess := store.Session{Hash: hashToken(value), AccountID: accountID, Created: now, Expires: now.Add(s.o.Settings.SessionTTL)}
 	if err := s.o.Store.CreateSession(r.Context(), sess); err != nil {
-		s.storeError(w, "sign in", err)
-		return
+		return err
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: s.cookieName(), Value: value, Path: "/", HttpOnly: true, Secure: s.secure,
 		SameSite: http.SameSiteLaxMode, Expires: sess.Expires, MaxAge: int(s.o.Settings.SessionTTL / time.Second),
 	})
-	s.log.Info("signed in", "account", acct.ID)
-	writeJSON(w, http.StatusOK, map[string]string{"account_id": acct.ID})
+	return nil
+}
+
+// endSession deletes the request's session, if any, and clears the cookie.
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(s.cookieName()); err == nil {
+		if err := s.o.Store.DeleteSession(r.Context(), hashToken(c.Value)); err != nil {
+			return err
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: "", Path: "/", HttpOnly: true, Secure: s.secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	return nil
 }
 
 // checkPassword runs argon2id with at most cap(s.hashing) at once (19 MiB each).
@@ -139,14 +189,10 @@ func (s *Server) checkPassword(ctx context.Context, phc, password string) (bool,
 
 // signOut is DELETE /v1/session.
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(s.cookieName()); err == nil {
-		if err := s.o.Store.DeleteSession(r.Context(), hashToken(c.Value)); err != nil {
-			s.storeError(w, "sign out", err)
-			return
-		}
+	if err := s.endSession(w, r); err != nil {
+		s.storeError(w, "sign out", err)
+		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: "", Path: "/", HttpOnly: true, Secure: s.secure,
-		SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -82,6 +84,15 @@ type Settings struct {
 	// plus the nodes' clock leeway (30s), so that no token it refuses outlives it.
 	RevocationTTL time.Duration `toml:"revocation_ttl" usage:"lifetime of the denylist keys in Valkey (at least access_ttl + 30s)"`
 
+	// SignupPlan is the plan an account created on the web pages gets once its email is
+	// confirmed; empty: none until it subscribes (checkout). Must be in [plans].
+	SignupPlan string `toml:"signup_plan" usage:"plan of a new account from the sign-up page (empty: none)"`
+	// Dev turns on development helpers: with no mail.smtp, /dev/mail lists the mails the pages
+	// sent (never turn it on for a service others can reach).
+	Dev bool `toml:"dev" usage:"development mode: /dev/mail lists the mails sent when no SMTP server is set"`
+	// Mail is how the web pages send mail (sign-up confirmation, password reset).
+	Mail Mail `toml:"mail"`
+
 	// Plans are the plans an account can have, as the routing plane's [plans] (a name and its
 	// concurrency); set-plan and the billing plan map accept only these names.
 	Plans map[string]Plan `toml:"plans"`
@@ -90,6 +101,20 @@ type Settings struct {
 	Billing Billing `toml:"billing"`
 	// Rate limits per client address and per account, each a token bucket in memory.
 	Rate Rates `toml:"rate"`
+}
+
+// Mail is the [mail] table: the SMTP server the web pages send through. Without SMTP, mails
+// are not delivered: they are kept in memory (the last 100) and, with dev, listed at /dev/mail.
+type Mail struct {
+	// SMTP is the server's host:port (587 with STARTTLS, offered by the server, is used when
+	// offered; credentials are sent only over TLS or to localhost); empty: no mail is delivered.
+	SMTP string `toml:"smtp" usage:"SMTP server host:port (empty: mails are not delivered)"`
+	// From is the sender of every mail, an RFC 5322 address.
+	From string `toml:"from" usage:"sender address of the mails"`
+	// Username is the SMTP user (PLAIN auth); empty: no authentication.
+	Username string `toml:"username" usage:"SMTP user name (empty: no authentication)"`
+	// PasswordEnv names the environment variable holding the SMTP password.
+	PasswordEnv string `toml:"password_env" usage:"name of the environment variable holding the SMTP password"`
 }
 
 // Plan is one [plans.<name>] table.
@@ -111,6 +136,10 @@ type Billing struct {
 	Tolerance time.Duration `toml:"tolerance" usage:"webhook timestamp tolerance"`
 	// StripeAPIBase is Stripe's API base URL, changed only for tests.
 	StripeAPIBase string `toml:"stripe_api_base" usage:"Stripe API base URL (tests only)"`
+	// ManageURL is where the account page's "Manage billing" link goes for an account with a
+	// subscription: the provider's customer portal (Stripe's customer portal login link, Polar's
+	// customer portal). Empty: no link.
+	ManageURL string `toml:"manage_url" usage:"customer portal link for managing a subscription"`
 	// PolarCheckoutURL is a Polar checkout link.
 	PolarCheckoutURL string `toml:"polar_checkout_url" usage:"Polar checkout link"`
 	// SuccessURL and CancelURL are where Stripe Checkout sends the browser back to.
@@ -156,6 +185,7 @@ func DefaultSettings() *Settings {
 		ValkeyPrefix:  "codingplan",
 		Plans:         map[string]Plan{"lite": {Concurrency: 1}, "pro": {Concurrency: 3}, "max": {Concurrency: 10}},
 		Billing:       Billing{Tolerance: billing.DefaultTolerance},
+		Mail:          Mail{From: "codingplan <noreply@localhost>"},
 
 		UsageImportEvery: 5 * time.Minute,
 		Rate: Rates{
@@ -329,6 +359,20 @@ func (s *Settings) Validate() error {
 		if p.Concurrency < 1 {
 			return bad("plans.%s.concurrency %d: at least 1", name, p.Concurrency)
 		}
+	}
+	if _, ok := s.Plans[s.SignupPlan]; s.SignupPlan != "" && !ok {
+		return bad("signup_plan %q is not in [plans]", s.SignupPlan)
+	}
+	if _, err := mail.ParseAddress(s.Mail.From); err != nil {
+		return bad("mail.from %q: not an email address", s.Mail.From)
+	}
+	if s.Mail.SMTP != "" {
+		if _, _, err := net.SplitHostPort(s.Mail.SMTP); err != nil {
+			return bad("mail.smtp %q: want host:port", s.Mail.SMTP)
+		}
+	}
+	if s.Billing.ManageURL != "" && !strings.HasPrefix(s.Billing.ManageURL, "https://") {
+		return bad("billing.manage_url: want an https URL")
 	}
 	for id, plan := range s.Billing.Plans {
 		if _, ok := s.Plans[plan]; !ok {

@@ -36,3 +36,6 @@ func (a routes) Resolve(plan, model string) (upstream.Provider, error) {
 	}
 	return rt, nil
 }
+
+// DefaultModel names the router's default model, for hello.
+func (a routes) DefaultModel() string { return a.r.DefaultModel() }

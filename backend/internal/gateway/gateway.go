@@ -59,6 +59,12 @@ type Router interface {
 	Resolve(plan, model string) (upstream.Provider, error)
 }
 
+// Catalog lists the models a plan may use and what each serves, for hello frames
+// (upstream.Router.Models).
+type Catalog interface {
+	Models(plan string) []wire.Model
+}
+
 // Meter counts usage per user and day (usage.Meter). It never sees content.
 type Meter interface {
 	Record(ctx context.Context, user string, u wire.Usage) error
@@ -133,6 +139,7 @@ type Deps struct {
 	Verifier Verifier
 	Leases   Leaser
 	Router   Router
+	Models   Catalog  // nil: hello frames list no models
 	Meter    Meter    // nil: no metering
 	Observer Observer // nil: no metrics
 	// Clock measures and schedules (token expiry, slow consumers, pings, latencies); tests
@@ -349,10 +356,7 @@ func (s *Server) Draining() bool { return s.isDraining() }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
-	list := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		list = append(list, sess)
-	}
+	list := s.sessionsLocked()
 	s.mu.Unlock()
 	s.log.Info("draining", "connections", len(list))
 	var told sync.WaitGroup // a session with a full send queue must not hold up the others

@@ -110,7 +110,8 @@ func TestHello(t *testing.T) {
 		}
 		return 2, nil
 	}}
-	h := newHarness(t, setup{cfg: Config{MaxInFlight: 4, Server: "codingplan-backend/test"}, deps: Deps{Leases: leases}})
+	router := namedRouter{routeTo(nil), "fast"}
+	h := newHarness(t, setup{cfg: Config{MaxInFlight: 4, Server: "codingplan-backend/test"}, deps: Deps{Leases: leases, Router: router}})
 	c := h.dial(h.token(nil))
 	want := wire.ServerFrame{
 		Type: wire.TypeHello, Protocol: wire.Version, Server: "codingplan-backend/test",
@@ -124,6 +125,14 @@ func TestHello(t *testing.T) {
 		t.Errorf("hello:\ngot  %s\nwant %s", got, wantJSON)
 	}
 }
+
+// namedRouter is a Router that names its default model, as upstream.Router does.
+type namedRouter struct {
+	*fakeRouter
+	model string
+}
+
+func (n namedRouter) DefaultModel() string { return n.model }
 
 func TestTokenExpiryCloses(t *testing.T) {
 	p, started, ended := blocking()

@@ -115,10 +115,7 @@ func (s *Server) Handle(ctx context.Context, e revoke.Event) {
 func (s *Server) Resync(ctx context.Context) {
 	s.mu.Lock()
 	s.events++
-	list := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		list = append(list, sess)
-	}
+	list := s.sessionsLocked()
 	s.mu.Unlock()
 	for _, sess := range list {
 		if ctx.Err() != nil {
@@ -185,16 +182,24 @@ func (s *session) changePlan(plan string, inUse int) bool {
 	}
 	s.mu.Lock()
 	s.plan, s.limit = plan, limit
-	hello := s.helloLocked(inUse)
 	s.mu.Unlock()
 	s.log.Info("plan changed", "plan", plan)
+	s.tryHello(inUse, "plan change")
+	return true
+}
+
+// tryHello sends a new hello (inUse is the account's running streams) unless the send queue
+// is full: it never waits, so a client that does not read misses the hello, not the change.
+func (s *session) tryHello(inUse int, why string) {
+	s.mu.Lock()
+	hello := s.helloLocked(inUse)
+	s.mu.Unlock()
 	select {
 	case s.send <- hello:
 	default:
 		putBuf(hello)
-		s.log.Info("plan change not told: send queue full")
+		s.log.Info("hello not sent: send queue full", "why", why)
 	}
-	return true
 }
 
 // inUse counts the account's running streams for a hello frame; 0 when unknown.

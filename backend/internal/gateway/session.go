@@ -256,6 +256,10 @@ func (s *session) sendHello(ctx context.Context) {
 
 // helloLocked builds the hello frame for the current token and plan.
 func (s *session) helloLocked(inUse int) *frameBuf {
+	var models []wire.Model
+	if s.srv.deps.Models != nil {
+		models = s.srv.deps.Models.Models(s.plan)
+	}
 	return marshal(wire.ServerFrame{
 		Type:      wire.TypeHello,
 		Protocol:  wire.Version,
@@ -263,6 +267,7 @@ func (s *session) helloLocked(inUse int) *frameBuf {
 		Limits:    &wire.Limits{MaxFrameBytes: wire.MaxFrameBytes, MaxInFlight: s.srv.cfg.MaxInFlight},
 		Plan:      &wire.Plan{Name: s.plan, Concurrency: s.limit, InUse: inUse},
 		ExpiresAt: s.expires.Unix(),
+		Models:    models,
 	})
 }
 

@@ -111,11 +111,11 @@ func (e *engine) DeleteDevice(ctx context.Context, hash []byte) error {
 	return e.fail("delete device", err)
 }
 
-// DeleteExpired removes device codes and web sessions whose expiry is at or before now, and
+// DeleteExpired removes device codes, web sessions and mailed links whose expiry is at or before now, and
 // returns how many rows went.
 func (e *engine) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
-	for _, q := range []string{e.q.expireDevices, e.q.expireSessions} {
+	for _, q := range []string{e.q.expireDevices, e.q.expireSessions, e.q.expireEmailTokens} {
 		res, err := e.db.ExecContext(ctx, q, e.arg(micro(now)))
 		if err != nil {
 			return total, e.fail("delete expired", err)

@@ -18,7 +18,7 @@ func testConcurrentMigrate(t *testing.T, a, b accountStore) {
 	for _, s := range []accountStore{a, b} {
 		v, err := s.Version(t.Context())
 		ok(t, "Version", err)
-		eq(t, "version", v, int64(1))
+		eq(t, "version", v, int64(2))
 	}
 	_, err := a.CreateAccount(t.Context(), Account{Email: "m@example.com", Created: t0})
 	ok(t, "CreateAccount", err)

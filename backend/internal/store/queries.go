@@ -18,6 +18,7 @@ type queries struct {
 	insertSession, sessionByHash, deleteSession, expireSessions                               string
 	insertSigningKey, signingKeys, retireSigningKey, deleteSigningKey, markEvent, pruneEvents string
 	addUsage, setUsage, usage, tables, columns                                                string
+	insertEmailToken, takeEmailToken, expireEmailTokens, deleteSessions                       string
 }
 
 const (
@@ -28,6 +29,7 @@ const (
 	deviceCols = `hash, user_code, client, created, expires, last_poll, interval_ms, account_id,
 		denied`
 	sessionCols = `hash, account_id, created, expires`
+	emailCols   = `hash, purpose, email, name, password_hash, account_id, created, expires`
 )
 
 var common = queries{
@@ -89,6 +91,14 @@ var common = queries{
 	sessionByHash:  `SELECT ` + sessionCols + ` FROM sessions WHERE hash = $1`,
 	deleteSession:  `DELETE FROM sessions WHERE hash = $1`,
 	expireSessions: `DELETE FROM sessions WHERE expires <= $1`,
+	deleteSessions: `DELETE FROM sessions WHERE account_id = $1`,
+
+	insertEmailToken: `INSERT INTO email_tokens (` + emailCols + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+	// One statement: of two concurrent uses of a link exactly one gets the row.
+	takeEmailToken: `DELETE FROM email_tokens WHERE hash = $1 AND purpose = $2 AND expires > $3
+		RETURNING ` + emailCols,
+	expireEmailTokens: `DELETE FROM email_tokens WHERE expires <= $1`,
 
 	insertSigningKey: `INSERT INTO signing_keys (id, private, created, retired) VALUES ($1, $2, $3, $4)`,
 	signingKeys:      `SELECT id, private, created, retired FROM signing_keys ORDER BY created, id`,

@@ -24,6 +24,8 @@ var allowedColumns = map[string][]string{
 	"signing_keys":   {"id", "private", "created", "retired"},
 	"webhook_events": {"provider", "event_id", "received"},
 	"usage_days":     {"account_id", "day", "requests", "tokens"},
+	"email_tokens": {"hash", "purpose", "email", "name", "password_hash", "account_id", "created",
+		"expires"},
 }
 
 func testSchema(t *testing.T, s accountStore) {

@@ -59,6 +59,9 @@ type accountStore interface {
 	Usage(ctx context.Context, accountID string) ([]UsageDay, error)
 	Columns(ctx context.Context) (map[string][]string, error)
 	Dump(ctx context.Context) ([]Row, error)
+	CreateEmailToken(ctx context.Context, t EmailToken) error
+	TakeEmailToken(ctx context.Context, hash []byte, purpose string, now time.Time) (EmailToken, error)
+	DeleteSessions(ctx context.Context, accountID string) error
 }
 
 var (
@@ -92,6 +95,7 @@ func runSuite(t *testing.T, open opener) {
 		{"Events", testEvents},
 		{"Usage", testUsage},
 		{"SetUsage", testSetUsage},
+		{"EmailTokens", testEmailTokens},
 		{"DeleteCascade", testDeleteCascade},
 		{"Injection", testInjection},
 	}
@@ -147,7 +151,7 @@ func testMigrate(t *testing.T, s accountStore) {
 	ok(t, "Migrate again", s.Migrate(ctx))
 	v, err = s.Version(ctx)
 	ok(t, "Version", err)
-	eq(t, "version", v, int64(1))
+	eq(t, "version", v, int64(2))
 }
 
 func testAccounts(t *testing.T, s accountStore) {

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	wire "github.com/codingplan/codingplan/shared"
 )
 
 // Provider kinds, the values of ModelConfig.Provider.
@@ -74,6 +76,10 @@ type ModelConfig struct {
 	Timeouts Timeouts `toml:"timeouts"`
 	// Options holds settings of one provider kind (the local model's, for instance).
 	Options map[string]string `toml:"options"`
+	// Ops are the request ops the model serves ("completion", "edit"), as hello frames tell
+	// clients; a request for another op gets bad_request. Empty means the kind's: the local
+	// model completes only, the others do both.
+	Ops []string `toml:"ops"`
 }
 
 // Timeouts bound one call to a model. Zero means the default.
@@ -128,7 +134,18 @@ func (m ModelConfig) withDefaults() ModelConfig {
 	}
 	m.Timeouts = m.Timeouts.withDefaults()
 	m.BaseURL = strings.TrimRight(m.BaseURL, "/")
+	if len(m.Ops) == 0 {
+		m.Ops = defaultOps(m.Provider)
+	}
 	return m
+}
+
+// defaultOps are the ops a model of a provider kind serves when its configuration names none.
+func defaultOps(kind string) []string {
+	if kind == KindLocal {
+		return []string{wire.OpCompletion} // the n-gram model only continues code
+	}
+	return []string{wire.OpCompletion, wire.OpEdit}
 }
 
 // validate checks one model's own fields (not its references to other models).
@@ -146,6 +163,14 @@ func (m *ModelConfig) validate() error {
 	case KindLocal:
 	case "":
 		errs = append(errs, errors.New("provider is missing"))
+	}
+	for _, op := range m.Ops {
+		switch {
+		case op != wire.OpCompletion && op != wire.OpEdit:
+			errs = append(errs, fmt.Errorf("ops: unknown op %q (completion, edit)", op))
+		case op == wire.OpEdit && m.Provider == KindLocal:
+			errs = append(errs, errors.New("ops: the local model cannot serve edit"))
+		}
 	}
 	if t := m.FIMTemplate; t != "" && !strings.Contains(t, "{prefix}") {
 		errs = append(errs, errors.New("fim_template has no {prefix}"))

@@ -37,10 +37,11 @@ type LocalLoader struct {
 	stdout io.Writer // progress for the person running the backend
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	started int
-	loading int
-	failed  int
+	mu       sync.Mutex
+	onChange func() // called when a model's loading ends (OnChange)
+	started  int
+	loading  int
+	failed   int
 }
 
 // NewLocalLoader returns a LocalLoader that opens models with open (LocalFactory) in the
@@ -79,7 +80,11 @@ func (l *LocalLoader) Factory() Factory {
 			if p.err != nil {
 				l.failed++
 			}
+			changed := l.onChange
 			l.mu.Unlock()
+			if changed != nil && !errors.Is(p.err, context.Canceled) {
+				changed()
+			}
 			switch {
 			case errors.Is(p.err, context.Canceled):
 				l.log.Info("local model loading stopped", "model", m.Name, "ms", took.Milliseconds())
@@ -111,9 +116,31 @@ func (l *LocalLoader) Status() string {
 	return LocalReady
 }
 
+// OnChange has f called, on the loading's goroutine, each time a model's loading ends (it is
+// ready or failed), so that clients can be told (a new hello). f must not block for long.
+func (l *LocalLoader) OnChange(f func()) {
+	l.mu.Lock()
+	l.onChange = f
+	l.mu.Unlock()
+}
+
 // Wait waits for every model's loading to end (the context given to LocalFactory cuts it
 // short).
 func (l *LocalLoader) Wait() { l.wg.Wait() }
+
+// State implements stater: wire.ModelLoading until the model is open, wire.ModelFailed
+// when it could not be.
+func (lp *lateProvider) State() string {
+	select {
+	case <-lp.ready:
+	default:
+		return wire.ModelLoading
+	}
+	if lp.err != nil {
+		return wire.ModelFailed
+	}
+	return ""
+}
 
 // lateProvider is a local model's Provider while it may still be loading.
 type lateProvider struct {

@@ -107,6 +107,7 @@ func (e Env) withDefaults() Env {
 // Router resolves a model name and a plan to a Route. It is safe for concurrent use.
 type Router struct {
 	models      map[string]*model // by name and alias
+	list        []*model          // in configuration order
 	defaultName string
 	plans       map[string]map[string]bool // plan -> allowed model names; nil set: all
 	maxAttempts int
@@ -185,6 +186,7 @@ func New(cfg Config, opts Options) (*Router, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("models: %w", err)
 	}
+	r.list = list
 	r.defaultName = cfg.Models[0].Name
 	if cfg.DefaultModel != "" {
 		m := r.models[cfg.DefaultModel]
@@ -274,6 +276,10 @@ func (rt *Route) Stream(ctx context.Context, req *Request, sink Sink) (Result, e
 		reached = true
 		return sink(index, text)
 	}
+	chain := rt.serving(req.Op)
+	if len(chain) == 0 {
+		return Result{}, fmt.Errorf("model %q serves no %q requests: %w: %w", rt.Model, req.Op, ErrUnsupported, ErrFailed)
+	}
 	var lastErr error
 	next, round, wait := 0, 0, false // next: index in chain of the model to call
 	for attempt := 0; attempt < rt.router.maxAttempts; attempt++ {
@@ -283,7 +289,7 @@ func (rt *Route) Stream(ctx context.Context, req *Request, sink Sink) (Result, e
 			}
 			wait = false
 		}
-		m := rt.chain[next]
+		m := chain[next]
 		r := *req
 		r.Model = m.cfg.Model
 		res, err := m.provider.Stream(ctx, &r, guarded)
@@ -300,7 +306,7 @@ func (rt *Route) Stream(ctx context.Context, req *Request, sink Sink) (Result, e
 		}
 		rt.router.log.Debug("upstream attempt failed", "model", m.cfg.Name, "attempt", attempt+1, "err", err)
 		switch {
-		case next+1 < len(rt.chain):
+		case next+1 < len(chain):
 			next++ // fall back without waiting
 		case unavailable:
 			next, round, wait = 0, round+1, true // every model was tried: wait, then start over
@@ -309,6 +315,21 @@ func (rt *Route) Stream(ctx context.Context, req *Request, sink Sink) (Result, e
 		}
 	}
 	return Result{}, lastErr
+}
+
+// serving is the route's chain without the models that do not serve op; empty when the
+// requested model itself does not.
+func (rt *Route) serving(op string) []*model {
+	if !slices.Contains(rt.chain[0].cfg.Ops, op) {
+		return nil
+	}
+	out := make([]*model, 0, len(rt.chain))
+	for _, m := range rt.chain {
+		if slices.Contains(m.cfg.Ops, op) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // backoff is the wait before the n-th retry (n >= 1): base doubling, with up to 50% jitter.

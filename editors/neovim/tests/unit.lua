@@ -147,9 +147,105 @@ case('statusline without a server', function()
   eq(require('codingplan').statusline(), '')
 end)
 
+case('a state that needs the user is told once per state and reason', function()
+  local status = require('codingplan.status')
+  local notify = vim.notify
+  local got = {}
+  vim.notify = function(msg, level)
+    table.insert(got, { msg, level })
+  end
+  local function push(s)
+    status.handler(nil, s, { client_id = 99 })
+  end
+  push({ state = 'error', reason = 'unreachable', message = 'cannot reach the backend (refused); retrying in 250ms', retryAfterMs = 250 })
+  push({ state = 'connecting', message = 'connecting to the backend' })
+  push({ state = 'error', reason = 'unreachable', message = 'cannot reach the backend (refused); retrying in 500ms', retryAfterMs = 500 })
+  push({ state = 'signedOut', reason = 'tokenRejected', message = 'signed out: bad signature' })
+  push({ state = 'rateLimited', reason = 'rateLimited', message = 'rate limited', retryAfterMs = 2500 })
+  push({ state = 'ready', message = 'connected' })
+  push({ state = 'rateLimited', reason = 'rateLimited', message = 'rate limited', retryAfterMs = 2500 })
+  push({ state = 'error', reason = 'unreachable', message = 'cannot reach the backend (refused); retrying in 1s', retryAfterMs = 1000 })
+  vim.wait(1000, function()
+    return #got >= 4
+  end)
+  vim.notify = notify
+  status.teardown()
+  eq(got, {
+    { 'codingplan: cannot reach the backend (refused); retrying in 250ms', vim.log.levels.ERROR },
+    { 'codingplan: signed out: bad signature (run :Codingplan signin)', vim.log.levels.WARN },
+    { 'codingplan: rate limited (retry in 3s)', vim.log.levels.WARN },
+    { 'codingplan: cannot reach the backend (refused); retrying in 1s', vim.log.levels.ERROR },
+  })
+end)
+
 case(':Codingplan completes its subcommands', function()
   vim.cmd('runtime plugin/codingplan.lua')
   eq(vim.fn.getcompletion('Codingplan s', 'cmdline'), { 'signin', 'signout', 'status' })
+end)
+
+case(':Codingplan cancel is a subcommand', function()
+  eq(vim.fn.getcompletion('Codingplan c', 'cmdline'), { 'cancel' })
+end)
+
+case('the preview diffs an edit, a new file included, and applies it without annotations', function()
+  local preview = require('codingplan.preview')
+  local dir = vim.fn.tempname()
+  vim.fn.mkdir(dir, 'p')
+  local src = dir .. '/a.go'
+  vim.fn.writefile({ 'package a', '', 'func f() {}' }, src)
+  local ann = { annotationId = preview.ANNOTATION }
+  local edit = {
+    documentChanges = {
+      { textDocument = { uri = vim.uri_from_fname(src), version = vim.NIL }, edits = {
+        vim.tbl_extend('force', ann, { range = { start = { line = 2, character = 0 }, ['end'] = { line = 2, character = 0 } }, newText = '// f does nothing.\n' }),
+      } },
+      vim.tbl_extend('force', ann, { kind = 'create', uri = vim.uri_from_fname(dir .. '/a_test.go'), options = { ignoreIfExists = true } }),
+      { textDocument = { uri = vim.uri_from_fname(dir .. '/a_test.go'), version = vim.NIL }, edits = {
+        vim.tbl_extend('force', ann, { range = { start = { line = 0, character = 0 }, ['end'] = { line = 0, character = 0 } }, newText = 'package a\n' }),
+      } },
+    },
+    changeAnnotations = { [preview.ANNOTATION] = { label = 'L', needsConfirmation = true } },
+  }
+  local lines = preview.diff_lines(edit, 'utf-16')
+  local text = table.concat(lines, '\n')
+  assert(text:find('+// f does nothing.', 1, true), text)
+  assert(text:find('--- /dev/null (new file)', 1, true), text)
+  assert(text:find('+package a', 1, true), text)
+  eq(vim.fn.filereadable(dir .. '/a_test.go'), 0) -- a preview creates nothing
+  local plain = preview.plain(edit)
+  eq(plain.changeAnnotations, nil)
+  eq(plain.documentChanges[1].edits[1].annotationId, nil)
+  eq(plain.documentChanges[2].annotationId, nil)
+  eq(edit.documentChanges[1].edits[1].annotationId, preview.ANNOTATION) -- the original is untouched
+  vim.fn.delete(dir, 'rf')
+end)
+
+case('progress says how to cancel, and cancel asks the server', function()
+  local progress = require('codingplan.progress')
+  local lsp = require('codingplan.lsp')
+  local sent, echoed = {}, {}
+  local get, notify, echo = vim.lsp.get_client_by_id, lsp.notify, vim.api.nvim_echo
+  vim.lsp.get_client_by_id = function(id)
+    return id == 7 and {} or nil
+  end
+  lsp.notify = function(_, method, params)
+    table.insert(sent, { method, params.token })
+  end
+  vim.api.nvim_echo = function(chunks)
+    table.insert(echoed, chunks[1][1])
+  end
+  local ctx = { client_id = 7 }
+  progress.track({ token = 'codingplan-1', value = { kind = 'begin', title = 'codingplan: Write tests', cancellable = true,
+    message = 'asking the model' } }, ctx)
+  progress.track({ token = 'codingplan-1', value = { kind = 'report', message = 'writing tests… 12 lines so far' } }, ctx)
+  eq(echoed[2], 'codingplan: writing tests… 12 lines so far (:Codingplan cancel stops it)')
+  eq(progress.cancel(), 1)
+  eq(sent, { { 'window/workDoneProgress/cancel', 'codingplan-1' } })
+  progress.track({ token = 'codingplan-1', value = { kind = 'end', message = 'cancelled' } }, ctx)
+  eq(echoed[#echoed], 'codingplan: Write tests: cancelled')
+  eq(progress.cancel(), 0)
+  eq(echoed[#echoed], 'codingplan: nothing is running')
+  vim.lsp.get_client_by_id, lsp.notify, vim.api.nvim_echo = get, notify, echo
 end)
 
 io.stdout:write(('%d passed, %d failed\n'):format(passed, failed))

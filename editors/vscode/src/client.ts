@@ -10,7 +10,8 @@ import {
 	TransportKind,
 } from 'vscode-languageclient/node';
 import * as config from './config';
-import { statusNotification, Status } from './protocol';
+import { registerMarkdown } from './markdown';
+import { experimentalCapabilities, statusNotification, Status } from './protocol';
 
 /**
  * Commands that the extension registers itself (they prompt or update the UI first, then call the
@@ -24,6 +25,7 @@ export const ownCommands = new Set([
 	'codingplan.disable',
 	'codingplan.toggle',
 	'codingplan.rewrite',
+	'codingplan.runAction',
 ]);
 
 export interface ClientHooks {
@@ -71,6 +73,17 @@ export async function createClient(
 	};
 	const client = new LanguageClient('codingplan', 'codingplan', serverOptions, clientOptions);
 	client.onNotification(statusNotification, (status) => hooks.onStatus(status));
+	// Explain's answers open as Markdown documents (codingplan/showMarkdown), which the server
+	// sends to a client that says it handles them.
+	client.registerFeature({
+		fillClientCapabilities: (caps) => {
+			caps.experimental = { ...(caps.experimental as object | undefined), ...experimentalCapabilities };
+		},
+		initialize: () => {},
+		getState: () => ({ kind: 'static' }),
+		clear: () => {},
+	});
+	context.subscriptions.push(registerMarkdown(client));
 
 	// Register every server command except the ones the extension wraps.
 	const feature = client.getFeature(ExecuteCommandRequest.method);

@@ -3,8 +3,9 @@
 
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
+import { runWithProgress } from './actions';
 import { executeServerCommand } from './client';
-import { Enabled, RewriteArgs, ServerCommand, Status } from './protocol';
+import { actionTitles, Enabled, RewriteArgs, RunActionArgs, ServerCommand, Status } from './protocol';
 import { menuCommand } from './status';
 
 /** What the commands need from the running extension. */
@@ -67,6 +68,12 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 		if (s.plan) {
 			parts.push(`plan ${s.plan.name}, ${s.plan.inUse}/${s.plan.concurrency} streams in use`);
 		}
+		if (s.model) {
+			parts.push(`model ${s.model}`);
+		}
+		if (s.unavailable) {
+			parts.push(s.unavailable);
+		}
 		parts.push(`completions ${s.enabled ? 'enabled' : 'disabled'}`);
 		void vscode.window.showInformationMessage(parts.filter(Boolean).join(' · '));
 	};
@@ -95,10 +102,17 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 			return;
 		}
 		const args: RewriteArgs = { uri, range, instruction };
-		await vscode.window.withProgress(
-			{ location: vscode.ProgressLocation.Notification, title: 'codingplan: rewriting', cancellable: false },
-			() => executeServerCommand(client, ServerCommand.rewrite, args),
-		);
+		await runWithProgress(client, 'Rewrite', ServerCommand.rewrite, [args]);
+	};
+
+	// runAction runs the code action the light bulb offered (its command's argument), with a
+	// progress notification that can cancel it.
+	const runAction = async (client: LanguageClient, args?: RunActionArgs) => {
+		if (!args?.uri || !args.kind) {
+			void vscode.window.showInformationMessage('codingplan: pick the action from the light bulb on a selection');
+			return;
+		}
+		await runWithProgress(client, actionTitles[args.kind] ?? 'code action', ServerCommand.runAction, [args]);
 	};
 
 	const menu = async () => {
@@ -107,12 +121,20 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 			await vscode.commands.executeCommand('codingplan.signIn');
 			return;
 		}
-		const items: (vscode.QuickPickItem & { command: string })[] = [
+		const items: (vscode.QuickPickItem & { command: string })[] = [];
+		if (s.unavailable) {
+			// Why some features are missing, where the user looks for them; picking it shows the status.
+			items.push({ label: '$(info) Not available', detail: s.unavailable, command: 'codingplan.showStatus' });
+		}
+		if (s.reason === 'unreachable') {
+			items.push({ label: '$(refresh) Retry Now', command: ServerCommand.retry });
+		}
+		items.push(
 			{ label: s.enabled ? '$(circle-slash) Disable Completions' : '$(check) Enable Completions', command: 'codingplan.toggle' },
 			{ label: '$(info) Show Status', command: 'codingplan.showStatus' },
 			{ label: '$(output) Show Output', command: 'codingplan.showOutput' },
 			{ label: '$(sign-out) Sign Out', command: 'codingplan.signOut' },
-		];
+		);
 		const pick = await vscode.window.showQuickPick(items, { title: `codingplan: ${s.message || s.state}` });
 		if (pick) {
 			await vscode.commands.executeCommand(pick.command);
@@ -134,6 +156,7 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 		vscode.commands.registerCommand('codingplan.showStatus', withClient(showStatus)),
 		vscode.commands.registerCommand('codingplan.rewriteSelection', withClient((client) => rewrite(client))),
 		vscode.commands.registerCommand(ServerCommand.rewrite, withClient(rewrite)),
+		vscode.commands.registerCommand(ServerCommand.runAction, withClient(runAction)),
 		vscode.commands.registerCommand('codingplan.showOutput', () => host.showOutput()),
 		vscode.commands.registerCommand('codingplan.restart', () => host.restart()),
 		vscode.commands.registerCommand(menuCommand, menu),

@@ -7,6 +7,7 @@ import { createClient, pushSettings } from './client';
 import { errorText, registerCommands } from './commands';
 import * as config from './config';
 import { Status } from './protocol';
+import { Notifier } from './notify';
 import { StatusBar } from './status';
 
 let extension: Extension | undefined;
@@ -25,6 +26,7 @@ export async function deactivate(): Promise<void> {
 class Extension implements vscode.Disposable {
 	private readonly output: vscode.LogOutputChannel;
 	private readonly statusBar: StatusBar;
+	private readonly notifier = new Notifier();
 	private readonly disposables: vscode.Disposable[] = [];
 	private running: LanguageClient | undefined;
 
@@ -52,7 +54,10 @@ class Extension implements vscode.Disposable {
 		try {
 			const path = config.serverPath(this.context);
 			const client = await createClient(this.context, path, this.output, {
-				onStatus: (s) => this.statusBar.update(s),
+				onStatus: (s) => {
+					this.statusBar.update(s);
+					this.notifier.onStatus(s);
+				},
 				token: () => this.token(),
 			});
 			this.output.info(`starting ${path}`);

@@ -7,6 +7,7 @@ import { NotificationType, Range } from 'vscode-languageclient';
 export type State =
 	| 'signedOut'
 	| 'connecting'
+	| 'loading'
 	| 'ready'
 	| 'busy'
 	| 'rateLimited'
@@ -21,16 +22,37 @@ export interface Plan {
 	inUse: number;
 }
 
+/** Why a state needs the user (`reason` of `codingplan/status`); editors tell the user once per state and reason. */
+export type Reason =
+	| 'signedOut'
+	| 'tokenRejected'
+	| 'tokenExpired'
+	| 'subscriptionInactive'
+	| 'unreachable'
+	| 'noBackendUrl'
+	| 'rateLimited'
+	| 'backendBusy'
+	| 'quotaExceeded'
+	| 'modelLoading'
+	| 'modelFailed'
+	| 'protocol';
+
 /** The body of `codingplan/status`, also the result of the status, sign-in and sign-out commands. */
 export interface Status {
 	state: State;
 	/** Human text, safe to show. */
 	message: string;
-	/** When rate limited: how long until a slot is expected to be free. */
+	/** Why, when the state needs the user. */
+	reason?: Reason;
+	/** When rate limited or retrying a connection: how long until the next try. */
 	retryAfterMs?: number;
 	plan?: Plan;
 	/** Whether completions are enabled. */
 	enabled: boolean;
+	/** The model requests go to, once the backend listed its models. */
+	model?: string;
+	/** Which features are off because the model cannot serve them, and why. */
+	unavailable?: string;
 }
 
 /** Server -> client: the connection, sign-in and plan state changed. */
@@ -48,18 +70,42 @@ export interface RewriteArgs {
 	instruction: string;
 }
 
-/** The argument of `codingplan.runAction`, for clients that cannot resolve code actions. */
+/** The argument of `codingplan.runAction`, the command every offered code action carries. */
 export interface RunActionArgs {
 	uri: string;
 	range: Range;
 	kind: string;
+	version?: number;
+	diagnostics?: string[];
 }
+
+/** The body of `codingplan/showMarkdown`: a whole answer (Explain's) to open as Markdown. */
+export interface ShowMarkdownParams {
+	title: string;
+	markdown: string;
+}
+
+/**
+ * Server -> client: open this Markdown. The server sends it to a client whose experimental
+ * capabilities say `{ codingplan: { showMarkdown: true } }` (see experimentalCapabilities).
+ */
+export const showMarkdownNotification = new NotificationType<ShowMarkdownParams>('codingplan/showMarkdown');
+
+/** The client's experimental capabilities the server reads, under `codingplan`. */
+export const experimentalCapabilities = { codingplan: { showMarkdown: true } } as const;
+
+/**
+ * The change annotation code action edits carry, with needsConfirmation: VS Code shows them in
+ * its refactor preview before they apply.
+ */
+export const annotationPreview = 'codingplan.preview';
 
 /** The server's workspace/executeCommand commands. */
 export const ServerCommand = {
 	status: 'codingplan.status',
 	signIn: 'codingplan.signIn',
 	signOut: 'codingplan.signOut',
+	retry: 'codingplan.retry',
 	enable: 'codingplan.enable',
 	disable: 'codingplan.disable',
 	toggle: 'codingplan.toggle',
@@ -67,6 +113,16 @@ export const ServerCommand = {
 	rewrite: 'codingplan.rewrite',
 	runAction: 'codingplan.runAction',
 } as const;
+
+/** The titles of the code actions, by kind, for their progress notifications. */
+export const actionTitles: Record<string, string> = {
+	'quickfix.codingplan.fix': 'Fix',
+	'refactor.rewrite.codingplan.document': 'Add documentation',
+	'refactor.codingplan.explain': 'Explain',
+	'refactor.codingplan.tests': 'Write tests',
+	'refactor.rewrite.codingplan.simplify': 'Simplify',
+	'refactor.rewrite.codingplan.rewrite': 'Rewrite',
+};
 
 /** The code action kinds the server offers. */
 export const CodeActionKind = {

@@ -12,6 +12,7 @@ interface Look {
 const looks: Record<State, Look> = {
 	signedOut: { icon: '$(sign-in)', label: 'signed out', background: new vscode.ThemeColor('statusBarItem.warningBackground') },
 	connecting: { icon: '$(sync~spin)', label: 'connecting' },
+	loading: { icon: '$(loading~spin)', label: 'model loading' },
 	ready: { icon: '$(sparkle)', label: 'ready' },
 	busy: { icon: '$(loading~spin)', label: 'busy' },
 	rateLimited: { icon: '$(watch)', label: 'rate limited', background: new vscode.ThemeColor('statusBarItem.warningBackground') },
@@ -66,6 +67,12 @@ export class StatusBar implements vscode.Disposable {
 		}
 		if (s.retryAfterMs !== undefined) {
 			md.appendText(`\n\nRetry in ${Math.ceil(s.retryAfterMs / 1000)} s`);
+		}
+		if (s.model) {
+			md.appendText(`\n\nModel ${s.model}`);
+		}
+		if (s.unavailable) {
+			md.appendText(`\n\n${s.unavailable}`);
 		}
 		this.item.tooltip = md;
 	}

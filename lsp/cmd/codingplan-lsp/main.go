@@ -1,6 +1,6 @@
 // Command codingplan-lsp is codingplan's language server. It speaks LSP on stdin and stdout
-// (stdout carries nothing else) and keeps one websocket to the backend. Logs go to stderr or
-// --log-file and never hold code, prompts or model output unless the trace setting says
+// (stdout carries nothing else) and keeps one websocket to the backend. Logs go to the editor
+// (window/logMessage, at their level) or --log-file, and never hold code, prompts or model output unless the trace setting says
 // "content".
 package main
 
@@ -20,6 +20,7 @@ import (
 	"github.com/codingplan/codingplan/lsp/internal/complete"
 	"github.com/codingplan/codingplan/lsp/internal/config"
 	"github.com/codingplan/codingplan/lsp/internal/erase"
+	"github.com/codingplan/codingplan/lsp/internal/lsplog"
 	"github.com/codingplan/codingplan/lsp/internal/remote"
 	"github.com/codingplan/codingplan/lsp/internal/server"
 )
@@ -57,7 +58,10 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "codingplan-lsp: --log-level: %v\n", err)
 		return 2
 	}
-	logOut := stderr
+	// Logs go to --log-file, else to the editor's log at their level (window/logMessage; stderr,
+	// which editors file as errors, only while no editor is attached).
+	var logs *lsplog.Handler
+	var handler slog.Handler
 	if *logFile != "" {
 		f, err := os.OpenFile(*logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
@@ -65,9 +69,13 @@ func run(args []string, stderr io.Writer) int {
 			return 1
 		}
 		defer f.Close()
-		logOut = f
+		handler = slog.NewTextHandler(f, &slog.HandlerOptions{Level: level})
+	} else {
+		// On stderr only warnings and errors: editors show every stderr line as an error.
+		logs = lsplog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: max(level, slog.LevelWarn)}), level)
+		handler = logs
 	}
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	log := slog.New(handler)
 
 	// Nothing of the user's code may reach the disk, not even in a core dump.
 	if err := disableCoreDumps(); err != nil {
@@ -105,9 +113,11 @@ func run(args []string, stderr io.Writer) int {
 		Version: versionString(),
 	}, log.With("part", "remote"))
 	engine := complete.New(complete.Config{}, backend, log.With("part", "complete"))
-	s := server.New(server.Config{
-		Name: "codingplan-lsp", Version: versionString(), Backend: backend, Engine: engine, Env: env,
-	}, log)
+	cfg := server.Config{Name: "codingplan-lsp", Version: versionString(), Backend: backend, Engine: engine, Env: env}
+	if logs != nil {
+		cfg.Logs = logs
+	}
+	s := server.New(cfg, log)
 
 	in, restore := stdio()
 	defer restore()

@@ -350,3 +350,43 @@ func TestFlags(t *testing.T) {
 		t.Errorf("--log-file: %v %v, stderr %q", fi, err, stderr.String())
 	}
 }
+
+// TestLogLevels: without --log-file the log reaches the editor as window/logMessage at each
+// record's level (a warning as MessageType 2, not as stderr, which editors file as errors),
+// and stderr gets no info or debug line.
+func TestLogLevels(t *testing.T) {
+	p := start(t)
+	if r := p.call("initialize", map[string]any{"processId": os.Getpid(), "rootUri": "file:///work", "capabilities": map[string]any{}}); r.Error != nil {
+		t.Fatalf("initialize: %+v", r.Error)
+	}
+	p.notify("initialized", map[string]any{})
+	p.notify("workspace/didChangeConfiguration", map[string]any{"settings": map[string]any{"codingplan": map[string]any{"maxTokens": -5}}})
+	var log struct {
+		Type    int    `json:"type"`
+		Message string `json:"message"`
+	}
+	p.until(func(m msg) bool {
+		if m.Method != "window/logMessage" {
+			return false
+		}
+		if err := json.Unmarshal(m.Params, &log); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(log.Message, "settings not used")
+	})
+	if log.Type != 2 || strings.Contains(log.Message, "level=") || strings.Contains(log.Message, "time=") {
+		t.Errorf("warning sent as %+v, want type 2 without time and level", log)
+	}
+	if r := p.call("shutdown", nil); r.Error != nil {
+		t.Fatalf("shutdown: %+v", r.Error)
+	}
+	p.notify("exit", nil)
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	for _, level := range []string{"level=INFO", "level=DEBUG"} {
+		if strings.Contains(p.stderr.String(), level) {
+			t.Errorf("stderr holds a %s line, which editors show as an error:\n%s", level, p.stderr.String())
+		}
+	}
+}

@@ -120,6 +120,7 @@ type ahead struct {
 	before uint64 // hash of the text just before off
 	after  uint64 // hash of the text just after off
 	text   string // the post-processed suggestion
+	model  string // Engine.model of the request that made it
 	at     time.Time
 }
 
@@ -136,12 +137,12 @@ func (e *Engine) hashAround(text string, off int) (before, after uint64) {
 // aheadAt is the typed-ahead entry of text suggested at in's cursor.
 func (e *Engine) aheadAt(in Input, text string, now time.Time) ahead {
 	before, after := e.hashAround(in.Text, in.Offset)
-	return ahead{off: in.Offset, before: before, after: after, text: text, at: now}
+	return ahead{off: in.Offset, before: before, after: after, text: text, model: e.model(in), at: now}
 }
 
 // same reports whether a and b are one suggestion at one place.
 func (a ahead) same(b ahead) bool {
-	return a.off == b.off && a.before == b.before && a.after == b.after && a.text == b.text
+	return a.off == b.off && a.before == b.before && a.after == b.after && a.text == b.text && a.model == b.model
 }
 
 // remember keeps the suggestion just made at in's cursor.
@@ -167,7 +168,7 @@ func (e *Engine) typedAhead(in Input, now time.Time) (Result, bool) {
 	e.mu.Lock()
 	a, ok := e.ahead[in.DocKey]
 	e.mu.Unlock()
-	if !ok || now.Sub(a.at) > e.cfg.CacheTTL {
+	if !ok || now.Sub(a.at) > e.cfg.CacheTTL || a.model != e.model(in) {
 		return Result{}, false
 	}
 	// Nothing typed (the same cursor: the cache's case) or all of it: no rest to show.

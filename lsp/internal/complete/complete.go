@@ -212,7 +212,7 @@ func (e *Engine) Complete(ctx context.Context, in Input) (Result, error) {
 
 	v := newView(in)
 	sit := situate(v.prefix, v.suffix, in.Settings.Multiline)
-	key := e.cache.key(v.prefix, v.suffix, in.Language, in.Settings.Model, sit.multiline)
+	key := e.key(in, v, sit)
 	if n := suggestions(in); n > 1 {
 		if each, ok := e.s.(eachStreamer); ok {
 			return e.completeEach(ctx, in, v, sit, key, n, each)
@@ -247,8 +247,38 @@ func (e *Engine) Complete(ctx context.Context, in Input) (Result, error) {
 	if err != nil {
 		return Result{}, e.ended(ctx, err)
 	}
-	e.cache.put(key, in.DocKey, raw, e.cfg.Now())
+	e.putIfSameModel(key, in, v, sit, raw)
 	return e.answer(in, v, sit, raw, false, e.cfg.Now()), nil
+}
+
+// defaultModeler names the model a request without one gets (remote.Client implements it,
+// from the backend's hello).
+type defaultModeler interface{ DefaultModel() string }
+
+// model names the model that answers in: the one its settings name, else the backend's default
+// as the backend last named it. It keys the cache and the typed-ahead state, so that what one
+// model suggested is never shown for another, also when the backend's default changes.
+func (e *Engine) model(in Input) string {
+	if in.Settings.Model != "" {
+		return in.Settings.Model
+	}
+	if d, ok := e.s.(defaultModeler); ok {
+		return "\x00default:" + d.DefaultModel() // never a name a user sets
+	}
+	return ""
+}
+
+// key is the cache key of in.
+func (e *Engine) key(in Input, v view, sit situation) uint64 {
+	return e.cache.key(v.prefix, v.suffix, in.Language, e.model(in), sit.multiline)
+}
+
+// putIfSameModel caches raw under key, unless the backend's default model changed while it was
+// being made (key was made for the model before).
+func (e *Engine) putIfSameModel(key uint64, in Input, v view, sit situation, raw string) {
+	if e.key(in, v, sit) == key {
+		e.cache.put(key, in.DocKey, raw, e.cfg.Now())
+	}
 }
 
 // answer post-processes a raw suggestion into the result and remembers it for typed-ahead.

@@ -593,3 +593,88 @@ func BenchmarkComplete(b *testing.B) {
 		}
 	})
 }
+
+// modelStreamer is a fakeStreamer whose backend names its default model, as remote.Client does
+// from the backend's hello.
+type modelStreamer struct {
+	fakeStreamer
+	mu    sync.Mutex
+	model string
+}
+
+func (m *modelStreamer) DefaultModel() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.model
+}
+
+func (m *modelStreamer) setModel(name string) {
+	m.mu.Lock()
+	m.model = name
+	m.mu.Unlock()
+}
+
+// TestCacheKeyedByDefaultModel checks that suggestions of the backend's default model are not
+// shown once the backend names another default, from the cache or typed ahead.
+func TestCacheKeyedByDefaultModel(t *testing.T) {
+	ms := &modelStreamer{model: "small"}
+	reply := "1 + 2"
+	ms.stream = func(ctx context.Context, req wire.ClientFrame, onDelta func([]byte)) (wire.ServerFrame, error) {
+		return answers(reply)(ctx, req, onDelta)
+	}
+	e := New(Config{}, ms, nil)
+	ctx := context.Background()
+	in := input(t, "x := │\n")
+	complete := func(in Input) Result {
+		t.Helper()
+		r, err := e.Complete(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	steps := []struct {
+		name      string
+		model     string // the backend's default before the step
+		in        Input
+		reply     string
+		want      string
+		fromCache bool
+	}{
+		{"first", "small", in, "1 + 2", "1 + 2", false},
+		{"same default: cached", "small", in, "unused", "1 + 2", true},
+		{"new default: asked again", "large", in, "3", "3", false},
+		{"new default: its own answer cached", "large", in, "unused", "3", true},
+		{"old default back: its answer again", "small", in, "unused", "1 + 2", true},
+	}
+	for _, st := range steps {
+		ms.setModel(st.model)
+		reply = st.reply
+		r := complete(st.in)
+		if got := itemText(t, r); got != st.want || r.FromCache != st.fromCache {
+			t.Errorf("%s: %q fromCache %v, want %q fromCache %v", st.name, got, r.FromCache, st.want, st.fromCache)
+		}
+	}
+
+	// Typed ahead: the start of "1 + 2" typed is not completed from it once the default changed.
+	typed := input(t, "x := 1 │\n")
+	ms.setModel("large")
+	reply = "* 4"
+	if r := complete(typed); itemText(t, r) != "* 4" || r.FromCache {
+		t.Errorf("typed ahead after a change of default: %q fromCache %v", itemText(t, r), r.FromCache)
+	}
+
+	// The default changes while an answer is being made: it is not cached for either.
+	ms.stream = func(ctx context.Context, req wire.ClientFrame, onDelta func([]byte)) (wire.ServerFrame, error) {
+		ms.setModel("other")
+		return answers("5")(ctx, req, onDelta)
+	}
+	fresh := input(t, "y := │\n")
+	ms.setModel("large")
+	complete(fresh)
+	calls := ms.calls.Load()
+	ms.stream = answers("6")
+	if r := complete(fresh); r.FromCache || ms.calls.Load() != calls+1 {
+		t.Errorf("an answer made while the default changed was cached")
+	}
+}

@@ -47,7 +47,7 @@ func (e *Engine) completeEach(ctx context.Context, in Input, v view, sit situati
 	if hit {
 		raws = append([]string{first}, raws...)
 	} else if len(raws) > 0 {
-		e.cache.put(key, in.DocKey, raws[0], e.cfg.Now())
+		e.putIfSameModel(key, in, v, sit, raws[0])
 	}
 	return e.answerEach(in, v, sit, raws, n, e.cfg.Now()), nil
 }

@@ -265,7 +265,7 @@ func (e *Engine) restFor(in Input) <-chan struct{} {
 	r := e.rests[in.DocKey]
 	a, ok := e.ahead[in.DocKey]
 	e.mu.Unlock()
-	if r == nil || !ok || !r.remember || !a.same(r.shown) {
+	if r == nil || !ok || !r.remember || !a.same(r.shown) || a.model != e.model(in) {
 		return nil
 	}
 	if typed, ok := e.typedOf(in, a); !ok || typed != len(a.text) {

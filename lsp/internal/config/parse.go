@@ -75,17 +75,36 @@ func Load(env Env, layers ...json.RawMessage) (Settings, error) {
 // ErrInvalid is wrapped by the error Merge returns for settings it could not use.
 var ErrInvalid = errors.New("invalid settings")
 
+// ErrBackendURL is wrapped too when the unusable setting is backendUrl: the caller keeps the
+// URL it used before, and never falls back to the default, which would send the token to a
+// backend the user did not choose.
+var ErrBackendURL = errors.New("backendUrl is not a ws:// or wss:// URL")
+
+// invalidError is Merge's error: the problems, and whether backendUrl is one.
+type invalidError struct {
+	msg        string
+	backendURL bool
+}
+
+func (e *invalidError) Error() string { return ErrInvalid.Error() + ": " + e.msg }
+
+func (e *invalidError) Is(target error) bool {
+	return target == ErrInvalid || e.backendURL && target == ErrBackendURL
+}
+
 // Merge returns base with the settings in raw laid over it. raw is either an object holding the
 // "codingplan" section or the section itself; null or an empty object changes nothing. A field
 // raw does not mention keeps base's value. A field with a wrong type or an out-of-range value
-// keeps base's value too, and the returned error (wrapping ErrInvalid) names each such field
-// and the value used instead; the rest of raw still applies.
+// keeps base's value too, and the returned error (wrapping ErrInvalid, and ErrBackendURL when
+// backendUrl is one) names each such field and the value used instead; the rest of raw still
+// applies.
 func Merge(base Settings, raw json.RawMessage) (Settings, error) {
 	obj, err := SectionOf(raw)
 	if err != nil || obj == nil {
 		return base, err
 	}
 	var problems []string
+	badURL := false
 	out := base
 	out.Ignore = append([]string(nil), base.Ignore...)
 	for key, val := range obj {
@@ -98,13 +117,14 @@ func Merge(base Settings, raw json.RawMessage) (Settings, error) {
 		}
 		if err := f(&out, val); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", key, err))
+			badURL = badURL || key == "backendUrl"
 		}
 	}
 	if len(problems) == 0 {
 		return out, nil
 	}
 	slices.Sort(problems)
-	return out, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
+	return out, &invalidError{msg: strings.Join(problems, "; "), backendURL: badURL}
 }
 
 // SectionOf returns the codingplan section of raw as its fields: raw["codingplan"] when raw has

@@ -120,3 +120,26 @@ func TestKeys(t *testing.T) {
 		t.Errorf("Keys() = %v, want the Settings JSON names %v", got, names)
 	}
 }
+
+func TestMergeBackendURLError(t *testing.T) {
+	tests := []struct {
+		raw          string
+		invalid, url bool
+	}{
+		{`{"backendUrl":"wss://a.example/v1/ws"}`, false, false},
+		{`{"backendUrl":"http://a.example/v1/ws"}`, true, true},
+		{`{"backendUrl":42}`, true, true},
+		{`{"maxTokens":-1}`, true, false},
+	}
+	for _, tt := range tests {
+		base := Default()
+		got, err := Merge(base, json.RawMessage(tt.raw))
+		if errors.Is(err, ErrInvalid) != tt.invalid || errors.Is(err, ErrBackendURL) != tt.url {
+			t.Errorf("Merge(%s) error %v: ErrInvalid %v, ErrBackendURL %v; want %v, %v", tt.raw, err,
+				errors.Is(err, ErrInvalid), errors.Is(err, ErrBackendURL), tt.invalid, tt.url)
+		}
+		if tt.url && got.BackendURL != base.BackendURL {
+			t.Errorf("Merge(%s) changed the URL to %q", tt.raw, got.BackendURL)
+		}
+	}
+}

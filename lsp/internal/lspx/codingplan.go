@@ -27,6 +27,7 @@ const MethodStatus = "codingplan/status"
 const (
 	StateSignedOut     = "signedOut"
 	StateConnecting    = "connecting"
+	StateLoading       = "loading" // connected, but the model still loads on the backend
 	StateReady         = "ready"
 	StateBusy          = "busy"
 	StateRateLimited   = "rateLimited"
@@ -35,14 +36,39 @@ const (
 	StateError         = "error"
 )
 
+// Status reasons: why a state that needs the user came about (Status.Reason), for editors to
+// tell the user once per state and reason and to offer the right action.
+const (
+	ReasonSignedOut            = "signedOut"            // no token: sign in
+	ReasonTokenRejected        = "tokenRejected"        // the backend refused or revoked the token: sign in again
+	ReasonTokenExpired         = "tokenExpired"         // the token expired: sign in again
+	ReasonSubscriptionInactive = "subscriptionInactive" // the plan is not (or no longer) offered
+	ReasonUnreachable          = "unreachable"          // the backend cannot be reached; retryAfterMs says when the next try is
+	ReasonNoBackendURL         = "noBackendUrl"         // no valid backendUrl setting
+	ReasonRateLimited          = "rateLimited"          // every slot of the plan is busy; retryAfterMs
+	ReasonBackendBusy          = "backendBusy"          // the backend cannot start streams for now; retryAfterMs
+	ReasonQuotaExceeded        = "quotaExceeded"        // the plan does not allow the request
+	ReasonModelLoading         = "modelLoading"         // the model still loads on the backend
+	ReasonModelFailed          = "modelFailed"          // the model failed to load on the backend
+	ReasonProtocol             = "protocol"             // the backend speaks another protocol, or none
+)
+
 // Status is what a status bar shows: the codingplan/status notification's params and the
 // codingplan.status command's result.
 type Status struct {
-	State        string      `json:"state"`
-	Message      string      `json:"message"`
+	State   string `json:"state"`
+	Message string `json:"message"`
+	// Reason is one of the Reason* values when the state needs the user, else absent.
+	Reason       string      `json:"reason,omitzero"`
 	RetryAfterMS int64       `json:"retryAfterMs,omitzero"`
 	Plan         *PlanStatus `json:"plan,omitzero"`
 	Enabled      bool        `json:"enabled"`
+	// Model is the model requests go to, as the backend names it; absent until the backend
+	// said which models the plan has.
+	Model string `json:"model,omitzero"`
+	// Unavailable says which features are off because the model cannot serve them, and why
+	// (e.g. no code actions: the model serves completions only); absent when nothing is off.
+	Unavailable string `json:"unavailable,omitzero"`
 }
 
 // PlanStatus is the caller's plan as the backend last reported it.
@@ -57,6 +83,7 @@ const (
 	CommandStatus           = "codingplan.status"
 	CommandSignIn           = "codingplan.signIn"
 	CommandSignOut          = "codingplan.signOut"
+	CommandRetry            = "codingplan.retry" // connect now instead of after the backoff; returns the Status
 	CommandEnable           = "codingplan.enable"
 	CommandDisable          = "codingplan.disable"
 	CommandToggle           = "codingplan.toggle"
@@ -67,7 +94,7 @@ const (
 
 // Commands lists every command, for executeCommandProvider.
 var Commands = []string{
-	CommandStatus, CommandSignIn, CommandSignOut, CommandEnable, CommandDisable, CommandToggle,
+	CommandStatus, CommandSignIn, CommandSignOut, CommandRetry, CommandEnable, CommandDisable, CommandToggle,
 	CommandAcceptCompletion, CommandRewrite, CommandRunAction,
 }
 
@@ -144,3 +171,26 @@ const (
 
 // ActionKinds lists every code action kind, for codeActionProvider.
 var ActionKinds = []string{KindFix, KindDocument, KindExplain, KindTests, KindSimplify, KindRewrite}
+
+// MethodShowMarkdown is the server-to-client notification carrying a ShowMarkdownParams: a
+// whole answer (Explain's) for the editor to open as a Markdown document. LSP has no
+// read-only virtual document, so the editor plugins show it themselves; a client says it can
+// with the experimental client capability {"codingplan": {"showMarkdown": true}}, and one that
+// does not gets the text through window/showMessage.
+const MethodShowMarkdown = "codingplan/showMarkdown"
+
+// ShowMarkdownParams is a Markdown text for the user to read.
+type ShowMarkdownParams struct {
+	Title    string `json:"title"`
+	Markdown string `json:"markdown"`
+}
+
+// ExperimentalCaps is the client's experimental capabilities under "codingplan".
+type ExperimentalCaps struct {
+	ShowMarkdown bool `json:"showMarkdown,omitzero"`
+}
+
+// AnnotationPreview is the change annotation every code action edit carries, with
+// needsConfirmation, where the client supports change annotations: VS Code shows its refactor
+// preview, the Neovim plugin a diff to accept or reject.
+const AnnotationPreview = "codingplan.preview"

@@ -506,9 +506,10 @@ func (cn *conn) end(cause error) {
 func (cn *conn) handle(f wire.ServerFrame) {
 	c := cn.c
 	switch f.Type {
-	case wire.TypeHello: // again after an accepted auth frame
+	case wire.TypeHello: // again after an accepted auth frame, a plan or a model change
 		c.mu.Lock()
 		c.updatePlanLocked(f.Plan)
+		c.updateModelsLocked(f.Models)
 		cn.mu.Lock()
 		accepted := cn.token
 		cn.mu.Unlock()
@@ -567,7 +568,7 @@ func (cn *conn) connectionError(e *wire.Error) {
 		if c.token == token {
 			c.rejected = token
 		}
-		c.setLinkLocked(link{state: out.state, message: out.message})
+		c.setLinkLocked(link{state: out.state, message: out.message, reason: out.reason})
 		c.mu.Unlock()
 	default:
 		c.log.Warn("error from the backend", "code", string(e.Code), "message", wire.Clip(e.Message, clipMessage))

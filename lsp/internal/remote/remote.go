@@ -46,8 +46,12 @@ var (
 type Status struct {
 	State        string // one of lspx's State* values
 	Message      string
-	RetryAfterMS int64 // when it changes by itself (a rate limit ends, a reconnect is due)
+	Reason       string // one of lspx's Reason* values when the state needs the user
+	RetryAfterMS int64  // when it changes by itself (a rate limit ends, a reconnect is due)
 	Plan         *Plan
+	// Models are the models the last hello listed, with the ops each serves and whether it
+	// loads; nil when the backend did not say (not connected yet, or an older backend).
+	Models []wire.Model
 }
 
 // Plan is the caller's plan as the backend last reported it (wire.Plan).
@@ -134,6 +138,7 @@ type Client struct {
 	starting bool          // a connection is being set up after start or sign-in: Stream may wait
 	changed  chan struct{} // closed and replaced when cur or link changes
 	plan     *Plan
+	models   []wire.Model         // the last hello's, nil when it listed none
 	started  map[uint64]time.Time // running streams' start times, by stream number
 	timer    clock.Timer          // wakes the notifier when the status changes by itself
 	timerAt  time.Time            // when timer fires; zero when it is not armed
@@ -152,6 +157,7 @@ type Client struct {
 type link struct {
 	state   string
 	message string
+	reason  string // lspx.Reason*
 	retryAt time.Time
 }
 
@@ -189,7 +195,7 @@ func New(cfg Config, log *slog.Logger) *Client {
 
 func (c *Client) idleLinkLocked() link {
 	if c.token == "" {
-		return link{state: lspx.StateSignedOut, message: "signed out: sign in with a token (codingplan.signIn or CODINGPLAN_TOKEN)"}
+		return link{state: lspx.StateSignedOut, message: "signed out: sign in with a token (codingplan.signIn or CODINGPLAN_TOKEN)", reason: lspx.ReasonSignedOut}
 	}
 	return link{state: lspx.StateConnecting, message: "connecting to the backend"}
 }
@@ -240,6 +246,23 @@ func (c *Client) SetURL(url string) {
 	c.poke(c.wake)
 }
 
+// Retry cuts the wait before the next connection attempt short (the user's "Retry now"); it
+// does nothing while connected.
+func (c *Client) Retry() { c.poke(c.wake) }
+
+// DefaultModel is the model a request without one gets, as the backend's last hello named it
+// (its models' default; "" before the first hello, or from a backend that does not say).
+func (c *Client) DefaultModel() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.models {
+		if m.Default {
+			return m.Name
+		}
+	}
+	return ""
+}
+
 // Status returns the current status.
 func (c *Client) Status() Status {
 	c.mu.Lock()
@@ -280,6 +303,11 @@ func (c *Client) Run(ctx context.Context) error {
 			c.pause(ctx, -1)
 			continue
 		}
+		if url == "" {
+			c.setLink(link{state: lspx.StateError, message: "no backend URL: set codingplan.backendUrl to a ws:// or wss:// URL", reason: lspx.ReasonNoBackendURL})
+			c.pause(ctx, -1)
+			continue
+		}
 		if rejected {
 			// The backend refused this token; try it again only now and then.
 			c.pause(ctx, c.cfg.AuthRetry)
@@ -311,7 +339,7 @@ func (c *Client) Run(ctx context.Context) error {
 				c.rejected = token
 			}
 			c.starting = false
-			c.setLinkLocked(link{state: out.state, message: out.message})
+			c.setLinkLocked(link{state: out.state, message: out.message, reason: out.reason})
 			c.mu.Unlock()
 			attempt = 0
 			continue
@@ -333,9 +361,14 @@ func (c *Client) Run(ctx context.Context) error {
 			attempt++
 			c.mu.Lock()
 			c.starting = false
+			reason := out.reason
+			if reason == "" {
+				reason = lspx.ReasonUnreachable
+			}
 			c.setLinkLocked(link{
 				state:   lspx.StateError,
 				message: fmt.Sprintf("cannot reach the backend (%s); retrying in %s", out.message, delay.Round(time.Millisecond)),
+				reason:  reason,
 				retryAt: c.cfg.Clock.Now().Add(delay),
 			})
 			c.mu.Unlock()
@@ -404,6 +437,7 @@ type outcome struct {
 	retryAfter time.Duration
 	authFailed bool
 	state      string // for authFailed
+	reason     string // lspx.Reason*, when the user needs to know
 	message    string // what went wrong, no content
 }
 
@@ -439,7 +473,7 @@ func (c *Client) session(ctx context.Context, url string, token wire.Secret) out
 	}
 	if hello.Protocol != 0 && hello.Protocol != wire.Version {
 		_ = ws.Close()
-		return outcome{message: fmt.Sprintf("the backend speaks protocol %d, this client %d", hello.Protocol, wire.Version)}
+		return outcome{message: fmt.Sprintf("the backend speaks protocol %d, this client %d", hello.Protocol, wire.Version), reason: lspx.ReasonProtocol}
 	}
 	_ = ws.SetReadDeadline(time.Now().Add(c.cfg.ReadTimeout))
 
@@ -449,6 +483,7 @@ func (c *Client) session(ctx context.Context, url string, token wire.Secret) out
 	c.cur = cn
 	c.starting = false
 	c.updatePlanLocked(hello.Plan)
+	c.updateModelsLocked(hello.Models)
 	if c.token != token && c.token != "" {
 		cn.sendAuthLocked(c.token) // the token changed while dialing
 	}
@@ -523,13 +558,15 @@ func (c *Client) dialFailure(err error, resp *http.Response) outcome {
 
 // authOutcome is the outcome of a connection refused for its token.
 func authOutcome(e *wire.Error) outcome {
-	out := outcome{authFailed: true, state: lspx.StateSignedOut, message: "signed out: " + e.Message}
+	out := outcome{authFailed: true, state: lspx.StateSignedOut, message: "signed out: " + e.Message, reason: lspx.ReasonTokenRejected}
 	switch e.Code {
 	case wire.CodeTokenExpired:
-		out.state, out.message = lspx.StateError, "token expired, sign in again"
+		out.state, out.message, out.reason = lspx.StateError, "token expired, sign in again", lspx.ReasonTokenExpired
 	case wire.CodeUnauthorized:
+	case wire.CodeQuotaExceeded:
+		out.state, out.message, out.reason = lspx.StateError, "subscription inactive: "+e.Message, lspx.ReasonSubscriptionInactive
 	default:
-		out.state, out.message = lspx.StateError, e.Error()
+		out.state, out.message, out.reason = lspx.StateError, e.Error(), ""
 	}
 	return out
 }

@@ -472,7 +472,7 @@ func TestRateLimitedAndQuotaStatus(t *testing.T) {
 		t.Fatalf("err = %v, want rate_limited with retry_after_ms 80", r.err)
 	}
 	s := h.waitStatus(t, lspx.StateRateLimited)
-	if s.RetryAfterMS <= 0 || s.RetryAfterMS > 80 || s.Plan == nil || s.Plan.InUse != 1 || s.Plan.Name != "lite" {
+	if s.RetryAfterMS <= 0 || s.RetryAfterMS > 80 || s.Plan == nil || s.Plan.InUse != 1 || s.Plan.Name != "lite" || s.Reason != lspx.ReasonRateLimited {
 		t.Errorf("status = %+v, want rate limited for at most 80ms with the plan", s)
 	}
 	h.waitStatus(t, lspx.StateReady) // by itself once the retry time has passed

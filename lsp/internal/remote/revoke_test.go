@@ -23,7 +23,7 @@ func TestBackendRevocation(t *testing.T) {
 	h.waitLink(t, lspx.StateReady)
 
 	fc.send(t, wire.ServerFrame{Type: wire.TypeHello, Protocol: wire.Version, ExpiresAt: time.Now().Add(time.Hour).Unix(),
-		Plan: &wire.Plan{Name: "max", Concurrency: 10}})
+		Plan: &wire.Plan{Name: "max", Concurrency: 10}, Models: []wire.Model{{Name: "large", Ops: []string{wire.OpCompletion}, Default: true}}})
 	deadline := time.After(10 * time.Second)
 	for s := h.c.Status(); s.Plan == nil || s.Plan.Name != "max"; s = h.c.Status() {
 		select {
@@ -33,6 +33,9 @@ func TestBackendRevocation(t *testing.T) {
 		}
 	}
 	h.waitLink(t, lspx.StateReady)
+	if m := h.c.DefaultModel(); m != "large" {
+		t.Errorf("DefaultModel = %q, want the second hello's", m)
+	}
 
 	res := goStream(t, context.Background(), h.c, "x")
 	fc.next(t)

@@ -2,6 +2,9 @@ package remote
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
@@ -12,24 +15,29 @@ import (
 // the deadline stands in for it.
 type statusKey struct {
 	state, message string
+	reason         string
 	retryAt        time.Time
 	plan           Plan
 	hasPlan        bool
+	models         string // modelsKey of the models
 }
 
 // statusLocked computes the status at now, its key, and when it changes by itself (zero when
 // it does not).
 func (c *Client) statusLocked(now time.Time) (Status, statusKey, time.Time) {
-	s := Status{State: c.link.state, Message: c.link.message}
+	s := Status{State: c.link.state, Message: c.link.message, Reason: c.link.reason}
 	var retryAt, next time.Time
 	if c.link.state == lspx.StateReady {
 		busy, busyAt := c.busyLocked(now)
 		switch {
 		case now.Before(c.limited):
-			s.State, s.Message = c.limitOf, c.limitMsg
+			s.State, s.Message, s.Reason = c.limitOf, c.limitMsg, lspx.ReasonRateLimited
+			if c.limitOf != lspx.StateRateLimited {
+				s.Reason = lspx.ReasonBackendBusy
+			}
 			retryAt, next = c.limited, c.limited
 		case c.quota != "":
-			s.State, s.Message = lspx.StateQuotaExceeded, c.quota
+			s.State, s.Message, s.Reason = lspx.StateQuotaExceeded, c.quota, lspx.ReasonQuotaExceeded
 		case busy:
 			s.State, s.Message = lspx.StateBusy, "completing"
 		default:
@@ -41,7 +49,8 @@ func (c *Client) statusLocked(now time.Time) (Status, statusKey, time.Time) {
 	if !retryAt.IsZero() {
 		s.RetryAfterMS = max(1, retryAt.Sub(now).Milliseconds())
 	}
-	key := statusKey{state: s.State, message: s.Message, retryAt: retryAt}
+	key := statusKey{state: s.State, message: s.Message, reason: s.Reason, retryAt: retryAt, models: modelsKey(c.models)}
+	s.Models = slices.Clone(c.models)
 	if c.plan != nil {
 		p := *c.plan
 		s.Plan = &p
@@ -74,6 +83,21 @@ func (c *Client) updatePlanLocked(p *wire.Plan) {
 	}
 	c.plan = &Plan{Name: p.Name, Concurrency: p.Concurrency, InUse: p.InUse}
 	c.poke(c.notify)
+}
+
+// updateModelsLocked keeps the models a hello listed.
+func (c *Client) updateModelsLocked(m []wire.Model) {
+	c.models = slices.Clone(m)
+	c.poke(c.notify)
+}
+
+// modelsKey sums up models for statusKey: what the server's decisions depend on.
+func modelsKey(models []wire.Model) string {
+	var b strings.Builder
+	for _, m := range models {
+		fmt.Fprintf(&b, "%s%v%s%v%t%s;", m.Name, m.Aliases, "|", m.Ops, m.Default, m.State)
+	}
+	return b.String()
 }
 
 // busyLocked reports whether a stream has run for BusyAfter, and else when the first running

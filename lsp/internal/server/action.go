@@ -1,14 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
-	"unicode/utf8"
 
 	"go.lsp.dev/protocol"
-	"go.lsp.dev/uri"
 
 	"github.com/codingplan/codingplan/lsp/internal/complete"
 	"github.com/codingplan/codingplan/lsp/internal/document"
@@ -29,10 +29,10 @@ type actionRun struct {
 }
 
 // runAction asks the backend for the action's result, with cancellable progress, and applies
-// it: as a minimal edit if the document has not changed meanwhile, or shown as a message for
-// Explain.
+// it: as a minimal edit if the document has not changed meanwhile, tests in the language's
+// test file, or, for Explain, shown as a Markdown document.
 func (s *Server) runAction(ctx context.Context, r actionRun) error {
-	settings, enc, _ := s.snapshot()
+	settings, _, _ := s.snapshot()
 	if s.cfg.Backend == nil {
 		return errors.New("no backend connection is configured")
 	}
@@ -44,6 +44,11 @@ func (s *Server) runAction(ctx context.Context, r actionRun) error {
 	instruction := r.spec.instruction
 	if r.kind == lspx.KindRewrite {
 		instruction = r.instruction + rewriteSuffix
+	}
+	var tests *testTarget
+	if r.spec.mode == modeTestFile {
+		tests = s.testTarget(r.doc)
+		instruction += tests.instruction(r.doc, relPath)
 	}
 	req, err := complete.EditRequest(complete.EditInput{
 		Text: r.doc.Text, Start: r.start, End: r.end, Instruction: instruction, Language: r.doc.LanguageID,
@@ -57,13 +62,7 @@ func (s *Server) runAction(ctx context.Context, r actionRun) error {
 
 	pctx, prog := s.beginProgress(ctx, r.token, r.spec.title)
 	defer prog.end("")
-	var out strings.Builder
-	received := 0
-	_, err = s.cfg.Backend.Stream(pctx, req, func(delta []byte) {
-		out.Write(delta)
-		received += utf8.RuneCount(delta)
-		prog.report(fmt.Sprintf("%d characters received", received))
-	})
+	out, err := s.streamAction(pctx, req, prog, r.spec.doing)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -78,18 +77,58 @@ func (s *Server) runAction(ctx context.Context, r actionRun) error {
 	}
 	if r.spec.mode == modeShow {
 		prog.end("done")
-		s.showMessage(ctx, protocol.MessageTypeInfo, r.spec.title+"\n\n"+strings.TrimSpace(out.String()))
+		s.showAnswer(ctx, r, relPath, out)
 		return nil
 	}
-	nl := complete.LineEnding(r.doc.Text)
-	result := complete.CleanOutput(out.String(), r.doc.Text[r.start:r.end], nl)
-	if strings.TrimSpace(result) == "" {
-		prog.end("no result")
-		s.showMessage(ctx, protocol.MessageTypeWarning, r.spec.title+": the model returned nothing to apply.")
+	var edit []fileEdit
+	var note string
+	if tests != nil {
+		edit, note = s.testsEdit(r, tests, out)
+	} else {
+		edit, note = s.selectionEdit(r, out)
+	}
+	if edit == nil {
+		prog.end(note)
 		return nil
+	}
+	s.finishEdit(ctx, pctx, prog, r.spec.title, edit, note)
+	return nil
+}
+
+// streamAction streams req's answer, reporting its progress as what is being done and how
+// many lines have come so far.
+func (s *Server) streamAction(ctx context.Context, req wire.ClientFrame, prog *progress, doing string) (string, error) {
+	var out strings.Builder
+	lines := 0
+	_, err := s.cfg.Backend.Stream(ctx, req, func(delta []byte) {
+		if out.Len() == 0 && len(delta) > 0 {
+			lines = 1
+		}
+		out.Write(delta)
+		lines += bytes.Count(delta, []byte{'\n'})
+		unit := "lines"
+		if lines == 1 {
+			unit = "line"
+		}
+		prog.report(fmt.Sprintf("%s… %d %s so far", doing, lines, unit))
+	})
+	return out.String(), err
+}
+
+// selectionEdit turns the model's answer into the edit of the selection: replacing it, or
+// inserted after it. No edit means there is nothing to apply, and the user has been told why;
+// the string is then the progress's end message, else a note to show once the edit is applied.
+func (s *Server) selectionEdit(r actionRun, out string) ([]fileEdit, string) {
+	ctx := context.Background()
+	_, enc, _ := s.snapshot()
+	nl := complete.LineEnding(r.doc.Text)
+	result := complete.CleanOutput(out, r.doc.Text[r.start:r.end], nl)
+	if strings.TrimSpace(result) == "" {
+		s.showMessage(ctx, protocol.MessageTypeWarning, r.spec.title+": the model returned nothing to apply.")
+		return nil, "no result"
 	}
 	start, end, newText := r.start, r.end, result
-	if r.spec.mode == modeInsertAfter {
+	if r.spec.mode != modeReplace {
 		// After the selection, separated by a blank line.
 		start, newText = r.end, nl+nl+strings.TrimSuffix(result, nl)
 		if strings.HasSuffix(r.doc.Text[:r.end], "\n") {
@@ -97,54 +136,72 @@ func (s *Server) runAction(ctx context.Context, r actionRun) error {
 		}
 	}
 	if cur := s.docs.Get(r.doc.URI); cur == nil || cur.Version != r.doc.Version {
-		prog.end("not applied")
 		s.showMessage(ctx, protocol.MessageTypeWarning, r.spec.title+
 			": the document changed while the model was working, so its result was not applied. Run the action again.")
-		return nil
+		return nil, "not applied"
 	}
 	es, ee, et := complete.MinimalEdit(r.doc.Text, start, end, newText)
 	if es == ee && et == "" {
-		prog.end("no change")
 		s.showMessage(ctx, protocol.MessageTypeInfo, r.spec.title+": no change was needed.")
-		return nil
+		return nil, "no change"
 	}
-	if err := s.applyEdit(pctx, r.spec.title, r.doc, protocol.TextEdit{Range: r.doc.RangeOf(enc, es, ee), NewText: et}); err != nil {
-		prog.end("not applied")
-		s.showMessage(ctx, protocol.MessageTypeWarning, r.spec.title+": the edit was not applied: "+err.Error())
-		return nil
-	}
-	prog.end("applied")
-	return nil
+	v := r.doc.Version
+	return []fileEdit{{uri: r.doc.URI, version: &v, edit: protocol.TextEdit{Range: r.doc.RangeOf(enc, es, ee), NewText: et}}}, ""
 }
 
-// applyEdit asks the client to apply edit to doc, naming doc's version where the client
-// checks versions.
-func (s *Server) applyEdit(ctx context.Context, label string, doc *document.Doc, edit protocol.TextEdit) error {
-	s.mu.Lock()
-	ws := s.caps.Workspace
-	s.mu.Unlock()
-	var we protocol.WorkspaceEdit
-	if ws != nil && ws.WorkspaceEdit != nil && ws.WorkspaceEdit.DocumentChanges != nil && *ws.WorkspaceEdit.DocumentChanges {
-		v := doc.Version
-		we.DocumentChanges = []protocol.DocumentChange{&protocol.TextDocumentEdit{
-			TextDocument: protocol.OptionalVersionedTextDocumentIdentifier{
-				TextDocumentIdentifier: protocol.TextDocumentIdentifier{URI: uri.URI(doc.URI)}, Version: &v},
-			Edits: []protocol.TextDocumentEditElement{&edit},
-		}}
-	} else {
-		we.Changes = map[uri.URI][]protocol.TextEdit{uri.URI(doc.URI): {edit}}
+// finishEdit applies edit, previewed where the client can, and says how it went: note is shown
+// once it is applied.
+func (s *Server) finishEdit(ctx, pctx context.Context, prog *progress, title string, edit []fileEdit, note string) {
+	caps := s.editCaps()
+	if caps.annotations {
+		prog.reportNow("review the change, then apply or discard it")
 	}
-	var res protocol.ApplyWorkspaceEditResult
-	if err := s.call(ctx, protocol.MethodWorkspaceApplyEdit, &protocol.ApplyWorkspaceEditParams{Label: &label, Edit: we}, &res); err != nil {
-		return fmt.Errorf("the editor refused it (%w)", err)
-	}
-	if !res.Applied {
-		if res.FailureReason != nil && *res.FailureReason != "" {
-			return errors.New(wire.Clip(*res.FailureReason, 200))
+	err := s.applyEdit(pctx, title, workspaceEdit(caps, title, true, edit...))
+	switch {
+	case err != nil && caps.annotations && errors.Is(err, errNotApplied):
+		prog.end("not applied")
+		s.showMessage(ctx, protocol.MessageTypeInfo, title+": not applied (discarded, or the document changed); nothing was changed.")
+	case err != nil:
+		prog.end("not applied")
+		s.showMessage(ctx, protocol.MessageTypeWarning, title+": the edit was not applied: "+err.Error())
+	default:
+		prog.end("applied")
+		if !caps.annotations {
+			// No preview: say what happened, and how to take it back.
+			note = strings.TrimSpace(note + " Applied as one edit: undo takes it back.")
 		}
-		return errors.New("the editor did not apply it")
+		if note != "" {
+			s.showMessage(ctx, protocol.MessageTypeInfo, title+": "+note)
+		}
 	}
-	return nil
+}
+
+// showAnswer shows Explain's whole answer as a Markdown document where the client can open
+// one, else as a message.
+func (s *Server) showAnswer(ctx context.Context, r actionRun, relPath, out string) {
+	answer := strings.TrimSpace(out)
+	_, enc, _ := s.snapshot()
+	rg := r.doc.RangeOf(enc, r.start, r.end)
+	where := fmt.Sprintf("%s, lines %d–%d", relPath, rg.Start.Line+1, rg.End.Line+1)
+	if !s.clientShowsMarkdown() {
+		s.showMessage(ctx, protocol.MessageTypeInfo, r.spec.title+" ("+where+")\n\n"+answer)
+		return
+	}
+	s.notify(ctx, lspx.MethodShowMarkdown, lspx.ShowMarkdownParams{
+		Title:    strings.TrimPrefix(r.spec.title, "codingplan: ") + ": " + path.Base(relPath),
+		Markdown: "# " + strings.TrimPrefix(r.spec.title, "codingplan: ") + ": " + where + "\n\n" + answer + "\n",
+	})
+}
+
+// clientShowsMarkdown says the client handles codingplan/showMarkdown.
+func (s *Server) clientShowsMarkdown() bool {
+	s.mu.Lock()
+	raw := s.caps.Experimental
+	s.mu.Unlock()
+	var exp struct {
+		Codingplan lspx.ExperimentalCaps `json:"codingplan"`
+	}
+	return len(raw) > 0 && protocol.Unmarshal(raw, &exp) == nil && exp.Codingplan.ShowMarkdown
 }
 
 // backendProblem says in plain words what went wrong with the backend, for the user: what

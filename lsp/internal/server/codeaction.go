@@ -29,6 +29,7 @@ type actionSpec struct {
 	title       string
 	instruction string // for the backend; Rewrite's comes from the user
 	mode        actionMode
+	doing       string // what progress says is being done: "writing tests"
 }
 
 type actionMode int
@@ -36,21 +37,23 @@ type actionMode int
 const (
 	modeReplace     actionMode = iota // the output replaces the selection (as a minimal edit)
 	modeInsertAfter                   // the output goes after the selection
-	modeShow                          // the output is prose shown to the user
+	modeShow                          // the output is Markdown shown to the user
+	modeTestFile                      // the output goes in the test file (testFileFor), else after the selection
 )
 
 var actionSpecs = map[string]actionSpec{
 	lspx.KindFix: {"codingplan: Fix", "Fix the problems the diagnostics describe in the selected code. " +
-		"Reply with the corrected code only, changing nothing else.", modeReplace},
+		"Reply with the corrected code only, changing nothing else.", modeReplace, "fixing"},
 	lspx.KindDocument: {"codingplan: Add documentation", "Add documentation comments to the selected code, " +
-		"in the style usual for its language. Reply with the selected code and its comments only; do not change the code.", modeReplace},
+		"in the style usual for its language. Reply with the selected code and its comments only; do not change the code.",
+		modeReplace, "writing documentation"},
 	lspx.KindExplain: {"codingplan: Explain", "Explain briefly what the selected code does, for a developer reading it. " +
-		"Reply in plain text, without repeating the code.", modeShow},
+		"Reply in Markdown, without repeating the code.", modeShow, "explaining"},
 	lspx.KindTests: {"codingplan: Write tests", "Write unit tests for the selected code, with the usual test framework " +
-		"of its language. Reply with the test code only.", modeInsertAfter},
+		"of its language. Reply with the test code only.", modeTestFile, "writing tests"},
 	lspx.KindSimplify: {"codingplan: Simplify", "Simplify the selected code without changing what it does. " +
-		"Reply with the simplified code only.", modeReplace},
-	lspx.KindRewrite: {"codingplan: Rewrite…", "", modeReplace},
+		"Reply with the simplified code only.", modeReplace, "simplifying"},
+	lspx.KindRewrite: {"codingplan: Rewrite…", "", modeReplace, "rewriting"},
 }
 
 // rewriteSuffix follows the user's instruction for Rewrite.
@@ -73,7 +76,8 @@ func (s *Server) prepareCodeAction(_ context.Context, raw json.RawMessage) (runF
 		return nil, invalidParams("%s: %v", method, err)
 	}
 	actions := []protocol.CodeAction{}
-	if s.cfg.Backend == nil || complete.Ignored(settings.Ignore, s.relPath(uri)) {
+	if s.cfg.Backend == nil || complete.Ignored(settings.Ignore, s.relPath(uri)) ||
+		!serves(s.cfg.Backend.Status(), settings.Model, wire.OpEdit) { // the status says why
 		return func(context.Context) (any, error) { return actions, nil }, nil
 	}
 	version := doc.Version

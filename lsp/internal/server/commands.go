@@ -45,6 +45,12 @@ func (s *Server) prepareCommand(_ context.Context, raw json.RawMessage) (runFunc
 		s.signIn(wire.Secret(token))
 		return func(context.Context) (any, error) { return s.status(nil), nil }, nil
 
+	case lspx.CommandRetry:
+		if s.cfg.Backend != nil {
+			s.cfg.Backend.Retry()
+		}
+		return func(context.Context) (any, error) { return s.status(nil), nil }, nil
+
 	case lspx.CommandSignOut:
 		s.signIn("")
 		return func(context.Context) (any, error) { return s.status(nil), nil }, nil

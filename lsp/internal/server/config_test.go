@@ -133,6 +133,13 @@ func TestCommands(t *testing.T) {
 	if tok, _ := backend.last(); tok != "" {
 		t.Errorf("after signOut the token is %q", string(tok))
 	}
+	exec(lspx.CommandRetry)
+	backend.mu.Lock()
+	retries := backend.retries
+	backend.mu.Unlock()
+	if retries != 1 {
+		t.Errorf("codingplan.retry: %d retries, want 1", retries)
+	}
 	// Unrelated settings changes keep the sign-out; a new token in the settings replaces it.
 	c.notify("workspace/didChangeConfiguration", map[string]any{"settings": map[string]any{"token": "fromsettings", "model": "x"}})
 	exec(lspx.CommandStatus)
@@ -178,5 +185,52 @@ func decode(t *testing.T, raw json.RawMessage, v any) {
 	t.Helper()
 	if err := json.Unmarshal(raw, v); err != nil {
 		t.Fatalf("decode %s: %v", raw, err)
+	}
+}
+
+// TestBackendURLRefused: a backendUrl that is not ws:// or wss:// is reported and changes
+// nothing: the URL in use stays, and before any valid one the server connects nowhere (or to
+// the environment's URL), never to the default.
+func TestBackendURLRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     string
+		layers  []string // initializationOptions' backendUrl, then each pushed one
+		wantURL string
+	}{
+		{"invalid at start: none", "", []string{"http://attacker.example/v1/ws"}, ""},
+		{"invalid at start: the environment's", "wss://env.example/v1/ws", []string{"not a url"}, "wss://env.example/v1/ws"},
+		{"invalid push keeps the options'", "", []string{"ws://init:1/v1/ws", "http://init:1/v1/ws"}, "ws://init:1/v1/ws"},
+		{"invalid push keeps the last valid push", "", []string{"ws://init:1/v1/ws", "wss://b.example/v1/ws", "ftp://b"}, "wss://b.example/v1/ws"},
+		{"no scheme", "", []string{"wss://a.example/v1/ws", "a.example:8787/v1/ws"}, "wss://a.example/v1/ws"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			backend := &fakeBackend{}
+			c := newClient(t, Config{Backend: backend, Env: config.Env{Token: "tok", BackendURL: tt.env}}, nil)
+			c.initialize(inlineCaps, map[string]any{config.Section: map[string]any{"backendUrl": tt.layers[0]}})
+			warnings := 0
+			for i, u := range tt.layers {
+				if i > 0 {
+					c.notify("workspace/didChangeConfiguration", map[string]any{"settings": map[string]any{
+						config.Section: map[string]any{"backendUrl": u}}})
+				}
+				if !strings.HasPrefix(u, "ws") {
+					var msg protocol.ShowMessageParams
+					decode(t, c.note("window/showMessage").Params, &msg)
+					if !strings.Contains(msg.Message, "backendUrl") {
+						t.Errorf("warning %q does not name backendUrl", msg.Message)
+					}
+					warnings++
+				}
+			}
+			c.result("workspace/executeCommand", map[string]any{"command": lspx.CommandStatus}, nil) // after every push
+			if _, url := backend.last(); url != tt.wantURL {
+				t.Errorf("backend URL = %q, want %q", url, tt.wantURL)
+			}
+			if warnings == 0 {
+				t.Error("no invalid layer in the case")
+			}
+		})
 	}
 }

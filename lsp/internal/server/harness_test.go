@@ -60,11 +60,12 @@ func (f *fakeEngine) counts() (int, int, int) {
 type fakeBackend struct {
 	stream func(ctx context.Context, req wire.ClientFrame, onDelta func([]byte)) (wire.ServerFrame, error)
 
-	mu     sync.Mutex
-	tokens []wire.Secret
-	urls   []string
-	status remote.Status
-	watch  func(remote.Status)
+	mu      sync.Mutex
+	tokens  []wire.Secret
+	urls    []string
+	retries int
+	status  remote.Status
+	watch   func(remote.Status)
 }
 
 func (f *fakeBackend) Stream(ctx context.Context, req wire.ClientFrame, onDelta func([]byte)) (wire.ServerFrame, error) {
@@ -84,6 +85,12 @@ func (f *fakeBackend) SetURL(u string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.urls = append(f.urls, u)
+}
+
+func (f *fakeBackend) Retry() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.retries++
 }
 
 // Watch keeps f; push calls it, as remote's notifier would.

@@ -65,17 +65,22 @@ func (s *Server) beginProgress(ctx context.Context, token protocol.ProgressToken
 }
 
 // report sends a progress message, at most every progressEvery.
-func (p *progress) report(msg string) {
+func (p *progress) report(msg string) { p.send(msg, false) }
+
+// reportNow sends a progress message that must not be dropped: a change of step.
+func (p *progress) reportNow(msg string) { p.send(msg, true) }
+
+func (p *progress) send(msg string, now bool) {
 	if p.token == nil {
 		return
 	}
 	p.mu.Lock()
-	now := time.Now()
-	if p.ended || now.Sub(p.last) < progressEvery {
+	t := time.Now()
+	if p.ended || (!now && t.Sub(p.last) < progressEvery) {
 		p.mu.Unlock()
 		return
 	}
-	p.last = now
+	p.last = t
 	p.mu.Unlock()
 	p.s.sendProgress(context.Background(), p.token, &protocol.WorkDoneProgressReport{Kind: "report", Message: &msg})
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/codingplan/codingplan/lsp/internal/config"
 	"github.com/codingplan/codingplan/lsp/internal/document"
 	"github.com/codingplan/codingplan/lsp/internal/erase"
+	"github.com/codingplan/codingplan/lsp/internal/lsplog"
 	"github.com/codingplan/codingplan/lsp/internal/remote"
 	"github.com/codingplan/codingplan/lsp/internal/transport"
 	wire "github.com/codingplan/codingplan/shared"
@@ -39,6 +40,8 @@ type Streamer interface {
 type Connection interface {
 	SetToken(wire.Secret)
 	SetURL(string)
+	// Retry connects now when the connection waits to retry.
+	Retry()
 	Status() remote.Status
 	// Watch has f called with each new status until stop is called.
 	Watch(f func(remote.Status)) (stop func())
@@ -63,6 +66,13 @@ type Config struct {
 	Engine Completer
 	// Env is what the environment says about settings.
 	Env config.Env
+	// Logs, when set, has the server's log sent to the editor (window/logMessage) during Run.
+	Logs LogSink
+}
+
+// LogSink is where the server's log goes (lsplog.Handler): Attach connects it to the editor.
+type LogSink interface {
+	Attach(send lsplog.Send) (detach func())
 }
 
 // Errors Run returns.
@@ -130,6 +140,9 @@ func New(cfg Config, log *slog.Logger) *Server {
 		settings: cfg.Env.Apply(config.Default()),
 		enabled:  true,
 	}
+	// No URL is in use before the first settings apply: an invalid backendUrl then leaves
+	// none (or the environment's), never the default (see applySettings).
+	s.settings.BackendURL = cfg.Env.BackendURL
 	s.trace.Store(config.TraceOff)
 	return s
 }
@@ -148,6 +161,13 @@ func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
 	// The read loop and every request it releases run under erase: the goroutines a protected
 	// function starts are protected too.
 	erase.Do(func() { conn.Go(ctx, handler) })
+	if s.cfg.Logs != nil {
+		detach := s.cfg.Logs.Attach(func(ctx context.Context, typ protocol.MessageType, msg string) error {
+			// Straight to the connection: s.notify logs its failures, which would come back here.
+			return conn.Notify(ctx, protocol.MethodWindowLogMessage, &protocol.LogMessageParams{Type: typ, Message: msg})
+		})
+		defer detach()
+	}
 	if s.cfg.Backend != nil {
 		stop := s.cfg.Backend.Watch(func(st remote.Status) { s.pushStatus(context.WithoutCancel(ctx), &st) })
 		defer stop()

@@ -10,7 +10,7 @@ import (
 // Protocol tracing (the trace setting). "messages" logs every message with its string values
 // redacted, except the names below that carry no content; "content" logs messages whole, and
 // is meant for debugging on one's own machine. Both log at info level to the server's log
-// (stderr or --log-file), which editors show as the server's output.
+// (window/logMessage, or --log-file), which editors show as the server's output.
 
 // traceKeep are the JSON keys whose string values tracing at "messages" keeps.
 var traceKeep = map[string]bool{
@@ -24,9 +24,17 @@ func (s *Server) traceMode() string {
 	return mode
 }
 
+// logMessageMethod marks the notifications that carry the log itself: tracing them would log
+// each log line again, without end.
+var logMessageMethod = []byte(`"method":"window/logMessage"`)
+
 // traceMessage is the stream's trace hook.
 func (s *Server) traceMessage(dir string, body []byte) {
-	switch s.traceMode() {
+	mode := s.traceMode()
+	if mode != config.TraceOff && dir == "send" && bytes.Contains(body, logMessageMethod) {
+		return
+	}
+	switch mode {
 	case config.TraceMessages:
 		s.log.Info("lsp "+dir, "bytes", len(body), "message", redactJSON(body))
 	case config.TraceContent:

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"path"
 	"slices"
@@ -36,6 +37,11 @@ func (s *Server) applySettings(ctx context.Context, next config.Settings, proble
 	if s.signedIn != nil {
 		token = *s.signedIn
 	}
+	if errors.Is(problem, config.ErrBackendURL) {
+		// Keep the URL in use (none before the first valid one), never the default's or an
+		// older layer's: the token must go only to a backend the user chose.
+		next.BackendURL = prev.BackendURL
+	}
 	s.settings = next
 	s.mu.Unlock()
 
@@ -50,7 +56,7 @@ func (s *Server) applySettings(ctx context.Context, next config.Settings, proble
 			Type: protocol.MessageTypeWarning, Message: "codingplan: " + problem.Error(),
 		})
 	}
-	if enabledChanged {
+	if enabledChanged || next.Model != prev.Model {
 		s.pushStatus(ctx, nil)
 	}
 }
@@ -155,16 +161,18 @@ func (s *Server) status(st *remote.Status) lspx.Status {
 		st = &cur
 	}
 	s.mu.Lock()
-	enabled := s.enabled
+	enabled, model := s.enabled, s.settings.Model
 	s.mu.Unlock()
-	out := lspx.Status{State: st.State, Message: st.Message, RetryAfterMS: st.RetryAfterMS, Enabled: enabled}
+	out := lspx.Status{State: st.State, Message: st.Message, Reason: st.Reason, RetryAfterMS: st.RetryAfterMS, Enabled: enabled}
 	if st.Plan != nil {
 		out.Plan = &lspx.PlanStatus{Name: st.Plan.Name, Concurrency: st.Plan.Concurrency, InUse: st.Plan.InUse}
 	}
+	out = withModel(out, *st, model)
 	if !enabled {
 		out.State = lspx.StateDisabled
 		out.Message = "completions are off (codingplan.enable turns them on)"
 		out.RetryAfterMS = 0
+		out.Reason = ""
 	}
 	return out
 }

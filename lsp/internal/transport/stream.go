@@ -154,19 +154,19 @@ func (s *Stream) tellFraming(err error) {
 	}
 }
 
-// parseLength parses a Content-Length value: decimal digits, at most 18 of them.
+// parseLength parses a Content-Length value: decimal digits, at most 2^63-1.
 func parseLength(v []byte) (int, bool) {
-	if len(v) == 0 || len(v) > 18 {
+	if len(v) == 0 {
 		return 0, false
 	}
-	n := 0
+	n := uint64(0)
 	for _, c := range v {
-		if c < '0' || c > '9' {
+		if c < '0' || c > '9' || n > (1<<63-1-uint64(c-'0'))/10 {
 			return 0, false
 		}
-		n = n*10 + int(c-'0')
+		n = n*10 + uint64(c-'0')
 	}
-	return n, true
+	return int(n), true
 }
 
 // bodyError describes a failed read of a message's body.

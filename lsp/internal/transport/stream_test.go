@@ -172,3 +172,19 @@ func jsonEqual(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
 }
+
+func TestParseLength(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"0", 0, true}, {"12", 12, true}, {"9223372036854775807", 1<<63 - 1, true},
+		{"9223372036854775808", 0, false}, {"99999999999999999999", 0, false}, {"", 0, false}, {"1a", 0, false}, {"-1", 0, false},
+	}
+	for _, tt := range tests {
+		if got, ok := parseLength([]byte(tt.in)); got != tt.want || ok != tt.ok {
+			t.Errorf("parseLength(%q) = %d %v, want %d %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -96,7 +96,13 @@ function M.status()
     end
     local parts = { status.label(s.state) }
     if s.message and s.message ~= '' then
-      table.insert(parts, s.message)
+      table.insert(parts, s.message .. status.retry_text(s))
+    end
+    if type(s.model) == 'string' and s.model ~= '' then
+      table.insert(parts, 'model ' .. s.model)
+    end
+    if type(s.unavailable) == 'string' and s.unavailable ~= '' then
+      table.insert(parts, s.unavailable)
     end
     if type(s.plan) == 'table' then
       table.insert(parts, ('plan %s, %d/%d streams in use'):format(s.plan.name, s.plan.inUse or 0, s.plan.concurrency or 0))
@@ -140,7 +146,7 @@ M.client_commands = {
   end,
 }
 
-M.subcommands = { 'signin', 'signout', 'status', 'toggle' }
+M.subcommands = { 'signin', 'signout', 'status', 'toggle', 'cancel' }
 
 --- run dispatches :Codingplan {sub}.
 function M.run(sub)
@@ -156,6 +162,8 @@ function M.run(sub)
     M.status()
   elseif sub == 'toggle' then
     M.toggle()
+  elseif sub == 'cancel' then
+    require('codingplan.progress').cancel()
   else
     notify(('unknown subcommand %q (want %s)'):format(sub, table.concat(M.subcommands, '|')), vim.log.levels.ERROR)
   end

@@ -51,17 +51,33 @@ function M.check()
     health.error('codingplan.status did not answer: ' .. vim.inspect(resp and resp.err))
     return
   end
+  -- One verdict per fact, taken from the state and its reason, so that the report never says
+  -- "signed in" next to "not connected: token expired".
   local status = require('codingplan.status')
-  if s.state == 'signedOut' then
-    health.error('signed out', { 'Run :Codingplan signin, or set CODINGPLAN_TOKEN before starting Neovim' })
+  local detail = (s.message or '') .. status.retry_text(s)
+  local connected = { ready = true, busy = true, rateLimited = true, quotaExceeded = true, loading = true }
+  if s.state == 'signedOut' or status.signed_out_reasons[s.reason] then
+    health.error('signed out: ' .. detail, { 'Run :Codingplan signin, or set CODINGPLAN_TOKEN before starting Neovim' })
+  elseif connected[s.state] then
+    health.ok('signed in (the backend accepted the token)')
+    health.ok(('connected: %s%s'):format(status.label(s.state), detail ~= '' and (' (' .. detail .. ')') or ''))
+  elseif s.state == 'disabled' then
+    health.info('completions are turned off, so the connection is not reported (:Codingplan toggle)')
   else
-    health.ok('signed in')
+    health.info('a token is set; the backend has not accepted it yet')
+    local advice = {}
+    if s.reason == 'unreachable' then
+      advice = { 'Check settings.backendUrl and that the backend runs; the server retries by itself' }
+    elseif s.reason == 'noBackendUrl' then
+      advice = { 'Set settings.backendUrl to a ws:// or wss:// URL' }
+    end
+    health.error(('not connected: %s: %s'):format(status.label(s.state), detail), advice)
   end
-  local connected = { ready = true, busy = true, rateLimited = true, quotaExceeded = true, disabled = true }
-  if connected[s.state] then
-    health.ok(('connected: %s%s'):format(status.label(s.state), s.message ~= '' and (' (' .. s.message .. ')') or ''))
-  elseif s.state ~= 'signedOut' then
-    health.error(('not connected: %s: %s'):format(status.label(s.state), s.message or ''))
+  if type(s.model) == 'string' and s.model ~= '' then
+    health.info('model: ' .. s.model)
+  end
+  if type(s.unavailable) == 'string' and s.unavailable ~= '' then
+    health.warn(s.unavailable)
   end
   if type(s.plan) == 'table' then
     health.info(('plan %s: %d of %d streams in use'):format(s.plan.name, s.plan.inUse or 0, s.plan.concurrency or 0))

@@ -95,6 +95,16 @@ local function capabilities()
   caps.textDocument = caps.textDocument or {}
   -- 0.10/0.11 do not know LSP 3.18 inline completion: the plugin renders it itself.
   caps.textDocument.inlineCompletion = caps.textDocument.inlineCompletion or { dynamicRegistration = false }
+  -- Code action edits come with a change annotation asking for confirmation: the plugin shows
+  -- them as a diff first (codingplan.preview), on 0.10 too. Neovim applies versioned
+  -- documentChanges (and the create operation "Write tests" uses) without saying so.
+  caps.workspace = caps.workspace or {}
+  local we = vim.tbl_extend('keep', caps.workspace.workspaceEdit or {}, { resourceOperations = { 'rename', 'create', 'delete' } })
+  we.documentChanges = true
+  we.changeAnnotationSupport = we.changeAnnotationSupport or { groupsOnLabel = false }
+  caps.workspace.workspaceEdit = we
+  -- Explain's answer comes as codingplan/showMarkdown (codingplan.markdown).
+  caps.experimental = vim.tbl_deep_extend('force', caps.experimental or {}, { codingplan = { showMarkdown = true } })
   return caps
 end
 
@@ -123,6 +133,15 @@ function M.client_config(o)
     handlers = {
       ['codingplan/status'] = function(err, result, ctx)
         require('codingplan.status').handler(err, result, ctx)
+      end,
+      ['codingplan/showMarkdown'] = function(err, result, ctx)
+        require('codingplan.markdown').handler(err, result, ctx)
+      end,
+      ['workspace/applyEdit'] = function(err, result, ctx)
+        return require('codingplan.preview').handler(err, result, ctx)
+      end,
+      ['$/progress'] = function(err, result, ctx, cfg)
+        return require('codingplan.progress').handler(err, result, ctx, cfg)
       end,
     },
   }

@@ -145,6 +145,58 @@ async function runCommand(title) {
 	await page.keyboard.press('Enter');
 }
 
+/** openFile opens NAME of the workspace with Quick Open and waits for its editor. */
+async function openFile(name) {
+	await page.keyboard.press('Control+P');
+	const input = page.locator('.quick-input-widget input');
+	await input.waitFor({ state: 'visible', timeout: WAIT });
+	await input.fill(name);
+	await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: WAIT });
+	await page.keyboard.press('Enter');
+	await page.locator('.editor-group-container.active .tab.active', { hasText: name }).first().waitFor({ timeout: WAIT });
+}
+
+/** lightBulbAction selects N lines from line FROM and picks the light bulb's action matching re. */
+async function lightBulbAction(re, from, n) {
+	await page.keyboard.press('Control+G');
+	await page.keyboard.type(String(from));
+	await page.keyboard.press('Enter');
+	await page.keyboard.press('Home');
+	await page.keyboard.press('Home'); // past the indentation, to the column 1
+	for (let i = 1; i < n; i++) await page.keyboard.press('Shift+ArrowDown');
+	await page.keyboard.press('Shift+End');
+	const bulb = page.locator('.lightBulbWidget, .monaco-editor .codicon-light-bulb, .monaco-editor .codicon-lightbulb-sparkle').first();
+	await bulb.waitFor({ state: 'visible', timeout: WAIT });
+	await bulb.click();
+	const row = page.locator('.action-widget .monaco-list-row', { hasText: re }).first();
+	await row.waitFor({ state: 'visible', timeout: WAIT });
+	// The list takes keys (a click can land on the menu's pointer block): move the focus to the
+	// action, then Enter.
+	const focused = page.locator('.action-widget .monaco-list-row.focused');
+	for (let i = 0; i < 20 && !re.test((await focused.textContent().catch(() => '')) ?? ''); i++) {
+		await page.keyboard.press('ArrowDown');
+	}
+	await page.keyboard.press('Enter');
+}
+
+/**
+ * applyPreview applies the Refactor Preview showing FILE: VS Code lists edits that need
+ * confirmation unchecked, so the user ticks the file (all of its changes), then Apply.
+ */
+async function applyPreview(file) {
+	const panel = page.locator('.bulk-edit-panel', { hasText: file }).first();
+	await panel.waitFor({ state: 'visible', timeout: WAIT });
+	const box = panel.locator('.monaco-list-row', { hasText: file }).first().locator('input.edit-checkbox');
+	await box.click();
+	await poll('the changes ticked', async () => {
+		const boxes = await panel.locator('input.edit-checkbox').evaluateAll((els) => els.map((e) => e.checked));
+		return boxes.length > 0 && boxes.every(Boolean);
+	});
+	// The panel's Apply button (its command is not in the command palette).
+	await page.locator('.monaco-button', { hasText: /^Apply$/ }).first().click();
+	await panel.waitFor({ state: 'hidden', timeout: WAIT });
+}
+
 /** screenshot saves the page as NAME.png in the artifacts dir. */
 async function screenshot(name) {
 	if (!page) return;
@@ -294,6 +346,39 @@ after(async () => {
 	if (!failed) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
+/** selectLines selects from the start of line `from` (1-based) to the end of the line `down` lines below. */
+async function selectLines(from, down) {
+	await page.keyboard.press('Escape');
+	await page.keyboard.press('Control+G');
+	await page.keyboard.type(String(from));
+	await page.keyboard.press('Enter');
+	await page.keyboard.press('Home');
+	for (let i = 0; i < down; i++) await page.keyboard.press('Shift+ArrowDown');
+	await page.keyboard.press('Shift+End');
+}
+
+/**
+ * setSetting sets a user setting (key, shown as title) in the Settings editor, as a user would (the settings file is
+ * not watched reliably in code-server), then closes the editor. '' clears a text setting.
+ */
+async function setSetting(key, title, value) {
+	await runCommand('Preferences: Open User Settings');
+	await page.locator('.settings-editor').waitFor({ state: 'visible', timeout: WAIT });
+	// The search box has the focus; a settings editor opened before may hold an older query, and
+	// shows its result until the new one is in: wait for the item titled title.
+	await page.keyboard.press('Control+A');
+	await page.keyboard.type(key);
+	const item = page.locator('.settings-editor .setting-item', {
+		has: page.locator('.setting-item-label', { hasText: new RegExp(`^${title}$`) }),
+	});
+	const box = item.locator('.monaco-inputbox input').first();
+	await box.waitFor({ state: 'visible', timeout: WAIT });
+	await box.click();
+	await box.fill(value);
+	await page.keyboard.press('Tab');
+	await openFile('main.go');
+}
+
 /**
  * explicitItems opens text as a document in a codingplan-lsp of its own and returns the items of
  * an explicitly invoked inline completion (triggerKind 1) at position.
@@ -336,12 +421,7 @@ async function signIn() {
 }
 
 async function openMainGo() {
-	await page.keyboard.press('Control+P');
-	const input = page.locator('.quick-input-widget input');
-	await input.waitFor({ state: 'visible', timeout: WAIT });
-	await input.fill('main.go');
-	await page.locator('.quick-input-list .monaco-list-row', { hasText: 'main.go' }).first().waitFor({ timeout: WAIT });
-	await page.keyboard.press('Enter');
+	await openFile('main.go');
 	await page.locator('.monaco-editor .view-lines', { hasText: 'package main' }).waitFor({ timeout: WAIT });
 }
 
@@ -430,53 +510,59 @@ test('VS Code (code-server) with the codingplan extension', { skip: ghostRuns > 
 		await poll('main.go saved with the second suggestion', () => fs.readFileSync(mainGo, 'utf8').split('\n')[5] === second);
 	});
 
-	await step(t, 'a code action from the light bulb applies its edit', async () => {
+	await step(t, 'Write tests from the light bulb creates main_test.go after the refactor preview', async () => {
 		const before = fs.readFileSync(mainGo, 'utf8');
-		const count = (s) => s.split(expect).length - 1;
+		const testGo = path.join(dirs.workspace, 'main_test.go');
 		await page.keyboard.press('Escape');
-		// Select func main (lines 5-7): the AI actions work on a selection.
-		await page.keyboard.press('Control+G');
-		await page.keyboard.type('5');
-		await page.keyboard.press('Enter');
-		await page.keyboard.press('Home');
-		await page.keyboard.press('Shift+ArrowDown');
-		await page.keyboard.press('Shift+ArrowDown');
-		await page.keyboard.press('Shift+End');
-		const bulb = page.locator('.lightBulbWidget, .monaco-editor .codicon-light-bulb, .monaco-editor .codicon-lightbulb-sparkle').first();
-		await bulb.waitFor({ state: 'visible', timeout: WAIT });
-		await bulb.click();
-		const row = page.locator('.action-widget .monaco-list-row', { hasText: /write tests/i }).first();
-		await row.waitFor({ state: 'visible', timeout: WAIT });
-		// The list takes keys (a click can land on the menu's pointer block): move the focus to
-		// the action, then Enter.
-		const focused = page.locator('.action-widget .monaco-list-row.focused');
-		for (let i = 0; i < 20 && !/write tests/i.test((await focused.textContent().catch(() => '')) ?? ''); i++) {
-			await page.keyboard.press('ArrowDown');
-		}
-		await page.keyboard.press('Enter');
-		// "Write tests" inserts the model's answer after the selection.
-		await poll('the code action edit', async () => {
-			await page.keyboard.press('Control+S');
-			const now = fs.readFileSync(mainGo, 'utf8');
-			return count(now) > count(before) && now.includes('func main()') ? now : '';
+		await openFile('main.go');
+		await lightBulbAction(/write tests/i, 5, 3); // func main, lines 5-7
+		// The edit waits in the Refactor Preview, and the action's progress notification, which
+		// can cancel it, stays while it does.
+		await page.locator('.bulk-edit-panel', { hasText: 'main_test.go' }).first().waitFor({ state: 'visible', timeout: WAIT });
+		const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'codingplan: Write tests' }).first();
+		await toast.waitFor({ state: 'visible', timeout: WAIT });
+		assert.ok(await toast.locator('.monaco-button', { hasText: 'Cancel' }).count(), 'the progress notification has no Cancel button');
+		assert.ok(!fs.existsSync(testGo), 'main_test.go exists before the preview was applied');
+		await applyPreview('main_test.go');
+		await poll('main_test.go with the tests', async () => {
+			await runCommand('File: Save All');
+			return fs.existsSync(testGo) && fs.readFileSync(testGo, 'utf8').includes(expect);
 		});
+		assert.equal(fs.readFileSync(mainGo, 'utf8'), before, 'main.go changed');
+		await toast.waitFor({ state: 'hidden', timeout: WAIT });
+	});
+
+	await step(t, 'Explain opens the whole answer as a Markdown document', async () => {
+		await openFile('main.go');
+		await lightBulbAction(/explain/i, 5, 3);
+		const tab = page.locator('.tabs-container .tab', { hasText: 'Explain: main.go' }).first();
+		await tab.waitFor({ state: 'visible', timeout: WAIT });
+		await poll('the answer in the active editor', async () => {
+			const text = await page.evaluate(() => {
+				const ed = document.querySelector('.editor-group-container.active .monaco-editor .view-lines');
+				return ed ? ed.textContent : '';
+			});
+			const norm = text.replaceAll('\u00a0', ' ');
+			return norm.includes('# Explain: main.go, lines 5–7') && norm.includes(expect) ? norm : '';
+		});
+		assert.equal(
+			await page.evaluate(() => document.querySelector('.editor-group-container.active .tab.active')?.getAttribute('aria-label') ?? ''),
+			await tab.getAttribute('aria-label'),
+		);
+		await runCommand('View: Close Editor');
+		await openFile('main.go');
 	});
 
 	await step(t, 'rewrite selection asks for an instruction and applies the rewrite', async () => {
 		await page.keyboard.press('Control+S');
 		const before = await poll('main.go saved', () => fs.readFileSync(mainGo, 'utf8'));
-		await page.keyboard.press('Escape');
-		await page.keyboard.press('Control+G');
-		await page.keyboard.type('5');
-		await page.keyboard.press('Enter');
-		await page.keyboard.press('Home');
-		await page.keyboard.press('Shift+ArrowDown');
-		await page.keyboard.press('Shift+End');
+		await selectLines(5, 1);
 		await runCommand('codingplan: Rewrite Selection with Instruction');
 		const input = page.locator('.quick-input-widget input');
 		await page.locator('.quick-input-widget', { hasText: 'How should the selection change?' }).waitFor({ timeout: WAIT });
 		await input.fill('make it shorter');
 		await page.keyboard.press('Enter');
+		await applyPreview('main.go');
 		// main.go already holds the reply (accepted on line 6, inserted by the code action), so
 		// "includes the reply" proves nothing: lines 1-4 and 7 on must stay as they were, and
 		// what replaced the selection (lines 5-6) must be the reply, not nothing and not the
@@ -485,11 +571,36 @@ test('VS Code (code-server) with the codingplan extension', { skip: ghostRuns > 
 		const head = lines.slice(0, 4).join('\n') + '\n';
 		const tail = '\n' + lines.slice(6).join('\n');
 		await poll('the rewrite applied', async () => {
-			await page.keyboard.press('Control+S');
+			await runCommand('File: Save All');
 			const now = fs.readFileSync(mainGo, 'utf8');
 			if (now === before || now.length < head.length + tail.length || !now.startsWith(head) || !now.endsWith(tail)) return '';
 			const mid = now.slice(head.length, now.length - tail.length);
 			return mid.includes(expect) && !mid.includes('func main') && !mid.includes('fmt.Pr') ? now : '';
+		});
+	});
+
+	await step(t, 'Add documentation applies only after the preview is applied', async () => {
+		await openFile('main.go');
+		await page.keyboard.press('Control+S');
+		const before = await poll('main.go saved', () => fs.readFileSync(mainGo, 'utf8'));
+		const editorText = () =>
+			page.evaluate(() => document.querySelector('.editor-group-container.active .monaco-editor .view-lines')?.textContent ?? '');
+		const shown = await editorText();
+		await lightBulbAction(/add documentation/i, 1, 1); // package main
+		await page.locator('.bulk-edit-panel', { hasText: 'main.go' }).first().waitFor({ state: 'visible', timeout: WAIT });
+		await page.locator('.monaco-button', { hasText: /^Discard$/ }).first().click();
+		await page.locator('.bulk-edit-panel', { hasText: 'main.go' }).first().waitFor({ state: 'hidden', timeout: WAIT });
+		assert.equal(await editorText(), shown, 'a discarded preview changed the editor');
+		await openFile('main.go');
+		await lightBulbAction(/add documentation/i, 1, 1);
+		await page.locator('.bulk-edit-panel', { hasText: 'main.go' }).first().waitFor({ state: 'visible', timeout: WAIT });
+		assert.equal(await editorText(), shown, 'the editor changed before the preview was applied');
+		await applyPreview('main.go');
+		await poll('the documentation applied', async () => {
+			await openFile('main.go');
+			await page.keyboard.press('Control+S');
+			const now = fs.readFileSync(mainGo, 'utf8');
+			return now !== before && now.startsWith(expect) ? now : '';
 		});
 	});
 
@@ -542,6 +653,47 @@ test('VS Code (code-server) with the codingplan extension', { skip: ghostRuns > 
 			if (holder.stderr && failed) fs.writeFileSync(path.join(artifacts, 'holder.stderr'), holder.stderr);
 			await holder.kill();
 		}
+	});
+
+	await step(t, 'with the built-in model no code action is offered, and the status menu says why', async () => {
+		await setSetting('codingplan.model', 'Model', 'local');
+		// The status menu names what the model cannot serve (it shows once the server has the
+		// new setting and the backend's list of models).
+		await poll('the status menu saying why code actions are missing', async () => {
+			await page.locator('.statusbar [aria-label^="codingplan: "]').first().click();
+			const row = page.locator('.quick-input-list .monaco-list-row', { hasText: /no code actions/i }).first();
+			const shown = await row.waitFor({ state: 'visible', timeout: 1000 }).then(() => true, () => false);
+			const text = shown ? await row.textContent() : '';
+			await page.keyboard.press('Escape');
+			return shown && text.includes('local') ? text : '';
+		});
+		// Ctrl+. lists the code actions for the selection: none of codingplan's.
+		await selectLines(5, 1);
+		await page.keyboard.press('Control+Period');
+		const widget = page.locator('.action-widget');
+		await poll('the code action list', async () => (await widget.isVisible()) || (await page.locator('.monaco-editor .message, .monaco-editor-overlaymessage', { hasText: /no code actions/i }).count()) > 0);
+		const listed = (await page.locator('.action-widget .monaco-list-row').allTextContents()).join(' | ');
+		await page.keyboard.press('Escape');
+		assert.ok(!/write tests|add documentation|explain|simplify|rewrite|codingplan/i.test(listed), `code actions with the built-in model: ${listed}`);
+		await setSetting('codingplan.model', 'Model', '');
+	});
+
+	await step(t, 'an unreachable backend is told once, with the retry time and Retry now', async () => {
+		await setSetting('codingplan.backendUrl', 'Backend Url', `ws://127.0.0.1:${await freePort()}/v1/ws`);
+		const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'cannot reach the backend' });
+		await toast.first().waitFor({ state: 'visible', timeout: WAIT });
+		const text = await toast.first().textContent();
+		assert.match(text, /retrying in/, 'the notification lacks the retry time');
+		// Retry now: another attempt, which fails the same way and must not be told again.
+		await toast.first().locator('.monaco-button', { hasText: 'Retry now' }).click();
+		const until = Date.now() + 3000;
+		await poll('the same failure told no second time', async () => {
+			const n = await toast.count();
+			if (n > 1) throw new Error(`${n} notifications about the unreachable backend`);
+			return Date.now() > until;
+		});
+		await setSetting('codingplan.backendUrl', 'Backend Url', backendUrl);
+		await waitStatus('ready');
 	});
 
 	await step(t, 'a server that cannot start is reported to the user', async () => {
