@@ -25,7 +25,7 @@ TEST_FUZZTIME ?= 5s
 TEST_PHASES := fmt-check vet test-go fuzz vuln
 
 .DEFAULT_GOAL := build
-.PHONY: help build run test test-go vet fmt fmt-check fuzz bench vuln clean valkey-up valkey-down
+.PHONY: help build run test test-go vet fmt fmt-check fuzz bench bench-ngram vuln clean valkey-up valkey-down
 
 help:
 	@echo 'make build        (default) build every command into bin/'
@@ -37,6 +37,7 @@ help:
 	@echo 'make test-pages   the account pages in Chromium (playwright-core) against bin/codingplan-accounts'
 	@echo 'make fuzz         every Go fuzz target for FUZZTIME (default 60s) each'
 	@echo 'make bench        every Go benchmark'
+	@echo 'make bench-ngram  the local model'"'"'s suggestions measured in full (precision, coverage; some minutes)'
 	@echo 'make vuln         govulncheck against a local copy of the Go vulnerability database'
 	@echo 'make valkey-up    start the dev Valkey (6390) and cluster (7001-7003); valkey-down stops them'
 	@echo 'make clean        remove build output'
@@ -69,6 +70,9 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+bench-ngram:
+	scripts/ngram-suggestions.sh
 
 vuln:
 	scripts/vuln.sh

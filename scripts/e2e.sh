@@ -4,7 +4,7 @@
 #
 #   scripts/e2e.sh [neovim|vscode|emacs]...     default: all three
 #
-# Needs bin/codingplan-{lsp,backend,fakeprovider} (make build). For VS Code it builds
+# Needs bin/codingplan-{lsp,backend,fakeprovider,accounts} (make build). For VS Code it builds
 # dist/codingplan.vsix from the sources (scripts/vsix.sh: tsc and esbuild, since the compiled
 # extension is not kept in git) when the package is missing or older than what goes into it;
 # installs the editors when missing (scripts/install-neovim.sh,
@@ -34,7 +34,7 @@ GHOST_RUNS=${CODINGPLAN_E2E_GHOST_RUNS:-}
 GHOST_BLOCK=$'fmt.Println("one")\n\tfmt.Println("two")\n\tfmt.Println("three")\n\tfmt.Println("four")'
 
 die() { echo "e2e.sh: $*" >&2; exit 1; }
-for b in codingplan-lsp codingplan-backend codingplan-fakeprovider; do
+for b in codingplan-lsp codingplan-backend codingplan-fakeprovider codingplan-accounts; do
 	[[ -x bin/$b ]] || die "bin/$b missing: run make build"
 done
 
@@ -139,6 +139,38 @@ until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
 	sleep 0.05
 done
 token() { bin/codingplan-backend token --sub "$1" --plan "$2" --ttl 1h --state-dir "$ART/state"; }
+
+# The sign-in tests (device flow): an account service on SQLite with one account whose password
+# the tests use to approve the code through its API, as the device page would, and a second
+# backend that trusts the account service's keys.
+wait_ready() { # url pid what
+	local end=$((SECONDS + 30))
+	until curl -fsS "$1" >/dev/null 2>&1; do
+		((SECONDS < end)) || die "$3 is not ready (see $ART)"
+		kill -0 "$2" 2>/dev/null || die "$3 exited (see $ART)"
+		sleep 0.05
+	done
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+accounts_port=$(free_port)
+export CODINGPLAN_ACCOUNTS_LISTEN=127.0.0.1:$accounts_port CODINGPLAN_ACCOUNTS_STATE_DIR=$ART/accounts \
+	CODINGPLAN_ACCOUNTS_DATABASE=sqlite:$ART/accounts/accounts.db CODINGPLAN_ACCOUNTS_RATE_DEVICE_PER_MINUTE=0 \
+	CODINGPLAN_ACCOUNTS_RATE_SESSION_PER_MINUTE=0 CODINGPLAN_ACCOUNTS_RATE_TOKEN_PER_MINUTE=0
+mkdir -p "$ART/accounts"
+export CODINGPLAN_E2E_ACCOUNTS_EMAIL=dev@localhost CODINGPLAN_E2E_ACCOUNTS_PASSWORD=e2e-password-not-secret
+echo "$CODINGPLAN_E2E_ACCOUNTS_PASSWORD" | bin/codingplan-accounts account create --email "$CODINGPLAN_E2E_ACCOUNTS_EMAIL" \
+	--name Dev --plan pro --password-stdin >/dev/null 2>"$ART/accounts.admin"
+bin/codingplan-accounts serve >"$ART/accounts.stdout" 2>"$ART/accounts.stderr" &
+pids+=($!)
+wait_ready "http://127.0.0.1:$accounts_port/readyz" "${pids[-1]}" "the account service"
+signin_port=$(free_port)
+bin/codingplan-backend serve --config "$ART/backend.toml" --listen "127.0.0.1:$signin_port" --valkey '' \
+	--jwks "http://127.0.0.1:$accounts_port/.well-known/jwks.json" --state-dir "$ART/state-signin" \
+	>"$ART/backend-signin.stdout" 2>"$ART/backend-signin.stderr" &
+pids+=($!)
+wait_ready "http://127.0.0.1:$signin_port/readyz" "${pids[-1]}" "the sign-in backend"
+export CODINGPLAN_E2E_ACCOUNTS_URL="http://127.0.0.1:$accounts_port"
+export CODINGPLAN_E2E_SIGNIN_BACKEND_URL="ws://127.0.0.1:$signin_port/v1/ws"
 export CODINGPLAN_E2E_BACKEND_URL="ws://127.0.0.1:$port/v1/ws"
 export CODINGPLAN_E2E_LSP=${CODINGPLAN_E2E_LSP:-$ROOT/bin/codingplan-lsp}
 export CODINGPLAN_E2E_GHOST_BLOCK=$GHOST_BLOCK

@@ -338,7 +338,7 @@ require('codingplan').setup({ server_path = %q, settings = { backendUrl = %q } }
 		n.poll("signed out", statusline("codingplan: signed out"))
 		// The prompt is vim.ui.input (input() here), which reads the keys typed after the
 		// command: the user's answer.
-		n.send(":Codingplan signin<CR>" + e.token + "<CR>")
+		n.send(":Codingplan token<CR>" + e.token + "<CR>")
 		d := n.poll("ready", statusline("codingplan: ready"))
 		t.Logf("ready %v after sign-in", d.Round(time.Millisecond))
 	})

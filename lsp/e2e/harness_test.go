@@ -38,7 +38,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	args := []string{"build", "-race", "-o", dir + "/",
-		"./lsp/cmd/codingplan-lsp", "./backend/cmd/codingplan-backend", "./backend/cmd/codingplan-fakeprovider"}
+		"./lsp/cmd/codingplan-lsp", "./backend/cmd/codingplan-backend", "./backend/cmd/codingplan-fakeprovider",
+		"./backend/cmd/codingplan-accounts"}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOEXPERIMENT=runtimesecret") // as make build: see lsp/internal/erase

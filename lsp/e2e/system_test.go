@@ -45,6 +45,8 @@ type options struct {
 	config string
 	// backend is the backend binary's path; empty: the race-enabled one in binDir.
 	backend string
+	// prefix is the Valkey key prefix; empty: a random one.
+	prefix string
 }
 
 func valkeyAddr(t *testing.T) string {
@@ -63,7 +65,7 @@ func startSystem(t *testing.T, opt options) *system {
 	t.Helper()
 	addr := valkeyAddr(t)
 	dir := t.TempDir()
-	s := &system{t: t, dir: dir, stateDir: filepath.Join(dir, "state"), prefix: "e2e-" + randHex(6)}
+	s := &system{t: t, dir: dir, stateDir: filepath.Join(dir, "state"), prefix: cmp.Or(opt.prefix, "e2e-"+randHex(6))}
 
 	// The test provider: its first stdout line is its URL, then its events come from /_events.
 	args := []string{"--listen", "127.0.0.1:0"}

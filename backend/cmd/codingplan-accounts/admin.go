@@ -288,7 +288,7 @@ func (c *cli) keyCreate(args []string) error {
 		if err != nil {
 			return err
 		}
-		iss, err := newIssuer(s, d, nil)
+		iss, err := newIssuer(s, d, nil, nil)
 		if err != nil {
 			return err
 		}
@@ -411,7 +411,7 @@ func (c *cli) keysRotate(args []string) error {
 		return err
 	}
 	return c.withDB(s, func(ctx context.Context, d db) error {
-		iss, err := newIssuer(s, d, nil)
+		iss, err := newIssuer(s, d, nil, nil)
 		if err != nil {
 			return err
 		}

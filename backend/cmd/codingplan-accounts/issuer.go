@@ -15,10 +15,12 @@ import (
 )
 
 // tokenConfig is the tokens package's configuration from the settings: the claims the backend
-// requires (its issuer and audience settings), the device page under public_url, and the
-// per-account limit of the server the handler is mounted in.
-func tokenConfig(s *accounts.Settings) tokens.Config {
+// requires (its issuer and audience settings), the device page under public_url, the
+// per-account limit of the server the handler is mounted in, and where a sign-in its client
+// revoked is announced (nil for admin commands, which issue keys only).
+func tokenConfig(s *accounts.Settings, revoked *relay) tokens.Config {
 	return tokens.Config{
+		OnRevoke:        revoked.revoke,
 		Issuer:          s.Issuer,
 		Audience:        s.Audience,
 		AccessTTL:       s.AccessTTL,
@@ -33,8 +35,8 @@ func tokenConfig(s *accounts.Settings) tokens.Config {
 }
 
 // newIssuer loads (or, on a new database, creates) the signing keys.
-func newIssuer(s *accounts.Settings, d db, log *slog.Logger) (*tokens.Issuer, error) {
-	iss, err := tokens.New(d, tokenConfig(s), log)
+func newIssuer(s *accounts.Settings, d db, revoked *relay, log *slog.Logger) (*tokens.Issuer, error) {
+	iss, err := tokens.New(d, tokenConfig(s, revoked), log)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
@@ -113,4 +115,27 @@ func approveError(err error) error {
 		return fmt.Errorf("%w: %w", accounts.ErrNotEntitled, err)
 	}
 	return err
+}
+
+// relay passes the issuer's revocations to the Notifier, which serve makes after the issuer
+// (it needs Valkey). Until it is set, and without Valkey, a revocation reaches the nodes when
+// its tokens expire.
+type relay struct {
+	n   atomic.Pointer[accounts.Notifier]
+	log *slog.Logger
+}
+
+func (r *relay) set(n accounts.Notifier) { r.n.Store(&n) }
+
+func (r *relay) revoke(ctx context.Context, accountID, sid string) {
+	if r == nil {
+		return
+	}
+	n := r.n.Load()
+	if n == nil || *n == nil {
+		return
+	}
+	if err := (*n).Revoke(ctx, accountID, sid); err != nil && r.log != nil {
+		r.log.Warn("revocation not published", "account", accountID, "err", err)
+	}
 }

@@ -58,6 +58,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	defer func() { mcancel(); wg.Wait() }()
 	issuer := &lazyIssuer{}
 	tlog := log.With("component", "tokens")
+	revoked := &relay{log: tlog}
 	if err := d.Migrate(ctx); err != nil {
 		if !errors.Is(err, store.ErrUnavailable) {
 			return err
@@ -65,11 +66,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		log.Warn("database unreachable at start: migrating when it answers; 503 until then", "err", err)
 		wg.Go(func() {
 			if migrateLater(mctx, d, log) {
-				loadIssuerLater(mctx, s, d, issuer, tlog)
+				loadIssuerLater(mctx, s, d, issuer, revoked, tlog)
 			}
 		})
 	} else {
-		iss, err := newIssuer(s, d, tlog)
+		iss, err := newIssuer(s, d, revoked, tlog)
 		if err != nil {
 			return err
 		}
@@ -88,6 +89,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	default:
 		defer client.Close()
 		notify = newPublisher(s, client)
+		revoked.set(notify)
 		u, err := usageImport(d, client, s, log)
 		if err != nil {
 			return err
@@ -195,10 +197,10 @@ func migrateLater(ctx context.Context, d db, log *slog.Logger) bool {
 }
 
 // loadIssuerLater retries loading the signing keys with backoff until it works or ctx ends.
-func loadIssuerLater(ctx context.Context, s *accounts.Settings, d db, l *lazyIssuer, log *slog.Logger) {
+func loadIssuerLater(ctx context.Context, s *accounts.Settings, d db, l *lazyIssuer, revoked *relay, log *slog.Logger) {
 	wait := time.Second
 	for {
-		iss, err := newIssuer(s, d, log)
+		iss, err := newIssuer(s, d, revoked, log)
 		if err == nil {
 			l.set(iss)
 			log.Info("signing keys loaded")

@@ -36,6 +36,9 @@ func run() error {
 		order    = flag.Int("order", 0, "n-gram order (0: default)")
 		minCount = flag.Int("min-count", 0, "prune n-grams seen fewer times (0: default)")
 		maxFiles = flag.Int("max-files", 0, "evaluate at most this many held-out files (0: all)")
+		outside  = flag.String("outside", "", "comma-separated dirs of Go code outside the corpus to measure suggestions on")
+		maxOut   = flag.Int("max-outside-files", 0, "measure on at most this many files of -outside, a fixed sample (0: all)")
+		only     = flag.Bool("suggestions-only", false, "skip the next-token and rest-of-line evaluation")
 		verbose  = flag.Bool("v", false, "log progress")
 
 		measureLoad = flag.Bool("measure-load", false, "only load the model and print the cost (used by the command itself)")
@@ -91,7 +94,47 @@ func run() error {
 		return fmt.Errorf("measuring the load: %w", err)
 	}
 
-	res, err := ngram.Evaluate(ctx, cfg, m, ngram.EvalOptions{MaxFiles: *maxFiles}, log)
+	if !*only {
+		if err := evaluate(ctx, cfg, m, *maxFiles, log); err != nil {
+			return err
+		}
+	}
+	held, err := ngram.EvaluatePrecision(ctx, cfg, m, ngram.PrecisionOptions{MaxFiles: *maxFiles}, log)
+	if err != nil {
+		return err
+	}
+	printPrecision("held-out GOROOT files", held)
+	if *outside != "" {
+		res, err := ngram.EvaluatePrecision(ctx, cfg, m, ngram.PrecisionOptions{
+			Dirs: strings.Split(*outside, ","), MaxFiles: *maxOut}, log)
+		if err != nil {
+			return err
+		}
+		printPrecision("Go code outside GOROOT", res)
+	}
+	return nil
+}
+
+// printPrecision prints what a user would see at the end of typed tokens,
+// before issue 14 (every token decoded) and now (cut where unsure).
+func printPrecision(what string, r ngram.PrecisionResult) {
+	fmt.Printf("suggestions on %s (%d files, %d positions):\n", what, r.Files, r.Cut.Positions)
+	for _, row := range []struct {
+		name string
+		s    ngram.Shown
+	}{{"greedy (before)", r.Greedy}, {"cut (now)", r.Cut}} {
+		fmt.Printf("  %-16s precision %5.1f%%  coverage %5.1f%%  useful chars/position %.2f\n",
+			row.name, 100*row.s.Precision(), 100*row.s.Coverage(), row.s.UsefulChars())
+	}
+	us := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+	fmt.Printf("  time per request (cut): p50 %v, p99 %v, max %v wall; p50 %v, p99 %v, max %v CPU\n",
+		us(r.P50), us(r.P99), us(r.Max), us(r.CPUP50), us(r.CPUP99), us(r.CPUMax))
+}
+
+// evaluate prints the model's next-token and rest-of-line quality on the
+// held-out files beside the baseline.
+func evaluate(ctx context.Context, cfg ngram.Config, m *ngram.Model, maxFiles int, log *slog.Logger) error {
+	res, err := ngram.Evaluate(ctx, cfg, m, ngram.EvalOptions{MaxFiles: maxFiles}, log)
 	if err != nil {
 		return err
 	}

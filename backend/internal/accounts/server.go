@@ -78,7 +78,7 @@ type Options struct {
 	Settings *Settings
 	Webhooks *billing.Webhooks // nil: webhooks are refused (503)
 	Plans    billing.PlanMap
-	// Tokens serves POST /v1/token, POST /v1/device/code and GET /.well-known/jwks.json
+	// Tokens serves POST /v1/token, POST /v1/device/code, POST /v1/revoke and GET /.well-known/jwks.json
 	// (the tokens package); nil answers 501 there. The server applies the rate limits and the
 	// body cap before it.
 	Tokens http.Handler
@@ -154,6 +154,7 @@ func (s *Server) routes() http.Handler {
 	tokens := s.tokens()
 	mux.Handle("POST /v1/token", s.limit(s.limits.token, byAddr, tokens))
 	mux.Handle("POST /v1/device/code", s.limit(s.limits.device, byAddr, tokens))
+	mux.Handle("POST /v1/revoke", s.limit(s.limits.token, byAddr, tokens))
 	mux.Handle("GET /.well-known/jwks.json", tokens)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

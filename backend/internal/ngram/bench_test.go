@@ -1,33 +1,10 @@
 package ngram
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// benchState keeps the GOROOT-trained model between benchmark runs:
-// training takes some seconds the first time.
-var benchState = filepath.Join(os.TempDir(), "codingplan-ngram-bench")
-
-var (
-	benchOnce  sync.Once
-	benchModel *Model
-	benchErr   error
-)
-
-func goModel(b *testing.B) *Model {
-	b.Helper()
-	benchOnce.Do(func() {
-		benchModel, benchErr = Open(b.Context(), Config{StateDir: benchState}, discard)
-	})
-	if benchErr != nil {
-		b.Skipf("no model trained on GOROOT: %v", benchErr)
-	}
-	return benchModel
-}
 
 // benchPrefix is a realistic Go file up to a cursor.
 var benchPrefix = `package server
@@ -38,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"time"
 )
 
@@ -115,7 +91,7 @@ func BenchmarkComplete(b *testing.B) {
 			tokens := 0
 			cpu := cpuTime()
 			for b.Loop() {
-				st, err := m.Complete(b.Context(), prefix, suffix, "go", 64, c.multiline, emit)
+				st, err := m.Complete(b.Context(), Input{Prefix: prefix, Suffix: suffix, Language: "go", MaxTokens: 64, Multiline: c.multiline}, emit)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -129,7 +105,7 @@ func BenchmarkComplete(b *testing.B) {
 
 func BenchmarkLoad(b *testing.B) {
 	m := goModel(b)
-	path := filepath.Join(benchState, fileName)
+	path := filepath.Join(goState, fileName)
 	cpu := cpuTime()
 	for b.Loop() {
 		if _, err := load(path, m.info.Fingerprint); err != nil {
@@ -144,7 +120,7 @@ func BenchmarkOpen(b *testing.B) {
 	goModel(b)
 	cpu := cpuTime()
 	for b.Loop() {
-		if _, err := Open(b.Context(), Config{StateDir: benchState}, discard); err != nil {
+		if _, err := Open(b.Context(), Config{StateDir: goState}, discard); err != nil {
 			b.Fatal(err)
 		}
 	}

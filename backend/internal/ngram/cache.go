@@ -219,6 +219,9 @@ func unknownClass(key string) (kind, bool) {
 func (m *Model) predict(sc *scorer, hist []uint32, c *cache, chist []uint32, fam byte, partial string,
 	partialKind kind, partialCode byte, ok func(key string) bool) (uint32, float32, bool) {
 	m.prepare(sc, hist)
+	if sc.norm && sc.mass == nil {
+		sc.mass = make(map[uint32]float32)
+	}
 	var fl []follower
 	var total uint32
 	var mu, maxCached float32
@@ -259,7 +262,8 @@ func (m *Model) predict(sc *scorer, hist []uint32, c *cache, chist []uint32, fam
 		if mu > 0 {
 			p = (1-mu)*p + mu*float32(n)/float32(total)
 		}
-		if p < bestP || p == bestP && id > bestID {
+		loses := p < bestP || p == bestP && id > bestID
+		if loses && !sc.norm {
 			return
 		}
 		key := keyOf(id)
@@ -272,7 +276,12 @@ func (m *Model) predict(sc *scorer, hist []uint32, c *cache, chist []uint32, fam
 		if ok != nil && !ok(key) {
 			return
 		}
-		bestID, bestP = id, p
+		if sc.norm {
+			sc.mass[id] = max(sc.mass[id], p)
+		}
+		if !loses {
+			bestID, bestP = id, p
+		}
 	}
 	if partial == "" {
 		for _, id := range sc.touched {
@@ -290,7 +299,7 @@ func (m *Model) predict(sc *scorer, hist []uint32, c *cache, chist []uint32, fam
 		}
 	}
 	if c == nil {
-		return bestID, bestP, bestP >= 0
+		return bestID, sc.normalize(bestP), bestP >= 0
 	}
 	for _, f := range fl {
 		try(f.id, f.count)
@@ -332,5 +341,23 @@ func (m *Model) predict(sc *scorer, hist []uint32, c *cache, chist []uint32, fam
 			}
 		}
 	}
-	return bestID, bestP, bestP >= 0 && !math.IsNaN(float64(bestP))
+	return bestID, sc.normalize(bestP), bestP >= 0 && !math.IsNaN(float64(bestP))
+}
+
+// normalize returns p as a share of the probability of the acceptable
+// candidates, when the scorer was asked to (sc.norm): the first token's
+// probability given what the user typed (the partial word, the layout).
+func (sc *scorer) normalize(p float32) float32 {
+	if !sc.norm {
+		return p
+	}
+	var total float32
+	for id, q := range sc.mass {
+		total += q
+		delete(sc.mass, id)
+	}
+	if total <= 0 || p <= 0 {
+		return p
+	}
+	return min(1, p/total)
 }

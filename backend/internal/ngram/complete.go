@@ -38,20 +38,31 @@ const (
 	blankStopLines = 3
 )
 
-// Complete predicts how the code continues after prefix, given what comes
-// after the cursor (suffix) in a file of language (an LSP language
-// identifier). It decodes greedily, one token at a time, and hands each
-// piece of text to emit as soon as it is chosen; emit must not keep the
-// slice. It stops at the end of the line (or, when multiline, at the end
-// of the block), when the next token is what the suffix starts with, when
-// the model has no confident token (an identifier it cannot name, the end
-// of a file, or, with Config.MinTokenProb, a token less probable than
-// that), or after maxTokens tokens (default 64). The same input
-// always gives the same output. Complete never changes the model: what it
-// learns about the request's own code (its cache) is dropped on return.
-func (m *Model) Complete(ctx context.Context, prefix, suffix []byte, language string, maxTokens int,
-	multiline bool, emit func(text []byte) error) (Stats, error) {
-	return m.complete(ctx, prefix, suffix, language, maxTokens, multiline, emit, completeOptions{minProb: m.minProb})
+// Input is one completion request.
+type Input struct {
+	Prefix, Suffix []byte   // the code before and after the cursor
+	Snippets       [][]byte // other files the user has open: their names are in scope
+	Language       string   // an LSP language identifier
+	MaxTokens      int      // the token budget; 0 for the default (64)
+	Multiline      bool     // complete a block, not only the rest of the line
+}
+
+// Complete predicts how the code continues after in.Prefix, given what
+// comes after the cursor (in.Suffix). It decodes greedily, one token at a
+// time, then keeps only what it is confident of: it cuts the completion
+// before a token it is unsure of, a closing bracket the prefix did not
+// open, or (in Go) an identifier that is not in scope, back to the end of a
+// balanced expression or the end of the line; so the result is often
+// empty. It hands each kept piece of text to emit; emit must not keep the
+// slice. Decoding stops at the end of the line (or, when multiline, at the
+// end of the block), when the next token is what the suffix starts with,
+// when the model has no confident token (an identifier it cannot name,
+// the end of a file, or, with Config.MinTokenProb, a token less probable
+// than that), or after in.MaxTokens tokens. The same input always gives
+// the same output. Complete never changes the model: what it learns about
+// the request's own code (its cache) is dropped on return.
+func (m *Model) Complete(ctx context.Context, in Input, emit func(text []byte) error) (Stats, error) {
+	return m.complete(ctx, in, emit, completeOptions{minProb: m.minProb})
 }
 
 // predictor chooses the next token instead of the model, for the baseline
@@ -63,35 +74,88 @@ type completeOptions struct {
 	pred    predictor // choose tokens with this instead of the model
 	noCache bool      // predict without the request's cache
 	minProb float32   // stop before a token less probable than this
+	greedy  bool      // keep every decoded token: the model before confidence cuts (issue 14)
+	conf    *confidence
 }
 
-func (m *Model) complete(ctx context.Context, prefix, suffix []byte, language string, maxTokens int,
-	multiline bool, emit func(text []byte) error, opts completeOptions) (Stats, error) {
+func (m *Model) complete(ctx context.Context, in Input, emit func(text []byte) error, opts completeOptions) (Stats, error) {
 	var st Stats
 	if err := ctx.Err(); err != nil {
 		return st, err
 	}
+	maxTokens := in.MaxTokens
 	if maxTokens <= 0 {
 		maxTokens = defaultMaxTokens
 	}
-	language = strings.ToLower(language)
-	g, ok := m.newGeneration(prefix, suffix, language, multiline, !opts.noCache)
+	in.Language = strings.ToLower(in.Language)
+	g, ok := m.newGeneration(in, !opts.noCache)
 	st.PromptTokens = g.promptTokens
 	st.FinishReason = FinishStop
 	if !ok {
 		return st, nil
 	}
-	sc := m.scratch.Get().(*scorer)
-	defer m.scratch.Put(sc)
-	var piece []byte
-	for st.CompletionTokens < maxTokens {
+	steps, out, ended := m.decode(ctx, g, maxTokens, opts)
+	defer clear(out)
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	keep, closing := len(steps), ""
+	if !opts.greedy && opts.pred == nil {
+		conf := opts.conf
+		if conf == nil {
+			conf = &defaultConfidence
+		}
+		keep, closing = g.cut(steps, ended, conf)
+	}
+
+	if keep == maxTokens && !ended {
+		st.FinishReason = FinishLength
+	}
+	for _, s := range steps[:keep] {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		first := st.CompletionTokens == 0
+		st.CompletionTokens++
+		if s.end > s.start {
+			if err := emit(out[s.start:s.end]); err != nil {
+				return st, err
+			}
+		}
+	}
+	if closing != "" {
+		st.CompletionTokens++
+		if err := emit([]byte(closing)); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// step is one decoded token: its id (a cache id with the cache), the
+// confidence it was chosen with, and its piece of text out[start:end].
+type step struct {
+	id         uint32
+	mid        uint32 // its model id (an unknown class for a word only the request has)
+	p          float32
+	start, end int
+	line       bool // the piece starts a new line
+}
+
+// decode generates up to maxTokens tokens greedily. ended reports that the
+// model itself ended the completion (the end of the line or of a block,
+// the suffix taking over) rather than lacking a token it could name.
+func (m *Model) decode(ctx context.Context, g *generation, maxTokens int, opts completeOptions) (steps []step, out []byte, ended bool) {
+	sc := m.scratch.Get().(*scorer)
+	defer m.scratch.Put(sc)
+	for len(steps) < maxTokens {
+		if ctx.Err() != nil {
+			return steps, out, false
+		}
+		first := len(steps) == 0
 		var id uint32
 		var p float32 = 1
 		var found bool
+		sc.norm = first && !opts.greedy
 		switch {
 		case opts.pred != nil:
 			id, found = opts.pred(g, first)
@@ -108,27 +172,27 @@ func (m *Model) complete(ctx context.Context, prefix, suffix []byte, language st
 		default:
 			id, p, found = m.predict(sc, g.hist, g.cache, g.chist, g.family, "", 0, 0, g.plausible)
 		}
+		sc.norm = false
 		if !found || p < opts.minProb {
-			return st, nil
+			return steps, out, false
 		}
+		start := len(out)
+		lines := g.lines
 		var done bool
-		piece, done = g.render(piece[:0], g.key(id), first)
-		if done || g.repeats(id) {
-			return st, nil
+		out, done = g.render(out, g.key(id), first)
+		if done {
+			return steps, out[:start], true
 		}
-		st.CompletionTokens++
-		if len(piece) > 0 {
-			if err := emit(piece); err != nil {
-				return st, err
-			}
+		if g.repeats(id) {
+			return steps, out[:start], false
 		}
+		steps = append(steps, step{id: id, mid: g.modelID(id), p: p, start: start, end: len(out), line: g.lines > lines})
 		if g.endAfter {
-			return st, nil
+			return steps, out, true
 		}
 		g.push(id)
 	}
-	st.FinishReason = FinishLength
-	return st, nil
+	return steps, out, false
 }
 
 // generation is the state of one completion.
@@ -157,6 +221,14 @@ type generation struct {
 	sufLine   bool   // that token is on the cursor's line
 	lines     int    // newlines generated
 	endAfter  bool   // stop after the token just emitted
+
+	// What the confidence cut needs (cut.go).
+	scope      *scope   // Go: the names the completion may use; nil for other languages
+	open       []byte   // brackets the prefix opened and did not close, innermost last
+	inTypeBody bool     // the innermost open brace is a struct's or an interface's
+	lineFunc   bool     // the cursor's line has func before the cursor
+	before     []string // the texts of the last tokens before the cursor (the partial word excluded)
+	beforeIDs  []uint32 // their model ids
 }
 
 // noIndent means the user typed no indentation on the cursor's new line,
@@ -165,8 +237,9 @@ const noIndent = -1 << 10
 
 // newGeneration reads the prefix and suffix. It returns false when there
 // is nothing to complete: the cursor is inside a comment.
-func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline, useCache bool) (*generation, bool) {
-	g := &generation{m: m, multiline: multiline, family: family(language), typedIndent: noIndent}
+func (m *Model) newGeneration(in Input, useCache bool) (*generation, bool) {
+	prefix, suffix, language := in.Prefix, in.Suffix, in.Language
+	g := &generation{m: m, multiline: in.Multiline, family: family(language), typedIndent: noIndent}
 	tail, atStart := prefix, true
 	if len(tail) > maxPrefixBytes {
 		tail = tail[len(tail)-maxPrefixBytes:]
@@ -185,14 +258,7 @@ func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline,
 		lastEnd = toks[n-1].end
 	}
 	toks = layout(toks, tail)
-	for _, t := range toks {
-		switch t.text {
-		case "{":
-			g.outer++
-		case "}":
-			g.outer = max(0, g.outer-1)
-		}
-	}
+	g.brackets(toks)
 	trail := tail[lastEnd:]
 	switch {
 	case bytes.IndexByte(trail, '\n') >= 0:
@@ -223,6 +289,10 @@ func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline,
 		if i >= len(toks)-ctxLen {
 			g.hist = append(g.hist, id)
 		}
+		if i >= len(toks)-maxBefore {
+			g.before = append(g.before, toks[i].text)
+			g.beforeIDs = append(g.beforeIDs, id)
+		}
 		if g.cache != nil {
 			cid := g.cache.id(id, appendKey(key[:0], g.family, &toks[i]), toks[i].kind)
 			g.cache.add(cid)
@@ -247,6 +317,9 @@ func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline,
 		g.typedIndent = g.level - g.prevLevel
 	}
 
+	if g.family == familyGo {
+		g.scope = goScope(prefix, suffix, in.Snippets)
+	}
 	suffix = suffix[:min(len(suffix), maxSuffixBytes)]
 	sufToks := layout(tokenize(nil, suffix, language), suffix)
 	if len(sufToks) > 0 {
@@ -264,6 +337,43 @@ func (m *Model) newGeneration(prefix, suffix []byte, language string, multiline,
 		}
 	}
 	return g, true
+}
+
+// maxBefore is how many tokens before the cursor the cut looks at.
+const maxBefore = 3
+
+// brackets reads the brackets of the prefix's tokens: the braces open at
+// the cursor, the brackets still open, innermost last, and whether the
+// innermost brace is a struct's or an interface's body; and whether the
+// cursor's line has func on it.
+func (g *generation) brackets(toks []token) {
+	var typeBody []bool
+	for i, t := range toks {
+		if t.space == spaceLine || t.space == spaceBlank {
+			g.lineFunc = false
+		}
+		switch {
+		case t.text == "func":
+			g.lineFunc = true
+		case isOpener(t.text):
+			g.open = append(g.open, t.text[0])
+			if t.text == "{" {
+				g.outer++
+				typeBody = append(typeBody, i > 0 && (toks[i-1].text == "struct" || toks[i-1].text == "interface"))
+			}
+		case isCloser(t.text):
+			// Pop up to the matching bracket: a lenient parse of a
+			// partial file.
+			if j := bytes.LastIndexByte(g.open, opening(t.text[0])); j >= 0 {
+				g.open = g.open[:j]
+			}
+			if t.text == "}" && len(typeBody) > 0 {
+				g.outer = max(0, g.outer-1)
+				typeBody = typeBody[:len(typeBody)-1]
+			}
+		}
+	}
+	g.inTypeBody = len(typeBody) > 0 && typeBody[len(typeBody)-1]
 }
 
 // key returns the key of a token id of this generation.
@@ -434,14 +544,19 @@ func (g *generation) repeats(id uint32) bool {
 	return false
 }
 
+// modelID returns the model's id for a token id of this generation: a
+// word only the request has stands for its unknown class, as in the corpus.
+func (g *generation) modelID(id uint32) uint32 {
+	if v := uint32(g.m.vocabSize()); id >= v {
+		return g.cache.oov[id-v].class
+	}
+	return id
+}
+
 // push adds a generated token to the contexts.
 func (g *generation) push(id uint32) {
 	g.gen = append(g.gen, id)
-	mid := id
-	if v := uint32(g.m.vocabSize()); id >= v {
-		mid = g.cache.oov[id-v].class // its unknown class, as in the corpus
-	}
-	g.hist = appendLast(g.hist, mid, g.m.order-1)
+	g.hist = appendLast(g.hist, g.modelID(id), g.m.order-1)
 	g.chist = appendLast(g.chist, id, cacheOrder-1)
 }
 

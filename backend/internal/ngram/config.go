@@ -43,6 +43,8 @@ type Config struct {
 	// is below it: fewer wrong suggestions, fewer exact ones (see
 	// docs/benchmarks.md). It does not change the model file. Default 0.
 	MinTokenProb float64
+
+	goroot string // the Go toolchain's root instead of `go env GOROOT`, for tests
 }
 
 const (

@@ -139,12 +139,7 @@ func trainingFiles(cfg Config, files []corpusFile) []corpusFile {
 	if cfg.MaxCorpusBytes <= 0 {
 		return out
 	}
-	key := func(f corpusFile) uint64 {
-		h := fnv.New64a()
-		h.Write([]byte("sample:" + f.rel))
-		return h.Sum64()
-	}
-	slices.SortStableFunc(out, func(a, b corpusFile) int { return cmpU64(key(a), key(b)) })
+	slices.SortStableFunc(out, func(a, b corpusFile) int { return cmpU64(sampleKey(a.rel), sampleKey(b.rel)) })
 	var total int64
 	n := 0
 	for n < len(out) && total+out[n].size <= cfg.MaxCorpusBytes {
@@ -154,6 +149,13 @@ func trainingFiles(cfg Config, files []corpusFile) []corpusFile {
 	out = out[:n]
 	slices.SortStableFunc(out, func(a, b corpusFile) int { return strings.Compare(a.path, b.path) })
 	return out
+}
+
+// sampleKey orders files for a fixed pseudo-random sample.
+func sampleKey(rel string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte("sample:" + rel))
+	return h.Sum64()
 }
 
 func cmpU64(a, b uint64) int {

@@ -48,7 +48,7 @@ type EvalOptions struct {
 func Evaluate(ctx context.Context, cfg Config, m *Model, opts EvalOptions, log *slog.Logger) (EvalResult, error) {
 	cfg = cfg.withDefaults()
 	var res EvalResult
-	dirs, err := corpusDirs(ctx, cfg, log)
+	dirs, _, err := corpusDirs(ctx, cfg, log)
 	if err != nil {
 		return res, err
 	}
@@ -140,9 +140,45 @@ func (m *Model) evalLines(ctx context.Context, f corpusFile, src []byte, toks []
 	collect := func(b []byte) error { got = append(got, b...); return nil }
 	run := func(prefix, suffix []byte, opts completeOptions) (string, error) {
 		got = got[:0]
-		_, err := m.complete(ctx, prefix, suffix, f.lang, 64, false, collect, opts)
+		_, err := m.complete(ctx, Input{Prefix: prefix, Suffix: suffix, Language: f.lang, MaxTokens: 64}, collect, opts)
 		return normalizeSpace(got), err
 	}
+	return eachCut(f, src, toks, func(cut, end int) error {
+		prefix := src[:cut]
+		want := normalizeSpace(src[cut:end])
+		suffix := src[end:]
+		res.Lines++
+		out, err := run(prefix, suffix, completeOptions{minProb: m.minProb, greedy: true})
+		if err != nil {
+			return err
+		}
+		switch {
+		case out == want:
+			res.LineExact++
+		case out == "":
+			res.LineEmpty++
+		case strings.HasPrefix(want, out):
+			res.LinePrefix++
+		}
+		if out, err = run(prefix, suffix, completeOptions{noCache: true, greedy: true}); err != nil {
+			return err
+		} else if out == want {
+			res.LineExactNoCache++
+		}
+		if out, err = run(prefix, suffix, baseline); err != nil {
+			return err
+		} else if out == want {
+			res.BaselineExact++
+		}
+		return nil
+	})
+}
+
+// eachCut calls fn once for every line of a file of tokens toks that has
+// two tokens or more, with the cursor after one of them chosen by a hash of
+// the file's name and the line (never the first): cut is the cursor's
+// offset in src, end that of the end of the line's last token.
+func eachCut(f corpusFile, src []byte, toks []token, fn func(cut, end int) error) error {
 	for i := 0; i < len(toks); {
 		// The line is toks[i:j].
 		j := i + 1
@@ -161,31 +197,8 @@ func (m *Model) evalLines(ctx context.Context, f corpusFile, src []byte, toks []
 		h := fnv.New32a()
 		fmt.Fprintf(h, "%s:%d", f.rel, lineStart)
 		cut := lineStart + 1 + int(h.Sum32()%uint32(lineEnd-lineStart-1))
-		prefix := src[:toks[cut-1].end]
-		want := normalizeSpace(src[toks[cut-1].end:last.end])
-		suffix := src[last.end:]
-		res.Lines++
-		out, err := run(prefix, suffix, completeOptions{minProb: m.minProb})
-		if err != nil {
+		if err := fn(toks[cut-1].end, last.end); err != nil {
 			return err
-		}
-		switch {
-		case out == want:
-			res.LineExact++
-		case out == "":
-			res.LineEmpty++
-		case strings.HasPrefix(want, out):
-			res.LinePrefix++
-		}
-		if out, err = run(prefix, suffix, completeOptions{noCache: true}); err != nil {
-			return err
-		} else if out == want {
-			res.LineExactNoCache++
-		}
-		if out, err = run(prefix, suffix, baseline); err != nil {
-			return err
-		} else if out == want {
-			res.BaselineExact++
 		}
 	}
 	return nil

@@ -16,7 +16,8 @@ import (
 // order, corpus fingerprint), the vocabulary (key offsets and the keys,
 // then ids sorted by key, by text, and the top unigrams per family), the
 // root weight, each level's arrays, the baseline table, and a CRC-32C of
-// everything before it. Arrays are stored as they sit in memory, so
+// everything before it. Since format 2 the argument counts of calls
+// (arities) follow the baseline table. Arrays are stored as they sit in memory, so
 // loading reads them in place.
 const (
 	fileName = "ngram.model"
@@ -99,6 +100,10 @@ func (m *Model) save(path string) (err error) {
 		}
 	}
 	array(words(m.baseline))
+	u32(uint32(len(m.arity.masks)))
+	array(words(m.arity.off))
+	w.WriteString(m.arity.keys)
+	array(words(m.arity.masks))
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("save model: %w", err)
 	}
@@ -179,6 +184,17 @@ func load(path string, want [32]byte) (*Model, error) {
 		}
 	}
 	m.baseline = r.u32s(v)
+	n := int(r.u32())
+	m.arity.off = r.u32s(n + 1)
+	if r.err == nil {
+		keys := make([]byte, m.arity.off[n])
+		if int64(len(keys)) > r.left {
+			return nil, errors.New("model file is corrupt: call table")
+		}
+		r.read(keys)
+		m.arity.keys = string(keys)
+	}
+	m.arity.masks = r.u32s(n)
 	sum := r.crc
 	var tail [4]byte
 	r.left += 4
@@ -281,6 +297,9 @@ func (m *Model) validate() error {
 	}
 	if int(m.keyOff[v]) != len(m.keys) {
 		return errors.New("key offsets do not cover the keys")
+	}
+	if !m.arity.valid() {
+		return errors.New("call table offsets out of order")
 	}
 	for _, ids := range [][]uint32{m.byKey, m.byText, m.topUni, m.baseline} {
 		for _, id := range ids {

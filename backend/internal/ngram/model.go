@@ -19,6 +19,7 @@ type Model struct {
 	levels    []level
 	rootGamma float32  // weight of the uniform distribution under the unigrams
 	baseline  []uint32 // most frequent follower of each token, for evaluation
+	arity     arities  // argument counts of package functions' calls in the Go corpus
 	info      Info
 
 	minProb float32 // Config.MinTokenProb
@@ -213,6 +214,10 @@ type scorer struct {
 	nodes   [16]int
 	uniW    float32 // weight of the unigram level
 	uniform float32 // probability mass every token gets from the uniform level
+	// norm asks predict for the winner's share of the acceptable
+	// candidates' probability, which it sums in mass.
+	norm bool
+	mass map[uint32]float32
 }
 
 // prepare scores every token seen after the contexts of hist: the terms

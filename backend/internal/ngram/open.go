@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,7 +24,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Model, error) {
 	if cfg.StateDir == "" {
 		return nil, errors.New("ngram: no state dir")
 	}
-	dirs, err := corpusDirs(ctx, cfg, log)
+	dirs, goOnly, err := corpusDirs(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -31,6 +32,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ngram: %w", err)
 	}
+	files = goFilesOnly(files, goOnly)
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%w: no source files in %s", ErrNoCorpus, strings.Join(dirs, ", "))
 	}
@@ -75,21 +77,40 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Model, error) {
 }
 
 // corpusDirs returns the directories to learn from: the Go toolchain's
-// source tree unless cfg.NoGoroot, then cfg.CorpusDirs.
-func corpusDirs(ctx context.Context, cfg Config, log *slog.Logger) ([]string, error) {
-	var dirs []string
+// source tree unless cfg.NoGoroot, then cfg.CorpusDirs. goOnly is the
+// toolchain's source tree, of which only Go files are learnt from: its
+// scripts in other languages (a gdb helper in Python, some JavaScript and
+// shell) are not what a user writes in those languages, and suggesting
+// them is worse than silence.
+func corpusDirs(ctx context.Context, cfg Config, log *slog.Logger) (dirs []string, goOnly string, err error) {
 	if !cfg.NoGoroot {
-		if root := goroot(ctx); root != "" {
-			dirs = append(dirs, filepath.Join(root, "src"))
+		root := cfg.goroot
+		if root == "" {
+			root = goroot(ctx)
+		}
+		if root != "" {
+			goOnly = filepath.Join(root, "src")
+			dirs = append(dirs, goOnly)
 		} else {
 			log.Warn("ngram: Go toolchain not found; training on the corpus dirs only")
 		}
 	}
 	dirs = append(dirs, cfg.CorpusDirs...)
 	if len(dirs) == 0 {
-		return nil, fmt.Errorf("%w: no Go toolchain found and no corpus dirs configured", ErrNoCorpus)
+		return nil, "", fmt.Errorf("%w: no Go toolchain found and no corpus dirs configured", ErrNoCorpus)
 	}
-	return dirs, nil
+	return dirs, goOnly, nil
+}
+
+// goFilesOnly drops the files under dir that are not Go.
+func goFilesOnly(files []corpusFile, dir string) []corpusFile {
+	if dir == "" {
+		return files
+	}
+	dir, _ = filepath.Abs(dir)
+	return slices.DeleteFunc(files, func(f corpusFile) bool {
+		return f.lang != "go" && strings.HasPrefix(f.path, dir+string(filepath.Separator))
+	})
 }
 
 // goroot finds the Go toolchain's root: `go env GOROOT`, else the GOROOT

@@ -217,12 +217,8 @@ func indentUnit(src []byte) int {
 	var votes [9]int
 	prev := 0
 	for len(src) > 0 {
-		line := src
-		if i := bytes.IndexByte(src, '\n'); i >= 0 {
-			line, src = src[:i], src[i+1:]
-		} else {
-			src = nil
-		}
+		var line []byte
+		line, src, _ = bytes.Cut(src, []byte("\n"))
 		n := 0
 		for n < len(line) && line[n] == ' ' {
 			n++

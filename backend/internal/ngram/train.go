@@ -18,7 +18,7 @@ const boundary = 0
 
 // formatVersion is the version of the model file format and of the
 // training procedure: a model built by another version is rebuilt.
-const formatVersion = 1
+const formatVersion = 2
 
 // corpusStats describes a training run, for logs and the benchmark.
 type corpusStats struct {
@@ -30,6 +30,7 @@ type corpusStats struct {
 
 // shard is one training worker's private dictionary of token keys.
 type shard struct {
+	calls  map[string]uint32 // argument counts of calls (see arities)
 	ids    map[string]uint32
 	keys   []string
 	kinds  []kind
@@ -88,6 +89,13 @@ func train(ctx context.Context, cfg Config, files []corpusFile, log *slog.Logger
 		return nil, st, err
 	}
 	m := t.estimate(vocab, cfg.MinCount)
+	calls := make(map[string]uint32)
+	for _, sh := range shards {
+		for k, mask := range sh.calls {
+			calls[k] |= mask
+		}
+	}
+	m.arity = newArities(calls)
 	st.Duration = time.Since(start)
 	return m, st, nil
 }
@@ -102,7 +110,7 @@ func tokenizeCorpus(ctx context.Context, cfg Config, files []corpusFile, st *cor
 	errs := make([]error, cfg.Workers)
 	var wg sync.WaitGroup
 	for w := range cfg.Workers {
-		sh := &shard{ids: make(map[string]uint32)}
+		sh := &shard{ids: make(map[string]uint32), calls: make(map[string]uint32)}
 		shards[w] = sh
 		wg.Go(func() {
 			var toks []token
@@ -127,6 +135,9 @@ func tokenizeCorpus(ctx context.Context, cfg Config, files []corpusFile, st *cor
 					continue
 				}
 				fam := family(files[i].lang)
+				if fam == familyGo {
+					countCalls(toks, src, sh.calls)
+				}
 				ids := make([]uint32, len(toks))
 				for j := range toks {
 					key = appendKey(key[:0], fam, &toks[j])

@@ -52,6 +52,7 @@ var (
 	errExpiredToken     = &oauthError{"expired_token", "the device code has expired: start again", 400}
 	errUnavailable      = &oauthError{"temporarily_unavailable", "the account service cannot reach its database; retry later", 503}
 	errServer           = &oauthError{"server_error", "internal error", 500}
+	errUnsupportedToken = &oauthError{"unsupported_token_type", "only refresh tokens are revoked here", 400}
 )
 
 // rateLimited is Config.AccountLimit's refusal.

@@ -25,6 +25,7 @@ const RetryAfter = "5"
 //
 //	POST /v1/token               the token endpoint (RFC 6749 §3.2, RFC 8628 §3.4)
 //	POST /v1/device/code         the device authorization endpoint (RFC 8628 §3.1)
+//	POST /v1/revoke              revoke a refresh token's sign-in (RFC 7009)
 //	GET  /.well-known/jwks.json  the signing keys
 //
 // Rate limits are the caller's: wrap the handler.
@@ -32,6 +33,7 @@ func (i *Issuer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/token", i.serveToken)
 	mux.HandleFunc("POST /v1/device/code", i.serveDeviceCode)
+	mux.HandleFunc("POST /v1/revoke", i.serveRevoke)
 	mux.HandleFunc("GET /.well-known/jwks.json", i.serveJWKS)
 	return mux
 }
@@ -134,16 +136,26 @@ func validClientID(s string) bool {
 	return true
 }
 
-func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
+// publicForm reads the form of a request from a public client; it answers the error itself
+// (ok false) for a request with client authentication or a malformed body.
+func (i *Issuer) publicForm(w http.ResponseWriter, r *http.Request) (form url.Values, ok bool) {
 	if r.Header.Get("Authorization") != "" {
 		// Clients are public (RFC 8628 §3.1): no client authentication is offered.
 		w.Header().Set("WWW-Authenticate", `Basic realm="codingplan"`)
 		i.writeError(w, r, errInvalidClient)
-		return
+		return nil, false
 	}
 	form, oerr := readForm(r, w)
 	if oerr != nil {
 		i.writeError(w, r, oerr)
+		return nil, false
+	}
+	return form, true
+}
+
+func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
+	form, ok := i.publicForm(w, r)
+	if !ok {
 		return
 	}
 	req, oerr := parseTokenRequest(form)

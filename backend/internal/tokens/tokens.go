@@ -100,6 +100,9 @@ type Config struct {
 	// error "rate_limited" and that Retry-After. Device and refresh grants are not asked: each
 	// needs a one-time code or the sign-in's one current token.
 	AccountLimit func(ctx context.Context, accountID string) (retryAfter time.Duration)
+	// OnRevoke, when set, is told of each sign-in its client revoked (POST /v1/revoke), to
+	// tell the routing plane (accounts.Notifier's Revoke).
+	OnRevoke func(ctx context.Context, accountID, sid string)
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }

@@ -152,13 +152,20 @@ func (p *localProvider) stream(ctx context.Context, req *Request, sink Sink) (Re
 	prefix, suffix := []byte(c.Prefix), []byte(c.Suffix)
 	defer clear(prefix)
 	defer clear(suffix)
+	// Other open files name what the completion may use (ngram.Input).
+	snippets := make([][]byte, len(c.Snippets))
+	for i, sn := range c.Snippets {
+		snippets[i] = []byte(sn.Text)
+		defer clear(snippets[i])
+	}
 	f := newStopFilter(sink, req.Stop, p.model.Stop)
 	defer f.clear()
 
 	var st ngram.Stats
 	var err error
 	secretly(func() { // see collect.go
-		st, err = p.ngram.Complete(actx, prefix, suffix, c.Language, maxTokens, c.Multiline, f.write)
+		st, err = p.ngram.Complete(actx, ngram.Input{Prefix: prefix, Suffix: suffix, Snippets: snippets,
+			Language: c.Language, MaxTokens: maxTokens, Multiline: c.Multiline}, f.write)
 	})
 	collectSoon()
 	switch {

@@ -62,7 +62,7 @@ func completionRequest(prefix string) *Request {
 	}}
 }
 
-const localPrefix = "package x\n\nfunc f(path string) error {\n\tif err := load(path); err != nil {\n\t\treturn "
+const localPrefix = "package x\n\nimport \"fmt\"\n\nfunc f(path string) error {\n\tif err := load(path); err != nil {\n\t\treturn "
 
 func TestLocalStream(t *testing.T) {
 	mc, m := localModel(t)

@@ -8,10 +8,10 @@ vim.api.nvim_create_user_command('Codingplan', function(cmd)
   require('codingplan.commands').run(cmd.fargs[1])
 end, {
   nargs = '?',
-  desc = 'codingplan: signin | signout | status | toggle | cancel',
+  desc = 'codingplan: signin | token | signout | status | toggle | cancel',
   complete = function(arg)
     return vim.tbl_filter(function(s)
       return vim.startswith(s, arg)
-    end, { 'signin', 'signout', 'status', 'toggle', 'cancel' })
+    end, { 'signin', 'token', 'signout', 'status', 'toggle', 'cancel' })
   end,
 })

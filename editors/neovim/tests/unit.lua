@@ -118,7 +118,7 @@ case('persist_token keeps the token in a 0600 file, signout removes it', functio
   local notify = vim.notify
   vim.notify = function() end -- no server runs here: the commands report that
   cp.setup({ server_path = '/nonexistent/codingplan-lsp', persist_token = true })
-  commands.signin('tok-123')
+  commands.token('tok-123')
   local path = commands.token_path()
   eq(commands.read_token(), 'tok-123')
   eq(vim.uv.fs_stat(path).mode % 512, tonumber('600', 8))
@@ -136,7 +136,7 @@ case('without persist_token nothing is written', function()
   local notify = vim.notify
   vim.notify = function() end
   cp.setup({ server_path = '/nonexistent/codingplan-lsp' })
-  commands.signin('tok-456')
+  commands.token('tok-456')
   eq(vim.uv.fs_stat(commands.token_path()), nil)
   require('codingplan.lsp').token = nil
   cp.teardown()

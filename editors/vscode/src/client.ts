@@ -11,7 +11,7 @@ import {
 } from 'vscode-languageclient/node';
 import * as config from './config';
 import { registerMarkdown } from './markdown';
-import { experimentalCapabilities, statusNotification, Status } from './protocol';
+import { DeviceAction, experimentalCapabilities, SignInAction, statusNotification, Status } from './protocol';
 
 /**
  * Commands that the extension registers itself (they prompt or update the UI first, then call the
@@ -84,6 +84,7 @@ export async function createClient(
 		clear: () => {},
 	});
 	context.subscriptions.push(registerMarkdown(client));
+	client.onRequest('window/showMessageRequest', showMessageRequest);
 
 	// Register every server command except the ones the extension wraps.
 	const feature = client.getFeature(ExecuteCommandRequest.method);
@@ -97,6 +98,45 @@ export async function createClient(
 			},
 		});
 	return client;
+}
+
+/**
+ * showMessageRequest answers the server's window/showMessageRequest (replacing the client's
+ * default handler, which would drop the action's extra properties): the device sign-in's code
+ * with a "Copy code and open" button that copies it and opens the page; other requests as
+ * VS Code shows them by default.
+ */
+async function showMessageRequest(params: {
+	type: number;
+	message: string;
+	actions?: DeviceAction[];
+}): Promise<DeviceAction | null> {
+	const actions = params.actions ?? [];
+	const device = actions.find((a) => a.title === SignInAction.copyAndOpen && a.userCode && a.uri);
+	if (device) {
+		const pick = await vscode.window.showInformationMessage(
+			`codingplan: your sign-in code is ${device.userCode}. ${params.message.replace(/^codingplan: /, '')}`,
+			device.title,
+		);
+		if (pick !== device.title) {
+			return null;
+		}
+		try {
+			await vscode.env.clipboard.writeText(device.userCode!);
+		} catch {
+			// No clipboard (a browser without permission): the code is in the message.
+		}
+		const opened = await vscode.env.openExternal(vscode.Uri.parse(device.uri!, true));
+		return { title: device.title, opened };
+	}
+	const show =
+		params.type === 1
+			? vscode.window.showErrorMessage
+			: params.type === 2
+				? vscode.window.showWarningMessage
+				: vscode.window.showInformationMessage;
+	const pick = await show(params.message, ...actions.map((a) => a.title));
+	return actions.find((a) => a.title === pick) ?? null;
 }
 
 /** pushSettings sends the current settings (with the token) to a running client. */

@@ -15,6 +15,8 @@ export interface Host {
 	status(): Status;
 	onStatus(status: Status): void;
 	setToken(token: string | undefined): Promise<void>;
+	/** Whether a token (from Sign In with Token) is kept in SecretStorage. */
+	hasToken(): Promise<boolean>;
 	showOutput(): void;
 	restart(): Promise<void>;
 }
@@ -36,7 +38,22 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 			}
 		};
 
+	// signIn with a token hands it to the server (as signInWithToken does); without one it runs
+	// the device sign-in: the server shows the code (client.ts answers its message request),
+	// polls under progress the user can cancel, and keeps the sign-in, renewed by itself. A
+	// token kept in SecretStorage would take precedence at the next start: it goes.
 	const signIn = async (client: LanguageClient, token?: unknown) => {
+		if (typeof token === 'string') {
+			return signInWithToken(client, token);
+		}
+		const status = await executeServerCommand<Status>(client, ServerCommand.signIn);
+		host.onStatus(status);
+		if (status.state !== 'signedOut' && (await host.hasToken())) {
+			await host.setToken(undefined);
+		}
+	};
+
+	const signInWithToken = async (client: LanguageClient, token?: unknown) => {
 		let value = typeof token === 'string' ? token : undefined;
 		if (value === undefined) {
 			value = await vscode.window.showInputBox({
@@ -121,7 +138,9 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 			await vscode.commands.executeCommand('codingplan.signIn');
 			return;
 		}
-		const items: (vscode.QuickPickItem & { command: string })[] = [];
+		const items: (vscode.QuickPickItem & { command: string })[] = [
+			{ label: '$(sign-in) Sign In', description: 'in the browser', command: 'codingplan.signIn' },
+		];
 		if (s.unavailable) {
 			// Why some features are missing, where the user looks for them; picking it shows the status.
 			items.push({ label: '$(info) Not available', detail: s.unavailable, command: 'codingplan.showStatus' });
@@ -143,6 +162,7 @@ export function registerCommands(host: Host): vscode.Disposable[] {
 
 	return [
 		vscode.commands.registerCommand('codingplan.signIn', withClient(signIn)),
+		vscode.commands.registerCommand('codingplan.signInWithToken', withClient(signInWithToken)),
 		vscode.commands.registerCommand(
 			'codingplan.signOut',
 			withClient(async (client) => {

@@ -42,6 +42,7 @@ class Extension implements vscode.Disposable {
 				status: () => this.statusBar.status,
 				onStatus: (s: Status) => this.statusBar.update(s),
 				setToken: (t) => this.setToken(t),
+				hasToken: async () => (await this.token()) !== undefined,
 				showOutput: () => this.output.show(true),
 				restart: () => this.restart(),
 			}),

@@ -100,6 +100,24 @@ export const experimentalCapabilities = { codingplan: { showMarkdown: true } } a
  */
 export const annotationPreview = 'codingplan.preview';
 
+/**
+ * An action of the server's window/showMessageRequest during a sign-in (lspx.DeviceAction): the
+ * device sign-in's message carries the code and the page; the extension copies and opens them
+ * itself and answers with `opened: true`, so that the server does not open the page again.
+ */
+export interface DeviceAction {
+	title: string;
+	userCode?: string;
+	uri?: string;
+	opened?: boolean;
+}
+
+/** The titles of those actions. */
+export const SignInAction = {
+	copyAndOpen: 'Copy code and open',
+	signIn: 'Sign in',
+} as const;
+
 /** The server's workspace/executeCommand commands. */
 export const ServerCommand = {
 	status: 'codingplan.status',

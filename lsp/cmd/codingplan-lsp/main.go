@@ -23,6 +23,7 @@ import (
 	"github.com/codingplan/codingplan/lsp/internal/lsplog"
 	"github.com/codingplan/codingplan/lsp/internal/remote"
 	"github.com/codingplan/codingplan/lsp/internal/server"
+	"github.com/codingplan/codingplan/lsp/internal/signin"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; else the module version.
@@ -113,7 +114,16 @@ func run(args []string, stderr io.Writer) int {
 		Version: versionString(),
 	}, log.With("part", "remote"))
 	engine := complete.New(complete.Config{}, backend, log.With("part", "complete"))
-	cfg := server.Config{Name: "codingplan-lsp", Version: versionString(), Backend: backend, Engine: engine, Env: env}
+	var signInFile signin.File
+	if path, err := signin.DefaultPath(); err == nil {
+		signInFile.Path = path
+	} else {
+		log.Warn("a sign-in will last until the editor closes", "err", err)
+	}
+	cfg := server.Config{
+		Name: "codingplan-lsp", Version: versionString(), Backend: backend, Engine: engine, Env: env,
+		SignInFile: signInFile,
+	}
 	if logs != nil {
 		cfg.Logs = logs
 	}

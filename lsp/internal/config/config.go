@@ -17,6 +17,13 @@ type Settings struct {
 	// Token is the bearer token (a JWT) for the backend. Empty means the CODINGPLAN_TOKEN
 	// environment variable, then signed out.
 	Token wire.Secret `json:"token"`
+	// AccountsURL is the account service (codingplan-accounts) that codingplan.signIn's
+	// device sign-in, refreshes and API keys go to. Empty means CODINGPLAN_ACCOUNTS_URL, then
+	// one derived from BackendURL (see AccountsURL).
+	AccountsURL string `json:"accountsUrl"`
+	// APIKeyFile names a file holding an API key, for machines without a browser: it is
+	// exchanged for access tokens. Empty means CODINGPLAN_API_KEY, then none.
+	APIKeyFile string `json:"apiKeyFile"`
 	// Enable turns AI completions on or off. Code actions stay available.
 	Enable bool `json:"enable"`
 	// Model asks for a model by name or alias; empty means the backend's default.

@@ -19,8 +19,10 @@ const Section = "codingplan"
 
 // Environment variables read at start.
 const (
-	EnvToken      = "CODINGPLAN_TOKEN"
-	EnvBackendURL = "CODINGPLAN_BACKEND_URL"
+	EnvToken       = "CODINGPLAN_TOKEN"
+	EnvBackendURL  = "CODINGPLAN_BACKEND_URL"
+	EnvAccountsURL = "CODINGPLAN_ACCOUNTS_URL"
+	EnvAPIKey      = "CODINGPLAN_API_KEY"
 )
 
 // Trace values.
@@ -32,19 +34,31 @@ const (
 
 // Env holds what the environment says, applied where the editor says nothing.
 type Env struct {
-	Token      wire.Secret
-	BackendURL string
+	Token       wire.Secret
+	BackendURL  string
+	AccountsURL string
+	// APIKey is used when the apiKeyFile setting is empty.
+	APIKey wire.Secret
 }
 
 // FromEnv reads Env with getenv (os.Getenv in main).
 func FromEnv(getenv func(string) string) Env {
-	return Env{Token: wire.Secret(strings.TrimSpace(getenv(EnvToken))), BackendURL: strings.TrimSpace(getenv(EnvBackendURL))}
+	return Env{
+		Token:       wire.Secret(strings.TrimSpace(getenv(EnvToken))),
+		BackendURL:  strings.TrimSpace(getenv(EnvBackendURL)),
+		AccountsURL: strings.TrimSpace(getenv(EnvAccountsURL)),
+		APIKey:      wire.Secret(strings.TrimSpace(getenv(EnvAPIKey))),
+	}
 }
 
-// Apply fills what s leaves empty from the environment: the token, and the backend URL.
+// Apply fills what s leaves empty from the environment: the token, and the backend and
+// account service URLs.
 func (e Env) Apply(s Settings) Settings {
 	if s.Token == "" {
 		s.Token = e.Token
+	}
+	if s.AccountsURL == "" {
+		s.AccountsURL = e.AccountsURL
 	}
 	if s.BackendURL == "" {
 		s.BackendURL = e.BackendURL
@@ -162,6 +176,23 @@ var fields = map[string]func(s *Settings, v json.RawMessage) error{
 		s.BackendURL = u
 		return nil
 	},
+	"accountsUrl": func(s *Settings, v json.RawMessage) error {
+		var u string
+		if err := decode(v, &u, "a string"); err != nil {
+			return err
+		}
+		if u == "" {
+			s.AccountsURL = ""
+			return nil
+		}
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return errors.New("must be an http:// or https:// URL; keeping the previous one")
+		}
+		s.AccountsURL = strings.TrimRight(u, "/")
+		return nil
+	},
+	"apiKeyFile": func(s *Settings, v json.RawMessage) error { return decode(v, &s.APIKeyFile, "a file name") },
 	"token": func(s *Settings, v json.RawMessage) error {
 		var t string
 		if err := decode(v, &t, "a string"); err != nil {

@@ -194,3 +194,32 @@ type ExperimentalCaps struct {
 // needsConfirmation, where the client supports change annotations: VS Code shows its refactor
 // preview, the Neovim plugin a diff to accept or reject.
 const AnnotationPreview = "codingplan.preview"
+
+// Sign-in (docs/editors.md, "Signing in"). codingplan.signIn without an argument runs the device
+// sign-in: the server asks the editor with window/showMessageRequest to show the code, with one
+// DeviceAction, ActionCopyAndOpen, that carries the code and the page. An editor plugin that
+// copies the code and opens the page itself answers with that action and Opened set; otherwise
+// the server opens the page with window/showDocument (external) when the client supports it.
+const (
+	ActionCopyAndOpen = "Copy code and open"
+	// ActionSignIn is offered once when a sign-in or token stops working.
+	ActionSignIn = "Sign in"
+)
+
+// DeviceAction is a window/showMessageRequest action of the sign-in messages, with the
+// additional properties LSP allows on a MessageActionItem.
+type DeviceAction struct {
+	Title string `json:"title"`
+	// UserCode and URI: the code to enter and the page that takes it (with the code filled in).
+	UserCode string `json:"userCode,omitzero"`
+	URI      string `json:"uri,omitzero"`
+	// Opened, in the answer: the editor copied the code and opened the page itself.
+	Opened bool `json:"opened,omitzero"`
+}
+
+// ShowMessageRequestParams is window/showMessageRequest's params with DeviceActions.
+type ShowMessageRequestParams struct {
+	Type    protocol.MessageType `json:"type"`
+	Message string               `json:"message"`
+	Actions []DeviceAction       `json:"actions,omitzero"`
+}

@@ -24,6 +24,9 @@ func TestShapes(t *testing.T) {
 			`{"state":"loading","message":"m","enabled":true,"model":"local","unavailable":"no code actions"}`},
 		{"enabled", EnabledResult{}, `{"enabled":false}`},
 		{"accept", AcceptCompletionArgs{URI: "u", ID: "i"}, `{"uri":"u","id":"i"}`},
+		{"device sign-in", ShowMessageRequestParams{Type: protocol.MessageTypeInfo, Message: "m",
+			Actions: []DeviceAction{{Title: ActionCopyAndOpen, UserCode: "WDJB-MJHT", URI: "http://a/device?user_code=WDJB-MJHT"}}},
+			`{"type":3,"message":"m","actions":[{"title":"Copy code and open","userCode":"WDJB-MJHT","uri":"http://a/device?user_code=WDJB-MJHT"}]}`},
 		{"run action", RunActionArgs{URI: "u", Kind: KindFix, Version: &v},
 			`{"uri":"u","range":{"start":{"line":0,"character":0},"end":{"line":0,"character":0}},"kind":"quickfix.codingplan.fix","version":4}`},
 	}

@@ -570,6 +570,7 @@ func (cn *conn) connectionError(e *wire.Error) {
 		}
 		c.setLinkLocked(link{state: out.state, message: out.message, reason: out.reason})
 		c.mu.Unlock()
+		c.tellRefused(token, e.Code)
 	default:
 		c.log.Warn("error from the backend", "code", string(e.Code), "message", wire.Clip(e.Message, clipMessage))
 	}

@@ -124,6 +124,8 @@ type Client struct {
 	notify  chan struct{} // status may have changed: the notifier looks again
 	connWG  sync.WaitGroup
 
+	refusedFn atomic.Pointer[func(wire.Secret, wire.Code)] // OnRefused's
+
 	watchMu  sync.Mutex // held while the watchers are called, so a stopped one is not called after
 	watchers map[int]func(Status)
 	watchSeq int
@@ -225,6 +227,24 @@ func (c *Client) SetToken(token wire.Secret) {
 	}
 	c.mu.Unlock()
 	c.poke(c.wake)
+}
+
+// OnRefused has f told, from the connection's goroutines, of each token the backend refuses
+// for itself (code token_expired or unauthorized: expired, revoked, invalid), at the upgrade
+// or in band, so that its owner can get a fresh one (SetToken) or ask the user to sign in
+// again. f must not block.
+func (c *Client) OnRefused(f func(token wire.Secret, code wire.Code)) {
+	c.refusedFn.Store(&f)
+}
+
+// tellRefused calls OnRefused's function for a refusal of token with code.
+func (c *Client) tellRefused(token wire.Secret, code wire.Code) {
+	if code != wire.CodeTokenExpired && code != wire.CodeUnauthorized {
+		return
+	}
+	if f := c.refusedFn.Load(); f != nil && token != "" {
+		(*f)(token, code)
+	}
 }
 
 // SetURL changes the backend's endpoint. Streams running on the old connection finish there;
@@ -341,6 +361,7 @@ func (c *Client) Run(ctx context.Context) error {
 			c.starting = false
 			c.setLinkLocked(link{state: out.state, message: out.message, reason: out.reason})
 			c.mu.Unlock()
+			c.tellRefused(token, out.code)
 			attempt = 0
 			continue
 		case out.goaway:
@@ -436,9 +457,10 @@ type outcome struct {
 	goaway     bool
 	retryAfter time.Duration
 	authFailed bool
-	state      string // for authFailed
-	reason     string // lspx.Reason*, when the user needs to know
-	message    string // what went wrong, no content
+	code       wire.Code // for authFailed: the backend's reason
+	state      string    // for authFailed
+	reason     string    // lspx.Reason*, when the user needs to know
+	message    string    // what went wrong, no content
 }
 
 // session dials, waits for hello and serves the connection until it ends or stops taking new
@@ -550,7 +572,7 @@ func (c *Client) dialFailure(err error, resp *http.Response) outcome {
 	}
 	if resp.StatusCode == http.StatusForbidden && e.Code == wire.CodeUnauthorized {
 		out := authOutcome(e)
-		out.state = lspx.StateError
+		out.state, out.code = lspx.StateError, "" // the Origin, not the token: no refresh helps
 		return out
 	}
 	return authOutcome(e)
@@ -558,7 +580,7 @@ func (c *Client) dialFailure(err error, resp *http.Response) outcome {
 
 // authOutcome is the outcome of a connection refused for its token.
 func authOutcome(e *wire.Error) outcome {
-	out := outcome{authFailed: true, state: lspx.StateSignedOut, message: "signed out: " + e.Message, reason: lspx.ReasonTokenRejected}
+	out := outcome{authFailed: true, code: e.Code, state: lspx.StateSignedOut, message: "signed out: " + e.Message, reason: lspx.ReasonTokenRejected}
 	switch e.Code {
 	case wire.CodeTokenExpired:
 		out.state, out.message, out.reason = lspx.StateError, "token expired, sign in again", lspx.ReasonTokenExpired

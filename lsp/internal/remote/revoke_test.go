@@ -57,3 +57,45 @@ func TestBackendRevocation(t *testing.T) {
 		t.Fatalf("err = %v, want ErrSignedOut: the revoked token is not used again", err)
 	}
 }
+
+// TestOnRefused: the owner of the connection is told of each token the backend refuses for
+// itself, in band (token_expired, then close 1008) and at the upgrade (401), so it can get a
+// fresh one; the fresh one reconnects at once, with no wait for AuthRetry.
+func TestOnRefused(t *testing.T) {
+	type refusal struct {
+		token wire.Secret
+		code  wire.Code
+	}
+	b := newFakeBackend(t, "tok")
+	h := start(t, b, "tok", func(c *Config) { c.AuthRetry = time.Hour })
+	told := make(chan refusal, 8)
+	h.c.OnRefused(func(token wire.Secret, code wire.Code) { told <- refusal{token, code} })
+	fc := recv(t, b.conns, "a connection")
+	h.waitLink(t, lspx.StateReady)
+
+	fc.send(t, wire.ServerFrame{Type: wire.TypeError, Code: wire.CodeTokenExpired, Message: "the token expired"})
+	fc.wmu.Lock()
+	_ = fc.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "expired"),
+		time.Now().Add(time.Second))
+	fc.wmu.Unlock()
+	if got, want := recv(t, told, "the in-band refusal"), (refusal{"tok", wire.CodeTokenExpired}); got != want {
+		t.Errorf("told %v, want %v", got, want)
+	}
+
+	b.mu.Lock()
+	b.tokens["fresh"] = true
+	b.mu.Unlock()
+	h.c.SetToken("fresh")
+	recv(t, b.conns, "a connection with the fresh token")
+	h.waitLink(t, lspx.StateReady)
+
+	h.c.SetToken("forged")
+	if got, want := recv(t, told, "the refusal at the upgrade"), (refusal{"forged", wire.CodeUnauthorized}); got != want {
+		t.Errorf("told %v, want %v", got, want)
+	}
+	select {
+	case r := <-told:
+		t.Errorf("told again: %v", r)
+	default:
+	}
+}

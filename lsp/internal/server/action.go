@@ -60,7 +60,7 @@ func (s *Server) runAction(ctx context.Context, r actionRun) error {
 		return nil
 	}
 
-	pctx, prog := s.beginProgress(ctx, r.token, r.spec.title)
+	pctx, prog := s.beginProgress(ctx, r.token, r.spec.title, "asking the model")
 	defer prog.end("")
 	out, err := s.streamAction(pctx, req, prog, r.spec.doing)
 	if err != nil {
@@ -210,7 +210,7 @@ func backendProblem(err error) string {
 	var we *wire.Error
 	switch {
 	case errors.Is(err, remote.ErrSignedOut):
-		return "you are signed out. Sign in with the codingplan.signIn command, or set CODINGPLAN_TOKEN."
+		return "you are signed out. Sign in with the codingplan.signIn command (Sign In), or set CODINGPLAN_API_KEY or CODINGPLAN_TOKEN."
 	case errors.Is(err, remote.ErrDisconnected):
 		return "the backend cannot be reached right now. codingplan reconnects by itself; try again in a moment."
 	case errors.As(err, &we):

@@ -35,8 +35,11 @@ func (s *Server) prepareCommand(_ context.Context, raw json.RawMessage) (runFunc
 		return func(context.Context) (any, error) { return s.status(nil), nil }, nil
 
 	case lspx.CommandSignIn:
+		if len(p.Arguments) == 0 || string(p.Arguments[0]) == "null" {
+			return s.signInRun(p.WorkDoneToken), nil // the device sign-in
+		}
 		var token string
-		if err := arg(&token, `a token string, ["<token>"]`); err != nil {
+		if err := arg(&token, `a token string, ["<token>"], or nothing for the device sign-in`); err != nil {
 			return nil, err
 		}
 		if token = strings.TrimSpace(token); token == "" {
@@ -52,8 +55,7 @@ func (s *Server) prepareCommand(_ context.Context, raw json.RawMessage) (runFunc
 		return func(context.Context) (any, error) { return s.status(nil), nil }, nil
 
 	case lspx.CommandSignOut:
-		s.signIn("")
-		return func(context.Context) (any, error) { return s.status(nil), nil }, nil
+		return s.signOutRun(), nil
 
 	case lspx.CommandEnable, lspx.CommandDisable, lspx.CommandToggle:
 		s.mu.Lock()
@@ -131,8 +133,7 @@ func (s *Server) commandAction(command string, a lspx.RunActionArgs, token proto
 func (s *Server) signIn(token wire.Secret) {
 	s.mu.Lock()
 	s.signedIn = &token
+	s.toldRefused = ""
 	s.mu.Unlock()
-	if s.cfg.Backend != nil {
-		s.cfg.Backend.SetToken(token)
-	}
+	s.applyToken()
 }

@@ -66,6 +66,8 @@ type fakeBackend struct {
 	retries int
 	status  remote.Status
 	watch   func(remote.Status)
+
+	refusedFn func(wire.Secret, wire.Code)
 }
 
 func (f *fakeBackend) Stream(ctx context.Context, req wire.ClientFrame, onDelta func([]byte)) (wire.ServerFrame, error) {
@@ -85,6 +87,23 @@ func (f *fakeBackend) SetURL(u string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.urls = append(f.urls, u)
+}
+
+// OnRefused keeps f; refuse calls it, as remote's connection would.
+func (f *fakeBackend) OnRefused(fn func(wire.Secret, wire.Code)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refusedFn = fn
+}
+
+// refuse reports that the backend refused token, if anyone listens.
+func (f *fakeBackend) refuse(token wire.Secret, code wire.Code) {
+	f.mu.Lock()
+	fn := f.refusedFn
+	f.mu.Unlock()
+	if fn != nil {
+		fn(token, code)
+	}
 }
 
 func (f *fakeBackend) Retry() {

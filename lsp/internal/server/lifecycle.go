@@ -181,6 +181,7 @@ func (s *Server) startBackend(ctx context.Context) {
 	if s.cfg.Backend == nil {
 		return
 	}
+	s.goBackground("signin", s.keeper.Run)
 	s.goBackground("backend", func(ctx context.Context) {
 		if err := s.cfg.Backend.Run(ctx); err != nil {
 			s.log.Error("backend connection stopped", "err", err)

@@ -31,9 +31,9 @@ type progress struct {
 	ended bool
 }
 
-// beginProgress starts progress titled title. token is the client's work-done token, or nil
-// for one the server creates when the client supports that.
-func (s *Server) beginProgress(ctx context.Context, token protocol.ProgressToken, title string) (context.Context, *progress) {
+// beginProgress starts progress titled title, saying msg. token is the client's work-done
+// token, or nil for one the server creates when the client supports that.
+func (s *Server) beginProgress(ctx context.Context, token protocol.ProgressToken, title, msg string) (context.Context, *progress) {
 	pctx, cancel := context.WithCancel(ctx)
 	p := &progress{s: s, cancel: cancel}
 	if token == nil {
@@ -59,7 +59,7 @@ func (s *Server) beginProgress(ctx context.Context, token protocol.ProgressToken
 	s.mu.Lock()
 	s.runs[p.key] = cancel
 	s.mu.Unlock()
-	yes, msg := true, "asking the model"
+	yes := true
 	s.sendProgress(ctx, token, &protocol.WorkDoneProgressBegin{Kind: "begin", Title: title, Cancellable: &yes, Message: &msg})
 	return pctx, p
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.lsp.dev/jsonrpc2"
 	"go.lsp.dev/protocol"
@@ -26,8 +27,10 @@ import (
 	"github.com/codingplan/codingplan/lsp/internal/erase"
 	"github.com/codingplan/codingplan/lsp/internal/lsplog"
 	"github.com/codingplan/codingplan/lsp/internal/remote"
+	"github.com/codingplan/codingplan/lsp/internal/signin"
 	"github.com/codingplan/codingplan/lsp/internal/transport"
 	wire "github.com/codingplan/codingplan/shared"
+	"github.com/codingplan/codingplan/shared/clock"
 )
 
 // Streamer runs one request on the backend, calling onDelta with each piece of the answer,
@@ -39,6 +42,8 @@ type Streamer interface {
 // Connection is the backend connection's control side.
 type Connection interface {
 	SetToken(wire.Secret)
+	// OnRefused has f told of each token the backend refuses (expired, revoked).
+	OnRefused(f func(token wire.Secret, code wire.Code))
 	SetURL(string)
 	// Retry connects now when the connection waits to retry.
 	Retry()
@@ -66,6 +71,14 @@ type Config struct {
 	Engine Completer
 	// Env is what the environment says about settings.
 	Env config.Env
+	// SignInFile keeps the device sign-in's refresh token (signin.DefaultPath() in main); a
+	// zero Path keeps it in memory only.
+	SignInFile signin.File
+	// RefreshEarly is how long before an access token expires a fresh one is fetched
+	// (signin.KeeperConfig.Early); zero: 2 minutes.
+	RefreshEarly time.Duration
+	// Clock schedules refreshes and the device sign-in's polls; nil: the real clock.
+	Clock clock.Clock
 	// Logs, when set, has the server's log sent to the editor (window/logMessage) during Run.
 	Logs LogSink
 }
@@ -109,6 +122,12 @@ type Server struct {
 	settings        config.Settings
 	enabled         bool
 	signedIn        *wire.Secret                  // a token set by codingplan.signIn / signOut, overriding the settings
+	keeper          *signin.Keeper                // the account service sign-in (device or API key)
+	managed         wire.Secret                   // the keeper's current access token
+	preferManaged   bool                          // a device sign-in came after the token setting: it wins
+	toldRefused     wire.Secret                   // the user's token the user was told the backend refused
+	signingIn       context.CancelFunc            // ends the device sign-in in progress
+	signInSeq       uint64                        // counts device sign-ins: a newer one replaces an older
 	initializedSeen bool                          // the initialized notification came: the server may notify
 	runs            map[string]context.CancelFunc // code action runs by progress token
 	nextToken       int
@@ -144,6 +163,9 @@ func New(cfg Config, log *slog.Logger) *Server {
 	// none (or the environment's), never the default (see applySettings).
 	s.settings.BackendURL = cfg.Env.BackendURL
 	s.trace.Store(config.TraceOff)
+	s.keeper = signin.NewKeeper(signin.KeeperConfig{
+		File: cfg.SignInFile, Set: s.setManaged, Lost: s.signInLost, Early: cfg.RefreshEarly, Clock: cfg.Clock,
+	}, log.With("part", "signin"))
 	return s
 }
 
@@ -169,6 +191,7 @@ func (s *Server) Run(ctx context.Context, rwc io.ReadWriteCloser) error {
 		defer detach()
 	}
 	if s.cfg.Backend != nil {
+		s.cfg.Backend.OnRefused(s.refused)
 		stop := s.cfg.Backend.Watch(func(st remote.Status) { s.pushStatus(context.WithoutCancel(ctx), &st) })
 		defer stop()
 	}

@@ -32,10 +32,7 @@ func (s *Server) applySettings(ctx context.Context, next config.Settings, proble
 	}
 	if next.Token != prev.Token {
 		s.signedIn = nil // a new token in the settings replaces a sign-in or sign-out
-	}
-	token := next.Token
-	if s.signedIn != nil {
-		token = *s.signedIn
+		s.preferManaged = false
 	}
 	if errors.Is(problem, config.ErrBackendURL) {
 		// Keep the URL in use (none before the first valid one), never the default's or an
@@ -43,6 +40,8 @@ func (s *Server) applySettings(ctx context.Context, next config.Settings, proble
 		next.BackendURL = prev.BackendURL
 	}
 	s.settings = next
+	token := s.tokenLocked()
+	client := s.clientName
 	s.mu.Unlock()
 
 	s.trace.Store(next.Trace)
@@ -50,6 +49,7 @@ func (s *Server) applySettings(ctx context.Context, next config.Settings, proble
 		b.SetURL(next.BackendURL)
 		b.SetToken(token)
 	}
+	s.configureSignIn(ctx, next, client)
 	if problem != nil {
 		s.log.Warn("settings not used", "problem", problem)
 		s.notify(ctx, "window/showMessage", protocol.ShowMessageParams{

@@ -1,4 +1,4 @@
--- What :Codingplan signin|signout|status|toggle do.
+-- What :Codingplan signin|token|signout|status|toggle do.
 local lsp = require('codingplan.lsp')
 local status = require('codingplan.status')
 
@@ -57,9 +57,20 @@ local function exec(command, args, on_result)
   end
 end
 
---- signin hands token to the server; with no token it asks for one.
+--- signin runs the device sign-in: the server gets a code, the plugin shows it in a float,
+--- copies it and opens the page (codingplan.signin); the server polls until the browser approved
+--- it, then keeps the sign-in (renewed by itself) for the next start too.
+function M.signin()
+  notify('signing in: approve the code in your browser')
+  exec('codingplan.signIn', nil, function(result)
+    require('codingplan.signin').close()
+    notify(type(result) == 'table' and result.message or 'signed in')
+  end)
+end
+
+--- token hands a token to the server; with no token it asks for one.
 ---@param token string|nil
-function M.signin(token)
+function M.token(token)
   local function apply(value)
     value = value and vim.trim(value) or ''
     if value == '' then
@@ -81,6 +92,7 @@ function M.signin(token)
 end
 
 function M.signout()
+  require('codingplan.signin').close()
   lsp.token = nil
   lsp.refresh_settings(options())
   os.remove(M.token_path())
@@ -146,7 +158,7 @@ M.client_commands = {
   end,
 }
 
-M.subcommands = { 'signin', 'signout', 'status', 'toggle', 'cancel' }
+M.subcommands = { 'signin', 'token', 'signout', 'status', 'toggle', 'cancel' }
 
 --- run dispatches :Codingplan {sub}.
 function M.run(sub)
@@ -156,6 +168,8 @@ function M.run(sub)
   end
   if sub == 'signin' then
     M.signin()
+  elseif sub == 'token' then
+    M.token()
   elseif sub == 'signout' then
     M.signout()
   elseif sub == 'status' or sub == nil or sub == '' then

@@ -7,6 +7,8 @@ local M = {}
 -- settings:begin
 M.server_settings = {
   backendUrl = 'string',
+  accountsUrl = 'string',
+  apiKeyFile = 'string',
   token = 'string',
   enable = 'boolean',
   model = 'string',

@@ -10,7 +10,7 @@ M.name = 'codingplan'
 M.has_011 = vim.fn.has('nvim-0.11') == 1
 M.has_012 = vim.fn.has('nvim-0.12') == 1
 
--- The token from :Codingplan signin (or the persisted file), in memory only.
+-- The token from :Codingplan token (or the persisted file), in memory only.
 M.token = nil
 
 local group = nil
@@ -142,6 +142,9 @@ function M.client_config(o)
       end,
       ['$/progress'] = function(err, result, ctx, cfg)
         return require('codingplan.progress').handler(err, result, ctx, cfg)
+      end,
+      ['window/showMessageRequest'] = function(err, result, ctx, cfg)
+        return require('codingplan.signin').handler(err, result, ctx, cfg)
       end,
     },
   }

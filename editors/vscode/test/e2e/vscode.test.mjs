@@ -12,6 +12,9 @@
 //   CODINGPLAN_E2E_HOLD_MODEL    the model on which the test provider hangs (default "hang")
 //   CODINGPLAN_E2E_FAKEPROVIDER  the test provider's URL (its /_events tell when the slot is held)
 //   CODINGPLAN_E2E_ARTIFACTS     where screenshots and logs go on failure (default: a temp dir)
+//   CODINGPLAN_E2E_ACCOUNTS_URL, _ACCOUNTS_EMAIL, _ACCOUNTS_PASSWORD
+//                                the account service and an account on it, for the device sign-in
+//   CODINGPLAN_E2E_SIGNIN_BACKEND_URL  a backend that trusts the account service's keys
 //   CODINGPLAN_E2E_GHOST_RUNS    measure instead: keystroke-to-ghost-text this many times with the
 //                                server CODINGPLAN_E2E_LSP (ghost.mjs; scripts/bench-ghost.sh)
 //   CODINGPLAN_E2E_GHOST_BLOCK   the multi-line reply the provider streams then
@@ -47,6 +50,10 @@ const choices = JSON.parse(process.env.CODINGPLAN_E2E_CHOICES || '[]');
 const lspBin = process.env.CODINGPLAN_E2E_LSP ?? '';
 const holdModel = process.env.CODINGPLAN_E2E_HOLD_MODEL || 'hang';
 const fakeProvider = process.env.CODINGPLAN_E2E_FAKEPROVIDER ?? '';
+const accountsUrl = process.env.CODINGPLAN_E2E_ACCOUNTS_URL ?? '';
+const accountsEmail = process.env.CODINGPLAN_E2E_ACCOUNTS_EMAIL ?? '';
+const accountsPassword = process.env.CODINGPLAN_E2E_ACCOUNTS_PASSWORD ?? '';
+const signinBackendUrl = process.env.CODINGPLAN_E2E_SIGNIN_BACKEND_URL ?? '';
 const chromiumPath = process.env.CODINGPLAN_E2E_CHROMIUM || '/usr/bin/chromium';
 const ghostRuns = Number(process.env.CODINGPLAN_E2E_GHOST_RUNS || 0);
 
@@ -376,7 +383,17 @@ async function setSetting(key, title, value) {
 	await box.click();
 	await box.fill(value);
 	await page.keyboard.press('Tab');
-	await openFile('main.go');
+	await quickOpen('main.go');
+}
+
+/** quickOpen opens a workspace file with Quick Open, without waiting for its tab. */
+async function quickOpen(name) {
+	await page.keyboard.press('Control+P');
+	const input = page.locator('.quick-input-widget input');
+	await input.waitFor({ state: 'visible', timeout: WAIT });
+	await input.fill(name);
+	await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: WAIT });
+	await page.keyboard.press('Enter');
 }
 
 /**
@@ -412,7 +429,7 @@ async function explicitItems(text, position) {
 }
 
 async function signIn() {
-	await runCommand('codingplan: Sign In');
+	await runCommand('codingplan: Sign In with Token');
 	const input = page.locator('.quick-input-widget input[type="password"]');
 	await input.waitFor({ state: 'visible', timeout: WAIT });
 	await input.fill(token);
@@ -435,7 +452,7 @@ test('keystroke-to-ghost-text with a streaming model', { skip: !ghostRuns && 'se
 });
 
 test('VS Code (code-server) with the codingplan extension', { skip: ghostRuns > 0 && 'measuring (CODINGPLAN_E2E_GHOST_RUNS)' }, async (t) => {
-	await step(t, 'sign in through the command and the status bar says ready', signIn);
+	await step(t, 'sign in with a token through the command and the status bar says ready', signIn);
 
 	await step(t, 'typing shows ghost text and Tab inserts it', async () => {
 		await openMainGo();
@@ -694,6 +711,68 @@ test('VS Code (code-server) with the codingplan extension', { skip: ghostRuns > 
 		});
 		await setSetting('codingplan.backendUrl', 'Backend Url', backendUrl);
 		await waitStatus('ready');
+	});
+
+	await step(t, 'device sign-in: the code in a notification, Copy code and open, approved, ready; sign out', async () => {
+		if (!accountsUrl || !signinBackendUrl) {
+			throw new Error('CODINGPLAN_E2E_ACCOUNTS_URL and CODINGPLAN_E2E_SIGNIN_BACKEND_URL are needed for this step');
+		}
+		await browser.grantPermissions(['clipboard-read', 'clipboard-write']).catch(() => {});
+		// A backend that trusts the account service, set in the Settings editor as a user would.
+		for (const [key, label, value] of [
+			['codingplan.accountsUrl', 'Accounts Url', accountsUrl],
+			['codingplan.backendUrl', 'Backend Url', signinBackendUrl],
+		]) {
+			// A fresh Settings editor each time: its search box has the focus.
+			await runCommand('Preferences: Open User Settings');
+			await page.locator('.settings-editor').waitFor({ state: 'visible', timeout: WAIT });
+			await page.keyboard.type(key);
+			const item = page.locator('.settings-editor .setting-item', { hasText: label }).first();
+			await item.waitFor({ state: 'visible', timeout: WAIT });
+			const box = item.locator('.monaco-inputbox input');
+			await box.click();
+			await box.fill(value);
+			await page.keyboard.press('Tab');
+			await page.keyboard.press('Control+W');
+		}
+		// The pasted token is not valid there: signed out (and told once, with a Sign in button).
+		await waitStatus('signed out');
+		// Click the status bar item: signed out, it signs in.
+		await page.locator('.statusbar [aria-label^="codingplan: "]').first().click();
+		const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'your sign-in code is' }).first();
+		await toast.waitFor({ state: 'visible', timeout: WAIT });
+		const text = await toast.innerText();
+		const code = /your sign-in code is ([A-Z]{4}-[A-Z]{4})/.exec(text)?.[1];
+		assert.ok(code, `no code in the notification: ${text}`);
+		const opened = browser.waitForEvent('page', { timeout: WAIT });
+		await toast.locator('.monaco-button', { hasText: 'Copy code and open' }).first().click();
+		const devicePage = await opened;
+		// code-server opens loopback URLs through its port proxy (/proxy/<port>/...), and the
+		// device page sends a browser that is not signed in to the sign-in page first.
+		const accountsPort = new URL(accountsUrl).port;
+		assert.ok(devicePage.url().includes(accountsPort), `opened ${devicePage.url()}, want the account service`);
+		await devicePage.close().catch(() => {});
+		// Approve as the signed-in user would on the device page, through the service's API.
+		const session = await fetch(`${accountsUrl}/v1/session`, {
+			method: 'POST',
+			headers: { 'Content-Type': 'application/json' },
+			body: JSON.stringify({ email: accountsEmail, password: accountsPassword }),
+		});
+		assert.equal(session.status, 200, 'POST /v1/session');
+		const cookie = session.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+		const approve = await fetch(`${accountsUrl}/v1/device/approve`, {
+			method: 'POST',
+			headers: { 'Content-Type': 'application/json', Cookie: cookie },
+			body: JSON.stringify({ user_code: code, action: 'approve' }),
+		});
+		assert.ok(approve.ok, `POST /v1/device/approve: ${approve.status}`);
+		await waitStatus('ready', 3 * WAIT);
+		const file = path.join(dirs.home, '.config', 'codingplan', 'signin.json');
+		assert.equal(fs.statSync(file).mode & 0o777, 0o600, 'the sign-in file is not 0600');
+
+		await runCommand('codingplan: Sign Out');
+		await waitStatus('signed out');
+		await poll('the sign-in file deleted', () => !fs.existsSync(file));
 	});
 
 	await step(t, 'a server that cannot start is reported to the user', async () => {
