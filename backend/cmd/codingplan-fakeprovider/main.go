@@ -81,10 +81,10 @@ func run() error {
 		def.Delay = *over / time.Duration(max(1, len(def.Chunks)))
 	}
 	srv.SetDefault(def)
-	fmt.Println(srv.URL)
-
+	// SIGTERM is handled before the URL is out: whoever reads it may stop the process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	fmt.Println(srv.URL)
 	<-ctx.Done()
 	return nil
 }
