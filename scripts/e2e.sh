@@ -11,6 +11,11 @@
 # scripts/install-code-server.sh, scripts/install-emacs.sh). Starts the test provider and a backend (in-process limiter, no
 # Valkey) on loopback ports, mints tokens, runs the suites, stops what it started. Logs and, on a
 # VS Code failure, screenshots stay in the artifacts directory printed at the end.
+#
+# CODINGPLAN_E2E_GHOST_RUNS=N measures instead of testing (scripts/bench-ghost.sh): the provider
+# streams a multi-line block as 20 tokens over 500 ms, and the neovim (0.12) and vscode suites
+# time keystroke-to-ghost-text N times. CODINGPLAN_E2E_LSP picks the codingplan-lsp the editors
+# run (default bin/codingplan-lsp).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -23,6 +28,10 @@ REPLY='intln("hello, world")'
 # What it answers as choices 1 and 2 when asked for several ("n": 3, as the server does for an
 # explicitly invoked inline completion): the editors' suggestion cycling must show these.
 ALTS=('intf("hello, %s", "world")' 'int("hello, world")')
+
+# What the provider streams when measuring: a block for the blank line Enter opens in main().
+GHOST_RUNS=${CODINGPLAN_E2E_GHOST_RUNS:-}
+GHOST_BLOCK=$'fmt.Println("one")\n\tfmt.Println("two")\n\tfmt.Println("three")\n\tfmt.Println("four")'
 
 die() { echo "e2e.sh: $*" >&2; exit 1; }
 for b in codingplan-lsp codingplan-backend codingplan-fakeprovider codingplan-accounts; do
@@ -51,14 +60,17 @@ for s in "$@"; do
 	case $s in
 	neovim) need_nvim=true ;;
 	vscode) need_vscode=true ;;
-	emacs) need_emacs=true ;;
+	emacs) need_emacs=true ;;&
+	emacs) [[ -z $GHOST_RUNS ]] || die "emacs has no ghost text measurement" ;;
 	*) die "unknown suite $s (want neovim, vscode or emacs)" ;;
 	esac
 done
 
 nvims=()
 if $need_nvim; then
-	while read -r _ path; do nvims+=("$path"); done < <(scripts/install-neovim.sh 0.10 0.12)
+	versions=(0.10 0.12)
+	[[ -z $GHOST_RUNS ]] || versions=(0.12)
+	while read -r _ path; do nvims+=("$path"); done < <(scripts/install-neovim.sh "${versions[@]}")
 fi
 code_server=
 if $need_vscode; then
@@ -78,8 +90,9 @@ times+=("install $((SECONDS - t0))s")
 
 # The test provider: its first stdout line is its URL.
 t0=$SECONDS
-bin/codingplan-fakeprovider --listen 127.0.0.1:0 --reply "$REPLY" \
-	--alt-reply "${ALTS[0]}" --alt-reply "${ALTS[1]}" >"$ART/fakeprovider.out" 2>"$ART/fakeprovider.stderr" &
+provider_args=(--reply "$REPLY" --alt-reply "${ALTS[0]}" --alt-reply "${ALTS[1]}")
+[[ -z $GHOST_RUNS ]] || provider_args=(--reply "$GHOST_BLOCK" --chunks 20 --stream-over 500ms)
+bin/codingplan-fakeprovider --listen 127.0.0.1:0 "${provider_args[@]}" >"$ART/fakeprovider.out" 2>"$ART/fakeprovider.stderr" &
 pids+=($!)
 end=$((SECONDS + 30))
 until [[ -s $ART/fakeprovider.out ]]; do
@@ -159,7 +172,8 @@ wait_ready "http://127.0.0.1:$signin_port/readyz" "${pids[-1]}" "the sign-in bac
 export CODINGPLAN_E2E_ACCOUNTS_URL="http://127.0.0.1:$accounts_port"
 export CODINGPLAN_E2E_SIGNIN_BACKEND_URL="ws://127.0.0.1:$signin_port/v1/ws"
 export CODINGPLAN_E2E_BACKEND_URL="ws://127.0.0.1:$port/v1/ws"
-export CODINGPLAN_E2E_LSP="$ROOT/bin/codingplan-lsp"
+export CODINGPLAN_E2E_LSP=${CODINGPLAN_E2E_LSP:-$ROOT/bin/codingplan-lsp}
+export CODINGPLAN_E2E_GHOST_BLOCK=$GHOST_BLOCK
 export CODINGPLAN_E2E_EXPECT=$REPLY
 # Every choice the provider gives, as a JSON array of strings.
 CODINGPLAN_E2E_CHOICES=$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$REPLY" "${ALTS[@]}")
@@ -172,8 +186,10 @@ failed=()
 if $need_nvim; then
 	t0=$SECONDS
 	echo "=== neovim (${#nvims[@]} versions)"
+	run=()
+	[[ -z $GHOST_RUNS ]] || run=(-run '^TestGhostLatency$' -timeout 30m)
 	if ! CODINGPLAN_E2E_NVIM="${nvims[*]}" CODINGPLAN_E2E_NVIM_TOKEN=$(token e2e-nvim pro) \
-		go test -count=1 -v ./editors/neovim/ 2>&1 | tee "$ART/neovim.log"; then
+		go test -count=1 -v "${run[@]}" ./editors/neovim/ 2>&1 | tee "$ART/neovim.log"; then
 		failed+=(neovim)
 	fi
 	times+=("neovim $((SECONDS - t0))s")
@@ -182,7 +198,8 @@ if $need_vscode; then
 	t0=$SECONDS
 	echo "=== vscode"
 	if ! CODINGPLAN_E2E_CODE_SERVER=$code_server CODINGPLAN_E2E_VSIX="$ROOT/dist/codingplan.vsix" \
-		CODINGPLAN_E2E_TOKEN=$(token e2e-vscode lite) CODINGPLAN_E2E_ARTIFACTS="$ART/vscode" \
+		CODINGPLAN_E2E_TOKEN=$(token e2e-vscode "$([[ -z $GHOST_RUNS ]] && echo lite || echo pro)") \
+		CODINGPLAN_E2E_ARTIFACTS="$ART/vscode" \
 		node --test editors/vscode/test/e2e/vscode.test.mjs 2>&1 | tee "$ART/vscode.log"; then
 		failed+=(vscode)
 	fi

@@ -219,21 +219,25 @@ func (n *nvim) line(nr int) string {
 func (n *nvim) ghost(ns string) string {
 	n.t.Helper()
 	var s string
-	n.lua(&s, fmt.Sprintf(`(function()
-		local id = vim.api.nvim_get_namespaces()[%q]
-		if not id then return '' end
-		local out = {}
-		for _, m in ipairs(vim.api.nvim_buf_get_extmarks(0, id, 0, -1, { details = true })) do
-			for _, c in ipairs(m[4].virt_text or {}) do table.insert(out, c[1]) end
-			for _, l in ipairs(m[4].virt_lines or {}) do
-				table.insert(out, '\n')
-				for _, c in ipairs(l) do table.insert(out, c[1]) end
-			end
-		end
-		return table.concat(out)
-	end)()`, ns))
+	n.lua(&s, fmt.Sprintf(`(%s)(%q)`, ghostLua, ns))
 	return s
 }
+
+// ghostLua is a Lua function of a namespace's name that returns what its extmarks show in the
+// current buffer: virtual text, and virtual lines after a line break each.
+const ghostLua = `function(ns)
+	local id = vim.api.nvim_get_namespaces()[ns]
+	if not id then return '' end
+	local out = {}
+	for _, m in ipairs(vim.api.nvim_buf_get_extmarks(0, id, 0, -1, { details = true })) do
+		for _, c in ipairs(m[4].virt_text or {}) do table.insert(out, c[1]) end
+		for _, l in ipairs(m[4].virt_lines or {}) do
+			table.insert(out, '\n')
+			for _, c in ipairs(l) do table.insert(out, c[1]) end
+		end
+	end
+	return table.concat(out)
+end`
 
 func version(t *testing.T, bin string) string {
 	t.Helper()

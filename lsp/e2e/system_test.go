@@ -37,6 +37,7 @@ type system struct {
 // options shape a system.
 type options struct {
 	reply     string   // what the provider's default model streams
+	paceArgs  []string // more test provider flags (--chunks, --stream-over)
 	logLevel  string   // the backend's log level
 	extraArgs []string // more backend flags
 	// config holds TOML tables appended to the backend's config file ([[models]], [plans.x]);
@@ -71,6 +72,7 @@ func startSystem(t *testing.T, opt options) *system {
 	if opt.reply != "" {
 		args = append(args, "--reply", opt.reply)
 	}
+	args = append(args, opt.paceArgs...)
 	stdout, err := newPipe(t)
 	if err != nil {
 		t.Fatal(err)

@@ -29,31 +29,11 @@ func TestMain(m *testing.M) {
 // TestProcess starts the command as a process, streams a reply through its URL, reads the
 // events endpoint, and stops it with SIGTERM.
 func TestProcess(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "CODINGPLAN_FAKEPROVIDER_CHILD=1",
-		"CODINGPLAN_FAKEPROVIDER_ARGS=--listen 127.0.0.1:0 --reply hello_fake_world --chunk-bytes 5 --alt-reply alt_one --alt-reply alt_two")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	url, cmd, exited := startChild(t, "--listen 127.0.0.1:0 --reply hello_fake_world --chunk-bytes 5 --alt-reply alt_one --alt-reply alt_two")
 	defer func() {
 		_ = cmd.Process.Kill()
 		<-exited
 	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := strings.TrimSpace(line)
-	if !strings.HasPrefix(url, "http://127.0.0.1:") {
-		t.Fatalf("first line %q is not a URL", line)
-	}
 
 	events, err := http.Get(url + "/_events")
 	if err != nil {
@@ -97,6 +77,54 @@ func TestProcess(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit after SIGTERM")
 	}
+}
+
+// TestStreamOver checks --chunks and --stream-over: the reply in that many chunks, the last
+// no sooner than the time given.
+func TestStreamOver(t *testing.T) {
+	url, cmd, exited := startChild(t, "--listen 127.0.0.1:0 --reply abcdefgh --chunks 4 --stream-over 200ms")
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}()
+	start := time.Now()
+	texts, body := complete(t, url, `{"model":"m","stream":true,"prompt":"p"}`)
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("the reply took %v, want at least 200ms", took)
+	}
+	if n := strings.Count(body, `"finish_reason":null`); texts[0] != "abcdefgh" || n != 4 {
+		t.Errorf("reply %q in %d chunks, want abcdefgh in 4: %s", texts[0], n, body)
+	}
+}
+
+// startChild runs the command with args and returns its URL, the process, and its exit.
+func startChild(t *testing.T, args string) (string, *exec.Cmd, chan error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CODINGPLAN_FAKEPROVIDER_CHILD=1", "CODINGPLAN_FAKEPROVIDER_ARGS="+args)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatal(err)
+	}
+	url := strings.TrimSpace(line)
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("first line %q is not a URL", line)
+	}
+	return url, cmd, exited
 }
 
 // complete posts body to url's /v1/completions and returns each choice's text by index, and the

@@ -132,6 +132,7 @@ func run(args []string, stderr io.Writer) int {
 	in, restore := stdio()
 	defer restore()
 	err := s.Run(ctx, in)
+	engine.Close() // the streams of suggestions answered before their end
 	st := engine.Stats()
 	log.Info("exit", "requests", st.Requests, "sent", st.Sent, "cacheHits", st.CacheHits, "typedAhead", st.TypedAhead,
 		"shown", st.Shown, "accepted", st.Accepted, "partiallyAccepted", st.PartiallyAccepted, "err", err)

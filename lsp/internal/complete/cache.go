@@ -134,10 +134,20 @@ func (e *Engine) hashAround(text string, off int) (before, after uint64) {
 		maphash.String(e.cache.seed, text[off:min(len(text), off+aheadContext)])
 }
 
+// aheadAt is the typed-ahead entry of text suggested at in's cursor.
+func (e *Engine) aheadAt(in Input, text string, now time.Time) ahead {
+	before, after := e.hashAround(in.Text, in.Offset)
+	return ahead{off: in.Offset, before: before, after: after, text: text, model: e.model(in), at: now}
+}
+
+// same reports whether a and b are one suggestion at one place.
+func (a ahead) same(b ahead) bool {
+	return a.off == b.off && a.before == b.before && a.after == b.after && a.text == b.text && a.model == b.model
+}
+
 // remember keeps the suggestion just made at in's cursor.
 func (e *Engine) remember(in Input, text string, now time.Time) {
-	before, after := e.hashAround(in.Text, in.Offset)
-	a := ahead{off: in.Offset, before: before, after: after, text: text, model: e.model(in), at: now}
+	a := e.aheadAt(in, text, now)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.ahead[in.DocKey]; !ok && len(e.ahead) >= maxAhead {
@@ -161,21 +171,35 @@ func (e *Engine) typedAhead(in Input, now time.Time) (Result, bool) {
 	if !ok || now.Sub(a.at) > e.cfg.CacheTTL || a.model != e.model(in) {
 		return Result{}, false
 	}
-	typed := in.Offset - a.off
-	if typed <= 0 || typed >= len(a.text) || a.off > len(in.Text) {
+	// Nothing typed (the same cursor: the cache's case) or all of it: no rest to show.
+	if typed := in.Offset - a.off; typed <= 0 || typed >= len(a.text) {
 		return Result{}, false
 	}
-	if in.Text[a.off:in.Offset] != a.text[:typed] {
+	typed, ok := e.typedOf(in, a)
+	if !ok {
 		return Result{}, false
 	}
 	rest := a.text[typed:]
 	if strings.TrimSpace(rest) == "" {
 		return Result{}, false
 	}
+	return Result{FromCache: true, Items: []Item{{InsertText: rest, Start: in.Offset, End: in.Offset, ID: e.newID()}}}, true
+}
+
+// typedOf returns how much of a's suggestion the user has typed at in's cursor (all of it
+// included), and false when in's text around it is not a's context with that much typed.
+func (e *Engine) typedOf(in Input, a ahead) (int, bool) {
+	typed := in.Offset - a.off
+	if typed < 0 || typed > len(a.text) || a.off > len(in.Text) {
+		return 0, false
+	}
+	if in.Text[a.off:in.Offset] != a.text[:typed] {
+		return 0, false
+	}
 	before, _ := e.hashAround(in.Text, a.off)
 	_, after := e.hashAround(in.Text, in.Offset)
 	if before != a.before || after != a.after {
-		return Result{}, false
+		return 0, false
 	}
-	return Result{FromCache: true, Items: []Item{{InsertText: rest, Start: in.Offset, End: in.Offset, ID: e.newID()}}}, true
+	return typed, true
 }

@@ -3,8 +3,9 @@
 // For each request it checks the ignore list, supersedes the document's older request, answers
 // from the typed-ahead state or the cache when it can, debounces, builds the context (prefix and
 // suffix within budgets, snippets of other open documents, secrets masked), streams the model's
-// answer (stopping it as soon as the suggestion is known to be complete), and post-processes it
-// to fit the text around the cursor.
+// answer (stopping it as soon as the suggestion is known to be complete; a multi-line one is
+// answered once its first lines are, and the rest streams on into the cache: rest.go), and
+// post-processes it to fit the text around the cursor.
 //
 // Content stays in memory: the cache and the typed-ahead state hold suggestions for minutes,
 // keyed by hashes, and nothing here logs text.
@@ -96,7 +97,12 @@ type Config struct {
 	CacheTTL     time.Duration // 5m
 	AutoDebounce time.Duration // debounce when DebounceMS is -1 and the client does not debounce; 75ms
 	MaxOthers    int           // other open documents searched for snippets; 8
-	Now          func() time.Time
+	// BlockWait is how long a multi-line request waits, once a line is complete, for the rest
+	// of the block before answering with the lines it has (see rest.go); 30ms, negative: none.
+	BlockWait time.Duration
+	RestTime  time.Duration // how long the rest of a block may stream after the answer; 10s
+	RestBytes int           // bytes of a multi-line suggestion kept; 16 KiB
+	Now       func() time.Time
 }
 
 // Stats are counters, numbers only.
@@ -107,6 +113,7 @@ type Stats struct {
 	TypedAhead        int64 // answered from the last suggestion the user is typing
 	Superseded        int64
 	EarlyStops        int64 // streams stopped once the suggestion was complete
+	Continued         int64 // multi-line answers given before their stream ended (see rest.go)
 	Empty             int64 // answers post-processing dropped
 	Errors            int64
 	Ignored           int64
@@ -125,11 +132,13 @@ type Engine struct {
 	mu       sync.Mutex
 	inflight map[string]*flight
 	ahead    map[string]ahead
+	rests    map[string]*rest // the stream of a document's block running on after its answer
 
+	wg    sync.WaitGroup // the streams of multi-line requests (see rest.go)
 	ids   atomic.Uint64
 	stats struct {
-		requests, sent, cacheHits, typedAhead, superseded, earlyStops, empty, errors, ignored,
-		shown, accepted, partial atomic.Int64
+		requests, sent, cacheHits, typedAhead, superseded, earlyStops, continued, empty, errors,
+		ignored, shown, accepted, partial atomic.Int64
 	}
 }
 
@@ -151,6 +160,15 @@ func New(cfg Config, s Streamer, log *slog.Logger) *Engine {
 	if cfg.MaxOthers <= 0 {
 		cfg.MaxOthers = 8
 	}
+	if cfg.BlockWait == 0 {
+		cfg.BlockWait = 30 * time.Millisecond
+	}
+	if cfg.RestTime <= 0 {
+		cfg.RestTime = 10 * time.Second
+	}
+	if cfg.RestBytes <= 0 {
+		cfg.RestBytes = 16 << 10
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -164,6 +182,7 @@ func New(cfg Config, s Streamer, log *slog.Logger) *Engine {
 		cache:    newCache(cfg.CacheEntries, cfg.CacheTTL),
 		inflight: map[string]*flight{},
 		ahead:    map[string]ahead{},
+		rests:    map[string]*rest{},
 	}
 }
 
@@ -184,6 +203,11 @@ func (e *Engine) Complete(ctx context.Context, in Input) (Result, error) {
 		e.supersede(in.DocKey, nil)
 		e.stats.typedAhead.Add(1)
 		return r, nil
+	}
+	if done := e.restFor(in); done != nil {
+		if r, ok, err := e.awaitRest(ctx, in, done); ok || err != nil {
+			return r, err
+		}
 	}
 
 	v := newView(in)
@@ -212,7 +236,13 @@ func (e *Engine) Complete(ctx context.Context, in Input) (Result, error) {
 	if err := e.debounce(ctx, in); err != nil {
 		return Result{}, e.ended(ctx, err)
 	}
+	// A block still streaming after its answer holds a concurrency slot this request is about
+	// to ask for, and the user has left it (rest.go).
+	e.dropRests()
 	req := e.request(in, v, sit)
+	if sit.multiline {
+		return e.completeBlock(ctx, in, v, sit, key, req)
+	}
 	raw, err := e.stream(ctx, cancel, req, sit)
 	if err != nil {
 		return Result{}, e.ended(ctx, err)
@@ -253,7 +283,11 @@ func (e *Engine) putIfSameModel(key uint64, in Input, v view, sit situation, raw
 
 // answer post-processes a raw suggestion into the result and remembers it for typed-ahead.
 func (e *Engine) answer(in Input, v view, sit situation, raw string, cached bool, now time.Time) Result {
-	text := postprocess(raw, sit)
+	return e.answerText(in, v, postprocess(raw, sit), cached, now)
+}
+
+// answerText makes the result of a post-processed suggestion and remembers it for typed-ahead.
+func (e *Engine) answerText(in Input, v view, text string, cached bool, now time.Time) Result {
 	if text == "" {
 		e.stats.empty.Add(1)
 		return Result{FromCache: cached}
@@ -391,8 +425,10 @@ func (e *Engine) PartiallyAccepted(id string) {
 	}
 }
 
-// Forget drops what the engine keeps for a document (call it on didClose).
+// Forget drops what the engine keeps for a document (call it on didClose), and ends the stream
+// of its block still running after the answer.
 func (e *Engine) Forget(docKey string) {
+	e.dropRest(docKey)
 	e.mu.Lock()
 	delete(e.ahead, docKey)
 	e.mu.Unlock()
@@ -405,7 +441,7 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		Requests: s.requests.Load(), Sent: s.sent.Load(), CacheHits: s.cacheHits.Load(),
 		TypedAhead: s.typedAhead.Load(), Superseded: s.superseded.Load(), EarlyStops: s.earlyStops.Load(),
-		Empty: s.empty.Load(), Errors: s.errors.Load(), Ignored: s.ignored.Load(),
+		Continued: s.continued.Load(), Empty: s.empty.Load(), Errors: s.errors.Load(), Ignored: s.ignored.Load(),
 		Shown: s.shown.Load(), Accepted: s.accepted.Load(), PartiallyAccepted: s.partial.Load(),
 	}
 }

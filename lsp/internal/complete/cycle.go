@@ -34,6 +34,7 @@ func (e *Engine) completeEach(ctx context.Context, in Input, v view, sit situati
 	if hit {
 		e.stats.cacheHits.Add(1)
 	}
+	e.dropRests() // as for one suggestion: this request needs a slot
 	req := e.request(in, v, sit)
 	req.Completion.N = n
 	raws, err := e.streamEach(ctx, req, sit, n, s)

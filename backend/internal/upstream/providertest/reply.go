@@ -181,6 +181,22 @@ func Behaviour(model string, req *Request) (Reply, bool) {
 	return Reply{}, false
 }
 
+// SplitEven cuts s into n pieces of about the same length, on UTF-8 boundaries (fewer when s
+// has fewer runes), e.g. to stream a reply as n tokens.
+func SplitEven(s string, n int) []string {
+	var out []string
+	for n > 0 && len(s) > 0 {
+		i := (len(s) + n - 1) / n
+		for i < len(s) && !utf8.RuneStart(s[i]) {
+			i++
+		}
+		out = append(out, s[:i])
+		s = s[i:]
+		n--
+	}
+	return out
+}
+
 // Split cuts s into pieces of at most n bytes (or one rune, if longer), on UTF-8 boundaries.
 func Split(s string, n int) []string {
 	var out []string

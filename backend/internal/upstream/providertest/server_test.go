@@ -99,6 +99,24 @@ func TestSplit(t *testing.T) {
 	}
 }
 
+func TestSplitEven(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abcdefgh", 4, "ab|cd|ef|gh"},
+		{"abcdefghij", 4, "abc|def|gh|ij"},
+		{"aé😀b", 3, "aé|😀|b"},
+		{"ab", 5, "a|b"},
+		{"", 3, ""},
+	} {
+		if got := strings.Join(SplitEven(tt.s, tt.n), "|"); got != tt.want {
+			t.Errorf("SplitEven(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+		}
+	}
+}
+
 func TestChoices(t *testing.T) {
 	r := Reply{Chunks: []string{"a", "b"}, Alternatives: [][]string{{"c"}}}
 	tests := []struct {

@@ -15,6 +15,10 @@
 //   CODINGPLAN_E2E_ACCOUNTS_URL, _ACCOUNTS_EMAIL, _ACCOUNTS_PASSWORD
 //                                the account service and an account on it, for the device sign-in
 //   CODINGPLAN_E2E_SIGNIN_BACKEND_URL  a backend that trusts the account service's keys
+//   CODINGPLAN_E2E_GHOST_RUNS    measure instead: keystroke-to-ghost-text this many times with the
+//                                server CODINGPLAN_E2E_LSP (ghost.mjs; scripts/bench-ghost.sh)
+//   CODINGPLAN_E2E_GHOST_BLOCK   the multi-line reply the provider streams then
+//   CODINGPLAN_E2E_GHOST_READ_MS how long the user reads the first line before Tab (default 0)
 //
 // Run with: node --test editors/vscode/test/e2e/vscode.test.mjs
 
@@ -28,6 +32,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
+import { measureGhost } from './ghost.mjs';
 import { LspProcess } from './lsp.mjs';
 
 const env = (name, fallback) => {
@@ -50,6 +55,7 @@ const accountsEmail = process.env.CODINGPLAN_E2E_ACCOUNTS_EMAIL ?? '';
 const accountsPassword = process.env.CODINGPLAN_E2E_ACCOUNTS_PASSWORD ?? '';
 const signinBackendUrl = process.env.CODINGPLAN_E2E_SIGNIN_BACKEND_URL ?? '';
 const chromiumPath = process.env.CODINGPLAN_E2E_CHROMIUM || '/usr/bin/chromium';
+const ghostRuns = Number(process.env.CODINGPLAN_E2E_GHOST_RUNS || 0);
 
 // Every wait ends on what it waits for; these bounds only turn a hang into a failure.
 const LOAD_TIMEOUT = 90_000;
@@ -235,6 +241,12 @@ before(async () => {
 async function setUp() {
 	fs.writeFileSync(path.join(dirs.workspace, 'go.mod'), 'module example.com/e2e\n\ngo 1.22\n');
 	fs.writeFileSync(mainGo, 'package main\n\nimport "fmt"\n\nfunc main() {\n\t\n}\n');
+	if (ghostRuns) {
+		// The server under measurement; serverPath is machine-scoped: code-server's Machine settings.
+		const machineDir = path.join(dirs.userData, 'Machine');
+		fs.mkdirSync(machineDir, { recursive: true });
+		fs.writeFileSync(path.join(machineDir, 'settings.json'), JSON.stringify({ 'codingplan.serverPath': env('CODINGPLAN_E2E_LSP') }));
+	}
 	const userDir = path.join(dirs.userData, 'User');
 	fs.mkdirSync(userDir, { recursive: true });
 	fs.writeFileSync(
@@ -416,19 +428,34 @@ async function explicitItems(text, position) {
 	}
 }
 
-test('VS Code (code-server) with the codingplan extension', async (t) => {
-	await step(t, 'sign in with a token through the command and the status bar says ready', async () => {
-		await runCommand('codingplan: Sign In with Token');
-		const input = page.locator('.quick-input-widget input[type="password"]');
-		await input.waitFor({ state: 'visible', timeout: WAIT });
-		await input.fill(token);
-		await page.keyboard.press('Enter');
-		await waitStatus('ready');
+async function signIn() {
+	await runCommand('codingplan: Sign In with Token');
+	const input = page.locator('.quick-input-widget input[type="password"]');
+	await input.waitFor({ state: 'visible', timeout: WAIT });
+	await input.fill(token);
+	await page.keyboard.press('Enter');
+	await waitStatus('ready');
+}
+
+async function openMainGo() {
+	await openFile('main.go');
+	await page.locator('.monaco-editor .view-lines', { hasText: 'package main' }).waitFor({ timeout: WAIT });
+}
+
+test('keystroke-to-ghost-text with a streaming model', { skip: !ghostRuns && 'set CODINGPLAN_E2E_GHOST_RUNS (scripts/bench-ghost.sh)' }, async (t) => {
+	await step(t, 'sign in', signIn);
+	await step(t, 'measure', async () => {
+		await openMainGo();
+		await measureGhost({ page, poll, runCommand, mainGo, runs: ghostRuns, block: env('CODINGPLAN_E2E_GHOST_BLOCK'),
+			readMs: Number(process.env.CODINGPLAN_E2E_GHOST_READ_MS || 0), log: console.log });
 	});
+});
+
+test('VS Code (code-server) with the codingplan extension', { skip: ghostRuns > 0 && 'measuring (CODINGPLAN_E2E_GHOST_RUNS)' }, async (t) => {
+	await step(t, 'sign in with a token through the command and the status bar says ready', signIn);
 
 	await step(t, 'typing shows ghost text and Tab inserts it', async () => {
-		await openFile('main.go');
-		await page.locator('.monaco-editor .view-lines', { hasText: 'package main' }).waitFor({ timeout: WAIT });
+		await openMainGo();
 		// Line 6 is the empty line inside main().
 		await page.keyboard.press('Control+G');
 		await page.keyboard.type('6');
