@@ -34,7 +34,7 @@ help:
 	@echo 'make test-go      go test -race (Valkey and PostgreSQL tests skip unless CODINGPLAN_TEST_VALKEY, CODINGPLAN_TEST_POSTGRES are set)'
 	@echo 'make vet          go vet'
 	@echo 'make fmt          gofmt -s -w every Go file; fmt-check only lists unformatted files'
-	@echo 'make test-pages   the account pages in Chromium (playwright-core) against bin/codingplan-accounts'
+	@echo 'make test-pages   the account pages in Chromium (playwright-core) against bin/codingplan-accounts and bin/codingplan-lsp'
 	@echo 'make fuzz         every Go fuzz target for FUZZTIME (default 60s) each'
 	@echo 'make bench        every Go benchmark'
 	@echo 'make bench-ngram  the local model'"'"'s suggestions measured in full (precision, coverage; some minutes)'
@@ -108,7 +108,8 @@ TEST_PHASES += test-e2e
 .PHONY: test-pages
 
 # The account pages of codingplan-accounts in Debian's Chromium driven by playwright-core: sign
-# up, confirm, sign in, key, device approval and sign-out, billing, reset, deletion (~25 s). Installs Chromium and
+# up, confirm, sign in, key, approval of a running codingplan-lsp's device sign-in and its
+# sign-out, billing, reset, deletion (~20 s). Installs Chromium and
 # playwright-core on first use (scripts/install-playwright.sh, cached under ~/.cache/codingplan).
 test-pages: build
 	scripts/pages-e2e.sh

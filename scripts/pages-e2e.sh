@@ -2,18 +2,22 @@
 # The account pages in a real browser (make test-pages): starts bin/codingplan-accounts on a
 # loopback port with a fresh SQLite database, in dev mode without SMTP (mails at /dev/mail) and
 # signup_plan lite, then runs backend/internal/accounts/browser/pages.test.mjs (Chromium driven
-# by playwright-core). Installs Chromium and playwright-core on first use
-# (scripts/install-playwright.sh, cached under ~/.cache/codingplan).
+# by playwright-core; the test itself runs bin/codingplan-lsp for the device sign-in). Installs
+# Chromium and playwright-core on first use (scripts/install-playwright.sh, cached under
+# ~/.cache/codingplan).
 #
 #   scripts/pages-e2e.sh
 #
-# Needs bin/codingplan-accounts (make build). On failure the service's log and the test's
-# screenshots stay in the artifacts directory printed at the end.
+# Needs bin/codingplan-accounts and bin/codingplan-lsp (make build). On failure the service's
+# and the language servers' logs and the test's screenshots stay in the artifacts directory
+# printed at the end.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 die() { echo "pages-e2e.sh: $*" >&2; exit 1; }
-[[ -x bin/codingplan-accounts ]] || die "bin/codingplan-accounts missing: run make build"
+for b in codingplan-accounts codingplan-lsp; do
+	[[ -x bin/$b ]] || die "bin/$b missing: run make build"
+done
 
 t0=$SECONDS
 tools=$(scripts/install-playwright.sh)
@@ -40,6 +44,12 @@ database = "sqlite:$ART/accounts.db"
 dev = true
 signup_plan = "lite"
 log_level = "debug"
+
+# The story posts a password or an email for its one address 8 times in about 20 s (sign-up
+# twice, sign-in, reset, two sign-ins, two deletions): more than the default burst of 5 plus
+# one every 6 s, when it runs fast. The limits have their own tests (go test, TestPage*).
+[rate]
+session_burst = 20
 TOML
 # No Valkey: revocations only log; every CODINGPLAN_ACCOUNTS_* variable of the caller is ignored.
 env -u CODINGPLAN_ACCOUNTS_CONFIG bin/codingplan-accounts serve --config "$ART/accounts.toml" \
@@ -54,9 +64,9 @@ done
 
 t0=$SECONDS
 if ! CODINGPLAN_PAGES_URL="http://127.0.0.1:$port" CODINGPLAN_PLAYWRIGHT="$playwright" CODINGPLAN_CHROMIUM="$chromium" \
-	CODINGPLAN_PAGES_ARTIFACTS="$ART" node --test --test-timeout=90000 backend/internal/accounts/browser/pages.test.mjs 2>&1 |
+	CODINGPLAN_PAGES_ARTIFACTS="$ART" CODINGPLAN_LSP="$PWD/bin/codingplan-lsp" node --test --test-timeout=90000 backend/internal/accounts/browser/pages.test.mjs 2>&1 |
 	tee "$ART/test.log"; then
-	echo "pages-e2e.sh: FAILED (service log, screenshots and HTML in $ART)"
+	echo "pages-e2e.sh: FAILED (service and codingplan-lsp logs, screenshots and HTML in $ART)"
 	exit 1
 fi
 echo "pages-e2e.sh: install ${install}s, browser test $((SECONDS - t0))s"

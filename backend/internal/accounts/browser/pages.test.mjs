@@ -6,16 +6,20 @@
 //   CODINGPLAN_PLAYWRIGHT       the playwright-core package directory (scripts/install-playwright.sh)
 //   CODINGPLAN_CHROMIUM         the Chromium binary
 //   CODINGPLAN_PAGES_ARTIFACTS  where screenshots and the page's HTML go when a step fails
+//   CODINGPLAN_LSP              the codingplan-lsp binary (bin/codingplan-lsp)
 //
 // One story, as a user on a phone-sized screen and the keyboard: sign up, confirm the mailed
-// link, sign in, create an API key, approve an editor's device sign-in (POST /v1/device/code as
-// an editor does), see it under devices, sign it out; then the billing page, sign-out, a
-// password reset by mail, and the account's deletion.
+// link, sign in, create an API key, approve the device code a running codingplan-lsp shows
+// (its codingplan.signIn, over stdio as an editor runs it), see that editor under devices, sign
+// it out there, and see a codingplan-lsp started with the stored sign-in told it has ended;
+// then the billing page, sign-out, a password reset by mail, and the account's deletion.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+
+import { LspClient } from './lsp.mjs';
 
 const base = process.env.CODINGPLAN_PAGES_URL;
 const artifacts = process.env.CODINGPLAN_PAGES_ARTIFACTS || fs.mkdtempSync('/tmp/codingplan-pages-');
@@ -23,6 +27,7 @@ const { chromium } = createRequire(path.join(process.env.CODINGPLAN_PLAYWRIGHT, 
 
 let browser;
 let page;
+const lsps = []; // every codingplan-lsp started, closed after the test
 const problems = []; // CSP refusals and script errors: none may appear (a 400 page is not one)
 
 before(async () => {
@@ -41,7 +46,37 @@ before(async () => {
 	page.on('pageerror', (e) => problems.push(String(e)));
 });
 
-after(async () => { await browser?.close(); });
+after(async () => {
+	await Promise.all(lsps.map((l) => l.close()));
+	await browser?.close();
+});
+
+// The editor's side: codingplan-lsp with its own config directory (where signin.json goes),
+// the service as accountsUrl and no backend (a closed port: the connection only retries).
+const lspHome = fs.mkdtempSync(path.join(artifacts, 'lsp-home-'));
+const signInFile = path.join(lspHome, 'config', 'codingplan', 'signin.json');
+const editorName = 'pages-e2e'; // clientInfo.name: the client_id the service lists
+
+async function startLsp() {
+	assert.ok(process.env.CODINGPLAN_LSP, 'CODINGPLAN_LSP is not set');
+	const env = {
+		PATH: process.env.PATH, HOME: lspHome, XDG_CONFIG_HOME: path.join(lspHome, 'config'),
+		CODINGPLAN_ACCOUNTS_URL: base, CODINGPLAN_BACKEND_URL: 'ws://127.0.0.1:9/v1/ws',
+	};
+	const lsp = new LspClient(process.env.CODINGPLAN_LSP, env, path.join(artifacts, `lsp-${lsps.length + 1}.log`));
+	lsps.push(lsp);
+	// As an editor plugin that does not open the page itself: it picks the action, and the
+	// server asks it to open the page.
+	lsp.answer('window/showMessageRequest', (p) => p.actions?.find((a) => a.title === 'Copy code and open') ?? null);
+	lsp.answer('window/showDocument', () => ({ success: true }));
+	lsp.answer('workspace/configuration', (p) => p.items.map(() => null));
+	await lsp.request('initialize', {
+		processId: process.pid, clientInfo: { name: editorName, version: '1' }, rootUri: null,
+		capabilities: { window: { showDocument: { support: true }, workDoneProgress: true } },
+	});
+	lsp.notify('initialized', {});
+	return lsp;
+}
 
 // step runs one part of the story; on failure it keeps a screenshot and the page's HTML.
 async function step(name, fn) {
@@ -135,31 +170,57 @@ test('sign up, sign in, create a key, approve and sign out a device, reset, dele
 		await page.locator('#keys', { hasText: 'e2e laptop' }).waitFor();
 	});
 
-	let grant;
-	await step('approve a device sign-in', async () => {
-		const d = await form('/v1/device/code', { client_id: 'e2e-editor' });
-		assert.equal(d.status, 200, JSON.stringify(d.body));
-		grant = d.body;
-		await page.goto(grant.verification_uri_complete);
-		assert.equal(await page.locator('#client').textContent(), 'e2e-editor');
-		assert.equal(await page.locator('#user-code').textContent(), grant.user_code);
+	let refresh;
+	await step('approve the device code a running codingplan-lsp shows', async () => {
+		const lsp = await startLsp();
+		const signIn = lsp.request('workspace/executeCommand', { command: 'codingplan.signIn', arguments: [] }, 30_000);
+		signIn.catch(() => {}); // awaited below
+		const ask = await lsp.waitFor('device code', (m) => m.method === 'window/showMessageRequest'
+			&& m.params.actions?.some((a) => a.title === 'Copy code and open'));
+		const action = ask.params.actions.find((a) => a.title === 'Copy code and open');
+		assert.ok(ask.params.message.includes(action.userCode), ask.params.message);
+		const open = await lsp.waitFor('window/showDocument', (m) => m.method === 'window/showDocument');
+		assert.equal(open.params.uri, action.uri);
+		assert.equal(open.params.external, true);
+		await page.goto(open.params.uri);
+		assert.equal(await page.locator('#client').textContent(), editorName);
+		assert.equal(await page.locator('#user-code').textContent(), action.userCode);
 		await page.getByRole('button', { name: 'Deny' }).waitFor();
 		await page.getByRole('button', { name: 'Approve' }).click();
 		await page.getByRole('heading', { name: 'Device approved' }).waitFor();
-		const t = await form('/v1/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: grant.device_code, client_id: 'e2e-editor' });
-		assert.equal(t.status, 200, JSON.stringify(t.body));
-		grant.refresh = t.body.refresh_token;
+		// The server polls every 5 s: the command answers once it has the tokens.
+		const status = await signIn;
+		assert.notEqual(status.state, 'signedOut', JSON.stringify(status));
+		await lsp.waitFor('"signed in."', (m) => m.method === 'window/showMessage' && m.params.message === 'codingplan: signed in.');
+		assert.equal(fs.statSync(signInFile).mode & 0o777, 0o600, 'signin.json is not 0600');
+		const stored = JSON.parse(fs.readFileSync(signInFile, 'utf8'));
+		assert.equal(stored.accounts_url, base);
+		refresh = stored.refresh_token;
+		assert.ok(refresh, 'signin.json has no refresh token');
 	});
 
-	await step('see the device listed and sign it out', async () => {
+	await step('see the editor listed and sign it out', async () => {
 		await page.getByRole('link', { name: 'Your account' }).click();
-		await page.locator('#devices', { hasText: 'e2e-editor' }).waitFor();
-		await page.getByRole('button', { name: 'Sign out e2e-editor' }).click();
+		await page.locator('#devices', { hasText: editorName }).waitFor();
+		await page.getByRole('button', { name: `Sign out ${editorName}` }).click();
 		await page.getByText('The device is signed out.').waitFor();
-		assert.equal(await page.locator('#devices', { hasText: 'e2e-editor' }).count(), 0);
-		const t = await form('/v1/token', { grant_type: 'refresh_token', refresh_token: grant.refresh });
-		assert.equal(t.status, 400, 'the signed-out device can still refresh');
+		assert.equal(await page.locator('#devices', { hasText: editorName }).count(), 0);
+		const t = await form('/v1/token', { grant_type: 'refresh_token', refresh_token: refresh });
+		assert.equal(t.status, 400, 'the signed-out editor can still refresh');
 		assert.equal(t.body.error, 'invalid_grant');
+	});
+
+	await step('the editor is told its sign-in has ended', async () => {
+		// Without a backend nothing refuses the running server's access token before it expires
+		// (access_ttl); a server started with the stored sign-in refreshes at once.
+		const how = await lsps[0].close();
+		assert.equal(how.code, 0, `codingplan-lsp exited with ${JSON.stringify(how)}`);
+		const lsp = await startLsp();
+		await lsp.waitFor('the sign-in has ended', (m) => m.method === 'window/showMessageRequest'
+			&& /sign-in has ended/.test(m.params.message) && m.params.actions?.some((a) => a.title === 'Sign in'));
+		const status = await lsp.request('workspace/executeCommand', { command: 'codingplan.status', arguments: [] });
+		assert.equal(status.state, 'signedOut', JSON.stringify(status));
+		assert.equal(fs.existsSync(signInFile), false, 'the ended sign-in\'s file is still there');
 	});
 
 	await step('billing page', async () => {
