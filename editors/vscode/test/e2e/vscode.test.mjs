@@ -154,12 +154,13 @@ async function runCommand(title) {
 
 /** openFile opens NAME of the workspace with Quick Open and waits for its editor. */
 async function openFile(name) {
-	await page.keyboard.press('Control+P');
-	const input = page.locator('.quick-input-widget input');
-	await input.waitFor({ state: 'visible', timeout: WAIT });
-	await input.fill(name);
-	await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: WAIT });
-	await page.keyboard.press('Enter');
+	// From the Explorer, whose rows stay put: Quick Open matches loosely ("main.go" matches
+	// main_test.go), ranks recent files first and re-sorts its rows while they are clicked.
+	const row = page.locator('.explorer-folders-view .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${name.replace('.', '\\.')}$`) }) }).first();
+	await row.waitFor({ state: 'visible', timeout: WAIT });
+	await row.click();
+	await page.locator('.editor-group-container.active .tab.active', { hasText: name }).first().waitFor({ timeout: WAIT });
+	await page.locator('.editor-group-container.active .monaco-editor textarea').first().focus();
 	await page.locator('.editor-group-container.active .tab.active', { hasText: name }).first().waitFor({ timeout: WAIT });
 }
 
@@ -388,12 +389,13 @@ async function setSetting(key, title, value) {
 
 /** quickOpen opens a workspace file with Quick Open, without waiting for its tab. */
 async function quickOpen(name) {
-	await page.keyboard.press('Control+P');
-	const input = page.locator('.quick-input-widget input');
-	await input.waitFor({ state: 'visible', timeout: WAIT });
-	await input.fill(name);
-	await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: WAIT });
-	await page.keyboard.press('Enter');
+	// From the Explorer, whose rows stay put: Quick Open matches loosely ("main.go" matches
+	// main_test.go), ranks recent files first and re-sorts its rows while they are clicked.
+	const row = page.locator('.explorer-folders-view .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${name.replace('.', '\\.')}$`) }) }).first();
+	await row.waitFor({ state: 'visible', timeout: WAIT });
+	await row.click();
+	await page.locator('.editor-group-container.active .tab.active', { hasText: name }).first().waitFor({ timeout: WAIT });
+	await page.locator('.editor-group-container.active .monaco-editor textarea').first().focus();
 }
 
 /**
