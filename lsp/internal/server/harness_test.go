@@ -60,12 +60,13 @@ func (f *fakeEngine) counts() (int, int, int) {
 type fakeBackend struct {
 	stream func(ctx context.Context, req wire.ClientFrame, onDelta func([]byte)) (wire.ServerFrame, error)
 
-	mu      sync.Mutex
-	tokens  []wire.Secret
-	urls    []string
-	retries int
-	status  remote.Status
-	watch   func(remote.Status)
+	mu         sync.Mutex
+	tokens     []wire.Secret
+	transports []remote.Transport
+	urls       []string
+	retries    int
+	status     remote.Status
+	watch      func(remote.Status)
 }
 
 func (f *fakeBackend) Stream(ctx context.Context, req wire.ClientFrame, onDelta func([]byte)) (wire.ServerFrame, error) {
@@ -85,6 +86,12 @@ func (f *fakeBackend) SetURL(u string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.urls = append(f.urls, u)
+}
+
+func (f *fakeBackend) SetTransport(t remote.Transport) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.transports = append(f.transports, t)
 }
 
 func (f *fakeBackend) Retry() {

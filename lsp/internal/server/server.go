@@ -40,6 +40,9 @@ type Streamer interface {
 type Connection interface {
 	SetToken(wire.Secret)
 	SetURL(string)
+	// SetTransport sets how the connection is secured: whether ws:// may leave this machine,
+	// and the extra CA certificates.
+	SetTransport(remote.Transport)
 	// Retry connects now when the connection waits to retry.
 	Retry()
 	Status() remote.Status
@@ -108,6 +111,7 @@ type Server struct {
 	initOpts        json.RawMessage // the initializationOptions layer of the settings
 	settings        config.Settings
 	enabled         bool
+	forced          bool                          // the enable or toggle command turned completions on (config.Enable.For)
 	signedIn        *wire.Secret                  // a token set by codingplan.signIn / signOut, overriding the settings
 	initializedSeen bool                          // the initialized notification came: the server may notify
 	runs            map[string]context.CancelFunc // code action runs by progress token

@@ -7,8 +7,11 @@ local M = {}
 -- settings:begin
 M.server_settings = {
   backendUrl = 'string',
+  allowInsecureBackend = 'boolean',
+  caFile = 'string',
   token = 'string',
-  enable = 'boolean',
+  enable = 'boolean|table',
+  automatic = 'boolean',
   model = 'string',
   debounceMs = 'number',
   multiline = 'string',
@@ -129,7 +132,7 @@ function M.validate(opts)
     if want == nil then
       error(('codingplan: unknown server setting settings.%s'):format(tostring(k)), 0)
     end
-    check(type(v) == want, 'settings.' .. k, 'a ' .. want)
+    check(vim.tbl_contains(vim.split(want, '|', { plain = true }), type(v)), 'settings.' .. k, 'a ' .. want:gsub('|', ' or a '))
   end
   if o.settings.ignore then
     check(is_list_of_strings(o.settings.ignore), 'settings.ignore', 'a list of strings')
