@@ -241,12 +241,21 @@ func (c *Client) SetToken(token wire.Secret) {
 // SetURL changes the backend's endpoint. Streams running on the old connection finish there;
 // new ones wait for the new connection.
 func (c *Client) SetURL(url string) {
+	c.reconnectIf(func() bool {
+		changed := url != c.url
+		c.url = url
+		return changed
+	})
+}
+
+// reconnectIf runs set under c.mu; when it reports a change, the connection stops taking new
+// streams (running ones finish on it) and Run connects again.
+func (c *Client) reconnectIf(set func() bool) {
 	c.mu.Lock()
-	if url == c.url {
+	if !set() {
 		c.mu.Unlock()
 		return
 	}
-	c.url = url
 	if c.cur != nil {
 		c.cur.drainLocked()
 		c.cur = nil

@@ -55,18 +55,9 @@ func (t Transport) tlsConfig() (*tls.Config, error) {
 // SetTransport changes how connections are secured. A change closes the connection to new
 // streams (running ones finish on it) and connects again under the new rules.
 func (c *Client) SetTransport(t Transport) {
-	c.mu.Lock()
-	if t == c.transport {
-		c.mu.Unlock()
-		return
-	}
-	c.transport = t
-	if c.cur != nil {
-		c.cur.drainLocked()
-		c.cur = nil
-	}
-	c.starting = true
-	c.setLinkLocked(c.idleLinkLocked())
-	c.mu.Unlock()
-	c.poke(c.wake)
+	c.reconnectIf(func() bool {
+		changed := t != c.transport
+		c.transport = t
+		return changed
+	})
 }
