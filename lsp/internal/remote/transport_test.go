@@ -135,7 +135,8 @@ const childEnv = "CODINGPLAN_TEST_PROXY_CHILD"
 // TestProxyFromEnvironment runs a client in a child process (net/http reads the proxy
 // variables once per process) with HTTPS_PROXY and NO_PROXY set: wss:// to example.com goes
 // through the CONNECT proxy, TLS runs through the tunnel to the backend, verified with the CA
-// file; a host NO_PROXY names is dialled directly.
+// file (or SSL_CERT_FILE, which Go reads for the system's roots); a host NO_PROXY names is
+// dialled directly.
 func TestProxyFromEnvironment(t *testing.T) {
 	if os.Getenv(childEnv) != "" {
 		t.Skip("the child runs TestProxyChild")
@@ -146,15 +147,20 @@ func TestProxyFromEnvironment(t *testing.T) {
 	for _, tt := range []struct {
 		name, noProxy, want string
 		tunnelled           bool
+		certFile            bool // the CA in SSL_CERT_FILE rather than the CA file
 	}{
-		{"through the proxy", "localhost", "state=" + lspx.StateReady, true},
-		{"NO_PROXY", ".example.com,example.com", "state=" + lspx.StateError, false},
+		{"through the proxy", "localhost", "state=" + lspx.StateReady, true, false},
+		{"SSL_CERT_FILE", "localhost", "state=" + lspx.StateReady, true, true},
+		{"NO_PROXY", ".example.com,example.com", "state=" + lspx.StateError, false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newConnectProxy(t)
 			cmd := exec.Command(os.Args[0], "-test.run=^TestProxyChild$", "-test.v")
 			cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_URL="+url, "CHILD_CA="+ca,
 				"HTTPS_PROXY="+p.srv.URL, "https_proxy=", "NO_PROXY="+tt.noProxy, "no_proxy=")
+			if tt.certFile {
+				cmd.Env = append(cmd.Env, "CHILD_CA=", "SSL_CERT_FILE="+ca)
+			}
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("child: %v\n%s", err, out)
