@@ -145,8 +145,15 @@ async function openFile(name) {
 	const input = page.locator('.quick-input-widget input');
 	await input.waitFor({ state: 'visible', timeout: WAIT });
 	await input.fill(name);
-	await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: WAIT });
-	await page.keyboard.press('Enter');
+	// Click the row named exactly name: Enter would open the first row, which may be another
+	// file ("main.go" matches main_test.go too, first when it was opened more recently).
+	const exact = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+	const row = page
+		.locator('.quick-input-list .monaco-list-row')
+		.filter({ has: page.locator('.label-name', { hasText: exact }) })
+		.first();
+	await row.waitFor({ timeout: WAIT });
+	await row.click();
 	await page.locator('.editor-group-container.active .tab.active', { hasText: name }).first().waitFor({ timeout: WAIT });
 }
 
