@@ -15,12 +15,7 @@ func TestNeovimManualMode(t *testing.T) {
 	for _, bin := range e.nvims {
 		v := version(t, bin)
 		t.Run("nvim-"+v, func(t *testing.T) {
-			ws := t.TempDir()
-			for name, text := range map[string]string{"go.mod": "module example.com/e2e\n\ngo 1.22\n", "main.go": mainGo} {
-				if err := os.WriteFile(filepath.Join(ws, name), []byte(text), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			ws := workspace(t)
 			initLua := filepath.Join(t.TempDir(), "init.lua")
 			cfg := fmt.Sprintf(`
 vim.opt.rtp:prepend(%q)
