@@ -288,13 +288,20 @@ func TestNeovim(t *testing.T) {
 	}
 }
 
-func testNeovim(t *testing.T, e env, bin, v string) {
+// workspace returns a new directory holding go.mod and main.go (mainGo).
+func workspace(t *testing.T) string {
+	t.Helper()
 	ws := t.TempDir()
 	for name, text := range map[string]string{"go.mod": "module example.com/e2e\n\ngo 1.22\n", "main.go": mainGo} {
 		if err := os.WriteFile(filepath.Join(ws, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return ws
+}
+
+func testNeovim(t *testing.T, e env, bin, v string) {
+	ws := workspace(t)
 	initLua := filepath.Join(t.TempDir(), "init.lua")
 	cfg := fmt.Sprintf(`
 vim.opt.rtp:prepend(%q)

@@ -59,6 +59,9 @@ for _, c in ipairs({
   { { settings = { backendURL = 'ws://x' } }, 'unknown server setting settings.backendURL' },
   { { settings = { maxTokens = '10' } }, 'option settings.maxTokens must be a number' },
   { { settings = { ignore = { 1 } } }, 'option settings.ignore must be a list of strings' },
+  { { settings = { enable = 'yes' } }, 'option settings.enable must be a boolean or a table' },
+  { { exclude_filetypes = 'markdown' }, 'option exclude_filetypes must be a list of strings' },
+  { { keymaps = { trigger = true } }, 'option keymaps.trigger must be a key (string) or false' },
   { { serverpath = 'x' }, 'unknown option serverpath' },
 }) do
   case('rejects ' .. vim.inspect(c[1], { newline = ' ', indent = '' }), function()
@@ -67,6 +70,50 @@ for _, c in ipairs({
     end, c[2])
   end)
 end
+
+case('enable per language and manual mode pass validation', function()
+  local o = config.validate({ settings = { enable = { ['*'] = true, markdown = false }, automatic = false } })
+  eq(o.settings.enable, { ['*'] = true, markdown = false })
+  eq(config.validate({ settings = { enable = false } }).settings.enable, false)
+  eq(config.defaults.keymaps.trigger, '<M-\\>')
+end)
+
+case('filetypes and exclude_filetypes choose the buffers', function()
+  local lsp = require('codingplan.lsp')
+  local function buf(name, ft)
+    local b = vim.api.nvim_create_buf(true, false)
+    vim.api.nvim_buf_set_name(b, vim.fn.tempname() .. name)
+    vim.bo[b].filetype = ft
+    return b
+  end
+  local go, md = buf('a.go', 'gotest'), buf('a.md', 'notes')
+  local all = config.validate({})
+  eq({ lsp.wanted(all, go), lsp.wanted(all, md) }, { true, true })
+  local excl = config.validate({ exclude_filetypes = { 'notes' } })
+  eq({ lsp.wanted(excl, go), lsp.wanted(excl, md) }, { true, false })
+  local both = config.validate({ filetypes = { 'gotest', 'notes' }, exclude_filetypes = { 'gotest' } })
+  eq({ lsp.wanted(both, go), lsp.wanted(both, md) }, { false, true })
+  eq(lsp.wanted(config.validate({ filetypes = { 'lua' } }), go), false)
+end)
+
+case(':help codingplan opens the help of the plugin', function()
+  -- The tags are generated in a copy, as a plugin manager (or :helptags ALL) does.
+  local plugin = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h:h')
+  local dir = vim.fn.tempname()
+  vim.fn.mkdir(dir .. '/doc', 'p')
+  vim.fn.writefile(vim.fn.readfile(plugin .. '/doc/codingplan.txt'), dir .. '/doc/codingplan.txt')
+  vim.cmd('helptags ' .. vim.fn.fnameescape(dir .. '/doc'))
+  vim.opt.rtp:prepend(dir)
+  -- The help filetype's plugin needs the vimdoc parser, which the test's Neovim may lack.
+  vim.cmd('filetype plugin off')
+  for _, tag in ipairs({ 'codingplan', ':Codingplan', 'codingplan-setup', 'codingplan-commands', 'codingplan-keymaps',
+    'codingplan-options', 'codingplan-settings', 'codingplan-health', 'codingplan-option-exclude_filetypes' }) do
+    vim.cmd('help ' .. tag)
+    eq(vim.bo.buftype, 'help')
+    eq(vim.fn.fnamemodify(vim.api.nvim_buf_get_name(0), ':t'), 'codingplan.txt')
+    vim.cmd('helpclose')
+  end
+end)
 
 case('server command', function()
   eq(config.server_cmd(config.validate({})), { 'codingplan-lsp' })

@@ -10,6 +10,7 @@ import {
 	TransportKind,
 } from 'vscode-languageclient/node';
 import * as config from './config';
+import { serverEnv } from './proxy';
 import { registerMarkdown } from './markdown';
 import { DeviceAction, experimentalCapabilities, SignInAction, statusNotification, Status } from './protocol';
 
@@ -44,7 +45,7 @@ export async function createClient(
 		command: serverPath,
 		args: [],
 		transport: TransportKind.stdio,
-		options: { env: process.env },
+		options: { env: serverEnv(outputChannel) },
 	};
 	const token = await hooks.token();
 	const clientOptions: LanguageClientOptions = {

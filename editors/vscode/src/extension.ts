@@ -6,6 +6,7 @@ import type { LanguageClient } from 'vscode-languageclient/node';
 import { createClient, pushSettings } from './client';
 import { errorText, registerCommands } from './commands';
 import * as config from './config';
+import { proxySettings } from './proxy';
 import { Status } from './protocol';
 import { Notifier } from './notify';
 import { StatusBar } from './status';
@@ -111,6 +112,11 @@ class Extension implements vscode.Disposable {
 	}
 
 	private async onConfigurationChanged(e: vscode.ConfigurationChangeEvent): Promise<void> {
+		// The proxy reaches the server through its environment: a change needs a new server.
+		if (proxySettings.some((k) => e.affectsConfiguration(k))) {
+			await this.restart();
+			return;
+		}
 		if (!e.affectsConfiguration(config.section)) {
 			return;
 		}

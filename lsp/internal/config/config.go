@@ -24,8 +24,18 @@ type Settings struct {
 	// APIKeyFile names a file holding an API key, for machines without a browser: it is
 	// exchanged for access tokens. Empty means CODINGPLAN_API_KEY, then none.
 	APIKeyFile string `json:"apiKeyFile"`
-	// Enable turns AI completions on or off. Code actions stay available.
-	Enable bool `json:"enable"`
+	// AllowInsecureBackend lets a ws:// (unencrypted) BackendURL reach a host other than
+	// loopback. Off, such a URL is refused: the token and code must travel over TLS.
+	AllowInsecureBackend bool `json:"allowInsecureBackend"`
+	// CAFile is a PEM file of CA certificates trusted for the backend's TLS certificate, besides
+	// the system's (which SSL_CERT_FILE and SSL_CERT_DIR replace).
+	CAFile string `json:"caFile"`
+	// Enable turns AI completions on or off, for every language or per language id. Code
+	// actions stay available.
+	Enable Enable `json:"enable"`
+	// Automatic shows suggestions while typing; off, only an explicitly invoked inline
+	// completion (a key) asks the backend.
+	Automatic bool `json:"automatic"`
 	// Model asks for a model by name or alias; empty means the backend's default.
 	Model string `json:"model"`
 	// DebounceMS is how long to wait after a keystroke before asking the backend, in
@@ -58,7 +68,8 @@ type Settings struct {
 func Default() Settings {
 	return Settings{
 		BackendURL:   "ws://127.0.0.1:8787" + wire.Path,
-		Enable:       true,
+		Enable:       Enable{AllLanguages: true},
+		Automatic:    true,
 		DebounceMS:   -1,
 		Multiline:    "auto",
 		Suggestions:  3,

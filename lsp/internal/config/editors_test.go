@@ -35,8 +35,14 @@ func settingsFields(t *testing.T) map[string]reflect.Type {
 	return fields
 }
 
+// enableType is the enable setting's type: a boolean or an object of language ids.
+var enableType = reflect.TypeFor[Enable]()
+
 // vscodeType is the JSON schema type VS Code's configuration uses for a Go type.
-func vscodeType(t reflect.Type) string {
+func vscodeType(t reflect.Type) any {
+	if t == enableType {
+		return []any{"boolean", "object"}
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return "string"
@@ -50,8 +56,11 @@ func vscodeType(t reflect.Type) string {
 	return "unknown:" + t.String()
 }
 
-// luaType is the Lua type() of a Go type's values once decoded from JSON.
+// luaType is the Lua type() of a Go type's values once decoded from JSON ("a|b": either).
 func luaType(t reflect.Type) string {
+	if t == enableType {
+		return "boolean|table"
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return "string"
@@ -101,8 +110,9 @@ func TestVSCodeSettingsMatchServer(t *testing.T) {
 		Contributes struct {
 			Configuration struct {
 				Properties map[string]struct {
-					Type    string `json:"type"`
+					Type    any    `json:"type"`
 					Default any    `json:"default"`
+					Scope   string `json:"scope"`
 				} `json:"properties"`
 			} `json:"configuration"`
 		} `json:"contributes"`
@@ -130,11 +140,18 @@ func TestVSCodeSettingsMatchServer(t *testing.T) {
 			t.Errorf("package.json lacks codingplan.%s", name)
 			continue
 		}
-		if got, want := p.Type, vscodeType(typ); got != want {
-			t.Errorf("codingplan.%s: type %q, want %q", name, got, want)
+		if got, want := p.Type, vscodeType(typ); !reflect.DeepEqual(got, want) {
+			t.Errorf("codingplan.%s: type %v, want %v", name, got, want)
 		}
 		if got, want := p.Default, defs[name]; !reflect.DeepEqual(got, want) {
 			t.Errorf("codingplan.%s: default %#v, want %#v (config.Default)", name, got, want)
+		}
+	}
+	// Where the token goes and how its connection is secured is the user's choice, never a
+	// workspace's (.vscode/settings.json of a cloned repository).
+	for _, name := range []string{"backendUrl", "allowInsecureBackend", "caFile", "serverPath"} {
+		if got := props["codingplan."+name].Scope; got != "machine" {
+			t.Errorf(`codingplan.%s: scope %q, want "machine"`, name, got)
 		}
 	}
 	for key := range props {
@@ -155,7 +172,7 @@ func TestNeovimSettingsMatchServer(t *testing.T) {
 		t.Fatal("config.lua: no -- settings:begin ... -- settings:end block")
 	}
 	got := map[string]string{}
-	for _, m := range regexp.MustCompile(`(?m)^\s*(\w+)\s*=\s*'(\w+)',`).FindAllSubmatch(block[1], -1) {
+	for _, m := range regexp.MustCompile(`(?m)^\s*(\w+)\s*=\s*'([\w|]+)',`).FindAllSubmatch(block[1], -1) {
 		got[string(m[1])] = string(m[2])
 	}
 	want := map[string]string{}

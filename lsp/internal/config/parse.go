@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
 	"slices"
@@ -83,7 +84,11 @@ func Load(env Env, layers ...json.RawMessage) (Settings, error) {
 			errs = append(errs, err)
 		}
 	}
-	return env.Apply(s), errors.Join(errs...)
+	s = env.Apply(s)
+	if Insecure(s.BackendURL) && !s.AllowInsecureBackend {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalid, ErrInsecureBackend))
+	}
+	return s, errors.Join(errs...)
 }
 
 // ErrInvalid is wrapped by the error Merge returns for settings it could not use.
@@ -121,6 +126,7 @@ func Merge(base Settings, raw json.RawMessage) (Settings, error) {
 	badURL := false
 	out := base
 	out.Ignore = append([]string(nil), base.Ignore...)
+	out.Enable = maps.Clone(base.Enable)
 	for key, val := range obj {
 		f, ok := fields[key]
 		if !ok {
@@ -201,8 +207,19 @@ var fields = map[string]func(s *Settings, v json.RawMessage) error{
 		s.Token = wire.Secret(strings.TrimSpace(t))
 		return nil
 	},
-	"enable": func(s *Settings, v json.RawMessage) error { return decode(v, &s.Enable, "true or false") },
-	"model":  func(s *Settings, v json.RawMessage) error { return decode(v, &s.Model, "a string") },
+	"enable": func(s *Settings, v json.RawMessage) error {
+		e, err := parseEnable(v)
+		if err == nil {
+			s.Enable = e
+		}
+		return err
+	},
+	"allowInsecureBackend": func(s *Settings, v json.RawMessage) error {
+		return decode(v, &s.AllowInsecureBackend, "true or false")
+	},
+	"caFile":    func(s *Settings, v json.RawMessage) error { return decode(v, &s.CAFile, "a string") },
+	"automatic": func(s *Settings, v json.RawMessage) error { return decode(v, &s.Automatic, "true or false") },
+	"model":     func(s *Settings, v json.RawMessage) error { return decode(v, &s.Model, "a string") },
 	"debounceMs": func(s *Settings, v json.RawMessage) error {
 		return intIn(v, &s.DebounceMS, -1, 2000)
 	},

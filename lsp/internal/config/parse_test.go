@@ -24,7 +24,7 @@ func TestMerge(t *testing.T) {
 		{name: "section", raw: `{"codingplan":{"model":"fast","maxTokens":64}}`,
 			edit: func(s *Settings) { s.Model, s.MaxTokens = "fast", 64 }},
 		{name: "flat", raw: `{"enable":false,"multiline":"never","trace":"messages"}`,
-			edit: func(s *Settings) { s.Enable, s.Multiline, s.Trace = false, "never", "messages" }},
+			edit: func(s *Settings) { s.Enable, s.Multiline, s.Trace = Enable{AllLanguages: false}, "never", "messages" }},
 		{name: "ignore replaces", raw: `{"ignore":["*.secret"]}`,
 			edit: func(s *Settings) { s.Ignore = []string{"*.secret"} }},
 		{name: "null field keeps", raw: `{"model":null}`, edit: func(*Settings) {}},
@@ -36,7 +36,7 @@ func TestMerge(t *testing.T) {
 			raw:  `{"maxTokens":0,"multiline":"sometimes","model":"m","debounceMs":1.5,"enable":"yes","backendUrl":"http://x"}`,
 			edit: func(s *Settings) { s.Model = "m" },
 			wantErr: []string{"maxTokens: must be a whole number from 1 to 8192; using 256",
-				`multiline: must be one of auto, always, never; using "auto"`, "debounceMs", "enable: must be true or false",
+				`multiline: must be one of auto, always, never; using "auto"`, "debounceMs", "enable: must be true, false or an object",
 				"backendUrl: must be a ws:// or wss:// URL"}},
 		{name: "bad glob", raw: `{"ignore":["[x"]}`, edit: func(*Settings) {}, wantErr: []string{`pattern "[x" is malformed`}},
 		{name: "not an object", raw: `[1]`, edit: func(*Settings) {}, wantErr: []string{"must be a JSON object"}},
@@ -72,7 +72,7 @@ func TestMerge(t *testing.T) {
 
 func TestLoad(t *testing.T) {
 	env := FromEnv(func(k string) string {
-		return map[string]string{EnvToken: "envtok\n", EnvBackendURL: "ws://env:1/v1/ws"}[k]
+		return map[string]string{EnvToken: "envtok\n", EnvBackendURL: "wss://env:1/v1/ws"}[k]
 	})
 	tests := []struct {
 		name      string
@@ -81,11 +81,11 @@ func TestLoad(t *testing.T) {
 		wantURL   string
 		wantModel string
 	}{
-		{"env only", nil, "envtok", "ws://env:1/v1/ws", ""},
+		{"env only", nil, "envtok", "wss://env:1/v1/ws", ""},
 		{"settings win", []string{`{"token":"t","backendUrl":"wss://s/v1/ws"}`}, "t", "wss://s/v1/ws", ""},
-		{"empty settings fall back to env", []string{`{"token":"","backendUrl":""}`}, "envtok", "ws://env:1/v1/ws", ""},
-		{"later layer wins", []string{`{"model":"a"}`, `{"codingplan":{"model":"b"}}`}, "envtok", "ws://env:1/v1/ws", "b"},
-		{"later layer keeps earlier fields", []string{`{"model":"a"}`, `{"maxTokens":9}`}, "envtok", "ws://env:1/v1/ws", "a"},
+		{"empty settings fall back to env", []string{`{"token":"","backendUrl":""}`}, "envtok", "wss://env:1/v1/ws", ""},
+		{"later layer wins", []string{`{"model":"a"}`, `{"codingplan":{"model":"b"}}`}, "envtok", "wss://env:1/v1/ws", "b"},
+		{"later layer keeps earlier fields", []string{`{"model":"a"}`, `{"maxTokens":9}`}, "envtok", "wss://env:1/v1/ws", "a"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,11 @@ type Config struct {
 	Token wire.Secret
 	// Version goes into the User-Agent header as codingplan-lsp/<Version>.
 	Version string
+	// Transport is how connections are secured until SetTransport.
+	Transport Transport
+	// Proxy chooses the proxy of a dial; nil: http.ProxyFromEnvironment (HTTPS_PROXY for
+	// wss://, HTTP_PROXY for ws://, NO_PROXY; never for loopback hosts).
+	Proxy func(*http.Request) (*url.URL, error)
 
 	DialTimeout  time.Duration // connect and read the hello frame; 10s
 	MinBackoff   time.Duration // first reconnect delay; 250ms
@@ -104,6 +110,9 @@ func (cfg *Config) setDefaults() {
 	def(&cfg.WriteTimeout, 10*time.Second)
 	def(&cfg.DrainTimeout, 60*time.Second)
 	def(&cfg.BusyAfter, 250*time.Millisecond)
+	if cfg.Proxy == nil {
+		cfg.Proxy = http.ProxyFromEnvironment
+	}
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = cfg.MinBackoff
 	}
@@ -130,26 +139,27 @@ type Client struct {
 	watchers map[int]func(Status)
 	watchSeq int
 
-	mu       sync.Mutex
-	url      string
-	token    wire.Secret
-	rejected wire.Secret // the token the backend refused, if it is still the current one
-	cur      *conn       // the connection new streams go to, nil while there is none
-	conns    map[*conn]struct{}
-	link     link
-	starting bool          // a connection is being set up after start or sign-in: Stream may wait
-	changed  chan struct{} // closed and replaced when cur or link changes
-	plan     *Plan
-	models   []wire.Model         // the last hello's, nil when it listed none
-	started  map[uint64]time.Time // running streams' start times, by stream number
-	timer    clock.Timer          // wakes the notifier when the status changes by itself
-	timerAt  time.Time            // when timer fires; zero when it is not armed
-	limited  time.Time            // rate limited (or the backend unable to serve) until
-	limitMsg string
-	limitOf  string // the status state while limited: rateLimited, or error
-	quota    string // the quota_exceeded message, until a stream succeeds
-	nextID   uint64
-	lastKey  statusKey
+	mu        sync.Mutex
+	url       string
+	transport Transport
+	token     wire.Secret
+	rejected  wire.Secret // the token the backend refused, if it is still the current one
+	cur       *conn       // the connection new streams go to, nil while there is none
+	conns     map[*conn]struct{}
+	link      link
+	starting  bool          // a connection is being set up after start or sign-in: Stream may wait
+	changed   chan struct{} // closed and replaced when cur or link changes
+	plan      *Plan
+	models    []wire.Model         // the last hello's, nil when it listed none
+	started   map[uint64]time.Time // running streams' start times, by stream number
+	timer     clock.Timer          // wakes the notifier when the status changes by itself
+	timerAt   time.Time            // when timer fires; zero when it is not armed
+	limited   time.Time            // rate limited (or the backend unable to serve) until
+	limitMsg  string
+	limitOf   string // the status state while limited: rateLimited, or error
+	quota     string // the quota_exceeded message, until a stream succeeds
+	nextID    uint64
+	lastKey   statusKey
 
 	// pauseHook, set by tests, sees each delay Run is about to wait.
 	pauseHook func(d time.Duration)
@@ -173,21 +183,22 @@ func New(cfg Config, log *slog.Logger) *Client {
 		cfg: cfg,
 		log: log,
 		dialer: websocket.Dialer{
-			Proxy:            http.ProxyFromEnvironment,
+			Proxy:            cfg.Proxy,
 			HandshakeTimeout: cfg.DialTimeout,
 			Subprotocols:     []string{wire.Subprotocol},
 			ReadBufferSize:   16 << 10,
 			WriteBufferSize:  16 << 10,
 			NetDialContext:   dialWiping,
 		},
-		wake:     make(chan struct{}, 1),
-		notify:   make(chan struct{}, 1),
-		url:      cfg.URL,
-		token:    cfg.Token,
-		conns:    map[*conn]struct{}{},
-		changed:  make(chan struct{}),
-		starting: true,
-		started:  map[uint64]time.Time{},
+		wake:      make(chan struct{}, 1),
+		notify:    make(chan struct{}, 1),
+		url:       cfg.URL,
+		transport: cfg.Transport,
+		token:     cfg.Token,
+		conns:     map[*conn]struct{}{},
+		changed:   make(chan struct{}),
+		starting:  true,
+		started:   map[uint64]time.Time{},
 	}
 	c.timer = cfg.Clock.AfterFunc(time.Hour, func() { c.poke(c.notify) })
 	c.timer.Stop()
@@ -250,12 +261,21 @@ func (c *Client) tellRefused(token wire.Secret, code wire.Code) {
 // SetURL changes the backend's endpoint. Streams running on the old connection finish there;
 // new ones wait for the new connection.
 func (c *Client) SetURL(url string) {
+	c.reconnectIf(func() bool {
+		changed := url != c.url
+		c.url = url
+		return changed
+	})
+}
+
+// reconnectIf runs set under c.mu; when it reports a change, the connection stops taking new
+// streams (running ones finish on it) and Run connects again.
+func (c *Client) reconnectIf(set func() bool) {
 	c.mu.Lock()
-	if url == c.url {
+	if !set() {
 		c.mu.Unlock()
 		return
 	}
-	c.url = url
 	if c.cur != nil {
 		c.cur.drainLocked()
 		c.cur = nil
@@ -313,7 +333,7 @@ func (c *Client) Run(ctx context.Context) error {
 	attempt := 0
 	for ctx.Err() == nil {
 		c.mu.Lock()
-		url, token := c.url, c.token
+		url, token, transport := c.url, c.token, c.transport
 		rejected := token != "" && token == c.rejected
 		if token == "" {
 			c.setLinkLocked(c.idleLinkLocked())
@@ -325,6 +345,14 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		if url == "" {
 			c.setLink(link{state: lspx.StateError, message: "no backend URL: set codingplan.backendUrl to a ws:// or wss:// URL", reason: lspx.ReasonNoBackendURL})
+			c.pause(ctx, -1)
+			continue
+		}
+		if why := transport.refuses(url); why != "" {
+			c.mu.Lock()
+			c.starting = false
+			c.setLinkLocked(link{state: lspx.StateError, message: why, reason: lspx.ReasonNoBackendURL})
+			c.mu.Unlock()
 			c.pause(ctx, -1)
 			continue
 		}
@@ -344,7 +372,7 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		c.mu.Unlock()
 
-		out := c.session(ctx, url, token)
+		out := c.session(ctx, url, token, transport)
 		if ctx.Err() != nil {
 			break
 		}
@@ -465,14 +493,20 @@ type outcome struct {
 
 // session dials, waits for hello and serves the connection until it ends or stops taking new
 // streams.
-func (c *Client) session(ctx context.Context, url string, token wire.Secret) outcome {
+func (c *Client) session(ctx context.Context, url string, token wire.Secret, transport Transport) outcome {
+	dialer := c.dialer
+	tlsConf, err := transport.tlsConfig()
+	if err != nil {
+		return outcome{message: err.Error()}
+	}
+	dialer.TLSClientConfig = tlsConf
 	header := http.Header{}
 	header.Set("Authorization", "Bearer "+string(token))
 	if c.cfg.Version != "" {
 		header.Set("User-Agent", "codingplan-lsp/"+c.cfg.Version)
 	}
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	ws, resp, err := c.dialer.DialContext(dctx, url, header)
+	ws, resp, err := dialer.DialContext(dctx, url, header)
 	cancel()
 	if err != nil {
 		return c.dialFailure(err, resp)

@@ -67,6 +67,9 @@ func (s *Server) prepareCommand(_ context.Context, raw json.RawMessage) (runFunc
 		default:
 			s.enabled = !s.enabled
 		}
+		// Turned on by the user: languages the setting leaves to "*" are on, even when "*"
+		// is false; a language it names false stays off.
+		s.forced = s.enabled
 		enabled := s.enabled
 		s.mu.Unlock()
 		s.pushStatus(context.Background(), nil)

@@ -27,7 +27,7 @@ func TestSettingsLive(t *testing.T) {
 		}
 		return nil, nil
 	}
-	c.initialize(inlineCaps, map[string]any{config.Section: map[string]any{"backendUrl": "ws://init:1/v1/ws", "model": "m1"}})
+	c.initialize(inlineCaps, map[string]any{config.Section: map[string]any{"backendUrl": "wss://init:1/v1/ws", "model": "m1"}})
 	c.serverRequest("workspace/configuration") // the first pull, after initialized; it answers null
 	c.note(lspx.MethodStatus)
 	uri := "file:///work/a.go"
@@ -40,7 +40,7 @@ func TestSettingsLive(t *testing.T) {
 	if got := model(); got != "m1" {
 		t.Errorf("model from initializationOptions = %q", got)
 	}
-	if tok, url := backend.last(); tok != "envtok" || url != "ws://init:1/v1/ws" {
+	if tok, url := backend.last(); tok != "envtok" || url != "wss://init:1/v1/ws" {
 		t.Errorf("backend got token %q url %q, want the environment's token and the options' URL", string(tok), url)
 	}
 
@@ -57,7 +57,7 @@ func TestSettingsLive(t *testing.T) {
 	if len(list.Items) != 0 {
 		t.Errorf("disabled, yet %d items", len(list.Items))
 	}
-	if tok, url := backend.last(); tok != "settok" || url != "ws://init:1/v1/ws" {
+	if tok, url := backend.last(); tok != "settok" || url != "wss://init:1/v1/ws" {
 		t.Errorf("backend got token %q url %q", string(tok), url)
 	}
 
@@ -200,8 +200,8 @@ func TestBackendURLRefused(t *testing.T) {
 	}{
 		{"invalid at start: none", "", []string{"http://attacker.example/v1/ws"}, ""},
 		{"invalid at start: the environment's", "wss://env.example/v1/ws", []string{"not a url"}, "wss://env.example/v1/ws"},
-		{"invalid push keeps the options'", "", []string{"ws://init:1/v1/ws", "http://init:1/v1/ws"}, "ws://init:1/v1/ws"},
-		{"invalid push keeps the last valid push", "", []string{"ws://init:1/v1/ws", "wss://b.example/v1/ws", "ftp://b"}, "wss://b.example/v1/ws"},
+		{"invalid push keeps the options'", "", []string{"wss://init:1/v1/ws", "http://init:1/v1/ws"}, "wss://init:1/v1/ws"},
+		{"invalid push keeps the last valid push", "", []string{"wss://init:1/v1/ws", "wss://b.example/v1/ws", "ftp://b"}, "wss://b.example/v1/ws"},
 		{"no scheme", "", []string{"wss://a.example/v1/ws", "a.example:8787/v1/ws"}, "wss://a.example/v1/ws"},
 	}
 	for _, tt := range tests {

@@ -60,12 +60,13 @@ func (f *fakeEngine) counts() (int, int, int) {
 type fakeBackend struct {
 	stream func(ctx context.Context, req wire.ClientFrame, onDelta func([]byte)) (wire.ServerFrame, error)
 
-	mu      sync.Mutex
-	tokens  []wire.Secret
-	urls    []string
-	retries int
-	status  remote.Status
-	watch   func(remote.Status)
+	mu         sync.Mutex
+	tokens     []wire.Secret
+	transports []remote.Transport
+	urls       []string
+	retries    int
+	status     remote.Status
+	watch      func(remote.Status)
 
 	refusedFn func(wire.Secret, wire.Code)
 }
@@ -104,6 +105,12 @@ func (f *fakeBackend) refuse(token wire.Secret, code wire.Code) {
 	if fn != nil {
 		fn(token, code)
 	}
+}
+
+func (f *fakeBackend) SetTransport(t remote.Transport) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.transports = append(f.transports, t)
 }
 
 func (f *fakeBackend) Retry() {

@@ -102,12 +102,13 @@ func (s *Server) completionInput(method, uri string, pos protocol.Position, trig
 	return in, doc, enc, nil
 }
 
-// complete asks the engine, unless completions are off, the file is ignored or there is no
+// complete asks the engine, unless completions are off (for the document's language), the
+// request is automatic while the automatic setting is off, the file is ignored or there is no
 // engine. An engine error gives no suggestions: the status notification tells the user about
 // the connection, and a failed suggestion is not worth an error popup.
 func (s *Server) complete(ctx context.Context, in complete.Input) complete.Result {
-	_, _, enabled := s.snapshot()
-	if !enabled || s.cfg.Engine == nil || complete.Ignored(in.Settings.Ignore, in.RelPath) {
+	if !s.enabledFor(in.Language) || (in.Trigger == complete.Automatic && !in.Settings.Automatic) ||
+		s.cfg.Engine == nil || complete.Ignored(in.Settings.Ignore, in.RelPath) {
 		return complete.Result{}
 	}
 	res, err := s.cfg.Engine.Complete(ctx, in)
@@ -118,6 +119,14 @@ func (s *Server) complete(ctx context.Context, in complete.Input) complete.Resul
 		return complete.Result{}
 	}
 	return res
+}
+
+// enabledFor reports whether completions are on for documents of language id lang: on for the
+// session, and for that language by the enable setting.
+func (s *Server) enabledFor(lang string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.enabled && s.settings.Enable.For(lang, s.forced)
 }
 
 func acceptCommand(uri, id string) protocol.Command {

@@ -45,6 +45,9 @@ type Connection interface {
 	// OnRefused has f told of each token the backend refuses (expired, revoked).
 	OnRefused(f func(token wire.Secret, code wire.Code))
 	SetURL(string)
+	// SetTransport sets how the connection is secured: whether ws:// may leave this machine,
+	// and the extra CA certificates.
+	SetTransport(remote.Transport)
 	// Retry connects now when the connection waits to retry.
 	Retry()
 	Status() remote.Status
@@ -121,6 +124,7 @@ type Server struct {
 	initOpts        json.RawMessage // the initializationOptions layer of the settings
 	settings        config.Settings
 	enabled         bool
+	forced          bool                          // the enable or toggle command turned completions on (config.Enable.For)
 	signedIn        *wire.Secret                  // a token set by codingplan.signIn / signOut, overriding the settings
 	keeper          *signin.Keeper                // the account service sign-in (device or API key)
 	managed         wire.Secret                   // the keeper's current access token

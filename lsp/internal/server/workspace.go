@@ -26,9 +26,10 @@ func (s *Server) applySettings(ctx context.Context, next config.Settings, proble
 	s.mu.Lock()
 	prev := s.settings
 	enabledChanged := false
-	if next.Enable != prev.Enable {
-		enabledChanged = s.enabled != next.Enable
-		s.enabled = next.Enable
+	if !next.Enable.Equal(prev.Enable) {
+		enabledChanged = s.enabled != next.Enable.Any()
+		s.enabled = next.Enable.Any()
+		s.forced = false
 	}
 	if next.Token != prev.Token {
 		s.signedIn = nil // a new token in the settings replaces a sign-in or sign-out
@@ -46,6 +47,7 @@ func (s *Server) applySettings(ctx context.Context, next config.Settings, proble
 
 	s.trace.Store(next.Trace)
 	if b := s.cfg.Backend; b != nil {
+		b.SetTransport(remote.Transport{AllowInsecure: next.AllowInsecureBackend, CAFile: next.CAFile})
 		b.SetURL(next.BackendURL)
 		b.SetToken(token)
 	}

@@ -9,8 +9,11 @@ M.server_settings = {
   backendUrl = 'string',
   accountsUrl = 'string',
   apiKeyFile = 'string',
+  allowInsecureBackend = 'boolean',
+  caFile = 'string',
   token = 'string',
-  enable = 'boolean',
+  enable = 'boolean|table',
+  automatic = 'boolean',
   model = 'string',
   debounceMs = 'number',
   multiline = 'string',
@@ -31,11 +34,13 @@ M.server_settings = {
 ---@field next string|false         show the next suggestion
 ---@field prev string|false         show the previous suggestion
 ---@field dismiss string|false      hide the suggestion
+---@field trigger string|false      ask for a suggestion now (manual mode: settings.automatic = false)
 
 ---@class codingplan.Options
 ---@field cmd string[]|nil          the server command; nil: { server_path or 'codingplan-lsp' }
 ---@field server_path string|nil    path of codingplan-lsp when not on PATH
 ---@field filetypes string[]|nil    filetypes to attach to; nil: every file buffer
+---@field exclude_filetypes string[] filetypes never attached to (their text never reaches the server)
 ---@field root_markers string[]     files that mark a project's root
 ---@field settings table            server settings (see M.server_settings), sent as initializationOptions
 ---@field persist_token boolean     keep the token from :Codingplan signin in stdpath('data')/codingplan/token (0600)
@@ -47,6 +52,7 @@ M.defaults = {
   cmd = nil,
   server_path = nil,
   filetypes = nil,
+  exclude_filetypes = {},
   root_markers = { '.git', 'go.mod', 'package.json', 'Cargo.toml', 'pyproject.toml', '.hg' },
   settings = {},
   persist_token = false,
@@ -63,6 +69,7 @@ M.defaults = {
     next = '<M-]>',
     prev = '<M-[>',
     dismiss = '<C-]>',
+    trigger = '<M-\\>',
   },
 }
 
@@ -111,7 +118,7 @@ function M.validate(opts)
   no_unknown(opts, M.defaults, '')
   local o = vim.tbl_deep_extend('force', vim.deepcopy(M.defaults), opts)
   -- Lists replace, never merge by index.
-  for _, k in ipairs({ 'root_markers', 'filetypes', 'cmd' }) do
+  for _, k in ipairs({ 'root_markers', 'filetypes', 'exclude_filetypes', 'cmd' }) do
     if opts[k] ~= nil then
       o[k] = vim.deepcopy(opts[k])
     end
@@ -123,6 +130,7 @@ function M.validate(opts)
   check(o.cmd == nil or (is_list_of_strings(o.cmd) and #o.cmd > 0), 'cmd', 'a non-empty list of strings')
   check(o.server_path == nil or type(o.server_path) == 'string', 'server_path', 'a string')
   check(o.filetypes == nil or is_list_of_strings(o.filetypes), 'filetypes', 'a list of strings')
+  check(is_list_of_strings(o.exclude_filetypes), 'exclude_filetypes', 'a list of strings')
   check(is_list_of_strings(o.root_markers), 'root_markers', 'a list of strings')
   check(type(o.persist_token) == 'boolean', 'persist_token', 'a boolean')
   check(type(o.settings) == 'table', 'settings', 'a table')
@@ -131,7 +139,7 @@ function M.validate(opts)
     if want == nil then
       error(('codingplan: unknown server setting settings.%s'):format(tostring(k)), 0)
     end
-    check(type(v) == want, 'settings.' .. k, 'a ' .. want)
+    check(vim.tbl_contains(vim.split(want, '|', { plain = true }), type(v)), 'settings.' .. k, 'a ' .. want:gsub('|', ' or a '))
   end
   if o.settings.ignore then
     check(is_list_of_strings(o.settings.ignore), 'settings.ignore', 'a list of strings')

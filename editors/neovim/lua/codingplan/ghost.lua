@@ -103,6 +103,12 @@ function M.cycle(delta)
   renderer.cycle(api.nvim_get_current_buf(), delta)
 end
 
+--- trigger asks the server for a suggestion now, an invoked inline completion: with the
+--- automatic setting off (manual mode) the only way to get one, besides next/prev.
+function M.trigger()
+  renderer.trigger(api.nvim_get_current_buf())
+end
+
 --- index returns which of the known suggestions is shown in buf (default: current) and how
 --- many there are, e.g. 2, 3; nil when none is shown. For a statusline's "2/3".
 ---@param buf integer|nil

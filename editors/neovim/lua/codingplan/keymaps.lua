@@ -103,6 +103,7 @@ function M.attach(buf, o)
     ghost.cycle(-1)
   end, 'previous suggestion')
   map(km.dismiss, ghost.dismiss, 'dismiss the suggestion')
+  map(km.trigger, ghost.trigger, 'ask for a suggestion now')
 end
 
 --- detach removes this module's mappings from buf.

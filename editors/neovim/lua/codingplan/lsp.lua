@@ -183,21 +183,27 @@ local function executable(o)
   return false
 end
 
-local function wanted(o, bufnr)
+--- wanted tells whether the plugin attaches to bufnr: a named file buffer of a filetype in
+--- o.filetypes (any when nil) and not in o.exclude_filetypes.
+---@param o codingplan.Options
+---@param bufnr integer
+---@return boolean
+function M.wanted(o, bufnr)
   if not vim.api.nvim_buf_is_valid(bufnr) or vim.bo[bufnr].buftype ~= '' then
     return false
   end
   if vim.api.nvim_buf_get_name(bufnr) == '' then
     return false
   end
-  return o.filetypes == nil or vim.tbl_contains(o.filetypes, vim.bo[bufnr].filetype)
+  local ft = vim.bo[bufnr].filetype
+  return (o.filetypes == nil or vim.tbl_contains(o.filetypes, ft)) and not vim.tbl_contains(o.exclude_filetypes, ft)
 end
 
 --- attach starts (or reuses) a client for bufnr: 0.10/0.11 only.
 ---@param o codingplan.Options
 ---@param bufnr integer
 function M.attach(o, bufnr)
-  if not wanted(o, bufnr) or not executable(o) then
+  if not M.wanted(o, bufnr) or not executable(o) then
     return
   end
   local cfg = M.client_config(o)
@@ -217,6 +223,14 @@ function M.start(o)
     local cfg = M.client_config(o)
     cfg.root_markers = o.root_markers
     cfg.filetypes = o.filetypes
+    if #o.exclude_filetypes > 0 then
+      -- vim.lsp.enable attaches where root_dir calls on_dir: never for an excluded filetype.
+      cfg.root_dir = function(bufnr, on_dir)
+        if not vim.tbl_contains(o.exclude_filetypes, vim.bo[bufnr].filetype) then
+          on_dir(vim.fs.root(bufnr, o.root_markers) or vim.fn.getcwd())
+        end
+      end
+    end
     vim.lsp.config(M.name, cfg)
     vim.lsp.enable(M.name)
     return

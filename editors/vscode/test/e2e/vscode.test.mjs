@@ -275,6 +275,12 @@ async function setUp() {
 		),
 	);
 
+	// codingplan.backendUrl is machine-scoped: in code-server's remote window the value that
+	// counts is the remote machine's (the Settings editor's Remote tab), not the user's.
+	const machineDir = path.join(dirs.userData, 'Machine');
+	fs.mkdirSync(machineDir, { recursive: true });
+	fs.writeFileSync(path.join(machineDir, 'settings.json'), JSON.stringify({ 'codingplan.backendUrl': backendUrl }, null, 2));
+
 	let start = Date.now();
 	await promisify(execFile)(
 		codeServer,
@@ -369,13 +375,17 @@ async function selectLines(from, down) {
  * setSetting sets a user setting (key, shown as title) in the Settings editor, as a user would (the settings file is
  * not watched reliably in code-server), then closes the editor. '' clears a text setting.
  */
-async function setSetting(key, title, value) {
+async function setSetting(key, title, value, { remote = false } = {}) {
 	await runCommand('Preferences: Open User Settings');
 	await page.locator('.settings-editor').waitFor({ state: 'visible', timeout: WAIT });
 	// The search box has the focus; a settings editor opened before may hold an older query, and
 	// shows its result until the new one is in: wait for the item titled title.
 	await page.keyboard.press('Control+A');
 	await page.keyboard.type(key);
+	if (remote) {
+		// A machine-scoped setting is set on the Remote tab in a remote window (code-server's).
+		await page.locator('.settings-editor .settings-tabs-widget .action-label', { hasText: 'Remote' }).first().click();
+	}
 	const item = page.locator('.settings-editor .setting-item', {
 		has: page.locator('.setting-item-label', { hasText: new RegExp(`^${title}$`) }),
 	});
@@ -384,18 +394,11 @@ async function setSetting(key, title, value) {
 	await box.click();
 	await box.fill(value);
 	await page.keyboard.press('Tab');
-	await quickOpen('main.go');
-}
-
-/** quickOpen opens a workspace file with Quick Open, without waiting for its tab. */
-async function quickOpen(name) {
-	// From the Explorer, whose rows stay put: Quick Open matches loosely ("main.go" matches
-	// main_test.go), ranks recent files first and re-sorts its rows while they are clicked.
-	const row = page.locator('.explorer-folders-view .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${name.replace('.', '\\.')}$`) }) }).first();
-	await row.waitFor({ state: 'visible', timeout: WAIT });
-	await row.click();
-	await page.locator('.editor-group-container.active .tab.active', { hasText: name }).first().waitFor({ timeout: WAIT });
-	await page.locator('.editor-group-container.active .monaco-editor textarea').first().focus();
+	if (remote) {
+		// Quick Open does not take the focus from the Remote tab's settings: close them first.
+		await runCommand('View: Close Editor');
+	}
+	await openFile('main.go');
 }
 
 /**
@@ -698,7 +701,8 @@ test('VS Code (code-server) with the codingplan extension', { skip: ghostRuns > 
 	});
 
 	await step(t, 'an unreachable backend is told once, with the retry time and Retry now', async () => {
-		await setSetting('codingplan.backendUrl', 'Backend Url', `ws://127.0.0.1:${await freePort()}/v1/ws`);
+		// backendUrl is machine-scoped: a workspace cannot redirect the token.
+		await setSetting('codingplan.backendUrl', 'Backend Url', `ws://127.0.0.1:${await freePort()}/v1/ws`, { remote: true });
 		const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'cannot reach the backend' });
 		await toast.first().waitFor({ state: 'visible', timeout: WAIT });
 		const text = await toast.first().textContent();
@@ -711,7 +715,7 @@ test('VS Code (code-server) with the codingplan extension', { skip: ghostRuns > 
 			if (n > 1) throw new Error(`${n} notifications about the unreachable backend`);
 			return Date.now() > until;
 		});
-		await setSetting('codingplan.backendUrl', 'Backend Url', backendUrl);
+		await setSetting('codingplan.backendUrl', 'Backend Url', backendUrl, { remote: true });
 		await waitStatus('ready');
 	});
 

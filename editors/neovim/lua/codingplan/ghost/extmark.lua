@@ -327,6 +327,13 @@ function M.cycle(buf, delta)
   end
 end
 
+--- trigger asks for a suggestion now (an invoked request), as in manual mode.
+function M.trigger(buf)
+  if state[buf] then
+    request(buf, TRIGGER_INVOKED)
+  end
+end
+
 --- index returns which suggestion is shown in buf and how many are known, or nil.
 function M.index(buf)
   local s = state[buf]

@@ -129,6 +129,15 @@ function M.cycle(buf, delta)
   vim.lsp.inline_completion.select({ bufnr = buf, count = delta })
 end
 
+--- trigger asks for a suggestion now (an invoked request), as in manual mode (the automatic
+--- setting off), where the built-in's automatic requests get none.
+function M.trigger(buf)
+  local c = completor(buf)
+  if c then
+    c:request(TRIGGER_INVOKED)
+  end
+end
+
 --- index returns which suggestion is shown in buf and how many are known, or nil.
 function M.index(buf)
   local c = completor(buf)
