@@ -394,10 +394,8 @@ async function setSetting(key, title, value, { remote = false } = {}) {
 	await box.click();
 	await box.fill(value);
 	await page.keyboard.press('Tab');
-	if (remote) {
-		// Quick Open does not take the focus from the Remote tab's settings: close them first.
-		await runCommand('View: Close Editor');
-	}
+	// main.go opens from the Explorer, whichever editor has the focus (closing "the" editor here
+	// could close main.go and ask to save it).
 	await openFile('main.go');
 }
 
@@ -724,23 +722,10 @@ test('VS Code (code-server) with the codingplan extension', { skip: ghostRuns > 
 			throw new Error('CODINGPLAN_E2E_ACCOUNTS_URL and CODINGPLAN_E2E_SIGNIN_BACKEND_URL are needed for this step');
 		}
 		await browser.grantPermissions(['clipboard-read', 'clipboard-write']).catch(() => {});
-		// A backend that trusts the account service, set in the Settings editor as a user would.
-		for (const [key, label, value] of [
-			['codingplan.accountsUrl', 'Accounts Url', accountsUrl],
-			['codingplan.backendUrl', 'Backend Url', signinBackendUrl],
-		]) {
-			// A fresh Settings editor each time: its search box has the focus.
-			await runCommand('Preferences: Open User Settings');
-			await page.locator('.settings-editor').waitFor({ state: 'visible', timeout: WAIT });
-			await page.keyboard.type(key);
-			const item = page.locator('.settings-editor .setting-item', { hasText: label }).first();
-			await item.waitFor({ state: 'visible', timeout: WAIT });
-			const box = item.locator('.monaco-inputbox input');
-			await box.click();
-			await box.fill(value);
-			await page.keyboard.press('Tab');
-			await page.keyboard.press('Control+W');
-		}
+		// A backend that trusts the account service, set in the Settings editor as a user would
+		// (backendUrl is machine-scoped: on the Remote tab).
+		await setSetting('codingplan.accountsUrl', 'Accounts Url', accountsUrl);
+		await setSetting('codingplan.backendUrl', 'Backend Url', signinBackendUrl, { remote: true });
 		// The pasted token is not valid there: signed out (and told once, with a Sign in button).
 		await waitStatus('signed out');
 		// Click the status bar item: signed out, it signs in.
