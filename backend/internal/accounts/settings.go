@@ -227,25 +227,7 @@ func (s *Settings) URL() string {
 // ValkeyAddrs returns the Valkey addresses and whether they are a cluster's seeds; none when
 // no Valkey is configured.
 func (s *Settings) ValkeyAddrs() (addrs []string, cluster bool, err error) {
-	switch v := strings.TrimSpace(s.ValkeyCluster); v {
-	case "", "false":
-		if s.Valkey == "" {
-			return nil, false, nil
-		}
-		return []string{s.Valkey}, false, nil
-	case "true":
-		if s.Valkey == "" {
-			return nil, false, errors.New("valkey_cluster is true but valkey (the seed) is empty")
-		}
-		return []string{s.Valkey}, true, nil
-	default:
-		for _, a := range strings.Split(v, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				addrs = append(addrs, a)
-			}
-		}
-		return addrs, true, nil
-	}
+	return valkeyconn.Addrs(s.Valkey, s.ValkeyCluster)
 }
 
 // ValkeyConn is how to reach the routing plane's Valkey; its Addrs are empty when none is

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/codingplan/codingplan/backend/internal/upstream"
@@ -285,25 +284,7 @@ func (c *Config) Validate() error {
 // ValkeyAddrs returns the Valkey addresses to connect to and whether they are cluster seeds.
 // No addresses means no Valkey.
 func (c *Config) ValkeyAddrs() (addrs []string, cluster bool, err error) {
-	switch v := strings.TrimSpace(c.ValkeyCluster); v {
-	case "", "false":
-		if c.Valkey == "" {
-			return nil, false, nil
-		}
-		return []string{c.Valkey}, false, nil
-	case "true":
-		if c.Valkey == "" {
-			return nil, false, errors.New("valkey_cluster is true but valkey (the seed) is empty")
-		}
-		return []string{c.Valkey}, true, nil
-	default:
-		for _, a := range strings.Split(v, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				addrs = append(addrs, a)
-			}
-		}
-		return addrs, true, nil
-	}
+	return valkeyconn.Addrs(c.Valkey, c.ValkeyCluster)
 }
 
 // ValkeyConn is how to reach the configured Valkey; its Addrs are empty when none is.

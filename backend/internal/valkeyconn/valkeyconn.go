@@ -141,3 +141,29 @@ func Cause(c Config, err error) string {
 	}
 	return "network"
 }
+
+// Addrs reads the two settings both binaries name valkey and valkey_cluster: valkey is one
+// address (or a cluster's seed when valkeyCluster is "true"); valkeyCluster is "", "false",
+// "true" or a comma-separated list of seeds. It returns the addresses and whether they are a
+// cluster's seeds; none when no Valkey is configured.
+func Addrs(valkey, valkeyCluster string) (addrs []string, cluster bool, err error) {
+	switch v := strings.TrimSpace(valkeyCluster); v {
+	case "", "false":
+		if valkey == "" {
+			return nil, false, nil
+		}
+		return []string{valkey}, false, nil
+	case "true":
+		if valkey == "" {
+			return nil, false, errors.New("valkey_cluster is true but valkey (the seed) is empty")
+		}
+		return []string{valkey}, true, nil
+	default:
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+		return addrs, true, nil
+	}
+}
