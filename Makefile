@@ -25,7 +25,7 @@ TEST_FUZZTIME ?= 5s
 TEST_PHASES := fmt-check vet test-go fuzz vuln
 
 .DEFAULT_GOAL := build
-.PHONY: help build run test test-go vet fmt fmt-check fuzz bench bench-ngram vuln clean valkey-up valkey-down
+.PHONY: help build run test test-go vet fmt fmt-check fuzz bench bench-idle bench-ngram vuln clean valkey-up valkey-down
 
 help:
 	@echo 'make build        (default) build every command into bin/'
@@ -36,7 +36,8 @@ help:
 	@echo 'make fmt          gofmt -s -w every Go file; fmt-check only lists unformatted files'
 	@echo 'make test-pages   the account pages in Chromium (playwright-core) against bin/codingplan-accounts and bin/codingplan-lsp'
 	@echo 'make fuzz         every Go fuzz target for FUZZTIME (default 60s) each'
-	@echo 'make bench        every Go benchmark'
+	@echo 'make bench        every Go benchmark (backend/bench ones need CODINGPLAN_TEST_VALKEY: make valkey-up)'
+	@echo 'make bench-idle   10,000 idle websockets on one backend for 60 s beside a bare gorilla server (about 3 minutes)'
 	@echo 'make bench-ngram  the local model'"'"'s suggestions measured in full (precision, coverage; some minutes)'
 	@echo 'make vuln         govulncheck against a local copy of the Go vulnerability database'
 	@echo 'make valkey-up    start the dev Valkey (6390) and cluster (7001-7003); valkey-down stops them'
@@ -70,6 +71,9 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+bench-idle:
+	scripts/bench-idle.sh
 
 bench-ngram:
 	scripts/ngram-suggestions.sh

@@ -27,6 +27,7 @@ import (
 // real processes built without the race detector, on the Valkey in CODINGPLAN_TEST_VALKEY.
 type rig struct {
 	dir         string
+	state       string // the backend's state directory (its development signing key)
 	providerURL string // the provider's root
 	httpURL     string // the backend's
 	wsURL       string
@@ -37,12 +38,18 @@ type rig struct {
 }
 
 var (
+	// rigConfig is added to the backend's configuration; a test sets it before getRig.
+	rigConfig string
+
 	rigOnce sync.Once
 	theRig  *rig
 	rigErr  error
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(floorEnv) == "1" {
+		serveFloor() // the floor of the idle measurements: a process of its own
+	}
 	code := m.Run()
 	if theRig != nil {
 		theRig.stop()
@@ -51,7 +58,7 @@ func TestMain(m *testing.M) {
 }
 
 // getRig starts the rig on first use; benchmarks share it.
-func getRig(b *testing.B) *rig {
+func getRig(b testing.TB) *rig {
 	b.Helper()
 	addr := os.Getenv("CODINGPLAN_TEST_VALKEY")
 	if addr == "" {
@@ -146,7 +153,8 @@ func startRig(valkeyAddr string) (_ *rig, err error) {
 	r.providerURL = strings.TrimSpace(line)
 
 	state := filepath.Join(dir, "state")
-	cfg := fmt.Sprintf(`default_model = "echo"
+	r.state = state
+	cfg := fmt.Sprintf(rigConfig+`default_model = "echo"
 
 [[models]]
 name = "echo"
@@ -260,8 +268,11 @@ func (r *rig) stop() {
 
 // cpuTime returns the CPU time, user plus system, the backend process has used so far (all
 // its threads, from /proc/PID/stat, in clock ticks of 10 ms).
-func (r *rig) cpuTime() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.backend.Process.Pid))
+func (r *rig) cpuTime() (time.Duration, error) { return procCPU(r.backend.Process.Pid) }
+
+// procCPU returns the CPU time, user plus system, process pid has used so far.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}

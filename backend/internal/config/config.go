@@ -147,7 +147,7 @@ func Default() *Config {
 		OutagePolicy: "closed",
 		LeaseLinger:  time.Second,
 		MaxInFlight:  wire.MaxInFlight,
-		SendQueue:    256,
+		SendQueue:    64,
 		SlowConsumer: 2 * time.Second,
 		PingInterval: 20 * time.Second,
 		IdleTimeout:  60 * time.Second,

@@ -97,7 +97,7 @@ type Config struct {
 	AllowedOrigins []string
 	// MaxInFlight caps the open streams of one connection. [wire.MaxInFlight]
 	MaxInFlight int
-	// SendQueue is the outgoing frames buffered per connection. [256]
+	// SendQueue is the outgoing frames buffered per connection. [64]
 	SendQueue int
 	// SlowConsumer is how long output may stay unread by the client, or a delta wait for room
 	// in a full send queue, before streams are cancelled (see slow.go). [2s]
@@ -122,7 +122,7 @@ func (c Config) withDefaults() Config {
 		c.MaxInFlight = wire.MaxInFlight
 	}
 	if c.SendQueue <= 0 {
-		c.SendQueue = 256
+		c.SendQueue = 64
 	}
 	def(&c.SlowConsumer, 2*time.Second)
 	def(&c.PingInterval, 20*time.Second)
@@ -164,6 +164,7 @@ type Server struct {
 	events   uint64                           // revocation events and resyncs handled so far
 	draining bool
 	wg       sync.WaitGroup // one per session
+	pings    *pinger
 }
 
 // New returns a Server.
@@ -180,13 +181,17 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	}
 	s := &Server{cfg: cfg.withDefaults(), deps: deps, log: log, sessions: map[*session]struct{}{},
 		byUser: map[string]map[*session]struct{}{}}
+	s.pings = newPinger(deps.Clock, s.cfg.PingInterval)
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		ReadBufferSize:   4096,
-		WriteBufferSize:  4096,
-		WriteBufferPool:  &wipingPool{},
-		Subprotocols:     []string{wire.Subprotocol},
-		CheckOrigin:      func(*http.Request) bool { return true }, // checked in ServeHTTP, before auth
+		// A small read buffer: gorilla reads frame headers and control frames through it, and
+		// larger payloads straight into the read loop's pooled buffer. Held for the
+		// connection's life, so it is most of what an idle connection's reading costs.
+		ReadBufferSize:  readBufferSize,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &wipingPool{},
+		Subprotocols:    []string{wire.Subprotocol},
+		CheckOrigin:     func(*http.Request) bool { return true }, // checked in ServeHTTP, before auth
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			writeReject(w, status, wire.CodeBadRequest, "websocket upgrade failed: "+reason.Error())
 		},
@@ -244,10 +249,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// An event arrived between the check and add: it may have been about this token.
 		sess.recheck(r.Context())
 	}
-	defer s.remove(sess)
-	// Serving the session on the handler's goroutine keeps ownership simple: the handler
-	// returns when the session's goroutines have ended.
-	sess.run(context.WithoutCancel(r.Context()))
+	// The session runs on a goroutine of its own, owned by the Server (s.wg, which Shutdown
+	// waits for), so that the handler returns and net/http lets go of what it holds for the
+	// request: its buffers and the handler's stack, most of an idle connection's memory before.
+	ctx := context.WithoutCancel(r.Context())
+	sess.open(ctx)
+	go func() {
+		defer s.remove(sess)
+		sess.run(ctx)
+	}()
 }
 
 // bearer finds the token in the Authorization header or in a subprotocol. problem is set when
@@ -367,6 +377,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { // owned by Shutdown: it waits for done below in every path
 		s.wg.Wait()
+		s.pings.wait() // its loop ends with the last session
 		close(done)
 	}()
 	select {

@@ -194,9 +194,7 @@ func (s *session) tryHello(inUse int, why string) {
 	s.mu.Lock()
 	hello := s.helloLocked(inUse)
 	s.mu.Unlock()
-	select {
-	case s.send <- hello:
-	default:
+	if !s.trySend(hello) {
 		putBuf(hello)
 		s.log.Info("hello not sent: send queue full", "why", why)
 	}

@@ -22,6 +22,8 @@ const (
 	closeGrace = time.Second
 	// keepReadBuf is the largest read buffer a session keeps between frames.
 	keepReadBuf = 64 << 10
+	// readBufferSize is gorilla's read buffer for each connection.
+	readBufferSize = 512
 )
 
 var (
@@ -39,7 +41,7 @@ type session struct {
 	log   *slog.Logger
 	user  string // the token's sub; an auth frame may not change it
 
-	send chan *frameBuf // to the writer
+	send chan *frameBuf // to the writer; whoever puts a frame in calls kick
 	// quit asks the writer to flush, write final (if any) and a close frame, and stop.
 	quit      chan struct{}
 	quitOnce  sync.Once
@@ -49,8 +51,16 @@ type session struct {
 	closing   atomic.Bool   // a close frame is on its way: frames from the client are ignored
 	revoked   atomic.Bool   // closed by a revocation (revoke.go)
 	probe     probe         // whether the client reads what is written (see slow.go)
-	dead      chan struct{} // closed when the writer has stopped: nothing more can be sent
+	dead      chan struct{} // closed when the writer has stopped for good: nothing more can be sent
+	deadOnce  sync.Once
 	streamsWG sync.WaitGroup
+
+	// The writer runs only while there is something to write (see idle.go).
+	wmu      sync.Mutex
+	writing  bool           // a writer goroutine runs, or is about to; at most one at a time
+	pingDue  bool           // the pinger asked for a keepalive ping
+	writers  sync.WaitGroup // the writer goroutines, for run to wait on
+	pingSlot int            // the session's slot in the Server's pinger (its mu guards it)
 
 	mu         sync.Mutex
 	plan       string
@@ -85,22 +95,23 @@ func newSession(srv *Server, conn *websocket.Conn, c *auth.Claims, plan string, 
 	}
 }
 
-// run serves the connection until it ends, then cancels its streams, waits for them (their
-// leases are released by then) and for the writer.
-func (s *session) run(ctx context.Context) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	start := s.srv.deps.Clock.Now()
-	writerDone := make(chan struct{})
-	go func() { // owned by run, which waits on writerDone
-		defer close(writerDone)
-		s.writeLoop()
-	}()
+// open greets the client (on the upgrade handler's goroutine, so that the hello's deep call
+// into the lease store does not grow the reader's stack, which an idle connection keeps) and
+// arms the session's timers.
+func (s *session) open(ctx context.Context) {
 	s.log.Info("connection opened", "plan", s.plan)
+	s.srv.pings.add(s)
 	s.sendHello(ctx)
 	s.mu.Lock()
 	s.scheduleExpiryLocked()
 	s.mu.Unlock()
+}
 
+// run serves the connection, once opened, until it ends, then cancels its streams, waits for
+// them (their leases are released by then) and for the writer.
+func (s *session) run(ctx context.Context) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	start := s.srv.deps.Clock.Now()
 	reason := s.readLoop(ctx)
 
 	cancel(errDisconnected)
@@ -113,7 +124,9 @@ func (s *session) run(ctx context.Context) {
 	s.mu.Unlock()
 	s.streamsWG.Wait()
 	s.closeWith(nil, websocket.CloseNormalClosure, "")
-	<-writerDone
+	<-s.dead
+	s.writers.Wait()
+	s.srv.pings.remove(s)
 	_ = s.conn.Close()
 	s.log.Info("connection closed", "reason", reason, "duration_ms", s.srv.deps.Clock.Since(start).Milliseconds())
 }
@@ -134,7 +147,6 @@ func (s *session) readLoop(ctx context.Context) string {
 	})
 	// No SetReadLimit: gorilla would send its own close frame before we could say too_large.
 	// readFrame below stops reading at wire.MaxFrameBytes+1 bytes instead.
-	buf := make([]byte, 0, 4096)
 	for {
 		mt, r, err := s.conn.NextReader()
 		if err != nil {
@@ -144,8 +156,11 @@ func (s *session) readLoop(ctx context.Context) string {
 		if s.closing.Load() {
 			continue // the rest is discarded by the next NextReader
 		}
+		// The frame's buffer comes from a pool and goes back, cleared, once it is handled: an
+		// idle connection holds none.
+		buf := readPool.Get().(*[]byte)
 		var data []byte
-		data, err = readFrame(r, buf[:0], wire.MaxFrameBytes)
+		data, err = readFrame(r, (*buf)[:0], wire.MaxFrameBytes)
 		if errors.Is(err, errTooLarge) {
 			clear(data)
 			s.log.Info("frame too large", "limit", wire.MaxFrameBytes)
@@ -164,12 +179,14 @@ func (s *session) readLoop(ctx context.Context) string {
 		}
 		clear(data) // the frame's bytes are content: do not keep them around
 		if cap(data) <= keepReadBuf {
-			buf = data[:0]
-		} else {
-			buf = make([]byte, 0, 4096)
+			*buf = data[:0]
+			readPool.Put(buf)
 		}
 	}
 }
+
+// readPool holds the read loops' frame buffers, cleared (see readLoop).
+var readPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // readFrame appends the message r to buf, failing with errTooLarge as soon as it passes limit.
 func readFrame(r io.Reader, buf []byte, limit int) ([]byte, error) {
@@ -361,8 +378,20 @@ func (s *session) kill() {
 func (s *session) enqueue(b *frameBuf) {
 	select {
 	case s.send <- b:
+		s.kick()
 	case <-s.dead:
 		putBuf(b)
+	}
+}
+
+// trySend queues b if there is room, without waiting.
+func (s *session) trySend(b *frameBuf) bool {
+	select {
+	case s.send <- b:
+		s.kick()
+		return true
+	default:
+		return false
 	}
 }
 
@@ -375,6 +404,9 @@ func (s *session) closeWith(final *frameBuf, code int, text string) {
 		s.final, s.closeCode, s.closeText = final, code, text
 		close(s.quit)
 	})
+	if used {
+		s.kick()
+	}
 	if !used && final != nil {
 		putBuf(final)
 	}

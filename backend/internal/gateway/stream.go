@@ -156,9 +156,9 @@ func (s *session) finishStream(ctx context.Context, st *stream, plan string, hel
 				f.Usage = &res.Usage
 			}
 			done := marshal(f)
-			select {
-			case s.send <- done: // room in the queue: the release below overlaps the frame's way out
-			default: // a slow reader must not hold its slot: release first, then wait for room
+			// With room in the queue, the release below overlaps the frame's way out; a slow
+			// reader must not hold its slot: release first, then wait for room.
+			if !s.trySend(done) {
 				if held != nil {
 					held.Release()
 					held = nil
@@ -262,15 +262,14 @@ func (o *heldOutput) discard() {
 // sendDelta queues one delta frame. When the queue stays full for SlowConsumer, the stream is
 // cancelled instead of buffering more: memory per connection stays bounded.
 func (s *session) sendDelta(ctx context.Context, st *stream, b *frameBuf) error {
-	select {
-	case s.send <- b:
+	if s.trySend(b) {
 		return nil
-	default:
 	}
 	t, slow := s.srv.deps.Clock.NewTimer(s.srv.cfg.SlowConsumer)
 	defer t.Stop()
 	select {
 	case s.send <- b:
+		s.kick()
 		return nil
 	case <-ctx.Done():
 		putBuf(b)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -34,63 +35,79 @@ const (
 	keepEncBuf = 64 << 10
 )
 
-// writeLoop owns every write to the connection.
+// writeLoop writes what is queued, a due ping and, once quit is closed, the close: it is the
+// connection's only writer while it runs, and it returns when there is nothing left to write
+// (kick starts it again) or the connection is done (s.dead closed).
 func (s *session) writeLoop() {
-	defer close(s.dead)
-	cfg := &s.srv.cfg
-	ping, pings := s.srv.deps.Clock.NewTicker(cfg.PingInterval)
-	defer ping.Stop()
 	w := &writer{s: s}
 	defer w.done()
-	fail := func(err error) {
-		s.log.Info("write failed", "reason", closeReason(err))
-		_ = s.conn.NetConn().Close() // unblocks the reader
-	}
 	for {
+		s.wmu.Lock()
+		ping := s.pingDue
+		s.pingDue = false
+		s.wmu.Unlock()
+		if ping {
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.srv.cfg.WriteTimeout)); err != nil {
+				s.writeFailed(err)
+				return
+			}
+		}
 		select {
+		case <-s.quit:
+			s.writeClose(w)
+			return
 		case b := <-s.send:
 			// Bounded by the queue's size, so producers cannot keep the writer from pings and quit.
 			if _, err := w.batch(b, cap(s.send)); err != nil {
-				fail(err)
+				s.writeFailed(err)
 				return
 			}
-		case <-pings:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				fail(err)
-				return
-			}
-		case <-s.quit:
-			s.closing.Store(true)
-			// Send what was queued before the quit; streams still running may queue more, which
-			// the close frame cuts off.
-			for n := len(s.send); n > 0; {
-				took, err := w.batch(<-s.send, n)
-				if err != nil {
-					fail(err)
-					return
-				}
-				n -= took
-			}
-			if s.final != nil {
-				if _, err := w.batch(s.final, 1); err != nil {
-					fail(err)
-					return
-				}
-			}
-			msg := websocket.FormatCloseMessage(s.closeCode, s.closeText)
-			if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				fail(err)
-				return
-			}
-			// Give the peer a moment to answer the close, so unread data does not turn our
-			// last frames into a reset; then the reader's deadline ends the connection.
-			_ = s.conn.SetReadDeadline(time.Now().Add(closeGrace))
+			continue
+		default:
+		}
+		if s.idleWriter() {
 			return
 		}
 	}
 }
 
-// writer is the state of a session's writeLoop.
+// writeClose sends what was queued before the quit, then s.final and the close frame, and ends
+// the writing for good. Streams still running may queue more, which the close frame cuts off.
+func (s *session) writeClose(w *writer) {
+	s.closing.Store(true)
+	for n := len(s.send); n > 0; {
+		took, err := w.batch(<-s.send, n)
+		if err != nil {
+			s.writeFailed(err)
+			return
+		}
+		n -= took
+	}
+	if s.final != nil {
+		if _, err := w.batch(s.final, 1); err != nil {
+			s.writeFailed(err)
+			return
+		}
+	}
+	msg := websocket.FormatCloseMessage(s.closeCode, s.closeText)
+	if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.srv.cfg.WriteTimeout)); err != nil {
+		s.writeFailed(err)
+		return
+	}
+	// Give the peer a moment to answer the close, so unread data does not turn our last frames
+	// into a reset; then the reader's deadline ends the connection.
+	_ = s.conn.SetReadDeadline(time.Now().Add(closeGrace))
+	s.deadOnce.Do(func() { close(s.dead) })
+}
+
+// writeFailed ends the writing for good after a failed write.
+func (s *session) writeFailed(err error) {
+	s.log.Info("write failed", "reason", closeReason(err))
+	_ = s.conn.NetConn().Close() // unblocks the reader
+	s.deadOnce.Do(func() { close(s.dead) })
+}
+
+// writer is the state of one run of a session's writeLoop.
 type writer struct {
 	s   *session
 	enc []byte // a delta frame being encoded; content, cleared after each write
@@ -190,6 +207,10 @@ func (w *writer) done() {
 // the writer's batch.
 type batchConn struct {
 	net.Conn
+	raw   syscall.RawConn  // for unsentBytes; nil when the connection has none
+	probe func(fd uintptr) // c.countUnsent, made once: a method value passed each time would allocate
+	outq  int32            // what probe found
+	oerr  error
 
 	mu          sync.Mutex
 	holding     bool
@@ -289,8 +310,29 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.conn = &batchConn{Conn: c}
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			h.conn.raw = raw
+			h.conn.probe = h.conn.countUnsent
+		}
+	}
 	return h.conn, rw, nil
 }
+
+// drained reports whether everything written to the connection has been sent and acknowledged,
+// so that a small write cannot block. False when it cannot tell. Only the writer calls it.
+func (c *batchConn) drained() bool {
+	if c == nil || c.raw == nil {
+		return false
+	}
+	c.outq, c.oerr = 0, errNoUnsentCount
+	if err := c.raw.Control(c.probe); err != nil {
+		return false
+	}
+	return c.oerr == nil && c.outq == 0
+}
+
+func (c *batchConn) countUnsent(fd uintptr) { c.oerr = unsentBytes(fd, &c.outq) }
 
 // frameBuf is an outgoing frame, pooled. For a delta, stream is the stream's id, index the
 // suggestion's and b the raw text, which the writer encodes (see encode); otherwise b is the

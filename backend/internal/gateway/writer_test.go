@@ -117,7 +117,8 @@ func TestWriterMergesDeltas(t *testing.T) {
 		}
 		return upstream.Result{FinishReason: wire.FinishStop}, nil
 	}}
-	h := newHarness(t, setup{deps: Deps{Router: routeTo(p)}})
+	// Room for every chunk: the client reads only once the provider is done.
+	h := newHarness(t, setup{cfg: Config{SendQueue: chunks + 8}, deps: Deps{Router: routeTo(p)}})
 	c, _ := h.dialPipe()
 	c.request("c1")
 	recv(t, emitted, "the provider's last chunk") // the writer blocks on the first delta meanwhile
@@ -173,7 +174,8 @@ func TestWriterMergeLimits(t *testing.T) {
 		}
 		return upstream.Result{FinishReason: wire.FinishStop}, nil
 	}}
-	h := newHarness(t, setup{deps: Deps{Router: routeTo(p)}})
+	// Room for every frame of both streams: the client reads only once the providers are done.
+	h := newHarness(t, setup{cfg: Config{SendQueue: 2*perStream + 8}, deps: Deps{Router: routeTo(p)}})
 	c, l := h.dialPipe()
 	for _, id := range []string{"a", "b"} {
 		c.send(wire.ClientFrame{Type: wire.TypeRequest, ID: id, Op: wire.OpCompletion, Completion: &wire.Completion{Prefix: wire.Text(id)}})
