@@ -79,6 +79,7 @@ const pprofOverlay = `package main
 
 import (
 	"net"
+	"net/http"
 	_ "net/http/pprof"
 	"os"
 )
