@@ -9,7 +9,7 @@
 #   scripts/bench-backend.sh [COUNT]        default 3 runs
 #
 # TTFT_OPS (default 2000) pairs of short streams and CPU_OPS (default 400) long streams per
-# case. Valkey: CODINGPLAN_TEST_VALKEY (default 127.0.0.1:6390; scripts/valkey.sh start).
+# case; STREAMS (default 1|16|128) picks the cases. Valkey: CODINGPLAN_TEST_VALKEY (default 127.0.0.1:6390; scripts/valkey.sh start).
 # To profile the backend while a benchmark runs, set CODINGPLAN_BENCH_PPROF=127.0.0.1:6061 and
 # run `go tool pprof -top 'http://127.0.0.1:6061/debug/pprof/profile?seconds=10'` meanwhile.
 # CODINGPLAN_BENCH_BACKEND_GOMAXPROCS=N runs the backend with GOMAXPROCS=N (the scheduler's share),
@@ -32,8 +32,15 @@ cpu_ops=${CPU_OPS:-400}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-go test -run '^$' -bench '^BenchmarkTTFT$' -benchtime "${ttft_ops}x" -count "$count" ./backend/bench/ | tee "$out" >&2
-go test -run '^$' -bench '^BenchmarkRelayCPU$' -benchtime "${cpu_ops}x" -count "$count" ./backend/bench/ | tee -a "$out" >&2
+# One process per round (go test -count would repeat each case back to back, so a baseline's
+# runs and the tree's would be minutes apart); CODINGPLAN_BENCH_ROUND flips their order.
+streams=${STREAMS:-1|16|128}
+for round in $(seq 1 "$count"); do
+	CODINGPLAN_BENCH_ROUND=$round go test -run '^$' -bench "^BenchmarkTTFT\$/^streams=($streams)\$" \
+		-benchtime "${ttft_ops}x" -count 1 ./backend/bench/ | tee -a "$out" >&2
+	CODINGPLAN_BENCH_ROUND=$round go test -run '^$' -bench "^BenchmarkRelayCPU\$/^streams=($streams)\$" \
+		-benchtime "${cpu_ops}x" -count 1 ./backend/bench/ | tee -a "$out" >&2
+done
 
 echo "Machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
 	"$(free -g | awk '/^Mem:/ {print $2}') GB; load average $load_before before and" \
@@ -41,7 +48,7 @@ echo "Machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/c
 	"valkey-server $(valkey-server --version 2>/dev/null | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
 echo
 base=${CODINGPLAN_BENCH_BACKEND_BASE:+CODINGPLAN_BENCH_BACKEND_BASE=... }
-echo "Command: \`${base}TTFT_OPS=$ttft_ops CPU_OPS=$cpu_ops scripts/bench-backend.sh $count\` (median of $count runs)"
+echo "Command: \`${base}${STREAMS:+STREAMS='$STREAMS' }TTFT_OPS=$ttft_ops CPU_OPS=$cpu_ops scripts/bench-backend.sh $count\` (median of $count runs)"
 echo
 # Lines look like (backend=base only with CODINGPLAN_BENCH_BACKEND_BASE):
 # BenchmarkTTFT/streams=16/backend=new-2  2000  2010771 ns/op  13454 added-p50-us  800.0 backend-cpu-us/stream ...

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -199,12 +200,14 @@ concurrency = 1024
 	return r, nil
 }
 
-// round returns the backends in the order one case measures them: the order flips on every
-// call, so that neither the baseline nor the tree's build always runs first, on a warmer or a
-// quieter machine. Sub-benchmarks run one at a time, so no lock is needed.
+// round returns the backends in the order one case measures them: the order flips from case
+// to case and from round to round (CODINGPLAN_BENCH_ROUND, which scripts/bench-backend.sh
+// counts up), so that neither the baseline nor the tree's build always runs first, on a warmer
+// or a quieter machine. Sub-benchmarks run one at a time, so no lock is needed.
 func (r *rig) round() []*backend {
 	r.rounds++
-	if r.rounds%2 == 0 {
+	n, _ := strconv.Atoi(os.Getenv("CODINGPLAN_BENCH_ROUND"))
+	if (r.rounds+n)%2 == 1 {
 		return r.backends
 	}
 	bs := slices.Clone(r.backends)
