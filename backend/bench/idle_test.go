@@ -254,8 +254,9 @@ func backendTarget(tb testing.TB, r *rig) idleTarget {
 		tb.Fatal(err)
 	}
 	user := "idle-" + randHex(4)
+	be := r.backends[0] // the tree's build
 	return idleTarget{
-		pid: r.backend.Process.Pid, url: r.wsURL, hello: true,
+		pid: be.cmd.Process.Pid, url: be.wsURL, hello: true,
 		header: func(i int) http.Header {
 			tok, err := key.Mint(user+"-"+strconv.Itoa(i), "bench", time.Now(), 2*time.Hour)
 			if err != nil {
@@ -264,7 +265,7 @@ func backendTarget(tb testing.TB, r *rig) idleTarget {
 			return http.Header{"Authorization": {"Bearer " + tok}}
 		},
 		mallocs: func(tb testing.TB) float64 {
-			n, err := r.mallocs(context.Background())
+			n, err := be.mallocs(context.Background())
 			if err != nil {
 				tb.Fatal(err)
 			}
@@ -272,7 +273,7 @@ func backendTarget(tb testing.TB, r *rig) idleTarget {
 		},
 		probe: func(ctx context.Context) (time.Duration, time.Duration, error) {
 			start := time.Now()
-			c, err := dialRelay(ctx, r)
+			c, err := dialRelay(ctx, r, be)
 			if err != nil {
 				return 0, 0, err
 			}

@@ -140,10 +140,10 @@ type relay struct {
 	buf  []byte
 }
 
-func dialRelay(ctx context.Context, r *rig) (*relay, error) {
+func dialRelay(ctx context.Context, r *rig, be *backend) (*relay, error) {
 	d := websocket.Dialer{Subprotocols: []string{wire.Subprotocol}, HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10}
-	conn, _, err := d.DialContext(ctx, r.wsURL, http.Header{"Authorization": {"Bearer " + r.token}})
+	conn, _, err := d.DialContext(ctx, be.wsURL, http.Header{"Authorization": {"Bearer " + r.token}})
 	if err != nil {
 		return nil, fmt.Errorf("dialing the backend: %w", err)
 	}
@@ -242,11 +242,11 @@ func workers(n, ops int, op func(w, i int) error) error {
 	return errors.Join(errs...)
 }
 
-func dialRelays(b *testing.B, r *rig, n int) []*relay {
+func dialRelays(b *testing.B, r *rig, be *backend, n int) []*relay {
 	b.Helper()
 	rs := make([]*relay, n)
 	for i := range rs {
-		c, err := dialRelay(context.Background(), r)
+		c, err := dialRelay(context.Background(), r, be)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -259,15 +259,19 @@ func dialRelays(b *testing.B, r *rig, n int) []*relay {
 func BenchmarkTTFT(b *testing.B) {
 	r := getRig(b)
 	for _, n := range streamCounts {
-		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) { benchTTFT(b, r, n) })
+		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
+			for _, be := range r.round() {
+				b.Run("backend="+be.name, func(b *testing.B) { benchTTFT(b, r, be, n) })
+			}
+		})
 	}
 }
 
-func benchTTFT(b *testing.B, r *rig, n int) {
+func benchTTFT(b *testing.B, r *rig, be *backend, n int) {
 	ctx := context.Background()
 	prefix := codePrefix(shortPrefixBytes)
 	d := newDirect(r, prefix, n)
-	relays := dialRelays(b, r, n)
+	relays := dialRelays(b, r, be, n)
 	readers := make([]*bufio.Reader, n)
 	for i := range readers {
 		readers[i] = bufio.NewReaderSize(nil, 64<<10)
@@ -299,7 +303,7 @@ func benchTTFT(b *testing.B, r *rig, n int) {
 	for w := range n {
 		direct[w], relayed[w] = direct[w][:0], relayed[w][:0]
 	}
-	cpu0, err := r.cpuTime()
+	cpu0, err := be.cpuTime()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -308,7 +312,7 @@ func benchTTFT(b *testing.B, r *rig, n int) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	cpu1, err := r.cpuTime()
+	cpu1, err := be.cpuTime()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -325,15 +329,19 @@ func benchTTFT(b *testing.B, r *rig, n int) {
 func BenchmarkRelayCPU(b *testing.B) {
 	r := getRig(b)
 	for _, n := range streamCounts {
-		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) { benchCPU(b, r, n) })
+		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
+			for _, be := range r.round() {
+				b.Run("backend="+be.name, func(b *testing.B) { benchCPU(b, r, be, n) })
+			}
+		})
 	}
 }
 
-func benchCPU(b *testing.B, r *rig, n int) {
+func benchCPU(b *testing.B, r *rig, be *backend, n int) {
 	ctx := context.Background()
 	prefix := codePrefix(longPrefixBytes)
 	want := chunksOf(prefix)
-	relays := dialRelays(b, r, n)
+	relays := dialRelays(b, r, be, n)
 	var frames atomic.Int64
 	stream := func(w, _ int) error {
 		_, f, err := relays[w].stream(prefix)
@@ -344,15 +352,15 @@ func benchCPU(b *testing.B, r *rig, n int) {
 		b.Fatal(err)
 	}
 	frames.Store(0)
-	m0, err := r.mallocs(ctx)
+	m0, err := be.mallocs(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	cpu0, err := r.cpuTime()
+	cpu0, err := be.cpuTime()
 	if err != nil {
 		b.Fatal(err)
 	}
-	sw0, err := r.switches()
+	sw0, err := be.switches()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -363,10 +371,10 @@ func benchCPU(b *testing.B, r *rig, n int) {
 	}
 	b.StopTimer()
 	elapsed := time.Since(start)
-	sw1, _ := r.switches()
-	cpu1, err1 := r.cpuTime()
-	m1, err2 := r.mallocs(ctx)
-	m2, err3 := r.mallocs(ctx) // a scrape's own allocations, taken off below
+	sw1, _ := be.switches()
+	cpu1, err1 := be.cpuTime()
+	m1, err2 := be.mallocs(ctx)
+	m2, err3 := be.mallocs(ctx) // a scrape's own allocations, taken off below
 	if err := errors.Join(err1, err2, err3); err != nil {
 		b.Fatal(err)
 	}

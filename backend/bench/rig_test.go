@@ -2,19 +2,14 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,22 +18,29 @@ import (
 	"time"
 )
 
-// rig is the system under measurement: the test provider and a backend in front of it, both
+// rig is the system under measurement: the test provider and the backends in front of it, all
 // real processes built without the race detector, on the Valkey in CODINGPLAN_TEST_VALKEY.
 type rig struct {
 	dir         string
-	state       string // the backend's state directory (its development signing key)
-	providerURL string // the provider's root
-	httpURL     string // the backend's
-	wsURL       string
-	token       string // for a user on plan "bench", which allows 1024 streams at once
-	backend     *exec.Cmd
+	state       string     // the backends' state directory (the development signing key)
+	providerURL string     // the provider's root
+	token       string     // for a user on plan "bench", which allows 1024 streams at once
+	backends    []*backend // the tree's build, then the baseline binary when one is given
 	procs       []*exec.Cmd
-	logDone     chan struct{} // closed when the backend's log is copied to the end
+	rounds      int // calls of round
+}
+
+// backend is one codingplan-backend process of the rig.
+type backend struct {
+	name    string // "new" for the tree's build, "base" for CODINGPLAN_BENCH_BACKEND_BASE
+	httpURL string
+	wsURL   string
+	cmd     *exec.Cmd
+	logDone chan struct{} // closed when the backend's log is copied to the end
 }
 
 var (
-	// rigConfig is added to the backend's configuration; a test sets it before getRig.
+	// rigConfig is added to the backends' configuration; a test sets it before getRig.
 	rigConfig string
 
 	rigOnce sync.Once
@@ -170,55 +172,32 @@ concurrency = 1024
 		return nil, err
 	}
 	args = []string{"serve", "--config", cfgPath, "--listen", "127.0.0.1:0", "--state-dir", state,
-		"--valkey", valkeyAddr, "--valkey-prefix", "bench-" + randHex(4), "--log-level", "info"}
+		"--valkey", valkeyAddr, "--log-level", "info"}
 	if os.Getenv("CODINGPLAN_BENCH_NO_VALKEY") == "1" {
 		// Leases in the process instead of Valkey: shows what the Valkey round trips cost.
 		args[8] = ""
 	}
-	r.backend = exec.Command(filepath.Join(dir, "codingplan-backend"), args...)
-	r.backend.Env = os.Environ()
-	if pprofAddr != "" {
-		r.backend.Env = append(r.backend.Env, "BENCH_PPROF_ADDR="+pprofAddr)
-	}
-	if p := os.Getenv("CODINGPLAN_BENCH_BACKEND_GOMAXPROCS"); p != "" {
-		r.backend.Env = append(r.backend.Env, "GOMAXPROCS="+p)
-	}
-	stderr, err := r.backend.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := r.start(r.backend, ""); err != nil {
-		return nil, err
-	}
-	// The "listening" line gives the address; the rest of the log goes to a file.
-	logFile, err := os.Create(filepath.Join(dir, "backend.log"))
-	if err != nil {
-		return nil, err
-	}
-	addr := make(chan string, 1)
-	r.logDone = make(chan struct{})
-	go func() { // ends with the backend's stderr; stop waits for it
-		defer close(r.logDone)
-		defer logFile.Close()
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			var l struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "listening" {
-				addr <- l.Addr
-			}
-			logFile.Write(append(sc.Bytes(), '\n'))
+	// The tree's build first: it creates the signing key in the state dir, which a baseline
+	// started after it shares. pprof is for the tree's build only.
+	env := func(pprof bool) []string {
+		var env []string
+		if pprof && pprofAddr != "" {
+			env = append(env, "BENCH_PPROF_ADDR="+pprofAddr)
 		}
-		close(addr)
-	}()
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			return nil, fmt.Errorf("the backend exited; see %s", logFile.Name())
+		if p := os.Getenv("CODINGPLAN_BENCH_BACKEND_GOMAXPROCS"); p != "" {
+			env = append(env, "GOMAXPROCS="+p)
 		}
-		r.httpURL, r.wsURL = "http://"+a, "ws://"+a+"/v1/ws"
-	case <-time.After(60 * time.Second):
-		return nil, errors.New("the backend did not start listening")
+		return env
+	}
+	// Each backend has its own key prefix: their leases never meet.
+	prefixed := func() []string { return append(args[:len(args):len(args)], "--valkey-prefix", "bench-"+randHex(4)) }
+	if _, err := r.startBackend("new", filepath.Join(dir, "codingplan-backend"), prefixed(), env(true)); err != nil {
+		return nil, err
+	}
+	if base := os.Getenv("CODINGPLAN_BENCH_BACKEND_BASE"); base != "" {
+		if _, err := r.startBackend("base", base, prefixed(), env(false)); err != nil {
+			return nil, err
+		}
 	}
 	tok, err := exec.Command(filepath.Join(dir, "codingplan-backend"), "token", "--config", cfgPath,
 		"--sub", "bench-"+randHex(4), "--plan", "bench", "--state-dir", state).Output()
@@ -227,6 +206,21 @@ concurrency = 1024
 	}
 	r.token = strings.TrimSpace(string(tok))
 	return r, nil
+}
+
+// round returns the backends in the order one case measures them: the order flips from case
+// to case and from round to round (CODINGPLAN_BENCH_ROUND, which scripts/bench-backend.sh
+// counts up), so that neither the baseline nor the tree's build always runs first, on a warmer
+// or a quieter machine. Sub-benchmarks run one at a time, so no lock is needed.
+func (r *rig) round() []*backend {
+	r.rounds++
+	n, _ := strconv.Atoi(os.Getenv("CODINGPLAN_BENCH_ROUND"))
+	if (r.rounds+n)%2 == 1 {
+		return r.backends
+	}
+	bs := slices.Clone(r.backends)
+	slices.Reverse(bs)
+	return bs
 }
 
 func (r *rig) start(cmd *exec.Cmd, logName string) error {
@@ -250,8 +244,10 @@ func (r *rig) stop() {
 		_ = p.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() {
-			if p == r.backend && r.logDone != nil {
-				<-r.logDone // Wait closes the pipe: read it to the end first
+			for _, be := range r.backends {
+				if p == be.cmd {
+					<-be.logDone // Wait closes the pipe: read it to the end first
+				}
 			}
 			_ = p.Wait()
 			close(done)
@@ -264,76 +260,6 @@ func (r *rig) stop() {
 		}
 	}
 	os.RemoveAll(r.dir)
-}
-
-// cpuTime returns the CPU time, user plus system, the backend process has used so far (all
-// its threads, from /proc/PID/stat, in clock ticks of 10 ms).
-func (r *rig) cpuTime() (time.Duration, error) { return procCPU(r.backend.Process.Pid) }
-
-// procCPU returns the CPU time, user plus system, process pid has used so far.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which is in parentheses and may hold spaces.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	const tick = 10 * time.Millisecond // sysconf(_SC_CLK_TCK) is 100 on Linux
-	return time.Duration(utime+stime) * tick, nil
-}
-
-var switchesRE = regexp.MustCompile(`(?m)^(?:non)?voluntary_ctxt_switches:\s+([0-9]+)$`)
-
-// switches returns the context switches of the backend's threads so far (/proc/PID/task/*/
-// status): on a machine where a switch costs tens of microseconds they are most of a relay's
-// CPU, and they vary less from run to run than the CPU time does.
-func (r *rig) switches() (int64, error) {
-	dir := fmt.Sprintf("/proc/%d/task", r.backend.Process.Pid)
-	tasks, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	for _, t := range tasks {
-		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "status"))
-		if err != nil {
-			continue // the thread exited
-		}
-		for _, m := range switchesRE.FindAllSubmatch(b, -1) {
-			v, _ := strconv.ParseInt(string(m[1]), 10, 64)
-			n += v
-		}
-	}
-	return n, nil
-}
-
-var mallocsRE = regexp.MustCompile(`(?m)^go_memstats_mallocs_total ([0-9.e+]+)$`)
-
-// mallocs returns the backend's heap allocations so far, from its /metrics.
-func (r *rig) mallocs(ctx context.Context) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.httpURL+"/metrics", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	m := mallocsRE.FindSubmatch(body)
-	if m == nil {
-		return 0, errors.New("no go_memstats_mallocs_total in /metrics")
-	}
-	return strconv.ParseFloat(string(m[1]), 64)
 }
 
 func randHex(n int) string {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -77,7 +78,9 @@ func (s *session) runStream(ctx context.Context, st *stream, f wire.ClientFrame,
 	start := clock.Now()
 	var firstToken time.Duration
 	s.srv.deps.Observer.StreamStarted()
-	s.log.Debug("stream started", "id", st.id, "op", f.Op, "model", f.Model, "bytes", requestBytes(&f))
+	if s.log.Enabled(ctx, slog.LevelDebug) { // spares the arguments' boxing at info level
+		s.log.Debug("stream started", "id", st.id, "op", f.Op, "model", f.Model, "bytes", requestBytes(&f))
+	}
 
 	n := 1 // suggestions
 	if f.Completion != nil {
@@ -184,9 +187,11 @@ func (s *session) finishStream(ctx context.Context, st *stream, plan string, hel
 		held = nil
 	}
 	deps.Observer.StreamEnded(stats)
-	s.log.Info("stream ended", "id", st.id, "outcome", stats.Outcome, "err", errOrNil(err),
-		"first_token_ms", firstToken.Milliseconds(), "duration_ms", stats.Duration.Milliseconds(),
-		"prompt_tokens", res.Usage.PromptTokens, "completion_tokens", res.Usage.CompletionTokens)
+	// Typed attributes: the one line every stream logs boxes nothing.
+	s.log.LogAttrs(ctx, slog.LevelInfo, "stream ended", slog.String("id", st.id), slog.String("outcome", stats.Outcome),
+		slog.Any("err", errOrNil(err)), slog.Int64("first_token_ms", firstToken.Milliseconds()),
+		slog.Int64("duration_ms", stats.Duration.Milliseconds()),
+		slog.Int("prompt_tokens", res.Usage.PromptTokens), slog.Int("completion_tokens", res.Usage.CompletionTokens))
 	if err == nil || res.Usage != (wire.Usage{}) {
 		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		if err := deps.Meter.Record(mctx, s.user, res.Usage); err != nil {

@@ -119,9 +119,9 @@ func (p *httpProvider) stream(ctx context.Context, req *Request, sink Sink) (Res
 	n := req.suggestions()
 	m := &p.model
 	t := m.Timeouts
-	total, cancelTotal := context.WithTimeoutCause(ctx, t.Total, errTotal)
-	defer cancelTotal()
-	actx, cancel := context.WithCancelCause(total)
+	// The watchdog's one timer also ends the call at the total timeout: no timer and context
+	// of their own for it on every call.
+	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	dog := startWatchdog(t, cancel)
 	defer dog.stop()
@@ -243,31 +243,44 @@ func netDetail(err error) error {
 }
 
 // watchdog cancels an attempt when no output arrives within the first-token timeout, or no
-// event within the idle timeout after output started. An event only notes the time: the
-// timer, when it fires early, waits again for the rest of the idle timeout, which is
-// cheaper than resetting the timer at every event.
+// event within the idle timeout after output started, or the total timeout passed. An event
+// only notes the time: the timer, when it fires early, waits again for the rest of the idle
+// timeout, which is cheaper than resetting the timer at every event.
 type watchdog struct {
 	timer   *time.Timer
 	idle    time.Duration
-	base    time.Time    // the clock's origin, read with its monotonic reading
-	last    atomic.Int64 // when the last event came, as time since base
+	total   time.Duration // since base; 0: none
+	base    time.Time     // the clock's origin, read with its monotonic reading
+	last    atomic.Int64  // when the last event came, as time since base
 	started atomic.Bool
 }
 
 func startWatchdog(t Timeouts, cancel context.CancelCauseFunc) *watchdog {
-	d := &watchdog{idle: t.Idle, base: time.Now()}
-	d.timer = time.AfterFunc(t.FirstToken, func() {
-		if !d.started.Load() {
-			cancel(errFirstToken)
-			return
+	d := &watchdog{idle: t.Idle, total: t.Total, base: time.Now()}
+	d.timer = time.AfterFunc(d.capped(t.FirstToken, 0), func() {
+		now := time.Since(d.base)
+		switch {
+		case d.total > 0 && now >= d.total:
+			cancel(errTotal)
+		case !d.started.Load():
+			cancel(errFirstToken) // the timer fires before the total only at the first-token timeout
+		default:
+			if rest := d.idle - (now - time.Duration(d.last.Load())); rest > 0 {
+				d.timer.Reset(d.capped(rest, now))
+				return
+			}
+			cancel(errIdle)
 		}
-		if rest := d.idle - (time.Since(d.base) - time.Duration(d.last.Load())); rest > 0 {
-			d.timer.Reset(rest)
-			return
-		}
-		cancel(errIdle)
 	})
 	return d
+}
+
+// capped is wait, from now (since base), cut short to end at the total timeout.
+func (d *watchdog) capped(wait, now time.Duration) time.Duration {
+	if d.total > 0 {
+		return min(wait, d.total-now)
+	}
+	return wait
 }
 
 // event notes that the stream is alive.
@@ -280,9 +293,10 @@ func (d *watchdog) event() {
 // token notes a piece of output: the first one switches to the idle timeout.
 func (d *watchdog) token() {
 	if !d.started.Load() {
-		d.last.Store(int64(time.Since(d.base)))
+		now := time.Since(d.base)
+		d.last.Store(int64(now))
 		d.started.Store(true)
-		d.timer.Reset(d.idle)
+		d.timer.Reset(d.capped(d.idle, now))
 	}
 }
 
