@@ -219,7 +219,11 @@ func TestOutage(t *testing.T) {
 	c.Release("u")
 	c.Refresh(t.Context()) // still down: stays degraded
 	srv.Restart()
-	c.Refresh(t.Context())
+	// The client may find its old connection dead on the first call after the restart: the
+	// refresh after that one finds Valkey back.
+	for i := 0; i < 3 && c.degraded.Load(); i++ {
+		c.Refresh(t.Context())
+	}
 	if got := open(t, c, "u"); got != 3 {
 		t.Errorf("open after the outage = %d, want 3 (the node's count)", got)
 	}

@@ -43,24 +43,37 @@ func (c *Counter) Refresh(ctx context.Context) {
 	args := c.args()
 	for start := 0; start < len(users); start += c.cfg.Batch {
 		end := min(start+c.cfg.Batch, len(users))
-		batch := make([]valkey.LuaExec, 0, end-start)
-		for i := start; i < end; i++ {
-			batch = append(batch, valkey.LuaExec{Keys: []string{key(c.cfg.Prefix, users[i])},
-				Args: append(args[:3:3], strconv.Itoa(counts[i]))})
-		}
-		bctx, cancel := context.WithTimeout(ctx, c.cfg.OpTimeout)
-		res := refreshScript.ExecMulti(bctx, c.client, batch...)
-		cancel()
-		for _, r := range res {
-			if err := r.Error(); err != nil {
-				c.failed(err)
-				return
-			}
+		if err := c.refreshBatch(ctx, users[start:end], counts[start:end], args); err != nil {
+			c.failed(err)
+			return
 		}
 	}
 	if c.degraded.Swap(false) {
 		c.log.Info("valkey answers again: the cross-node connection limit is enforced")
 	}
+}
+
+// refreshBatch sends one pipeline of refreshScript calls, by EVALSHA; a Valkey node that does
+// not have the script yet (NOSCRIPT) gets it by refreshScript.Exec, which falls back to EVAL.
+// (Lua.ExecMulti would SCRIPT LOAD first, a command the backend's ACL user need not have.)
+func (c *Counter) refreshBatch(ctx context.Context, users []string, counts []int, args []string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.OpTimeout)
+	defer cancel()
+	cmds := make(valkey.Commands, len(users))
+	argv := func(i int) []string { return append(args[:3:3], strconv.Itoa(counts[i])) }
+	for i, u := range users {
+		cmds[i] = c.client.B().Evalsha().Sha1(refreshSHA).Numkeys(1).Key(key(c.cfg.Prefix, u)).Arg(argv(i)...).Build()
+	}
+	for i, r := range c.client.DoMulti(ctx, cmds...) {
+		err := r.Error()
+		if ve, ok := valkey.IsValkeyErr(err); ok && ve.IsNoScript() {
+			err = refreshScript.Exec(ctx, c.client, []string{key(c.cfg.Prefix, users[i])}, argv(i)).Error()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ping checks that Valkey answers, so that a node holding no connection notices it is back.

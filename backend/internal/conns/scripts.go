@@ -1,6 +1,11 @@
 package conns
 
-import "github.com/valkey-io/valkey-go"
+import (
+	"crypto/sha1"
+	"encoding/hex"
+
+	"github.com/valkey-io/valkey-go"
+)
 
 // The one key of a user (so a user's keys share the {user} hash tag with the lease package's):
 //
@@ -81,10 +86,18 @@ return math.max(n, 0)
 // refreshScript sets this node's share to the count the node holds and renews its expiry.
 //
 //	KEYS: conns; ARGV: [1] node id, [2] now ms, [3] TTL ms, [4] count; reply: 1
-var refreshScript = valkey.NewLuaScriptRetryable(luaPrelude + `
+var refreshScript = valkey.NewLuaScriptRetryable(refreshSource)
+
+const refreshSource = luaPrelude + `
 put(ARGV[1], tonumber(ARGV[4]))
 return 1
-`)
+`
+
+// refreshSHA is refreshScript's SHA-1, for the refresh's pipelined EVALSHA calls.
+var refreshSHA = func() string {
+	sum := sha1.Sum([]byte(refreshSource))
+	return hex.EncodeToString(sum[:])
+}()
 
 // countScript counts the live shares of every node. KEYS: conns; ARGV: [1] unused, [2] now ms.
 var countScript = valkey.NewLuaScriptReadOnly(luaPrelude + `
