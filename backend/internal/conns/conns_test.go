@@ -1,10 +1,7 @@
 package conns
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"os"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -18,35 +15,14 @@ import (
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// testValkey returns a client for the test Valkey, or skips (fails with
-// CODINGPLAN_REQUIRE_VALKEY=1).
-func testValkey(t *testing.T) valkey.Client {
-	t.Helper()
-	addr := os.Getenv("CODINGPLAN_TEST_VALKEY")
-	if addr == "" {
-		if os.Getenv("CODINGPLAN_REQUIRE_VALKEY") == "1" {
-			t.Fatal("CODINGPLAN_REQUIRE_VALKEY=1 but CODINGPLAN_TEST_VALKEY is not set")
-		}
-		t.Skip("no Valkey: set CODINGPLAN_TEST_VALKEY")
-	}
-	return dial(t, addr)
-}
-
-func dial(t *testing.T, addr string) valkey.Client {
-	t.Helper()
-	c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableCache: true})
-	if err != nil {
-		t.Fatalf("valkey %s: %v", addr, err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
 // prefix is a key prefix of the test's own.
-func prefix() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "test-conns-" + hex.EncodeToString(b[:])
+func prefix() string { return valkeytest.Prefix("test-conns") }
+
+// each runs f against the single Valkey and the cluster.
+func each(t *testing.T, f func(t *testing.T, client valkey.Client)) {
+	for _, env := range []string{valkeytest.EnvSingle, valkeytest.EnvCluster} {
+		t.Run(env, func(t *testing.T) { f(t, valkeytest.Dial(t, env)) })
+	}
 }
 
 // counting is an Observer that counts.
@@ -93,8 +69,9 @@ func open(t *testing.T, c *Counter, user string) int {
 
 // TestAcrossNodes: two nodes share one user's limit; a release on one frees a slot for the
 // other; other users are not affected.
-func TestAcrossNodes(t *testing.T) {
-	client := testValkey(t)
+func TestAcrossNodes(t *testing.T) { each(t, testAcrossNodes) }
+
+func testAcrossNodes(t *testing.T, client valkey.Client) {
 	ck := clocktest.New(t0)
 	cfg := Config{Prefix: prefix(), TTL: time.Minute, Clock: ck}
 	a, b := node(t, client, cfg, "a"), node(t, client, cfg, "b")
@@ -133,8 +110,9 @@ func TestAcrossNodes(t *testing.T) {
 
 // TestExpiry: a node that stops refreshing (it died) stops counting within one TTL, while a
 // node that refreshes keeps its share, and Refresh corrects a share that went wrong.
-func TestExpiry(t *testing.T) {
-	client := testValkey(t)
+func TestExpiry(t *testing.T) { each(t, testExpiry) }
+
+func testExpiry(t *testing.T, client valkey.Client) {
 	ck := clocktest.New(t0)
 	const ttl = time.Minute
 	cfg := Config{Prefix: prefix(), TTL: ttl, Clock: ck}
@@ -172,7 +150,7 @@ func TestExpiry(t *testing.T) {
 
 // TestRefresher: the refresher runs every TTL/3 on the injected clock.
 func TestRefresher(t *testing.T) {
-	client := testValkey(t)
+	client := valkeytest.Dial(t, valkeytest.EnvSingle)
 	ck := clocktest.New(t0)
 	cfg := Config{Prefix: prefix(), TTL: 3 * time.Second, Clock: ck}
 	c := node(t, client, cfg, "n")
@@ -196,7 +174,7 @@ func TestRefresher(t *testing.T) {
 // answers again a refresh restores the node's counts and the check.
 func TestOutage(t *testing.T) {
 	srv := valkeytest.Start(t)
-	client := dial(t, srv.Addr())
+	client := valkeytest.DialAddr(t, srv.Addr())
 	ck := clocktest.New(t0)
 	obs := &counting{}
 	cfg := Config{Prefix: prefix(), TTL: time.Minute, Clock: ck, Observer: obs, OpTimeout: 500 * time.Millisecond}
@@ -238,7 +216,7 @@ func TestOutage(t *testing.T) {
 // TestSkew: a node whose clock is behind by less than 2/3 of the TTL keeps the other's live
 // share counted between refreshes.
 func TestSkew(t *testing.T) {
-	client := testValkey(t)
+	client := valkeytest.Dial(t, valkeytest.EnvSingle)
 	ahead, behind := clocktest.New(t0.Add(30*time.Second)), clocktest.New(t0)
 	p := prefix()
 	a := node(t, client, Config{Prefix: p, TTL: time.Minute, Clock: ahead}, "ahead")

@@ -1,12 +1,9 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -120,7 +117,7 @@ func TestAddrKey(t *testing.T) {
 	}
 }
 
-// counter returns a conns.Counter named node on client under prefix, closed at cleanup.
+// connCounter returns a conns.Counter named node on client under prefix, closed at cleanup.
 func connCounter(t *testing.T, client valkey.Client, prefix, node string) *conns.Counter {
 	t.Helper()
 	c := conns.New(client, conns.Config{Prefix: prefix, NodeID: node, OpTimeout: 500 * time.Millisecond}, slog.New(slog.DiscardHandler))
@@ -128,28 +125,11 @@ func connCounter(t *testing.T, client valkey.Client, prefix, node string) *conns
 	return c
 }
 
-func connPrefix() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "test-gateway-conns-" + hex.EncodeToString(b[:])
-}
-
 // TestConnsAcrossNodes: two gateways sharing one Valkey hold a user to one limit together, and
 // a connection closed on one node frees a slot on the other.
 func TestConnsAcrossNodes(t *testing.T) {
-	addr := os.Getenv("CODINGPLAN_TEST_VALKEY")
-	if addr == "" {
-		if os.Getenv("CODINGPLAN_REQUIRE_VALKEY") == "1" {
-			t.Fatal("CODINGPLAN_REQUIRE_VALKEY=1 but CODINGPLAN_TEST_VALKEY is not set")
-		}
-		t.Skip("no Valkey: set CODINGPLAN_TEST_VALKEY")
-	}
-	client, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableCache: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
-	prefix := connPrefix()
+	client := valkeytest.Dial(t, valkeytest.EnvSingle)
+	prefix := valkeytest.Prefix("test-gateway-conns")
 	obsA, obsB := newConnObserver(), newConnObserver()
 	a := newHarness(t, setup{cfg: Config{MaxConns: 3}, deps: Deps{Observer: obsA, Conns: connCounter(t, client, prefix, "a")}})
 	b := newHarness(t, setup{cfg: Config{MaxConns: 3}, deps: Deps{Observer: obsB, Conns: connCounter(t, client, prefix, "b")}})
@@ -170,13 +150,9 @@ func TestConnsAcrossNodes(t *testing.T) {
 // one is, and the upgrades are not refused for the outage.
 func TestConnsValkeyDown(t *testing.T) {
 	srv := valkeytest.Start(t)
-	client, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	client := valkeytest.DialAddr(t, srv.Addr())
 	obs := newConnObserver()
-	h := newHarness(t, setup{cfg: Config{MaxConns: 2, MaxConnsPerNode: 3}, deps: Deps{Observer: obs, Conns: connCounter(t, client, connPrefix(), "n")}})
+	h := newHarness(t, setup{cfg: Config{MaxConns: 2, MaxConnsPerNode: 3}, deps: Deps{Observer: obs, Conns: connCounter(t, client, valkeytest.Prefix("test-gateway-conns"), "n")}})
 	h.dial(h.user("ada"))
 	srv.Stop(syscall.SIGKILL)
 	h.dial(h.user("ada"))
