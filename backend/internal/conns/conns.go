@@ -108,7 +108,8 @@ type Counter struct {
 	log    *slog.Logger
 
 	mu   sync.Mutex
-	held map[string]int // connections of each user open on this node
+	held map[string]held // connections of each user open on this node
+	seq  uint64          // changes to held so far
 
 	degraded atomic.Bool // Valkey did not answer: no cross-node check until a refresh succeeds
 
@@ -123,7 +124,7 @@ func New(client valkey.Client, cfg Config, log *slog.Logger) *Counter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Counter{client: client, cfg: cfg.withDefaults(), log: log, held: map[string]int{}, quit: make(chan struct{})}
+	c := &Counter{client: client, cfg: cfg.withDefaults(), log: log, held: map[string]held{}, quit: make(chan struct{})}
 	c.wg.Go(c.refresher)
 	return c
 }
@@ -146,20 +147,14 @@ func (c *Counter) Acquire(ctx context.Context, user string, limit int) error {
 	if c.degraded.Load() {
 		c.cfg.Observer.Unchecked()
 	}
-	c.mu.Lock()
-	c.held[user]++
-	c.mu.Unlock()
+	c.change(user, 1)
 	return nil
 }
 
 // Release counts one connection of user fewer. Its Valkey call is bounded by OpTimeout; when
 // it fails, the next refresh corrects the share, or it expires.
 func (c *Counter) Release(user string) {
-	c.mu.Lock()
-	if c.held[user]--; c.held[user] <= 0 {
-		delete(c.held, user)
-	}
-	c.mu.Unlock()
+	c.change(user, -1)
 	if c.degraded.Load() {
 		return
 	}
@@ -168,6 +163,25 @@ func (c *Counter) Release(user string) {
 	if err := releaseScript.Exec(ctx, c.client, []string{key(c.cfg.Prefix, user)}, c.args()).Error(); err != nil {
 		c.failed(err)
 	}
+}
+
+// held is this node's count of one user's connections, and the change that set it last.
+type held struct {
+	n   int
+	seq uint64
+}
+
+// change adds delta to user's count on this node.
+func (c *Counter) change(user string, delta int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	h := held{n: c.held[user].n + delta, seq: c.seq}
+	if h.n <= 0 {
+		delete(c.held, user)
+		return
+	}
+	c.held[user] = h
 }
 
 // Open returns how many connections user has open across nodes, from Valkey.

@@ -2,6 +2,7 @@ package conns
 
 import (
 	"errors"
+	"maps"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -225,5 +226,30 @@ func TestSkew(t *testing.T) {
 	ahead.Add(20 * time.Second) // one refresh period later, b's share is still counted
 	if !acquire(t, a, "u", 2) || acquire(t, a, "u", 2) {
 		t.Error("the node ahead miscounted the other's share")
+	}
+}
+
+// TestSnapshot: the second pass of a refresh takes the users whose count changed after the
+// first, with 0 for those whose last connection closed, and no others.
+func TestSnapshot(t *testing.T) {
+	c := &Counter{held: map[string]held{}}
+	c.change("a", 1)
+	c.change("b", 1)
+	c.change("b", 1)
+	c.change("c", 1)
+	users, _, seq := c.snapshot(nil, 0)
+	if len(users) != 3 {
+		t.Fatalf("first pass: %v", users)
+	}
+	c.change("a", -1) // a's last connection closed
+	c.change("b", 1)
+	c.change("d", 1) // new: its acquire script counted it
+	again, counts, _ := c.snapshot(users, seq)
+	got := map[string]int{}
+	for i, u := range again {
+		got[u] = counts[i]
+	}
+	if want := map[string]int{"a": 0, "b": 3}; !maps.Equal(got, want) {
+		t.Errorf("second pass = %v, want %v", got, want)
 	}
 }

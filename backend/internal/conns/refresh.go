@@ -29,28 +29,60 @@ func (c *Counter) refresher() {
 // outage, the first Refresh that succeeds brings the cross-node check back. The refresher
 // calls it every TTL/3.
 func (c *Counter) Refresh(ctx context.Context) {
-	c.mu.Lock()
-	users := make([]string, 0, len(c.held))
-	counts := make([]int, 0, len(c.held))
-	for u, n := range c.held {
-		users, counts = append(users, u), append(counts, n)
-	}
-	c.mu.Unlock()
 	if err := c.ping(ctx); err != nil {
 		c.failed(err)
 		return
 	}
 	args := c.args()
-	for start := 0; start < len(users); start += c.cfg.Batch {
-		end := min(start+c.cfg.Batch, len(users))
-		if err := c.refreshBatch(ctx, users[start:end], counts[start:end], args); err != nil {
-			c.failed(err)
-			return
-		}
+	users, counts, seq := c.snapshot(nil, 0)
+	if err := c.write(ctx, users, counts, args); err != nil {
+		c.failed(err)
+		return
+	}
+	// A connection that opened or closed while the counts were on their way may have had its
+	// script applied before the count written over it: write once more the counts that changed
+	// meanwhile (a user whose last connection closed gets 0, which deletes the share). What
+	// stays wrong (a change during this second write) is off by the connections opening or
+	// closing at that instant, until the next refresh or the share's expiry.
+	users, counts, _ = c.snapshot(users, seq)
+	if err := c.write(ctx, users, counts, args); err != nil {
+		c.failed(err)
+		return
 	}
 	if c.degraded.Swap(false) {
 		c.log.Info("valkey answers again: the cross-node connection limit is enforced")
 	}
+}
+
+// snapshot returns the users this node holds, their counts, and the change it was taken at.
+// Given the users of an earlier snapshot and its change, it returns only those of them whose
+// count changed since, 0 for those it holds no more.
+func (c *Counter) snapshot(since []string, after uint64) (users []string, counts []int, seq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if since == nil {
+		for u, h := range c.held {
+			users, counts = append(users, u), append(counts, h.n)
+		}
+		return users, counts, c.seq
+	}
+	for _, u := range since {
+		if h, ok := c.held[u]; !ok || h.seq > after {
+			users, counts = append(users, u), append(counts, h.n)
+		}
+	}
+	return users, counts, c.seq
+}
+
+// write sends the counts in batches of Config.Batch users.
+func (c *Counter) write(ctx context.Context, users []string, counts []int, args []string) error {
+	for start := 0; start < len(users); start += c.cfg.Batch {
+		end := min(start+c.cfg.Batch, len(users))
+		if err := c.refreshBatch(ctx, users[start:end], counts[start:end], args); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // refreshBatch sends one pipeline of refreshScript calls, by EVALSHA; a Valkey node that does
