@@ -125,6 +125,9 @@ func testExpiry(t *testing.T, client valkey.Client) {
 	if acquire(t, live, "u", 4) {
 		t.Fatal("admitted over the limit")
 	}
+	if ms, err := client.Do(t.Context(), client.B().Pttl().Key(key(cfg.Prefix, "u")).Build()).AsInt64(); err != nil || ms <= 0 || ms > 2*ttl.Milliseconds() {
+		t.Errorf("the key's TTL is %dms (%v), want at most two TTLs", ms, err)
+	}
 	ck.Add(ttl / 2)
 	live.Refresh(t.Context()) // the dead node's refresher never runs: its ticker never fires
 	if got := open(t, live, "u"); got != 4 {
