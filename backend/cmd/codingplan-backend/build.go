@@ -12,6 +12,7 @@ import (
 
 	"github.com/codingplan/codingplan/backend/internal/auth"
 	"github.com/codingplan/codingplan/backend/internal/config"
+	"github.com/codingplan/codingplan/backend/internal/conns"
 	"github.com/codingplan/codingplan/backend/internal/gateway"
 	"github.com/codingplan/codingplan/backend/internal/lease"
 	"github.com/codingplan/codingplan/backend/internal/metrics"
@@ -95,17 +96,23 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 	n.cleanups = append(n.cleanups, n.router.Close)
 
 	var revocations gateway.Revocations
+	var counter gateway.Conns // nil without Valkey: max_conns is not enforced, max_conns_per_node is
 	if client != nil {
 		revocations = revoke.NewChecker(client, cfg.ValkeyPrefix)
+		c := conns.New(client, conns.Config{Prefix: cfg.ValkeyPrefix, TTL: cfg.ConnCountTTL, Observer: m},
+			log.With("component", "conns"))
+		n.cleanups = append(n.cleanups, c.Close) // after the drain closed every connection
+		counter = c
 	}
 	n.gw = gateway.New(gateway.Config{
 		Plans: cfg.PlanLimits(), AllowedOrigins: cfg.AllowedOrigins, MaxInFlight: cfg.MaxInFlight,
 		SendQueue: cfg.SendQueue, SlowConsumer: cfg.SlowConsumer, PingInterval: cfg.PingInterval,
-		IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout,
-		Server: "codingplan-backend/" + versionString(),
+		IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout, Server: "codingplan-backend/" + versionString(),
+		MaxConnsPerNode: cfg.MaxConnsPerNode, MaxConns: cfg.MaxConns,
+		UpgradesPerMinute: cfg.UpgradesPerMinute, UpgradeBurst: cfg.UpgradeBurst,
 	}, gateway.Deps{
 		Verifier: verifier, Leases: gateway.Pool(n.pool), Router: gateway.Routes(n.router),
-		Models: n.router, Meter: meter, Observer: m, Revocations: revocations,
+		Models: n.router, Meter: meter, Observer: m, Revocations: revocations, Conns: counter,
 	}, log.With("component", "gateway"))
 	// A local model that finishes loading changes what hello says: clients get a new one.
 	n.local.OnChange(func() { n.gw.ModelsChanged(ctx) })

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/throttle"
 )
 
 // The sign-in page group: sign up (with the email confirmed by a mailed link), sign in, sign
@@ -104,13 +105,13 @@ func (s *Server) signinPost(w http.ResponseWriter, r *http.Request) {
 
 // pageAllow takes a token from l's bucket for key; when there is none it shows the form again
 // with the wait next to the field and returns false.
-func (s *Server) pageAllow(w http.ResponseWriter, p *page, tmpl, fieldName string, l *limiter, key string) bool {
-	ok, wait := l.allow(key)
+func (s *Server) pageAllow(w http.ResponseWriter, p *page, tmpl, fieldName string, l *throttle.Limiter, key string) bool {
+	ok, wait := l.Allow(key)
 	if ok {
 		return true
 	}
-	retryAfter(w, wait)
-	p.Errors[fieldName] = fmt.Sprintf("Too many attempts. Wait %d seconds and try again.", max(1, int((wait+time.Second-1)/time.Second)))
+	throttle.RetryAfter(w, wait)
+	p.Errors[fieldName] = fmt.Sprintf("Too many attempts. Wait %d seconds and try again.", throttle.Seconds(wait))
 	s.render(w, http.StatusTooManyRequests, tmpl, p)
 	return false
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/throttle"
 )
 
 // The web pages: server-rendered html/template files embedded in the binary, one handler file
@@ -211,8 +212,8 @@ func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request) (store.Acco
 		s.pageStoreError(w, "session", err)
 		return store.Account{}, false
 	}
-	if ok, wait := s.limits.account.allow(sess.AccountID); !ok {
-		retryAfter(w, wait)
+	if ok, wait := s.limits.account.Allow(sess.AccountID); !ok {
+		throttle.RetryAfter(w, wait)
 		s.renderMessage(w, http.StatusTooManyRequests, "Too many requests",
 			message{Text: "Too many requests from your account. Wait a minute and try again."})
 		return store.Account{}, false

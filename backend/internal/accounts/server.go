@@ -15,12 +15,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/codingplan/codingplan/backend/internal/billing"
 	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/throttle"
 )
 
 // Store is what the server needs of the account store (*store.SQLite, *store.Postgres).
@@ -204,8 +204,8 @@ type accountLimitKey struct{}
 // token or the device code): when ok is false, answer 429 with Retry-After. Outside a request
 // the server passed to Tokens, it always allows.
 func AccountLimit(ctx context.Context, accountID string) (ok bool, retryAfter time.Duration) {
-	l, _ := ctx.Value(accountLimitKey{}).(*limiter)
-	return l.allow(accountID)
+	l, _ := ctx.Value(accountLimitKey{}).(*throttle.Limiter)
+	return l.Allow(accountID)
 }
 
 // recoverer turns a handler panic into a 500 without the request in the log.
@@ -275,10 +275,6 @@ func clientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-func retryAfter(w http.ResponseWriter, d time.Duration) {
-	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((d+time.Second-1)/time.Second))))
 }
 
 // decode reads a JSON or form-encoded body (at most maxJSONBody) into the fields named; a

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/codingplan/codingplan/backend/internal/store"
+	"github.com/codingplan/codingplan/backend/internal/throttle"
 	"github.com/codingplan/codingplan/backend/internal/tokens"
 )
 
@@ -213,7 +214,7 @@ func TestTokensSeam(t *testing.T) {
 			o.Tokens = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 				paths = append(paths, req.Method+" "+req.URL.Path)
 				if ok, wait := AccountLimit(req.Context(), "acct_42"); !ok {
-					retryAfter(w, wait)
+					throttle.RetryAfter(w, wait)
 					w.WriteHeader(429)
 					return
 				}

@@ -115,6 +115,21 @@ type Config struct {
 	// DrainTimeout is how long a SIGTERM lets running streams finish before cancelling them.
 	DrainTimeout time.Duration `toml:"drain_timeout" usage:"time streams get to finish on SIGTERM"`
 
+	// MaxConnsPerNode caps the websockets one user (a token's sub) may hold open on this node;
+	// it holds with or without Valkey. 0 means no cap.
+	MaxConnsPerNode int `toml:"max_conns_per_node" usage:"websockets one user may hold open on this node; 0 = no cap"`
+	// MaxConns caps the websockets one user may hold open on all nodes together, counted in
+	// Valkey (not enforced without Valkey, or while it is unreachable). 0 means no cap.
+	MaxConns int `toml:"max_conns" usage:"websockets one user may hold open on all nodes (counted in Valkey); 0 = no cap"`
+	// ConnCountTTL is how long a node's count of a user's connections counts in Valkey without
+	// a refresh (every third of it): a node that dies stops counting within it.
+	ConnCountTTL time.Duration `toml:"conn_count_ttl" usage:"how long a node's connection counts last in Valkey without a refresh"`
+	// UpgradesPerMinute is how many websocket upgrades one client address (an IPv6 address by
+	// its /64) may make per minute, after a burst of UpgradeBurst; 0 means no limit.
+	UpgradesPerMinute int `toml:"upgrades_per_minute" usage:"websocket upgrades per minute from one client address; 0 = no limit"`
+	// UpgradeBurst is how many upgrades one client address may make at once.
+	UpgradeBurst int `toml:"upgrade_burst" usage:"websocket upgrades one client address may make at once"`
+
 	// Models, default model, per-plan models and retries (upstream.Config): [[models]] tables,
 	// default_model, plan_models, max_attempts, retry_backoff.
 	upstream.Config
@@ -153,6 +168,13 @@ func Default() *Config {
 		IdleTimeout:  60 * time.Second,
 		WriteTimeout: 10 * time.Second,
 		DrainTimeout: 30 * time.Second,
+		// One editor holds one websocket: these are far above any person's use, and far below
+		// what a leaked token could otherwise hold (docs/configuration.md).
+		MaxConnsPerNode:   32,
+		MaxConns:          64,
+		ConnCountTTL:      time.Minute,
+		UpgradesPerMinute: 60,
+		UpgradeBurst:      300,
 	}
 }
 
@@ -253,12 +275,21 @@ func (c *Config) Validate() error {
 	durations := map[string]time.Duration{
 		"lease_ttl": c.LeaseTTL, "slow_consumer": c.SlowConsumer, "ping_interval": c.PingInterval,
 		"idle_timeout": c.IdleTimeout, "write_timeout": c.WriteTimeout, "drain_timeout": c.DrainTimeout,
-		"jwks_refetch": c.JWKSRefetch, "token_leeway": c.TokenLeeway,
+		"jwks_refetch": c.JWKSRefetch, "token_leeway": c.TokenLeeway, "conn_count_ttl": c.ConnCountTTL,
 	}
 	for k, d := range durations {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", k))
 		}
+	}
+	for k, n := range map[string]int{"max_conns_per_node": c.MaxConnsPerNode, "max_conns": c.MaxConns,
+		"upgrades_per_minute": c.UpgradesPerMinute, "upgrade_burst": c.UpgradeBurst} {
+		if n < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative", k))
+		}
+	}
+	if c.UpgradesPerMinute > 0 && c.UpgradeBurst < 1 {
+		errs = append(errs, errors.New("upgrade_burst must be at least 1 when upgrades_per_minute is set"))
 	}
 	if c.LeaseMaxWait < 0 {
 		errs = append(errs, errors.New("lease_max_wait must not be negative"))

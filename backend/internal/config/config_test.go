@@ -56,6 +56,9 @@ func TestDefaults(t *testing.T) {
 	if addrs, _, _ := c.ValkeyAddrs(); addrs != nil {
 		t.Errorf("default valkey: got %v, want none", addrs)
 	}
+	if c.MaxConnsPerNode != 32 || c.MaxConns != 64 || c.UpgradesPerMinute != 60 || c.UpgradeBurst != 300 {
+		t.Errorf("connection limits: %d per node, %d in all, %d upgrades a minute, burst %d", c.MaxConnsPerNode, c.MaxConns, c.UpgradesPerMinute, c.UpgradeBurst)
+	}
 }
 
 // TestPrecedence sets one key in the file, env and flags and checks the strongest wins.
@@ -159,6 +162,9 @@ func TestInvalid(t *testing.T) {
 		{"empty plans table", nil, nil, "plans = {}\n"},
 		{"in flight over the protocol", []string{"--max-in-flight", "17"}, nil, ""},
 		{"ping after idle", []string{"--ping-interval", "2m"}, nil, ""},
+		{"negative conns", []string{"--max-conns", "-1"}, nil, ""},
+		{"rate without burst", []string{"--upgrade-burst", "0"}, nil, ""},
+		{"zero conn count ttl", nil, map[string]string{"CODINGPLAN_CONN_COUNT_TTL": "0s"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

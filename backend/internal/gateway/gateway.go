@@ -78,6 +78,7 @@ type Observer interface {
 	StreamEnded(s StreamStats)
 	Revoked()               // a connection was closed by a revocation
 	RevocationCheckFailed() // the denylist could not be read; the token was let through
+	Refused(reason string)  // an upgrade was refused for a limit: one of the Refused* reasons
 }
 
 // StreamStats describe one finished stream.
@@ -110,6 +111,14 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Server names the server in hello frames. ["codingplan-backend"]
 	Server string
+	// MaxConnsPerNode caps one user's websockets on this node; 0: no cap. [0]
+	MaxConnsPerNode int
+	// MaxConns caps one user's websockets on all nodes together, counted by Deps.Conns;
+	// 0, or no Conns: no cap. [0]
+	MaxConns int
+	// UpgradesPerMinute and UpgradeBurst are the token bucket of upgrades each client address
+	// (an IPv6 one by its /64) may make; 0 per minute: no limit. [0]
+	UpgradesPerMinute, UpgradeBurst int
 }
 
 func (c Config) withDefaults() Config {
@@ -149,6 +158,9 @@ type Deps struct {
 	// Revocations is the denylist checked at upgrades and auth frames (revoke.Checker); nil
 	// checks nothing. Events reach the Server through Handle and Resync (revoke.Handler).
 	Revocations Revocations
+	// Conns counts each user's connections across nodes (conns.Counter) for Config.MaxConns;
+	// nil: no cross-node limit (the per-node one still holds).
+	Conns Conns
 }
 
 // Server is the websocket endpoint. It is an http.Handler for wire.Path.
@@ -157,6 +169,8 @@ type Server struct {
 	deps     Deps
 	log      *slog.Logger
 	upgrader websocket.Upgrader
+
+	admission *admission // per-address and per-node limits on upgrades (admission.go)
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -182,6 +196,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	s := &Server{cfg: cfg.withDefaults(), deps: deps, log: log, sessions: map[*session]struct{}{},
 		byUser: map[string]map[*session]struct{}{}}
 	s.pings = newPinger(deps.Clock, s.cfg.PingInterval)
+	s.admission = newAdmission(s.cfg, deps.Clock)
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// A small read buffer: gorilla reads frame headers and control frames through it, and
@@ -204,6 +219,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.isDraining() {
 		w.Header().Set("Retry-After", "1")
 		writeReject(w, http.StatusServiceUnavailable, wire.CodeInternal, "the server is shutting down; connect again")
+		return
+	}
+	if !s.allowAddr(w, r) {
 		return
 	}
 	if !s.originAllowed(r.Header.Get("Origin")) {
@@ -236,8 +254,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReject(w, status, e.Code, e.Message)
 		return
 	}
+	release, ok := s.admitConn(r.Context(), w, claims.Subject)
+	if !ok {
+		return
+	}
 	conn, err := s.upgrader.Upgrade(&hijacker{ResponseWriter: w}, r, nil)
 	if err != nil {
+		release()
 		s.log.Debug("upgrade failed", "err", err) // the upgrader answered already
 		return
 	}
@@ -256,6 +279,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sess.open(ctx)
 	go func() {
 		defer s.remove(sess)
+		defer release() // before remove: a connection counted gone has freed its slot
 		sess.run(ctx)
 	}()
 }
@@ -423,6 +447,7 @@ func (nopObserver) StreamStarted()          {}
 func (nopObserver) StreamEnded(StreamStats) {}
 func (nopObserver) Revoked()                {}
 func (nopObserver) RevocationCheckFailed()  {}
+func (nopObserver) Refused(string)          {}
 
 type nopMeter struct{}
 

@@ -172,6 +172,7 @@ func (o *fakeObserver) Connection(int)         {}
 func (o *fakeObserver) StreamStarted()         {}
 func (o *fakeObserver) Revoked()               {}
 func (o *fakeObserver) RevocationCheckFailed() {}
+func (o *fakeObserver) Refused(string)         {}
 func (o *fakeObserver) StreamEnded(s StreamStats) {
 	select {
 	case o.ended <- s:

@@ -28,12 +28,7 @@ type target struct {
 // dial connects to addr (a single server or a cluster seed) and closes the client at cleanup.
 func dial(t testing.TB, addr string) valkey.Client {
 	t.Helper()
-	c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableCache: true})
-	if err != nil {
-		t.Fatalf("valkey %s: %v", addr, err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return valkeytest.DialAddr(t, addr)
 }
 
 // targets returns the single Valkey and the cluster named by the environment. A missing one is

@@ -26,7 +26,7 @@ var outcomes = []string{
 	string(wire.CodeInternal),
 }
 
-// Metrics implements gateway.Observer and lease.Observer.
+// Metrics implements gateway.Observer, lease.Observer and conns.Observer.
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -43,6 +43,8 @@ type Metrics struct {
 	leasesLost     prometheus.Counter
 	revoked        prometheus.Counter
 	revokeChecks   prometheus.Counter
+	refused        *prometheus.CounterVec
+	unchecked      prometheus.Counter
 }
 
 // New registers every metric, plus the Go runtime and process collectors, in a registry of
@@ -106,7 +108,18 @@ func New() *Metrics {
 		Namespace: namespace, Name: "revocation_check_errors_total",
 		Help: "Denylist reads that failed (Valkey unreachable or slow); each let its token through (fail open).",
 	})
-	reg.MustRegister(m.revoked, m.revokeChecks)
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "upgrade_refusals_total",
+		Help: "Websocket upgrades refused with 429 for a limit, by reason: address (upgrades per client address), user_node (one user's connections on this node), user (one user's connections on all nodes).",
+	}, []string{"reason"})
+	m.unchecked = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "conn_limit_unchecked_total",
+		Help: "Websocket upgrades admitted without the cross-node per-user connection limit, because Valkey was unreachable (the per-node limit still applied).",
+	})
+	reg.MustRegister(m.revoked, m.revokeChecks, m.refused, m.unchecked)
+	for _, r := range []string{gateway.RefusedAddress, gateway.RefusedUserNode, gateway.RefusedUser} {
+		m.refused.WithLabelValues(r)
+	}
 	reg.MustRegister(m.requests, m.tokens, m.firstToken, m.duration, m.activeStreams, m.connections,
 		m.leaseWait, m.leaseRejected, m.valkeyErrors, m.upstreamErrors, m.leasesLost)
 	for _, o := range outcomes {
@@ -177,6 +190,12 @@ func (m *Metrics) Revoked() { m.revoked.Inc() }
 
 // RevocationCheckFailed implements gateway.Observer.
 func (m *Metrics) RevocationCheckFailed() { m.revokeChecks.Inc() }
+
+// Refused implements gateway.Observer.
+func (m *Metrics) Refused(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
+// Unchecked implements conns.Observer.
+func (m *Metrics) Unchecked() { m.unchecked.Inc() }
 
 // Acquired implements lease.Observer.
 func (m *Metrics) Acquired(wait time.Duration) { m.leaseWait.Observe(wait.Seconds()) }

@@ -8,15 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codingplan/codingplan/backend/internal/conns"
 	"github.com/codingplan/codingplan/backend/internal/gateway"
 	"github.com/codingplan/codingplan/backend/internal/lease"
 	wire "github.com/codingplan/codingplan/shared"
 )
 
-// Both observer interfaces are implemented.
+// Every observer interface is implemented.
 var (
 	_ gateway.Observer = (*Metrics)(nil)
 	_ lease.Observer   = (*Metrics)(nil)
+	_ conns.Observer   = (*Metrics)(nil)
 )
 
 func scrape(t *testing.T, m *Metrics) string {
@@ -42,6 +44,10 @@ func TestMetrics(t *testing.T) {
 	m.Rejected()
 	m.ValkeyError()
 	m.Lost()
+	m.Refused(gateway.RefusedUser)
+	m.Refused(gateway.RefusedAddress)
+	m.Refused(gateway.RefusedAddress)
+	m.Unchecked()
 	ready = degraded
 
 	out := scrape(t, m)
@@ -62,6 +68,10 @@ func TestMetrics(t *testing.T) {
 		`codingplan_upstream_errors_total{code="upstream_error"} 1`,
 		`codingplan_lease_degraded 1`,
 		`codingplan_leases_lost_total 1`,
+		`codingplan_upgrade_refusals_total{reason="address"} 2`,
+		`codingplan_upgrade_refusals_total{reason="user"} 1`,
+		`codingplan_upgrade_refusals_total{reason="user_node"} 0`,
+		`codingplan_conn_limit_unchecked_total 1`,
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)

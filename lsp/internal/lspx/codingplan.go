@@ -45,7 +45,7 @@ const (
 	ReasonSubscriptionInactive = "subscriptionInactive" // the plan is not (or no longer) offered
 	ReasonUnreachable          = "unreachable"          // the backend cannot be reached; retryAfterMs says when the next try is
 	ReasonNoBackendURL         = "noBackendUrl"         // no valid backendUrl setting
-	ReasonRateLimited          = "rateLimited"          // every slot of the plan is busy; retryAfterMs
+	ReasonRateLimited          = "rateLimited"          // every slot of the plan is busy, or the backend refused the connection for its connection limits (429); retryAfterMs
 	ReasonBackendBusy          = "backendBusy"          // the backend cannot start streams for now; retryAfterMs
 	ReasonQuotaExceeded        = "quotaExceeded"        // the plan does not allow the request
 	ReasonModelLoading         = "modelLoading"         // the model still loads on the backend

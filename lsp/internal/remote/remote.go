@@ -12,6 +12,7 @@
 package remote
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -408,18 +410,22 @@ func (c *Client) Run(ctx context.Context) error {
 		default:
 			delay = c.backoff(attempt)
 			attempt++
-			c.mu.Lock()
-			c.starting = false
-			reason := out.reason
-			if reason == "" {
-				reason = lspx.ReasonUnreachable
+			if out.retryAfter > delay { // the backend's Retry-After (429, 503): never sooner
+				delay = out.retryAfter + jitter(out.retryAfter/10)
 			}
-			c.setLinkLocked(link{
+			l := link{
 				state:   lspx.StateError,
 				message: fmt.Sprintf("cannot reach the backend (%s); retrying in %s", out.message, delay.Round(time.Millisecond)),
-				reason:  reason,
+				reason:  cmp.Or(out.reason, lspx.ReasonUnreachable),
 				retryAt: c.cfg.Clock.Now().Add(delay),
-			})
+			}
+			if out.state == lspx.StateRateLimited {
+				l.state = out.state
+				l.message = fmt.Sprintf("the backend refused the connection: %s; retrying in %s", out.message, delay.Round(time.Second))
+			}
+			c.mu.Lock()
+			c.starting = false
+			c.setLinkLocked(l)
 			c.mu.Unlock()
 		}
 		c.pause(ctx, delay)
@@ -483,10 +489,10 @@ type outcome struct {
 	connected  bool // the backend said hello
 	replaced   bool // the URL or token changed: connect again now
 	goaway     bool
-	retryAfter time.Duration
+	retryAfter time.Duration // after goaway: when to reconnect; after a refused dial: not sooner
 	authFailed bool
 	code       wire.Code // for authFailed: the backend's reason
-	state      string    // for authFailed
+	state      string    // for authFailed; lspx.StateRateLimited for a 429
 	reason     string    // lspx.Reason*, when the user needs to know
 	message    string    // what went wrong, no content
 }
@@ -582,15 +588,32 @@ func (c *Client) session(ctx context.Context, url string, token wire.Secret, tra
 }
 
 // dialFailure classifies a failed dial. A 401 or 403 is a refused token, with the JSON body's
-// message when it has one.
+// message when it has one; a 429 is a connection limit (see rateLimited). Any refusal's
+// Retry-After is kept: the next dial waits at least that long.
 func (c *Client) dialFailure(err error, resp *http.Response) outcome {
 	if resp == nil {
 		return outcome{message: dialProblem(err)}
 	}
-	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
-		return outcome{message: fmt.Sprintf("HTTP %d at the upgrade", resp.StatusCode)}
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+	case http.StatusTooManyRequests:
+		e := refusal(resp, &wire.Error{Code: wire.CodeRateLimited, Message: "too many connections"})
+		return outcome{state: lspx.StateRateLimited, reason: lspx.ReasonRateLimited, message: e.Message,
+			retryAfter: max(c.retryAfter(resp), time.Second)}
+	default:
+		return outcome{message: fmt.Sprintf("HTTP %d at the upgrade", resp.StatusCode), retryAfter: c.retryAfter(resp)}
 	}
-	e := &wire.Error{Code: wire.CodeUnauthorized, Message: "the backend refused the token"}
+	e := refusal(resp, &wire.Error{Code: wire.CodeUnauthorized, Message: "the backend refused the token"})
+	if resp.StatusCode == http.StatusForbidden && e.Code == wire.CodeUnauthorized {
+		out := authOutcome(e)
+		out.state, out.code = lspx.StateError, "" // the Origin, not the token: no refresh helps
+		return out
+	}
+	return authOutcome(e)
+}
+
+// refusal reads a refused upgrade's JSON body into e: its code when known, its message.
+func refusal(resp *http.Response, e *wire.Error) *wire.Error {
 	var body struct {
 		Code    wire.Code `json:"code"`
 		Message string    `json:"message"`
@@ -604,12 +627,25 @@ func (c *Client) dialFailure(err error, resp *http.Response) outcome {
 			e.Message = wire.Clip(msg, clipMessage)
 		}
 	}
-	if resp.StatusCode == http.StatusForbidden && e.Code == wire.CodeUnauthorized {
-		out := authOutcome(e)
-		out.state, out.code = lspx.StateError, "" // the Origin, not the token: no refresh helps
-		return out
+	return e
+}
+
+// maxRetryAfter bounds the wait a Retry-After header can impose, against a broken backend.
+const maxRetryAfter = time.Hour
+
+// retryAfter is resp's Retry-After, in seconds or as an HTTP date; 0 without one.
+func (c *Client) retryAfter(resp *http.Response) time.Duration {
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0
 	}
-	return authOutcome(e)
+	if n, err := strconv.Atoi(v); err == nil {
+		return min(time.Duration(max(n, 0))*time.Second, maxRetryAfter)
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return min(max(at.Sub(c.cfg.Clock.Now()), 0), maxRetryAfter)
+	}
+	return 0
 }
 
 // authOutcome is the outcome of a connection refused for its token.

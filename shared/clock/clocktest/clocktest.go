@@ -40,6 +40,14 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
+// Add moves the clock's time forward by d. Its timers do not fire by themselves: the test
+// fires them (Timer.Fire).
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 func (c *Clock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 
 func (c *Clock) NewTimer(d time.Duration) (clock.Timer, <-chan time.Time) {
