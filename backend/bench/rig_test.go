@@ -156,7 +156,10 @@ func startRig(valkeyAddr string) (_ *rig, err error) {
 
 	state := filepath.Join(dir, "state")
 	r.state = state
+	// Every client of the benchmarks dials from 127.0.0.1: no per-address limit. The per-user
+	// limits stay on (each idle connection is a user of its own).
 	cfg := fmt.Sprintf(rigConfig+`default_model = "echo"
+upgrades_per_minute = 0
 
 [[models]]
 name = "echo"
