@@ -172,7 +172,7 @@ func Default() *Config {
 		// what a leaked token could otherwise hold (docs/configuration.md).
 		MaxConnsPerNode:   32,
 		MaxConns:          64,
-		ConnCountTTL:      time.Minute,
+		ConnCountTTL:      5 * time.Minute,
 		UpgradesPerMinute: 60,
 		UpgradeBurst:      300,
 	}

@@ -85,7 +85,7 @@ func (c Config) withDefaults() Config {
 		c.NodeID = hex.EncodeToString(b[:])
 	}
 	if c.TTL <= 0 {
-		c.TTL = 60 * time.Second
+		c.TTL = 5 * time.Minute
 	}
 	if c.Batch <= 0 {
 		c.Batch = 500
