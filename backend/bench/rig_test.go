@@ -156,10 +156,7 @@ func startRig(valkeyAddr string) (_ *rig, err error) {
 
 	state := filepath.Join(dir, "state")
 	r.state = state
-	// Every client of the benchmarks dials from 127.0.0.1: no per-address limit. The per-user
-	// limits stay on (each idle connection is a user of its own).
 	cfg := fmt.Sprintf(rigConfig+`default_model = "echo"
-upgrades_per_minute = 0
 
 [[models]]
 name = "echo"
@@ -183,7 +180,10 @@ concurrency = 1024
 	// The tree's build first: it creates the signing key in the state dir, which a baseline
 	// started after it shares. pprof is for the tree's build only.
 	env := func(pprof bool) []string {
-		var env []string
+		// Every client of the benchmarks dials from 127.0.0.1: no per-address limit (by the
+		// environment, which a baseline binary from before the setting ignores). The per-user
+		// limits stay on (each idle connection is a user of its own).
+		env := []string{"CODINGPLAN_UPGRADES_PER_MINUTE=0"}
 		if pprof && pprofAddr != "" {
 			env = append(env, "BENCH_PPROF_ADDR="+pprofAddr)
 		}
