@@ -18,7 +18,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/codingplan/codingplan/backend/internal/auth"
 	wire "github.com/codingplan/codingplan/shared"
 )
 
@@ -249,16 +248,12 @@ func cpuTime(tb testing.TB, pid int) time.Duration {
 // backendTarget is the rig's backend with a fresh user per connection.
 func backendTarget(tb testing.TB, r *rig) idleTarget {
 	tb.Helper()
-	key, err := auth.LoadDevKey(r.state)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	user := "idle-" + randHex(4)
 	be := r.backends[0] // the tree's build
 	return idleTarget{
 		pid: be.cmd.Process.Pid, url: be.wsURL, hello: true,
 		header: func(i int) http.Header {
-			tok, err := key.Mint(user+"-"+strconv.Itoa(i), "bench", time.Now(), 2*time.Hour)
+			tok, err := r.key.Mint(user+"-"+strconv.Itoa(i), "bench", time.Now(), 2*time.Hour)
 			if err != nil {
 				panic(err)
 			}
@@ -273,7 +268,7 @@ func backendTarget(tb testing.TB, r *rig) idleTarget {
 		},
 		probe: func(ctx context.Context) (time.Duration, time.Duration, error) {
 			start := time.Now()
-			c, err := dialRelay(ctx, r, be)
+			c, err := dialRelay(ctx, r, be, "")
 			if err != nil {
 				return 0, 0, err
 			}

@@ -140,10 +140,18 @@ type relay struct {
 	buf  []byte
 }
 
-func dialRelay(ctx context.Context, r *rig, be *backend) (*relay, error) {
+// dialRelay connects to be as the rig's user, or as user when it is not "".
+func dialRelay(ctx context.Context, r *rig, be *backend, user string) (*relay, error) {
+	token := r.token
+	if user != "" {
+		var err error
+		if token, err = r.key.Mint(user, "bench", time.Now(), 2*time.Hour); err != nil {
+			return nil, err
+		}
+	}
 	d := websocket.Dialer{Subprotocols: []string{wire.Subprotocol}, HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10}
-	conn, _, err := d.DialContext(ctx, be.wsURL, http.Header{"Authorization": {"Bearer " + r.token}})
+	conn, _, err := d.DialContext(ctx, be.wsURL, http.Header{"Authorization": {"Bearer " + token}})
 	if err != nil {
 		return nil, fmt.Errorf("dialing the backend: %w", err)
 	}
@@ -246,7 +254,9 @@ func dialRelays(b *testing.B, r *rig, be *backend, n int) []*relay {
 	b.Helper()
 	rs := make([]*relay, n)
 	for i := range rs {
-		c, err := dialRelay(context.Background(), r, be)
+		// One user per connection, as many editors: one user's connections are capped
+		// (max_conns_per_node), their streams are not (the bench plan allows 1024).
+		c, err := dialRelay(context.Background(), r, be, fmt.Sprintf("bench-%s-%d", r.users, i))
 		if err != nil {
 			b.Fatal(err)
 		}

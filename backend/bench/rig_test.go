@@ -16,16 +16,20 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/codingplan/codingplan/backend/internal/auth"
 )
 
 // rig is the system under measurement: the test provider and the backends in front of it, all
 // real processes built without the race detector, on the Valkey in CODINGPLAN_TEST_VALKEY.
 type rig struct {
 	dir         string
-	state       string     // the backends' state directory (the development signing key)
-	providerURL string     // the provider's root
-	token       string     // for a user on plan "bench", which allows 1024 streams at once
-	backends    []*backend // the tree's build, then the baseline binary when one is given
+	state       string       // the backends' state directory (the development signing key)
+	key         *auth.DevKey // that key, for tokens of users of its own
+	users       string       // a prefix for those users' names
+	providerURL string       // the provider's root
+	token       string       // for a user on plan "bench", which allows 1024 streams at once
+	backends    []*backend   // the tree's build, then the baseline binary when one is given
 	procs       []*exec.Cmd
 	rounds      int // calls of round
 }
@@ -208,6 +212,10 @@ concurrency = 1024
 		return nil, fmt.Errorf("minting a token: %w", err)
 	}
 	r.token = strings.TrimSpace(string(tok))
+	if r.key, err = auth.LoadDevKey(state); err != nil {
+		return nil, err
+	}
+	r.users = randHex(4)
 	return r, nil
 }
 
