@@ -117,6 +117,9 @@ func Cause(c Config, err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case c.TLSCert == "" && strings.Contains(err.Error(), "tls: certificate required"):
+		// TLS 1.3: the server's alert, when it arrives before the connection is closed.
+		return "tls: the server wants a client certificate; set valkey_tls_cert and valkey_tls_key"
 	case errors.As(err, &verify), errors.As(err, &header), errors.As(err, &alert),
 		errors.As(err, &unknown), errors.As(err, &host), strings.Contains(err.Error(), "tls: "):
 		return "tls"

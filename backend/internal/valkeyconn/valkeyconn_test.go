@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,6 +104,8 @@ func TestCause(t *testing.T) {
 		{fmt.Errorf("dial: %w", io.EOF), true, "network: the server closed the connection; if it wants a client certificate, set valkey_tls_cert and valkey_tls_key"},
 		{fmt.Errorf("dial: %w", io.EOF), false, "network: the server closed the connection; if it wants TLS, set valkey_tls"},
 		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), false, "network"},
+		{&net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, true,
+			"tls: the server wants a client certificate; set valkey_tls_cert and valkey_tls_key"},
 	} {
 		if got := Cause(Config{TLS: tt.tls}, tt.err); got != tt.want {
 			t.Errorf("Cause(%v) = %q, want %q", tt.err, got, tt.want)
