@@ -31,11 +31,47 @@ import (
 // the queue empty under wmu (idleWriter), so no frame is left without a writer.
 func (s *session) kick() {
 	if s.claimWriter() {
-		go func() { // owned by run, which waits for s.writers
-			defer s.writers.Done()
-			s.writeLoop()
-		}()
+		s.startWriter()
 	}
+}
+
+// startWriter runs writeLoop on a goroutine of its own, for the caller that claimed the writer.
+func (s *session) startWriter() {
+	go func() { // owned by run, which waits for s.writers
+		defer s.writers.Done()
+		s.writeLoop()
+	}()
+}
+
+// kickInline is kick for a stream's goroutine that has just queued a frame. When no writer runs
+// and the socket holds nothing unsent, it writes the frame at the head of the queue itself
+// (with the deltas of that stream merged behind it, up to maxMerge): into an empty socket such
+// a write cannot block, and under load every hand-off to another goroutine waits for a CPU,
+// while the first delta of a stream is what the user waits for. Whatever else is queued goes
+// to a writer goroutine, as kick would.
+func (s *session) kickInline() {
+	if !s.claimWriter() {
+		return
+	}
+	if s.batch.drained() {
+		select {
+		case b := <-s.send:
+			w := writer{s: s}
+			_, err := w.batch(b, 1)
+			w.done()
+			if err != nil {
+				s.writeFailed(err)
+				s.writers.Done()
+				return
+			}
+		default:
+		}
+		if s.idleWriter() {
+			s.writers.Done()
+			return
+		}
+	}
+	s.startWriter()
 }
 
 // claimWriter makes the caller the writer when none runs; then it must run writeLoop and call
@@ -102,10 +138,7 @@ func (s *session) pingNow() {
 			return
 		}
 	}
-	go func() { // owned by run, which waits for s.writers
-		defer s.writers.Done()
-		s.writeLoop()
-	}()
+	s.startWriter()
 }
 
 // pingFrame is a websocket ping with no payload, as a server sends it (unmasked). The pinger

@@ -395,6 +395,18 @@ func (s *session) trySend(b *frameBuf) bool {
 	}
 }
 
+// trySendInline is trySend for a stream's goroutine: it may write the frame itself
+// (kickInline).
+func (s *session) trySendInline(b *frameBuf) bool {
+	select {
+	case s.send <- b:
+		s.kickInline()
+		return true
+	default:
+		return false
+	}
+}
+
 // closeWith makes the writer send what is queued, then final (when not nil), then a close
 // frame with code and text, and stop. Only the first call counts.
 func (s *session) closeWith(final *frameBuf, code int, text string) {

@@ -161,7 +161,7 @@ func (s *session) finishStream(ctx context.Context, st *stream, plan string, hel
 			done := marshal(f)
 			// With room in the queue, the release below overlaps the frame's way out; a slow
 			// reader must not hold its slot: release first, then wait for room.
-			if !s.trySend(done) {
+			if !s.trySendInline(done) {
 				if held != nil {
 					held.Release()
 					held = nil
@@ -267,7 +267,7 @@ func (o *heldOutput) discard() {
 // sendDelta queues one delta frame. When the queue stays full for SlowConsumer, the stream is
 // cancelled instead of buffering more: memory per connection stays bounded.
 func (s *session) sendDelta(ctx context.Context, st *stream, b *frameBuf) error {
-	if s.trySend(b) {
+	if s.trySendInline(b) {
 		return nil
 	}
 	t, slow := s.srv.deps.Clock.NewTimer(s.srv.cfg.SlowConsumer)

@@ -109,8 +109,9 @@ func (s *session) writeFailed(err error) {
 
 // writer is the state of one run of a session's writeLoop.
 type writer struct {
-	s   *session
-	enc []byte // a delta frame being encoded; content, cleared after each write
+	s    *session
+	enc  []byte  // a delta frame being encoded; content, cleared after each write
+	encp *[]byte // enc's holder from encPool, for done to put back
 }
 
 // batch writes first and the frames queued behind it with one write to the connection: at
@@ -185,6 +186,10 @@ func (w *writer) write(b *frameBuf) error {
 // for escapes, so that append does not leave a part of the frame in an array it outgrew; if
 // it grows anyway, the array it left is cleared.
 func (w *writer) encode(b *frameBuf) {
+	if w.encp == nil {
+		w.encp = encPool.Get().(*[]byte)
+		w.enc = *w.encp
+	}
 	if need := 2*(len(b.b)+len(b.stream)) + 64; cap(w.enc) < need {
 		clear(w.enc[:cap(w.enc)])
 		w.enc = make([]byte, 0, need)
@@ -196,10 +201,19 @@ func (w *writer) encode(b *frameBuf) {
 	}
 }
 
-// done clears what the writer still holds.
+// done clears what the writer still holds and pools its buffer.
 func (w *writer) done() {
 	clear(w.enc[:cap(w.enc)])
+	if w.encp != nil && cap(w.enc) <= keepEncBuf {
+		*w.encp = w.enc[:0]
+		encPool.Put(w.encp)
+	}
+	w.enc, w.encp = nil, nil
 }
+
+// encPool holds the writers' delta encoding buffers, cleared: a writer runs only while there is
+// something to write, and its buffer outlives it here.
+var encPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // batchConn is the session's network connection. Between hold and flush it gathers writes in a
 // buffer and sends them with one write to the network; otherwise writes go straight through.
