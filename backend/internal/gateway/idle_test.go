@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"net"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,4 +78,47 @@ func TestPingerStopsWithTheLastSession(t *testing.T) {
 		close(done)
 	}()
 	recv(t, done, "the pinger's loop to end after the last session")
+}
+
+// TestDrained: a connection reports drained only while the peer has acknowledged all it was
+// sent, so that the pinger and a stream write into it only when a write cannot block.
+func TestDrained(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SIOCOUTQ is Linux's")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() { // ends with the listener
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	hj := &hijacker{}
+	conn := recv(t, accepted, "the accepted connection")
+	defer conn.Close()
+	bc := hj.wrap(conn)
+	if !bc.drained() {
+		t.Fatal("a fresh connection is not drained")
+	}
+	// Fill the socket: the peer reads nothing, so writes stop at the buffers' size.
+	_ = bc.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := bc.Write(chunk); err != nil {
+			break
+		}
+	}
+	if bc.drained() {
+		t.Fatal("a connection whose peer reads nothing reports drained")
+	}
 }

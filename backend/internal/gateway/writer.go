@@ -323,6 +323,11 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return h.wrap(c), rw, nil
+}
+
+// wrap makes c the session's batchConn.
+func (h *hijacker) wrap(c net.Conn) *batchConn {
 	h.conn = &batchConn{Conn: c}
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
@@ -330,7 +335,7 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			h.conn.probe = h.conn.countUnsent
 		}
 	}
-	return h.conn, rw, nil
+	return h.conn
 }
 
 // drained reports whether everything written to the connection has been sent and acknowledged,
