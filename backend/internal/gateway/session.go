@@ -127,6 +127,7 @@ func (s *session) run(ctx context.Context) {
 	<-s.dead
 	s.writers.Wait()
 	s.srv.pings.remove(s)
+	s.dropQueued()
 	_ = s.conn.Close()
 	s.log.Info("connection closed", "reason", reason, "duration_ms", s.srv.deps.Clock.Since(start).Milliseconds())
 }
@@ -381,6 +382,21 @@ func (s *session) enqueue(b *frameBuf) {
 		s.kick()
 	case <-s.dead:
 		putBuf(b)
+	}
+}
+
+// dropQueued clears and pools the frames still queued once the writing has ended: a writer
+// that failed leaves what was queued behind it, deltas among them, which would otherwise go to
+// the collector uncleared with the session. Every stream has ended by then, so no content
+// frame can be queued after it.
+func (s *session) dropQueued() {
+	for {
+		select {
+		case b := <-s.send:
+			putBuf(b)
+		default:
+			return
+		}
 	}
 }
 

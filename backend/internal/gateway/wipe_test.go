@@ -69,3 +69,26 @@ func TestWipingPool(t *testing.T) {
 		t.Errorf("a pooled write buffer still holds the message")
 	}
 }
+
+// TestDropQueuedClears: frames a failed writer left in the queue are cleared when the session
+// ends, not left to the collector with their text.
+func TestDropQueuedClears(t *testing.T) {
+	s := &session{send: make(chan *frameBuf, 4)}
+	var arrays [][]byte
+	for _, text := range []string{"CANARY-one", "CANARY-two"} {
+		b := getBuf()
+		b.b = append(b.b, text...)
+		b.stream = "s1"
+		arrays = append(arrays, b.b[:len(text)])
+		s.send <- b
+	}
+	s.dropQueued()
+	if n := len(s.send); n != 0 {
+		t.Fatalf("%d frames still queued", n)
+	}
+	for i, a := range arrays {
+		if strings.Contains(string(a), "CANARY") {
+			t.Errorf("frame %d still holds %q", i, a)
+		}
+	}
+}
