@@ -31,24 +31,31 @@ import (
 // the queue empty under wmu (idleWriter), so no frame is left without a writer.
 func (s *session) kick() {
 	if s.claimWriter() {
-		s.startWriter()
+		s.startWriter(nil)
 	}
 }
 
-// startWriter runs writeLoop on a goroutine of its own, for the caller that claimed the writer.
-func (s *session) startWriter() {
+// startWriter runs writeLoop on a goroutine of its own, for the caller that claimed the writer;
+// first, when not nil, is a frame the caller took from the queue.
+func (s *session) startWriter(first *frameBuf) {
 	go func() { // owned by run, which waits for s.writers
 		defer s.writers.Done()
-		s.writeLoop()
+		s.writeLoop(first)
 	}()
 }
 
+// maxInline bounds the text of the frame a stream writes itself (kickInline): escaped at worst
+// six bytes for one (\u00XX), with the frame's fields it stays under the smallest send buffer
+// Linux gives a socket (4 KiB), so that the write cannot block even if the client stopped
+// reading. Larger frames go to a writer goroutine, whose blocked write a slow consumer's
+// streams do not wait for.
+const maxInline = 512
+
 // kickInline is kick for a stream's goroutine that has just queued a frame. When no writer runs
-// and the socket holds nothing unsent, it writes the frame at the head of the queue itself
-// (with the deltas of that stream merged behind it, up to maxMerge): into an empty socket such
-// a write cannot block, and under load every hand-off to another goroutine waits for a CPU,
-// while the first delta of a stream is what the user waits for. Whatever else is queued goes
-// to a writer goroutine, as kick would.
+// and the socket holds nothing unsent, it writes the frame at the head of the queue itself, if
+// small (maxInline): into an empty socket such a write cannot block, and under load every
+// hand-off to another goroutine waits for a CPU, while the first delta of a stream is what the
+// user waits for. Whatever else is queued goes to a writer goroutine, as kick would.
 func (s *session) kickInline() {
 	if !s.claimWriter() {
 		return
@@ -56,6 +63,10 @@ func (s *session) kickInline() {
 	if s.batch.drained() {
 		select {
 		case b := <-s.send:
+			if len(b.b) > maxInline {
+				s.startWriter(b)
+				return
+			}
 			w := writer{s: s}
 			_, err := w.batch(b, 1)
 			w.done()
@@ -71,7 +82,7 @@ func (s *session) kickInline() {
 			return
 		}
 	}
-	s.startWriter()
+	s.startWriter(nil)
 }
 
 // claimWriter makes the caller the writer when none runs; then it must run writeLoop and call
@@ -138,7 +149,7 @@ func (s *session) pingNow() {
 			return
 		}
 	}
-	s.startWriter()
+	s.startWriter(nil)
 }
 
 // pingFrame is a websocket ping with no payload, as a server sends it (unmasked). The pinger

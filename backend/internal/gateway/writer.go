@@ -35,12 +35,19 @@ const (
 	keepEncBuf = 64 << 10
 )
 
-// writeLoop writes what is queued, a due ping and, once quit is closed, the close: it is the
+// writeLoop writes first (when not nil, a frame already taken from the queue), then what is
+// queued, a due ping and, once quit is closed, the close: it is the
 // connection's only writer while it runs, and it returns when there is nothing left to write
 // (kick starts it again) or the connection is done (s.dead closed).
-func (s *session) writeLoop() {
+func (s *session) writeLoop(first *frameBuf) {
 	w := &writer{s: s}
 	defer w.done()
+	if first != nil {
+		if _, err := w.batch(first, cap(s.send)); err != nil {
+			s.writeFailed(err)
+			return
+		}
+	}
 	for {
 		s.wmu.Lock()
 		ping := s.pingDue
