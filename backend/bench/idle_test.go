@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -106,7 +107,8 @@ func measureIdle(tb testing.TB, t idleTarget, n int, hold time.Duration) idleRep
 	}
 	rep.base = rss(tb, t.pid)
 	start := time.Now()
-	conns, err := openIdle(ctx, t, n)
+	var lost atomic.Int64 // connections that closed
+	conns, err := openIdle(ctx, t, n, &lost)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
@@ -136,6 +138,9 @@ func measureIdle(tb testing.TB, t idleTarget, n int, hold time.Duration) idleRep
 			held = false
 		}
 	}
+	if k := lost.Load(); k > 0 {
+		tb.Fatalf("%d of %d idle connections were closed during the hold", k, n)
+	}
 	rep.cpu = cpuTime(tb, t.pid) - cpu0
 	rep.end = rss(tb, t.pid)
 	rep.samples = append(rep.samples, rep.end)
@@ -156,7 +161,7 @@ func measureIdle(tb testing.TB, t idleTarget, n int, hold time.Duration) idleRep
 
 // openIdle opens n connections to t, each answering pings on a goroutine of its own until
 // closed; it waits for every hello.
-func openIdle(ctx context.Context, t idleTarget, n int) ([]*websocket.Conn, error) {
+func openIdle(ctx context.Context, t idleTarget, n int, lost *atomic.Int64) ([]*websocket.Conn, error) {
 	conns := make([]*websocket.Conn, n)
 	errs := make([]error, dialers)
 	var wg sync.WaitGroup
@@ -177,7 +182,7 @@ func openIdle(ctx context.Context, t idleTarget, n int) ([]*websocket.Conn, erro
 						return
 					}
 				}
-				go drain(c) // answers pings (gorilla's default handler) until the connection closes
+				go drain(c, lost) // answers pings (gorilla's default handler) until the connection closes
 			}
 		})
 	}
@@ -191,9 +196,10 @@ func openIdle(ctx context.Context, t idleTarget, n int) ([]*websocket.Conn, erro
 	return live, errors.Join(errs...)
 }
 
-func drain(c *websocket.Conn) {
+func drain(c *websocket.Conn, lost *atomic.Int64) {
 	for {
 		if _, _, err := c.NextReader(); err != nil {
+			lost.Add(1)
 			return
 		}
 	}

@@ -139,6 +139,9 @@ func (s *session) pingNow() {
 		s.wmu.Lock()
 		s.pingDue = false
 		s.wmu.Unlock()
+		// No deadline: into a drained socket the write cannot block, and the one the last write
+		// set has passed by now. Clearing it arms no timer; every other write sets its own.
+		_ = s.batch.SetWriteDeadline(time.Time{})
 		if _, err := s.batch.Write(pingFrame); err != nil {
 			s.writeFailed(err)
 			s.writers.Done()
