@@ -34,10 +34,10 @@ import (
 // TestIdleConnections (1,000 for 10 s, in make test) fails when they pass the bounds below.
 
 // The bounds TestIdleConnections holds the backend to, set from the figures of 2026-12-07 (see
-// docs/benchmarks.md, "Idle connections"): 16.7-18.5 KB per connection at 1,000 (14.8 at
-// 10,000; 41-44 before), and a one-time step of about 0.7 MB after the opening, then none,
-// however many connections (0.7 KB per connection at 1,000; writer goroutines that kept their
-// stacks made it 4 KB before). They leave room for noise, not for those regressions.
+// docs/benchmarks.md, "Idle connections"): 16.2-17.7 KB per connection at 1,000 (14.5 at
+// 10,000; 41-50 before) and 0-0.2 KB per connection of growth over 10 s of pings every second
+// (5.0 before, when each connection's writer goroutine kept its grown stack). They leave room
+// for noise, not for those regressions.
 const (
 	maxKBPerConn   = 24.0
 	maxGrowthKB    = 1.5 // per connection, from the start of the hold to its end
