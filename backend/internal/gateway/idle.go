@@ -60,29 +60,40 @@ func (s *session) kickInline() {
 	if !s.claimWriter() {
 		return
 	}
-	if s.batch.drained() {
-		select {
-		case b := <-s.send:
-			if len(b.b) > maxInline {
-				s.startWriter(b)
-				return
-			}
-			w := writer{s: s}
-			_, err := w.batch(b, 1)
-			w.done()
-			if err != nil {
-				s.writeFailed(err)
-				s.writers.Done()
-				return
-			}
-		default:
-		}
-		if s.idleWriter() {
-			s.writers.Done()
-			return
-		}
+	if !s.batch.drained() {
+		s.startWriter(nil)
+		return
 	}
-	s.startWriter(nil)
+	var b *frameBuf
+	select {
+	case b = <-s.send:
+	default:
+		s.afterInline(nil) // another writer took it meanwhile
+		return
+	}
+	if len(b.b) > maxInline {
+		s.startWriter(b)
+		return
+	}
+	w := writer{s: s}
+	_, err := w.batch(b, 1)
+	w.done()
+	s.afterInline(err)
+}
+
+// afterInline ends a write made on the caller's goroutine as the writer (kickInline,
+// pingNow): after err the writing has ended for good; otherwise the caller stops being the
+// writer, or hands the role to a writer goroutine when more is due meanwhile.
+func (s *session) afterInline(err error) {
+	switch {
+	case err != nil:
+		s.writeFailed(err)
+		s.writers.Done()
+	case s.idleWriter():
+		s.writers.Done()
+	default:
+		s.startWriter(nil)
+	}
 }
 
 // claimWriter makes the caller the writer when none runs; then it must run writeLoop and call
@@ -125,34 +136,29 @@ func closed(c <-chan struct{}) bool {
 // (kick).
 func (s *session) pingNow() {
 	s.wmu.Lock()
-	s.pingDue = true
 	claimed := !s.writing
 	if claimed {
 		s.writing = true
 		s.writers.Add(1)
+	} else {
+		s.pingDue = true // the running writer sends it before it stops (idleWriter)
 	}
 	s.wmu.Unlock()
 	if !claimed {
-		return // the running writer sends it before it stops (idleWriter)
+		return
 	}
-	if s.batch.drained() {
+	if !s.batch.drained() {
 		s.wmu.Lock()
-		s.pingDue = false
+		s.pingDue = true
 		s.wmu.Unlock()
-		// No deadline: into a drained socket the write cannot block, and the one the last write
-		// set has passed by now. Clearing it arms no timer; every other write sets its own.
-		_ = s.batch.SetWriteDeadline(time.Time{})
-		if _, err := s.batch.Write(pingFrame); err != nil {
-			s.writeFailed(err)
-			s.writers.Done()
-			return
-		}
-		if s.idleWriter() {
-			s.writers.Done()
-			return
-		}
+		s.startWriter(nil)
+		return
 	}
-	s.startWriter(nil)
+	// No deadline: into a drained socket the write cannot block, and the one the last write set
+	// has passed by now. Clearing it arms no timer; every other write sets its own.
+	_ = s.batch.SetWriteDeadline(time.Time{})
+	_, err := s.batch.Write(pingFrame)
+	s.afterInline(err)
 }
 
 // pingFrame is a websocket ping with no payload, as a server sends it (unmasked). The pinger
