@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/codingplan/codingplan/lsp/internal/lspx"
-	"github.com/codingplan/codingplan/shared/clock/clocktest"
 )
 
 // TestUpgradeRateLimited: a 429 at the upgrade makes the next dial wait at least its
@@ -53,31 +52,5 @@ func TestUpgradeRateLimited(t *testing.T) {
 				t.Errorf("%d dials, want 1 before Retry-After", n)
 			}
 		})
-	}
-}
-
-func TestRetryAfterHeader(t *testing.T) {
-	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	c := New(Config{Clock: clocktest.New(now)}, nil)
-	for _, tc := range []struct {
-		value string
-		want  time.Duration
-	}{
-		{"", 0},
-		{"7", 7 * time.Second},
-		{" 30 ", 30 * time.Second},
-		{"-3", 0},
-		{"99999", maxRetryAfter},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-		{"soon", 0},
-	} {
-		resp := &http.Response{Header: http.Header{}}
-		if tc.value != "" {
-			resp.Header.Set("Retry-After", tc.value)
-		}
-		if got := c.retryAfter(resp); got != tc.want {
-			t.Errorf("Retry-After %q: %v, want %v", tc.value, got, tc.want)
-		}
 	}
 }

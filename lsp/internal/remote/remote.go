@@ -21,7 +21,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -630,22 +629,9 @@ func refusal(resp *http.Response, e *wire.Error) *wire.Error {
 	return e
 }
 
-// maxRetryAfter bounds the wait a Retry-After header can impose, against a broken backend.
-const maxRetryAfter = time.Hour
-
-// retryAfter is resp's Retry-After, in seconds or as an HTTP date; 0 without one.
+// retryAfter is resp's Retry-After; 0 without one.
 func (c *Client) retryAfter(resp *http.Response) time.Duration {
-	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil {
-		return min(time.Duration(max(n, 0))*time.Second, maxRetryAfter)
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return min(max(at.Sub(c.cfg.Clock.Now()), 0), maxRetryAfter)
-	}
-	return 0
+	return wire.RetryAfter(resp.Header.Get("Retry-After"), c.cfg.Clock.Now())
 }
 
 // authOutcome is the outcome of a connection refused for its token.

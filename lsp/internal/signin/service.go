@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -238,8 +237,6 @@ func (s *Service) post(ctx context.Context, path string, form url.Values, out an
 			e.Description += " (is accountsUrl the account service?)"
 		}
 	}
-	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
-		e.RetryAfter = time.Duration(secs) * time.Second
-	}
+	e.RetryAfter = wire.RetryAfter(resp.Header.Get("Retry-After"), s.now())
 	return e
 }
